@@ -1,0 +1,24 @@
+"""The name → grid table that sweep files refer to."""
+
+from __future__ import annotations
+
+from bdlsweep.search_spaces.laplace import (
+    DIGITS_LLLA_PRIOR_PRECISION,
+    LANF_PRIOR_PRECISION_15,
+    LLLA_PRIOR_PRECISION_21,
+)
+from bdlsweep.search_spaces.swag import DIGITS_SWAG_LR, SWAG_LR_21, SWAG_LR_QM9_30
+
+GRIDS: dict[str, list] = {
+    "swag_lr_21": SWAG_LR_21,
+    "swag_lr_qm9_30": SWAG_LR_QM9_30,
+    "digits_swag_lr": DIGITS_SWAG_LR,
+    "llla_prior_precision_21": LLLA_PRIOR_PRECISION_21,
+    "lanf_prior_precision_15": LANF_PRIOR_PRECISION_15,
+    "digits_llla_prior_precision": DIGITS_LLLA_PRIOR_PRECISION,
+}
+
+
+def grid(name: str) -> list:
+    """A copy of the named grid."""
+    return list(GRIDS[name])

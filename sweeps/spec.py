@@ -1,0 +1,378 @@
+"""The sweep file: YAML read safely, overrides applied, validated into a typed ``SweepSpec``.
+
+Every problem is a ``SpecError`` naming the file, the key path and what is wrong, raised before
+Ray starts or anything is written.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from bdlsweep.search_spaces import GRIDS, grid
+from bdlsweep.sweeps.errors import SpecError, close_match, from_validation_error, key_path
+from bdlsweep.sweeps.overrides import apply_overrides
+from bdlsweep.trainables.data import DATASETS, dataset_options
+from bdlsweep.trainables.method import Method
+from bdlsweep.trainables.models import MODELS, model_options
+from bdlsweep.trainables.registry import METHODS
+from bdlsweep.trainables.settings import MethodSettings, StrictModel
+
+SPLITS = ("test", "shift", "ood")
+
+
+class Resources(StrictModel):
+    """Per-trial (or per-actor) resources; fractional GPUs pack several trials on one GPU."""
+
+    cpu: float = Field(1.0, gt=0)
+    gpu: float = Field(0.0, ge=0)
+    custom: dict[str, float] = Field(default_factory=dict)
+
+    def as_tune(self) -> dict[str, float]:
+        """The mapping ``tune.with_resources`` takes."""
+        return {"cpu": self.cpu, "gpu": self.gpu, **self.custom}
+
+
+class MLflowSpec(StrictModel):
+    """Where trials are recorded; no tracking URI means a SQLite file inside the storage folder."""
+
+    tracking_uri: str | None = None
+    experiment: str | None = None
+
+
+class RaySpec(StrictModel):
+    """Which Ray cluster to use: ``address`` None starts a local one (``auto`` joins a running one)."""
+
+    address: str | None = None
+    num_cpus: int | None = Field(None, gt=0)
+
+
+class EvaluateSpec(StrictModel):
+    """How the selected members are combined into ensembles and scored."""
+
+    methods: list[str] = Field(min_length=1)
+    ensemble_sizes: list[int] = Field(default_factory=lambda: [1], min_length=1)
+    ensembles_per_size: int = Field(10, gt=0)
+    ensemble_file: str | None = None
+    num_posterior_samples: int = Field(100, gt=0)
+    subsample_sizes: list[int] = Field(default_factory=list)
+    stratified: bool = True
+    splits: list[Literal["test", "shift", "ood"]] = Field(default_factory=lambda: list(SPLITS))
+    seed: int = 0
+    resources: Resources = Field(default_factory=Resources)
+
+
+class SweepFile(StrictModel):
+    """The top level of a sweep file; stages, dataset and model options are checked separately."""
+
+    name: str = Field(min_length=1)
+    dataset: dict[str, Any]
+    model: dict[str, Any]
+    seeds: list[int] = Field(min_length=1)
+    storage: str | None = None
+    mlflow: MLflowSpec = Field(default_factory=MLflowSpec)
+    ray: RaySpec = Field(default_factory=RaySpec)
+    stages: dict[str, dict[str, Any]] = Field(min_length=1)
+    evaluate: EvaluateSpec
+
+
+class StageFields(StrictModel):
+    """Keys every stage has, whatever its method."""
+
+    method: str
+    parent: str | None = Field(None, alias="from")
+    search: dict[str, str | list[Any]] = Field(default_factory=dict)
+    resources: Resources = Field(default_factory=Resources)
+    max_failures: int = Field(2, ge=0)
+
+
+class StageSpec(BaseModel):
+    """One validated stage: its method's settings plus the resolved search grids."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+
+    name: str
+    method: str
+    parent: str | None
+    search: dict[str, list[Any]]
+    resources: Resources
+    max_failures: int
+    settings: MethodSettings
+
+    @property
+    def method_info(self) -> Method:
+        """The registered method this stage runs."""
+        return METHODS[self.method]
+
+
+class SweepSpec(BaseModel):
+    """A validated sweep: everything the pipeline needs, with absolute paths."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: str
+    name: str
+    dataset: str
+    dataset_options: dict[str, Any]
+    model: str
+    model_options: dict[str, Any]
+    seeds: list[int]
+    storage: Path
+    tracking_uri: str
+    experiment: str
+    ray: RaySpec
+    stages: dict[str, StageSpec]
+    evaluate: EvaluateSpec
+    ensemble_file: Path | None
+
+    def selection_names(self) -> dict[str, tuple[str, str | None]]:
+        """Every selectable name → (stage, derived name or None); SWA of stage ``swag`` is ``swa``."""
+        names: dict[str, tuple[str, str | None]] = {}
+        for stage in self.stages.values():
+            names[stage.name] = (stage.name, None)
+            for derived in stage.method_info.derived:
+                label = derived if stage.name == stage.method else f"{stage.name}_{derived}"
+                names[label] = (stage.name, derived)
+        return names
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    source = str(path)
+    if not path.is_file():
+        raise SpecError(source, "", "file not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise SpecError(source, where, f"invalid YAML: {problem}") from None
+    if not isinstance(raw, dict):
+        raise SpecError(source, "", "a sweep file must be a mapping of keys to values")
+    return raw
+
+
+def _options_model(name: str, parameters: dict[str, inspect.Parameter]) -> type[BaseModel]:
+    fields = {
+        key: (
+            Any if p.annotation is inspect.Parameter.empty else p.annotation,
+            ... if p.default is inspect.Parameter.empty else p.default,
+        )
+        for key, p in parameters.items()
+    }
+    return create_model(name, __config__=ConfigDict(extra="forbid"), **fields)
+
+
+def _validate_component(
+    source: str, key: str, raw: dict[str, Any], registry: dict, options_of
+) -> tuple[str, dict[str, Any]]:
+    """Check a ``{name: ..., option: ...}`` mapping against a registry and the options it takes."""
+    options = dict(raw)
+    name = options.pop("name", None)
+    if name is None:
+        raise SpecError(source, f"{key}.name", "required key is missing")
+    if name not in registry:
+        hint = close_match(str(name), registry)
+        raise SpecError(source, f"{key}.name", f"unknown {key} {name!r}{hint}; known: {', '.join(registry)}")
+    parameters = options_of(name)
+    for option in options:
+        if option not in parameters:
+            hint = close_match(option, parameters)
+            raise SpecError(source, f"{key}.{option}", f"unknown option of {key} {name!r}{hint}")
+    model = _options_model(f"{name}_options", parameters)
+    try:
+        model.model_validate(options)
+    except ValidationError as error:
+        raise from_validation_error(source, error, model, prefix=(key,)) from None
+    return name, options
+
+
+def _stage_model(method: Method) -> type[BaseModel]:
+    return create_model(
+        f"{method.name}_stage",
+        __base__=(StageFields, method.settings),
+        method=(Literal[method.name], ...),
+    )
+
+
+def _set_path(values: dict[str, Any], parts: list[str], value: Any) -> dict[str, Any]:
+    result = dict(values)
+    if len(parts) == 1:
+        result[parts[0]] = value
+    else:
+        result[parts[0]] = _set_path(dict(result.get(parts[0], {})), parts[1:], value)
+    return result
+
+
+def _validate_stage(source: str, name: str, raw: dict[str, Any]) -> StageSpec:
+    prefix = ("stages", name)
+    if not isinstance(raw, dict):
+        raise SpecError(source, key_path(prefix), "a stage must be a mapping")
+    method_name = raw.get("method")
+    if method_name is None:
+        raise SpecError(source, key_path([*prefix, "method"]), "required key is missing")
+    if method_name not in METHODS:
+        hint = close_match(str(method_name), METHODS)
+        known = ", ".join(METHODS)
+        raise SpecError(
+            source, key_path([*prefix, "method"]), f"unknown method {method_name!r}{hint}; known: {known}"
+        )
+    method = METHODS[method_name]
+    model = _stage_model(method)
+    try:
+        stage = model.model_validate(raw)
+    except ValidationError as error:
+        raise from_validation_error(source, error, model, prefix=prefix) from None
+    settings = method.settings.model_validate(
+        {key: getattr(stage, key) for key in method.settings.model_fields}
+    )
+    base = settings.model_dump()
+    search: dict[str, list[Any]] = {}
+    for key, values in stage.search.items():
+        where = key_path([*prefix, "search", key])
+        if isinstance(values, str):
+            if values not in GRIDS:
+                hint = close_match(values, GRIDS)
+                raise SpecError(source, where, f"unknown search space {values!r}{hint}")
+            values = grid(values)
+        if not values:
+            raise SpecError(source, where, "empty grid")
+        parts = key.split(".")
+        for value in values:
+            try:
+                method.settings.model_validate(_set_path(base, parts, value))
+            except ValidationError as error:
+                first = error.errors()[0]
+                if first["type"] == "extra_forbidden":
+                    hint = close_match(parts[-1], method.settings.model_fields)
+                    problem = f"{method.name} has no hyper-parameter {key!r}{hint}"
+                else:
+                    problem = f"grid value {value!r}: {first['msg']}"
+                raise SpecError(source, where, problem) from None
+        search[key] = list(values)
+    return StageSpec(
+        name=name,
+        method=method.name,
+        parent=stage.parent,
+        search=search,
+        resources=stage.resources,
+        max_failures=stage.max_failures,
+        settings=settings,
+    )
+
+
+def _dependency_order(source: str, stages: dict[str, StageSpec]) -> dict[str, StageSpec]:
+    ordered: dict[str, StageSpec] = {}
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in ordered:
+            return
+        if name in visiting:
+            raise SpecError(source, f"stages.{name}.from", "stages depend on each other in a cycle")
+        visiting.add(name)
+        stage = stages[name]
+        method = stage.method_info
+        if stage.parent is None and method.parents:
+            raise SpecError(
+                source,
+                f"stages.{name}.from",
+                f"required: the stage {method.name} starts from (a {'/'.join(method.parents)} stage)",
+            )
+        if stage.parent is not None:
+            if stage.parent not in stages:
+                hint = close_match(stage.parent, stages)
+                raise SpecError(source, f"stages.{name}.from", f"no stage named {stage.parent!r}{hint}")
+            parent_method = stages[stage.parent].method
+            if parent_method not in method.parents:
+                raise SpecError(
+                    source,
+                    f"stages.{name}.from",
+                    f"{method.name} cannot start from a {parent_method} stage "
+                    f"(needs {'/'.join(method.parents) or 'none'})",
+                )
+            visit(stage.parent)
+        visiting.discard(name)
+        ordered[name] = stage
+
+    for name in stages:
+        visit(name)
+    return ordered
+
+
+def _check_evaluate(source: str, evaluate: EvaluateSpec, seeds: list[int], names) -> None:
+    for index, name in enumerate(evaluate.methods):
+        if name not in names:
+            hint = close_match(name, names)
+            raise SpecError(
+                source,
+                f"evaluate.methods[{index}]",
+                f"{name!r} is not a stage or derived selection{hint}; known: {', '.join(names)}",
+            )
+    for index, size in enumerate(evaluate.ensemble_sizes):
+        if size < 1:
+            raise SpecError(source, f"evaluate.ensemble_sizes[{index}]", f"K must be ≥ 1 (got {size})")
+        if size > len(seeds):
+            raise SpecError(
+                source,
+                f"evaluate.ensemble_sizes[{index}]",
+                f"K={size} is larger than the number of seeds ({len(seeds)})",
+            )
+    for index, size in enumerate(evaluate.subsample_sizes):
+        if not 1 <= size <= evaluate.num_posterior_samples:
+            raise SpecError(
+                source,
+                f"evaluate.subsample_sizes[{index}]",
+                f"must be in 1..num_posterior_samples={evaluate.num_posterior_samples} (got {size})",
+            )
+
+
+def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> SweepSpec:
+    """Read, override and validate a sweep file; raise ``SpecError`` on the first problem."""
+    path = Path(path)
+    source = str(path)
+    raw = apply_overrides(_read_yaml(path), overrides)
+    if isinstance(raw.get("seeds"), int) and not isinstance(raw.get("seeds"), bool):
+        count = raw["seeds"]
+        if count < 1:
+            raise SpecError(source, "seeds", f"the number of seeds must be ≥ 1 (got {count})")
+        raw["seeds"] = list(range(1, count + 1))
+    try:
+        top = SweepFile.model_validate(raw)
+    except ValidationError as error:
+        raise from_validation_error(source, error, SweepFile) from None
+    if len(set(top.seeds)) != len(top.seeds):
+        raise SpecError(source, "seeds", "seeds must be distinct")
+    dataset, data_options = _validate_component(source, "dataset", top.dataset, DATASETS, dataset_options)
+    model, net_options = _validate_component(source, "model", top.model, MODELS, model_options)
+    stages = _dependency_order(
+        source, {name: _validate_stage(source, name, raw_stage) for name, raw_stage in top.stages.items()}
+    )
+    storage = Path(top.storage or f"runs/{top.name}").expanduser().resolve()
+    ensemble_file = None
+    if top.evaluate.ensemble_file is not None:
+        ensemble_file = (path.parent / top.evaluate.ensemble_file).resolve()
+        if not ensemble_file.is_file():
+            raise SpecError(source, "evaluate.ensemble_file", f"file not found: {ensemble_file}")
+    spec = SweepSpec(
+        source=source,
+        name=top.name,
+        dataset=dataset,
+        dataset_options=data_options,
+        model=model,
+        model_options=net_options,
+        seeds=top.seeds,
+        storage=storage,
+        tracking_uri=top.mlflow.tracking_uri or f"sqlite:///{storage}/mlflow.db",
+        experiment=top.mlflow.experiment or top.name,
+        ray=top.ray,
+        stages=stages,
+        evaluate=top.evaluate,
+        ensemble_file=ensemble_file,
+    )
+    _check_evaluate(source, top.evaluate, top.seeds, spec.selection_names())
+    return spec

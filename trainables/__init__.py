@@ -1,0 +1,1 @@
+"""Methods: how each posterior approximation fits, its Posterior, and its Ray Tune trainable."""

@@ -1,0 +1,47 @@
+"""What a trial needs besides its hyper-parameters: data, model recipe, upstream checkpoints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from bdlsweep.trainables.data import DatasetSplits, load_dataset
+from bdlsweep.trainables.posterior import ModelRecipe
+
+
+@dataclass(frozen=True)
+class TrialContext:
+    """Shared by every trial of a stage; passed with ``tune.with_parameters``.
+
+    ``parents`` maps each seed to the selected checkpoint folder of the stage this one starts from;
+    ``prepared`` maps each seed to a folder of per-seed work done once before the trials (for
+    example cached features and the Laplace Hessian).
+    """
+
+    sweep: str
+    stage: str
+    dataset: str
+    dataset_options: dict[str, Any]
+    model: str
+    model_options: dict[str, Any]
+    parents: dict[int, str] = field(default_factory=dict)
+    prepared: dict[int, str] = field(default_factory=dict)
+
+    def load_data(self, device: torch.device | None = None) -> DatasetSplits:
+        """The stage's dataset, with train/val/test tensors moved to ``device``."""
+        splits = load_dataset(self.dataset, self.dataset_options)
+        if device is None or device.type == "cpu":
+            return splits
+        return splits.to(device)
+
+    def recipe(self, splits: DatasetSplits) -> ModelRecipe:
+        """The model recipe for this stage's architecture on ``splits``."""
+        return ModelRecipe(self.model, dict(self.model_options), splits.input_shape, splits.num_classes)
+
+    def parent(self, seed: int) -> str:
+        """The upstream checkpoint folder of ``seed``."""
+        if seed not in self.parents:
+            raise KeyError(f"stage {self.stage!r}: no upstream checkpoint for seed {seed}")
+        return self.parents[seed]

@@ -1,0 +1,39 @@
+"""What the pipeline needs to know about a method: settings, trainable, posterior, selection."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from bdlsweep.trainables.posterior import Posterior
+from bdlsweep.trainables.settings import MethodSettings
+
+
+@dataclass(frozen=True)
+class DerivedSelection:
+    """A second posterior read from the same trials, selected by its own metric (SWA from SWAG)."""
+
+    posterior: type[Posterior]
+    metric: str
+
+
+@dataclass(frozen=True)
+class Method:
+    """One posterior approximation as the pipeline sees it.
+
+    ``checkpoint`` says which checkpoint of a trial is its result: ``best`` (highest ``val_elpd``
+    over the trial's reports, as for MAP's best epoch) or ``last`` (the finished posterior).
+    ``parents`` lists the methods whose selected checkpoints this one starts from (empty: none).
+    ``prepare(context, settings, seed, folder)``, when given, runs once per seed before the trials, so that
+    work shared by a seed's grid points (features, Hessians) is not repeated per trial.
+    """
+
+    name: str
+    settings: type[MethodSettings]
+    trainable: Callable
+    posterior: type[Posterior]
+    checkpoint: Literal["best", "last"] = "last"
+    prepare: Callable | None = None
+    parents: tuple[str, ...] = ()
+    derived: dict[str, DerivedSelection] = field(default_factory=dict)

@@ -1,0 +1,32 @@
+"""Maps model names in sweep files to classes, and checks a sweep's model options against them."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+
+from torch import nn
+
+from bdlsweep.trainables.models.cnn import SmallCNN
+from bdlsweep.trainables.models.mlp import MLP
+
+MODELS: dict[str, type[nn.Module]] = {"mlp": MLP, "cnn": SmallCNN}
+
+_DATA_ARGUMENTS = {"input_shape", "num_classes"}
+
+
+def model_options(name: str) -> dict[str, inspect.Parameter]:
+    """The options a sweep file may set for model ``name`` (constructor arguments minus data shape)."""
+    signature = inspect.signature(MODELS[name].__init__, eval_str=True)
+    return {
+        key: parameter
+        for key, parameter in signature.parameters.items()
+        if key != "self" and key not in _DATA_ARGUMENTS
+    }
+
+
+def build_model(
+    name: str, options: dict, input_shape: Sequence[int], num_classes: int
+) -> nn.Module:
+    """Instantiate model ``name`` for inputs of ``input_shape`` and ``num_classes`` outputs."""
+    return MODELS[name](input_shape=tuple(input_shape), num_classes=num_classes, **options)

@@ -1,0 +1,96 @@
+"""The interface every fitted method implements: save/load a checkpoint folder, predict with samples."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from bdlsweep.trainables.checkpoint import read_checkpoint, write_checkpoint
+from bdlsweep.trainables.models import build_model
+
+
+@dataclass(frozen=True)
+class ModelRecipe:
+    """Everything needed to rebuild an architecture: model name and options, data shape."""
+
+    name: str
+    options: dict[str, Any]
+    input_shape: tuple[int, ...]
+    num_classes: int
+
+    def build(self) -> nn.Module:
+        """A freshly initialised model of this recipe."""
+        return build_model(self.name, self.options, self.input_shape, self.num_classes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form, stored in checkpoint metadata."""
+        return {**asdict(self), "input_shape": list(self.input_shape)}
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> ModelRecipe:
+        """Inverse of ``to_dict``."""
+        return cls(
+            name=record["name"],
+            options=dict(record["options"]),
+            input_shape=tuple(record["input_shape"]),
+            num_classes=int(record["num_classes"]),
+        )
+
+
+class Posterior(ABC):
+    """A fitted posterior approximation.
+
+    ``predict(inputs, num_samples, generator)`` returns per-sample log-probabilities ``[S, N, C]``.
+    A posterior whose ``deterministic`` is true has one predictive (MAP, SWA): it returns a single
+    sample whatever ``num_samples`` is, and ensembles use it once per member.
+    """
+
+    method: ClassVar[str]
+    deterministic: bool = False
+
+    @abstractmethod
+    def predict(
+        self, inputs: torch.Tensor, num_samples: int, generator: torch.Generator
+    ) -> torch.Tensor:
+        """Log-probabilities of ``num_samples`` posterior samples, ``[S, N, C]``, in draw order.
+
+        All randomness comes from ``generator`` (on the posterior's device), so the same generator
+        state gives the same samples for every input set.
+        """
+
+    @abstractmethod
+    def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(JSON metadata, tensor state) that ``from_state`` turns back into this posterior."""
+
+    @classmethod
+    @abstractmethod
+    def from_state(
+        cls,
+        metadata: dict[str, Any],
+        state: dict[str, Any],
+        device: torch.device,
+        train_inputs: torch.Tensor | None,
+    ) -> Posterior:
+        """Rebuild from a checkpoint; ``train_inputs`` serve batch-norm updates where needed."""
+
+    def save(self, folder: str | Path) -> Path:
+        """Write this posterior to ``folder`` atomically."""
+        metadata, state = self.state()
+        return write_checkpoint(folder, {"method": self.method, **metadata}, state)
+
+    @classmethod
+    def load(
+        cls,
+        folder: str | Path,
+        device: torch.device | str = "cpu",
+        train_inputs: torch.Tensor | None = None,
+    ) -> Posterior:
+        """Load a posterior of this class from a checkpoint folder."""
+        device = torch.device(device)
+        metadata, state = read_checkpoint(folder, map_location=device)
+        return cls.from_state(metadata, state, device, train_inputs)

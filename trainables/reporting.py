@@ -1,0 +1,52 @@
+"""The Ray Tune side of a trial: report metrics with a checkpoint, and resume from the last one."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from ray import tune
+
+from bdlsweep.trainables.posterior import Posterior
+
+POSTERIOR_DIR = "posterior"
+TRAINING_STATE_FILE = "training.pt"
+
+
+def report(
+    metrics: dict[str, Any],
+    posterior: Posterior | None = None,
+    training_state: dict[str, Any] | None = None,
+) -> None:
+    """Report ``metrics`` to Tune; with a posterior, also a checkpoint holding it.
+
+    The checkpoint folder holds ``posterior/`` (what later stages and evaluation load) and
+    ``training.pt`` (optimizer and loop state, for resuming the trial).
+    """
+    if posterior is None:
+        tune.report(metrics)
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        posterior.save(Path(folder) / POSTERIOR_DIR)
+        if training_state is not None:
+            torch.save(training_state, Path(folder) / TRAINING_STATE_FILE)
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+
+
+def resume_state() -> dict[str, Any] | None:
+    """The training state of this trial's last checkpoint, or None on a fresh start."""
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as folder:
+        path = Path(folder) / TRAINING_STATE_FILE
+        if not path.is_file():
+            return None
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def trial_seed(config: dict[str, Any]) -> int:
+    """The seed of a trial: every stage's param space crosses its search space with the seeds."""
+    return int(config["seed"])

@@ -1,0 +1,40 @@
+"""Shared pieces of method hyper-parameters, validated from sweep files (unknown keys rejected)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class StrictModel(BaseModel):
+    """A settings model that rejects unknown keys and checks values on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
+
+
+class OptimizerSettings(StrictModel):
+    """Optimizer of a training stage."""
+
+    name: Literal["sgd", "adam", "adamw"] = "sgd"
+    lr: float = Field(0.05, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    nesterov: bool = False
+    weight_decay: float = Field(5.0e-4, ge=0)
+
+
+class ScheduleSettings(StrictModel):
+    """Learning-rate schedule: cosine annealing over all epochs, step decay, or constant."""
+
+    name: Literal["cosine", "step", "constant"] = "cosine"
+    step_size: int = Field(10, gt=0)
+    gamma: float = Field(0.1, gt=0, le=1)
+
+
+class MethodSettings(StrictModel):
+    """Base of every method's settings: all fields have defaults, so any may be searched."""
+
+    @classmethod
+    def from_config(cls, config: dict) -> MethodSettings:
+        """The settings held in a trial's config (which also holds the seed)."""
+        return cls.model_validate({key: config[key] for key in cls.model_fields if key in config})

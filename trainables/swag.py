@@ -1,0 +1,256 @@
+"""SWA and SWAG: constant-learning-rate SGD from a MAP checkpoint, one weight snapshot per epoch.
+
+Moments follow the seed paper: mean of the snapshots, diagonal variance max(E[θ²] − mean², 1e-8),
+deviation matrix D of the last ``rank`` snapshots around the mean; a sample is
+θ = mean + √diag·z₁/√2 + D·z₂/√(2(K−1)). SWA is the mean alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from pydantic import Field
+from torch import nn
+from torch.nn.utils import parameters_to_vector, vector_to_parameters
+
+from bdlsweep.trainables.context import TrialContext
+from bdlsweep.trainables.fixed_weights import FixedWeightsPosterior
+from bdlsweep.trainables.map import MAPPosterior
+from bdlsweep.trainables.method import DerivedSelection, Method
+from bdlsweep.trainables.posterior import ModelRecipe, Posterior
+from bdlsweep.trainables.reporting import report, resume_state, trial_seed
+from bdlsweep.trainables.settings import MethodSettings
+from bdlsweep.trainables.training import (
+    build_optimizer,
+    has_batch_norm,
+    log_probs,
+    seed_everything,
+    train_epoch,
+    trial_device,
+    update_batch_norm,
+    validation_metrics,
+)
+from bdlsweep.trainables.settings import OptimizerSettings
+
+VARIANCE_FLOOR = 1e-8
+
+
+class SWAGSettings(MethodSettings):
+    """Hyper-parameters of SWAG; ``lr`` is the constant learning rate the papers tune."""
+
+    epochs: int = Field(20, gt=0)
+    rank: int = Field(20, gt=0)
+    lr: float = Field(0.01, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(5.0e-4, ge=0)
+    batch_size: int = Field(128, gt=0)
+    val_samples: int = Field(30, gt=0)
+
+
+class SWAGMoments:
+    """Running first and second moments of flattened weights, and the last ``rank`` snapshots."""
+
+    def __init__(self, num_params: int, rank: int, dtype=torch.float32, device=None) -> None:
+        self.rank = rank
+        self.count = 0
+        self.mean = torch.zeros(num_params, dtype=dtype, device=device)
+        self.sq_mean = torch.zeros(num_params, dtype=dtype, device=device)
+        self.snapshots = torch.zeros(0, num_params, dtype=dtype, device=device)
+
+    def collect(self, weights: torch.Tensor) -> None:
+        """Add one snapshot of the flattened weights."""
+        weights = weights.detach().to(self.mean)
+        self.count += 1
+        self.mean += (weights - self.mean) / self.count
+        self.sq_mean += (weights**2 - self.sq_mean) / self.count
+        self.snapshots = torch.cat([self.snapshots, weights[None]])[-self.rank :]
+
+    @property
+    def variance(self) -> torch.Tensor:
+        """Diagonal variance, floored at 1e-8."""
+        return torch.clamp(self.sq_mean - self.mean**2, min=VARIANCE_FLOOR)
+
+    @property
+    def deviations(self) -> torch.Tensor:
+        """Deviation matrix D ``[P, K]``: kept snapshots minus the mean, one column each."""
+        return (self.snapshots - self.mean).T
+
+    def covariance(self) -> torch.Tensor:
+        """The SWAG covariance ½·diag + ½·D Dᵀ/(K − 1) as a dense matrix (for tests, small P)."""
+        low_rank = self.deviations
+        kept = low_rank.shape[1]
+        dense = torch.diag(self.variance) / 2
+        if kept > 1:
+            dense = dense + low_rank @ low_rank.T / (2 * (kept - 1))
+        return dense
+
+    def sample(self, generator: torch.Generator) -> torch.Tensor:
+        """One weight vector θ = mean + √diag·z₁/√2 + D·z₂/√(2(K − 1))."""
+        z1 = torch.randn(self.mean.shape, generator=generator, device=generator.device)
+        z1 = z1.to(self.mean)
+        sample = self.mean + self.variance.sqrt() * z1 / 2**0.5
+        kept = self.snapshots.shape[0]
+        if kept > 1:
+            z2 = torch.randn(kept, generator=generator, device=generator.device).to(self.mean)
+            sample = sample + self.deviations @ z2 / (2 * (kept - 1)) ** 0.5
+        return sample
+
+    def state_dict(self) -> dict[str, Any]:
+        """Tensors and counters to save."""
+        return {
+            "count": self.count,
+            "rank": self.rank,
+            "mean": self.mean,
+            "sq_mean": self.sq_mean,
+            "snapshots": self.snapshots,
+        }
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> SWAGMoments:
+        """Inverse of ``state_dict``."""
+        moments = cls(len(state["mean"]), int(state["rank"]), state["mean"].dtype, state["mean"].device)
+        moments.count = int(state["count"])
+        moments.mean, moments.sq_mean = state["mean"], state["sq_mean"]
+        moments.snapshots = state["snapshots"]
+        return moments
+
+
+def _set_weights(model: nn.Module, weights: torch.Tensor, train_inputs: torch.Tensor | None) -> None:
+    vector_to_parameters(weights, model.parameters())
+    if has_batch_norm(model):
+        if train_inputs is None:
+            raise ValueError("the model has batch norm: training inputs are needed to update it")
+        update_batch_norm(model, train_inputs)
+
+
+class SWAGPosterior(Posterior):
+    """Gaussian posterior over all weights with diagonal plus low-rank covariance."""
+
+    method: ClassVar[str] = "swag"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        recipe: ModelRecipe,
+        moments: SWAGMoments,
+        train_inputs: torch.Tensor | None = None,
+    ) -> None:
+        self.model = model
+        self.recipe = recipe
+        self.moments = moments
+        self.train_inputs = train_inputs
+
+    def predict(
+        self, inputs: torch.Tensor, num_samples: int, generator: torch.Generator
+    ) -> torch.Tensor:
+        outputs = []
+        for _ in range(num_samples):
+            _set_weights(self.model, self.moments.sample(generator), self.train_inputs)
+            outputs.append(log_probs(self.model, inputs))
+        return torch.stack(outputs)
+
+    def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        return (
+            {"model": self.recipe.to_dict(), "snapshots": self.moments.count},
+            {"model_state": self.model.state_dict(), "moments": self.moments.state_dict()},
+        )
+
+    @classmethod
+    def from_state(
+        cls,
+        metadata: dict[str, Any],
+        state: dict[str, Any],
+        device: torch.device,
+        train_inputs: torch.Tensor | None,
+    ) -> SWAGPosterior:
+        recipe = ModelRecipe.from_dict(metadata["model"])
+        model = recipe.build().to(device)
+        model.load_state_dict(state["model_state"])
+        moments = SWAGMoments.from_state_dict(state["moments"])
+        inputs = None if train_inputs is None else train_inputs.to(device)
+        return cls(model, recipe, moments, inputs)
+
+    def swa(self) -> SWAPosterior:
+        """The SWA solution: the mean weights (batch norm updated for them)."""
+        _set_weights(self.model, self.moments.mean, self.train_inputs)
+        return SWAPosterior(self.model, self.recipe)
+
+
+class SWAPosterior(FixedWeightsPosterior):
+    """The SWAG mean as a single network; loads from a SWAG checkpoint."""
+
+    method: ClassVar[str] = "swa"
+
+    @classmethod
+    def from_state(
+        cls,
+        metadata: dict[str, Any],
+        state: dict[str, Any],
+        device: torch.device,
+        train_inputs: torch.Tensor | None,
+    ) -> SWAPosterior:
+        return SWAGPosterior.from_state(metadata, state, device, train_inputs).swa()
+
+
+def train_swag(config: dict[str, Any], context: TrialContext) -> None:
+    """Ray Tune trainable: SWAG from the seed's MAP checkpoint; reports SWAG and SWA metrics."""
+    settings = SWAGSettings.from_config(config)
+    seed = trial_seed(config)
+    generator = seed_everything(seed)
+    device = trial_device()
+    data = context.load_data(device)
+    start_model = MAPPosterior.load(context.parent(seed), device)
+    model, recipe = start_model.model, start_model.recipe
+    optimizer = build_optimizer(
+        model.parameters(),
+        OptimizerSettings(
+            name="sgd", lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay
+        ),
+    )
+    moments = SWAGMoments(sum(p.numel() for p in model.parameters()), settings.rank, device=device)
+    start = 0
+    resumed = resume_state()
+    if resumed is not None:
+        model.load_state_dict(resumed["model"])
+        optimizer.load_state_dict(resumed["optimizer"])
+        moments = SWAGMoments.from_state_dict({k: v.to(device) if torch.is_tensor(v) else v for k, v in resumed["moments"].items()})
+        generator.set_state(resumed["generator"])
+        start = int(resumed["epoch"])
+    sample_generator = torch.Generator(device=device).manual_seed(seed)
+    for epoch in range(start, settings.epochs):
+        loss = train_epoch(
+            model, optimizer, data.train.inputs, data.train.labels, settings.batch_size, generator
+        )
+        moments.collect(parameters_to_vector(model.parameters()))
+        state = {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "moments": moments.state_dict(),
+            "generator": generator.get_state(),
+            "epoch": epoch + 1,
+        }
+        evaluation_model = recipe.build().to(device)
+        evaluation_model.load_state_dict(model.state_dict())
+        posterior = SWAGPosterior(evaluation_model, recipe, moments, data.train.inputs)
+        sample_generator.manual_seed(seed)
+        swag_outputs = posterior.predict(data.val.inputs, settings.val_samples, sample_generator)
+        swa_outputs = posterior.swa().predict(data.val.inputs, 1, sample_generator)
+        metrics = {
+            "epoch": epoch + 1,
+            "train_loss": loss,
+            **validation_metrics(swag_outputs, data.val.labels),
+            **validation_metrics(swa_outputs, data.val.labels, prefix="swa_val"),
+        }
+        report(metrics, SWAGPosterior(evaluation_model, recipe, moments), state)
+
+
+METHOD = Method(
+    name="swag",
+    settings=SWAGSettings,
+    trainable=train_swag,
+    posterior=SWAGPosterior,
+    checkpoint="last",
+    parents=("map",),
+    derived={"swa": DerivedSelection(posterior=SWAPosterior, metric="swa_val_elpd")},
+)

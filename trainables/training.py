@@ -1,0 +1,126 @@
+"""The training loop shared by every method: on-device batching, SGD/Adam, schedules, validation."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from bdlsweep.analysis import metrics
+from bdlsweep.trainables.settings import OptimizerSettings, ScheduleSettings
+
+EVAL_BATCH_SIZE = 1024
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a torch generator for data order."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def trial_device() -> torch.device:
+    """The GPU Ray assigned to this trial, or the CPU when it assigned none."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def batches(
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    batch_size: int,
+    generator: torch.Generator | None = None,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Mini-batches of tensors already on their device; shuffled when a generator is given."""
+    if generator is None:
+        order = torch.arange(len(labels))
+    else:
+        order = torch.randperm(len(labels), generator=generator)
+    order = order.to(inputs.device)
+    for start in range(0, len(labels), batch_size):
+        index = order[start : start + batch_size]
+        yield inputs[index], labels[index]
+
+
+def build_optimizer(parameters, settings: OptimizerSettings) -> torch.optim.Optimizer:
+    """The optimizer a stage's settings name."""
+    if settings.name == "sgd":
+        return torch.optim.SGD(
+            parameters,
+            lr=settings.lr,
+            momentum=settings.momentum,
+            nesterov=settings.nesterov and settings.momentum > 0,
+            weight_decay=settings.weight_decay,
+        )
+    optimizer_class = torch.optim.Adam if settings.name == "adam" else torch.optim.AdamW
+    return optimizer_class(parameters, lr=settings.lr, weight_decay=settings.weight_decay)
+
+
+def build_schedule(
+    optimizer: torch.optim.Optimizer, settings: ScheduleSettings, epochs: int
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """A per-epoch learning-rate schedule."""
+    if settings.name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    if settings.name == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, settings.step_size, settings.gamma)
+    return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+
+
+def train_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    batch_size: int,
+    generator: torch.Generator,
+) -> float:
+    """One pass of cross-entropy training; the loss is summed on device and read once."""
+    model.train()
+    total = torch.zeros((), device=inputs.device)
+    for batch_inputs, batch_labels in batches(inputs, labels, batch_size, generator):
+        optimizer.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(batch_inputs), batch_labels)
+        loss.backward()
+        optimizer.step()
+        total += loss.detach() * len(batch_labels)
+    return float(total) / len(labels)
+
+
+@torch.no_grad()
+def log_probs(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+    """Log-softmax outputs of ``model`` in eval mode, ``[N, C]``, batched."""
+    model.eval()
+    chunks = [
+        F.log_softmax(model(inputs[start : start + EVAL_BATCH_SIZE]), dim=-1)
+        for start in range(0, len(inputs), EVAL_BATCH_SIZE)
+    ]
+    return torch.cat(chunks)
+
+
+def validation_metrics(
+    sample_log_probs: torch.Tensor, labels: torch.Tensor, prefix: str = "val"
+) -> dict[str, float]:
+    """``{prefix}_elpd``, ``{prefix}_acc`` and ``{prefix}_nll`` of per-sample outputs ``[S, N, C]``."""
+    labels = labels.cpu().numpy()
+    outputs = sample_log_probs.detach().cpu()
+    return {
+        f"{prefix}_elpd": metrics.lpd(outputs, labels),
+        f"{prefix}_acc": metrics.accuracy(outputs, labels),
+        f"{prefix}_nll": metrics.nll(outputs, labels),
+    }
+
+
+def has_batch_norm(model: nn.Module) -> bool:
+    """Whether ``model`` holds batch-norm layers whose statistics depend on its weights."""
+    return any(isinstance(module, nn.modules.batchnorm._BatchNorm) for module in model.modules())
+
+
+def update_batch_norm(model: nn.Module, train_inputs: torch.Tensor, batch_size: int = 256) -> None:
+    """Recompute batch-norm running statistics on the training inputs (torch's ``update_bn``)."""
+    loader = [train_inputs[start : start + batch_size] for start in range(0, len(train_inputs), batch_size)]
+    torch.optim.swa_utils.update_bn(loader, model)
