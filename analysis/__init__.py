@@ -1,0 +1,1 @@
+"""Analysis: metrics (pure functions), stored results as pandas, the papers' tables."""

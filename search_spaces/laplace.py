@@ -6,4 +6,4 @@ LLLA_PRIOR_PRECISION_21 = [float(v) for v in np.logspace(-4, 4, 21)]
 
 LANF_PRIOR_PRECISION_15 = [1, 5, 10, 20, 30, 40, 50, 70, 90, 100, 125, 150, 175, 200, 500]
 
-DIGITS_LLLA_PRIOR_PRECISION = [float(v) for v in np.logspace(-2, 2, 5)]
+DIGITS_LLLA_PRIOR_PRECISION = [float(v) for v in np.logspace(-1, 3, 5)]

@@ -29,7 +29,10 @@ def key_path(parts: Iterable) -> str:
 def _model_at(model: type[BaseModel], parts: Sequence) -> type[BaseModel] | None:
     """The pydantic model that holds the last key of ``parts``, walking nested fields."""
     for part in parts:
-        fields = {**model.model_fields, **{f.alias: f for f in model.model_fields.values() if f.alias}}
+        fields = {
+            **model.model_fields,
+            **{f.alias: f for f in model.model_fields.values() if f.alias},
+        }
         if part not in fields:
             return None
         candidates = [fields[part].annotation]

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import yaml
-
 from bdlsweep.sweeps.errors import SpecError
 
 SOURCE = "command line"

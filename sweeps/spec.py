@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
-
 from bdlsweep.search_spaces import GRIDS, grid
 from bdlsweep.sweeps.errors import SpecError, close_match, from_validation_error, key_path
 from bdlsweep.sweeps.overrides import apply_overrides
@@ -21,6 +19,7 @@ from bdlsweep.trainables.method import Method
 from bdlsweep.trainables.models import MODELS, model_options
 from bdlsweep.trainables.registry import METHODS
 from bdlsweep.trainables.settings import MethodSettings, StrictModel
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 SPLITS = ("test", "shift", "ood")
 
@@ -219,7 +218,9 @@ def _validate_stage(source: str, name: str, raw: dict[str, Any]) -> StageSpec:
         hint = close_match(str(method_name), METHODS)
         known = ", ".join(METHODS)
         raise SpecError(
-            source, key_path([*prefix, "method"]), f"unknown method {method_name!r}{hint}; known: {known}"
+            source,
+            key_path([*prefix, "method"]),
+            f"unknown method {method_name!r}{hint}; known: {known}",
         )
     method = METHODS[method_name]
     model = _stage_model(method)
@@ -350,7 +351,8 @@ def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
     dataset, data_options = _validate_component(source, "dataset", top.dataset, DATASETS, dataset_options)
     model, net_options = _validate_component(source, "model", top.model, MODELS, model_options)
     stages = _dependency_order(
-        source, {name: _validate_stage(source, name, raw_stage) for name, raw_stage in top.stages.items()}
+        source,
+        {name: _validate_stage(source, name, raw_stage) for name, raw_stage in top.stages.items()},
     )
     storage = Path(top.storage or f"runs/{top.name}").expanduser().resolve()
     ensemble_file = None

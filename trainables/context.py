@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-
 from bdlsweep.trainables.data import DatasetSplits, load_dataset
 from bdlsweep.trainables.posterior import ModelRecipe
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import nn
-
 from bdlsweep.trainables.posterior import ModelRecipe, Posterior
 from bdlsweep.trainables.training import log_probs
+from torch import nn
 
 
 class FixedWeightsPosterior(Posterior):
@@ -20,9 +19,7 @@ class FixedWeightsPosterior(Posterior):
         self.model = model
         self.recipe = recipe
 
-    def predict(
-        self, inputs: torch.Tensor, num_samples: int, generator: torch.Generator
-    ) -> torch.Tensor:
+    def predict(self, inputs: torch.Tensor, num_samples: int, generator: torch.Generator) -> torch.Tensor:
         return log_probs(self.model, inputs)[None]
 
     def state(self) -> tuple[dict[str, Any], dict[str, Any]]:

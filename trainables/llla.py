@@ -13,21 +13,20 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
+from bdlsweep.trainables.checkpoint import read_checkpoint, write_checkpoint
+from bdlsweep.trainables.context import TrialContext
+from bdlsweep.trainables.map import MAPPosterior
+from bdlsweep.trainables.method import Method
+from bdlsweep.trainables.posterior import Posterior
+from bdlsweep.trainables.reporting import report, trial_seed
+from bdlsweep.trainables.settings import MethodSettings
+from bdlsweep.trainables.training import EVAL_BATCH_SIZE, trial_device, validation_metrics
 from laplace import Laplace
 from laplace.utils.matrix import Kron
 from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
-
-from bdlsweep.trainables.checkpoint import read_checkpoint, write_checkpoint
-from bdlsweep.trainables.context import TrialContext
-from bdlsweep.trainables.map import MAPPosterior
-from bdlsweep.trainables.method import Method
-from bdlsweep.trainables.posterior import ModelRecipe, Posterior
-from bdlsweep.trainables.reporting import report, trial_seed
-from bdlsweep.trainables.settings import MethodSettings
-from bdlsweep.trainables.training import EVAL_BATCH_SIZE, trial_device, validation_metrics
 
 HessianStructure = Literal["full", "diag", "kron"]
 
@@ -77,7 +76,7 @@ def _laplace_to_tensors(laplace) -> dict[str, Any]:
         state["H_kron"] = hessian.kfacs
     else:
         state["H"] = hessian
-    state["likelihood"] = str(state["likelihood"].value)
+    state["likelihood"] = str(getattr(state["likelihood"], "value", state["likelihood"]))
     return state
 
 
@@ -137,9 +136,7 @@ class LLLAPosterior(Posterior):
         logits = torch.einsum("nf,scf->snc", features, weight) + bias[:, None, :]
         return F.log_softmax(logits, dim=-1)
 
-    def predict(
-        self, inputs: torch.Tensor, num_samples: int, generator: torch.Generator
-    ) -> torch.Tensor:
+    def predict(self, inputs: torch.Tensor, num_samples: int, generator: torch.Generator) -> torch.Tensor:
         features = backbone_features(self.model, inputs)
         return self.predict_from_features(features, num_samples, generator)
 
@@ -175,7 +172,11 @@ def prepare_llla(context: TrialContext, settings: LLLASettings, seed: int, folde
     base = MAPPosterior.load(context.parent(seed), device)
     train_features = backbone_features(base.model, data.train.inputs)
     laplace = fit_head_laplace(
-        base.model.head, train_features, data.train.labels, settings.hessian, settings.fit_batch_size
+        base.model.head,
+        train_features,
+        data.train.labels,
+        settings.hessian,
+        settings.fit_batch_size,
     )
     write_checkpoint(
         folder,

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import Field
-
 from bdlsweep.trainables.context import TrialContext
 from bdlsweep.trainables.fixed_weights import FixedWeightsPosterior
 from bdlsweep.trainables.method import Method
@@ -20,6 +18,7 @@ from bdlsweep.trainables.training import (
     trial_device,
     validation_metrics,
 )
+from pydantic import Field
 
 
 class MAPSettings(MethodSettings):

@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-from torch import nn
-
 from bdlsweep.trainables.checkpoint import read_checkpoint, write_checkpoint
 from bdlsweep.trainables.models import build_model
+from torch import nn
 
 
 @dataclass(frozen=True)
@@ -54,9 +53,7 @@ class Posterior(ABC):
     deterministic: bool = False
 
     @abstractmethod
-    def predict(
-        self, inputs: torch.Tensor, num_samples: int, generator: torch.Generator
-    ) -> torch.Tensor:
+    def predict(self, inputs: torch.Tensor, num_samples: int, generator: torch.Generator) -> torch.Tensor:
         """Log-probabilities of ``num_samples`` posterior samples, ``[S, N, C]``, in draw order.
 
         All randomness comes from ``generator`` (on the posterior's device), so the same generator

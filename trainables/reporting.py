@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ray import tune
-
 from bdlsweep.trainables.posterior import Posterior
+from ray import tune
 
 POSTERIOR_DIR = "posterior"
 TRAINING_STATE_FILE = "training.pt"

@@ -10,17 +10,13 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import torch
-from pydantic import Field
-from torch import nn
-from torch.nn.utils import parameters_to_vector, vector_to_parameters
-
 from bdlsweep.trainables.context import TrialContext
 from bdlsweep.trainables.fixed_weights import FixedWeightsPosterior
 from bdlsweep.trainables.map import MAPPosterior
 from bdlsweep.trainables.method import DerivedSelection, Method
 from bdlsweep.trainables.posterior import ModelRecipe, Posterior
 from bdlsweep.trainables.reporting import report, resume_state, trial_seed
-from bdlsweep.trainables.settings import MethodSettings
+from bdlsweep.trainables.settings import MethodSettings, OptimizerSettings
 from bdlsweep.trainables.training import (
     build_optimizer,
     has_batch_norm,
@@ -31,7 +27,9 @@ from bdlsweep.trainables.training import (
     update_batch_norm,
     validation_metrics,
 )
-from bdlsweep.trainables.settings import OptimizerSettings
+from pydantic import Field
+from torch import nn
+from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 VARIANCE_FLOOR = 1e-8
 
@@ -141,9 +139,7 @@ class SWAGPosterior(Posterior):
         self.moments = moments
         self.train_inputs = train_inputs
 
-    def predict(
-        self, inputs: torch.Tensor, num_samples: int, generator: torch.Generator
-    ) -> torch.Tensor:
+    def predict(self, inputs: torch.Tensor, num_samples: int, generator: torch.Generator) -> torch.Tensor:
         outputs = []
         for _ in range(num_samples):
             _set_weights(self.model, self.moments.sample(generator), self.train_inputs)
@@ -205,7 +201,10 @@ def train_swag(config: dict[str, Any], context: TrialContext) -> None:
     optimizer = build_optimizer(
         model.parameters(),
         OptimizerSettings(
-            name="sgd", lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay
+            name="sgd",
+            lr=settings.lr,
+            momentum=settings.momentum,
+            weight_decay=settings.weight_decay,
         ),
     )
     moments = SWAGMoments(sum(p.numel() for p in model.parameters()), settings.rank, device=device)
@@ -214,7 +213,9 @@ def train_swag(config: dict[str, Any], context: TrialContext) -> None:
     if resumed is not None:
         model.load_state_dict(resumed["model"])
         optimizer.load_state_dict(resumed["optimizer"])
-        moments = SWAGMoments.from_state_dict({k: v.to(device) if torch.is_tensor(v) else v for k, v in resumed["moments"].items()})
+        moments = SWAGMoments.from_state_dict(
+            {k: v.to(device) if torch.is_tensor(v) else v for k, v in resumed["moments"].items()}
+        )
         generator.set_state(resumed["generator"])
         start = int(resumed["epoch"])
     sample_generator = torch.Generator(device=device).manual_seed(seed)

@@ -21,7 +21,9 @@ def rotation(images: torch.Tensor, severity: int, generator: torch.Generator) ->
     """Rotate every image by a severity-dependent angle, alternating the direction per image."""
     angle = ROTATION_DEGREES[severity - 1]
     signs = torch.where(torch.rand(len(images), generator=generator) < 0.5, -1.0, 1.0)
-    return torch.stack([rotate(image, float(sign) * angle) for image, sign in zip(images, signs)])
+    return torch.stack(
+        [rotate(image, float(sign) * angle) for image, sign in zip(images, signs, strict=True)]
+    )
 
 
 CORRUPTIONS: dict[str, Callable[[torch.Tensor, int, torch.Generator], torch.Tensor]] = {

@@ -35,9 +35,7 @@ class DatasetSplits:
 
     def to(self, device: torch.device) -> DatasetSplits:
         """The train/val/test splits on ``device``; shifted and OOD sets stay where they are."""
-        return replace(
-            self, train=self.train.to(device), val=self.val.to(device), test=self.test.to(device)
-        )
+        return replace(self, train=self.train.to(device), val=self.val.to(device), test=self.test.to(device))
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import inspect
 from collections.abc import Sequence
 
-from torch import nn
-
 from bdlsweep.trainables.models.cnn import SmallCNN
 from bdlsweep.trainables.models.mlp import MLP
+from torch import nn
 
 MODELS: dict[str, type[nn.Module]] = {"mlp": MLP, "cnn": SmallCNN}
 
@@ -25,8 +24,6 @@ def model_options(name: str) -> dict[str, inspect.Parameter]:
     }
 
 
-def build_model(
-    name: str, options: dict, input_shape: Sequence[int], num_classes: int
-) -> nn.Module:
+def build_model(name: str, options: dict, input_shape: Sequence[int], num_classes: int) -> nn.Module:
     """Instantiate model ``name`` for inputs of ``input_shape`` and ``num_classes`` outputs."""
     return MODELS[name](input_shape=tuple(input_shape), num_classes=num_classes, **options)

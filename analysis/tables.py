@@ -1,0 +1,123 @@
+"""The seed paper's main table (Table C.3 layout): rows K × method, columns dataset/model × metrics."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+METHOD_NAMES = {"map": "DE", "swa": "SWA", "swag": "SWAG", "llla": "LLLA", "lanf": "LA-NF"}
+METRICS = {"acc": ("Acc", "max"), "elpd": ("ELPD", "max"), "ece": ("ECE", "min")}
+
+
+def display_name(method: str) -> str:
+    """The paper's row name of a method (MAP ensembles are deep ensembles, DE)."""
+    return METHOD_NAMES.get(method, method.upper())
+
+
+def final_test_rows(ensembles: pd.DataFrame) -> pd.DataFrame:
+    """Test-split rows at each ensemble's largest number of posterior samples."""
+    test = ensembles[ensembles["split"] == "test"]
+    largest = test.groupby(["method", "K", "ensemble_id"])["num_samples"].transform("max")
+    return test[test["num_samples"] == largest]
+
+
+def main_table(
+    groups: dict[str, pd.DataFrame],
+    metrics: tuple[str, ...] = ("acc", "elpd", "ece"),
+    methods: list[str] | None = None,
+) -> pd.DataFrame:
+    """Mean and standard error over ensembles, per (K, method) row and (group, metric) column.
+
+    ``groups`` maps a column-group name (``"digits MLP"``) to that sweep's tidy ensemble results;
+    rows are ordered by K, then by ``methods`` (default: the order methods first appear).
+    """
+    parts = []
+    for group, frame in groups.items():
+        rows = final_test_rows(frame)
+        columns = [f"test_{m}" for m in metrics]
+        stats = rows.groupby(["K", "method"])[columns].agg(["mean", "sem"])
+        stats.columns = pd.MultiIndex.from_tuples(
+            [(group, metric[len("test_") :], stat) for metric, stat in stats.columns]
+        )
+        parts.append(stats)
+    table = pd.concat(parts, axis=1)
+    if methods is None:
+        methods = list(dict.fromkeys(m for frame in groups.values() for m in frame["method"]))
+    rank = {method: position for position, method in enumerate(methods)}
+    order = sorted(table.index, key=lambda index: (index[0], rank.get(index[1], len(rank))))
+    return table.loc[order]
+
+
+def _best(table: pd.DataFrame) -> dict[tuple, set]:
+    """(group, metric) → set of (K, method) index entries that are best within their K."""
+    best: dict[tuple, set] = {}
+    for group, metric, stat in table.columns:
+        if stat != "mean":
+            continue
+        direction = METRICS.get(metric, (metric, "max"))[1]
+        chosen = set()
+        for _, block in table[(group, metric, "mean")].groupby(level="K"):
+            target = block.max() if direction == "max" else block.min()
+            chosen |= set(block.index[block == target])
+        best[(group, metric)] = chosen
+    return best
+
+
+def _cells(table: pd.DataFrame, stderr: bool, bold) -> list[list[str]]:
+    best = _best(table)
+    lines = []
+    for index in table.index:
+        size, method = index
+        cells = [str(size), display_name(method)]
+        for group, metric, stat in table.columns:
+            if stat != "mean":
+                continue
+            mean = table.loc[index, (group, metric, "mean")]
+            text = f"{mean:.3f}"
+            sem = table.loc[index, (group, metric, "sem")]
+            if stderr and not math.isnan(sem):
+                text += f" ± {sem:.3f}"
+            cells.append(bold(text) if index in best[(group, metric)] else text)
+        lines.append(cells)
+    return lines
+
+
+def _headers(table: pd.DataFrame) -> list[str]:
+    return ["K", "Method"] + [
+        f"{group} {METRICS.get(metric, (metric,))[0]}"
+        for group, metric, stat in table.columns
+        if stat == "mean"
+    ]
+
+
+def to_markdown(table: pd.DataFrame, stderr: bool = False) -> str:
+    """GitHub Markdown; the best value per K and column in bold."""
+    headers = _headers(table)
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(c) + " |" for c in _cells(table, stderr, lambda t: f"**{t}**")]
+    return "\n".join(lines) + "\n"
+
+
+def to_latex(table: pd.DataFrame, stderr: bool = False) -> str:
+    """A LaTeX tabular; the best value per K and column in \\textbf."""
+    headers = _headers(table)
+    lines = [
+        "\\begin{tabular}{" + "ll" + "r" * (len(headers) - 2) + "}",
+        "\\toprule",
+        " & ".join(headers) + " \\\\",
+        "\\midrule",
+    ]
+    for cells in _cells(table, stderr, lambda t: f"\\textbf{{{t}}}"):
+        lines.append(" & ".join(cell.replace("±", "$\\pm$") for cell in cells) + " \\\\")
+    lines += ["\\bottomrule", "\\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(table: pd.DataFrame) -> str:
+    """Plain numbers: one column per group, metric and statistic (mean, sem)."""
+    flat = table.copy()
+    flat.columns = [f"{group} {metric} {stat}" for group, metric, stat in table.columns]
+    flat = flat.reset_index()
+    flat.insert(2, "name", [display_name(m) for m in flat["method"]])
+    return flat.to_csv(index=False)

@@ -1,0 +1,54 @@
+"""The ``bdlsweep`` command: ``bdlsweep run SWEEP.yaml [key=value ...]``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from bdlsweep.sweeps.errors import SpecError
+
+EXIT_BAD_INPUT = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bdlsweep", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run (or resume) a sweep file")
+    run.add_argument("sweep", help="path of the sweep file (YAML)")
+    run.add_argument("overrides", nargs="*", help="key.path=value overrides, e.g. seeds=3")
+    return parser
+
+
+def run_command(sweep: str, overrides: list[str]) -> int:
+    """Validate the sweep file (exit 2 on a bad one) and run it; print the results table."""
+    from bdlsweep.sweeps.spec import load_spec
+
+    try:
+        spec = load_spec(sweep, overrides)
+    except SpecError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    from bdlsweep.analysis import tables
+    from bdlsweep.sweeps.pipeline import run_sweep
+
+    outcome = run_sweep(spec)
+    print(tables.to_markdown(outcome.table, stderr=True))
+    for kind, path in outcome.table_files.items():
+        print(f"{kind}: {path}")
+    print(f"ensemble results: {outcome.storage / 'evaluation' / 'ensembles.csv'}")
+    print(f"MLflow: mlflow ui --backend-store-uri {spec.tracking_uri}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    if args.command == "run":
+        return run_command(args.sweep, args.overrides)
+    return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

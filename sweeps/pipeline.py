@@ -1,0 +1,142 @@
+"""A whole sweep: stages in dependency order, then ensemble evaluation, then the results table."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import ray
+from bdlsweep.analysis import tables
+from bdlsweep.analysis.results import ENSEMBLES_FILE
+from bdlsweep.sweeps.atomic import write_text_atomic
+from bdlsweep.sweeps.ensemble_plan import plan_ensembles, read_ensemble_file, write_ensemble_file
+from bdlsweep.sweeps.evaluation import evaluate_ensembles
+from bdlsweep.sweeps.selection import Selection
+from bdlsweep.sweeps.spec import SweepSpec
+from bdlsweep.sweeps.stage import run_stage
+from bdlsweep.sweeps.tracking import ensure_experiment, log_evaluation
+
+logger = logging.getLogger(__name__)
+
+RAY_DEFAULTS = {"TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0"}
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    """Where a finished sweep put its results, and the tables themselves."""
+
+    storage: Path
+    selections: dict[str, Selection]
+    ensembles: pd.DataFrame
+    table: pd.DataFrame
+    table_files: dict[str, Path]
+
+
+def start_ray(spec: SweepSpec) -> bool:
+    """Join or start Ray as the spec says; True when this call started it (and should stop it)."""
+    for key, value in RAY_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    if ray.is_initialized():
+        return False
+    ray.init(
+        address=spec.ray.address,
+        num_cpus=spec.ray.num_cpus if spec.ray.address is None else None,
+        include_dashboard=False,
+        logging_level=logging.WARNING,
+        log_to_driver=False,
+    )
+    return True
+
+
+def ensemble_plan(spec: SweepSpec) -> pd.DataFrame:
+    """The ensembles to evaluate: the user's file (K = 1 added as single models) or the paper's rule."""
+    sizes = spec.evaluate.ensemble_sizes
+    generated = plan_ensembles(spec.seeds, sizes, spec.evaluate.ensembles_per_size)
+    if spec.ensemble_file is None:
+        return generated
+    given = read_ensemble_file(spec.ensemble_file)
+    given = given[given["K"].isin(sizes)]
+    singles = generated[(generated["K"] == 1) & ~generated["K"].isin(given["K"])]
+    return pd.concat([singles, given], ignore_index=True)
+
+
+def _summary(frame: pd.DataFrame) -> dict[str, dict[int, float]]:
+    """``<method>_test_<metric>`` → {K: mean over ensembles}, for MLflow charts over K."""
+    rows = tables.final_test_rows(frame)
+    summary: dict[str, dict[int, float]] = {}
+    for metric in ("acc", "elpd", "nll", "ece", "brier"):
+        means = rows.groupby(["method", "K"])[f"test_{metric}"].mean()
+        for (method, size), value in means.items():
+            summary.setdefault(f"{method}_test_{metric}", {})[int(size)] = float(value)
+    return summary
+
+
+def run_evaluation(spec: SweepSpec, selections: dict[str, Selection]) -> pd.DataFrame:
+    """Evaluate every ensemble of every listed method (skipped when its results exist)."""
+    path = spec.storage / ENSEMBLES_FILE
+    if path.is_file():
+        logger.info("evaluation: finished earlier, skipped")
+        return pd.read_csv(path)
+    plan = ensemble_plan(spec)
+    write_text_atomic(path.with_name("ensemble_plan.tsv"), write_ensemble_file(plan))
+    chosen = {label: selections[label] for label in spec.evaluate.methods}
+    settings = spec.evaluate.model_dump(exclude={"resources", "methods", "ensemble_file"})
+    frame = evaluate_ensembles(
+        chosen,
+        plan,
+        spec.dataset,
+        spec.dataset_options,
+        settings,
+        spec.evaluate.resources.as_tune(),
+    )
+    write_text_atomic(path, frame.to_csv(index=False))
+    return frame
+
+
+def write_tables(spec: SweepSpec, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Path]]:
+    """The main table as Markdown, CSV and LaTeX under ``<storage>/results``."""
+    table = tables.main_table({f"{spec.dataset} {spec.model}": frame}, methods=spec.evaluate.methods)
+    folder = spec.storage / "results"
+    files = {
+        "markdown": write_text_atomic(folder / "table.md", tables.to_markdown(table, stderr=True)),
+        "csv": write_text_atomic(folder / "table.csv", tables.to_csv(table)),
+        "latex": write_text_atomic(folder / "table.tex", tables.to_latex(table, stderr=True)),
+    }
+    return table, files
+
+
+def run_sweep(spec: SweepSpec) -> SweepOutcome:
+    """Run (or resume) every stage, evaluate the ensembles, write and log the tables."""
+    spec.storage.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(spec.storage / "sweep.json", json.dumps(spec.model_dump(mode="json"), indent=2))
+    started = start_ray(spec)
+    try:
+        experiment_id = ensure_experiment(spec.tracking_uri, spec.experiment, spec.storage / "mlartifacts")
+        selections: dict[str, Selection] = {}
+        for stage in spec.stages.values():
+            logger.info("stage %s (%s)", stage.name, stage.method)
+            selections.update(run_stage(spec, stage, selections, experiment_id))
+        evaluated = (spec.storage / ENSEMBLES_FILE).is_file()
+        frame = run_evaluation(spec, selections)
+        table, files = write_tables(spec, frame)
+        if not evaluated:
+            log_evaluation(
+                spec.tracking_uri,
+                experiment_id,
+                {
+                    "sweep": spec.name,
+                    "stage": "evaluate",
+                    "dataset": spec.dataset,
+                    "model": spec.model,
+                },
+                _summary(frame),
+                [spec.storage / ENSEMBLES_FILE, *files.values()],
+            )
+    finally:
+        if started:
+            ray.shutdown()
+    return SweepOutcome(spec.storage, selections, frame, table, files)

@@ -1,0 +1,42 @@
+"""A one-line-per-trial progress log that reads well in a terminal and in a non-interactive log."""
+
+from __future__ import annotations
+
+import logging
+
+from bdlsweep.sweeps.tracking import flatten
+from ray import tune
+
+logger = logging.getLogger("bdlsweep.progress")
+
+
+class TrialProgress(tune.Callback):
+    """Logs each trial's end: stage, seed, searched values, validation ELPD and accuracy."""
+
+    def __init__(self, stage: str, searched: list[str], total: int) -> None:
+        self.stage = stage
+        self.searched = searched
+        self.total = total
+        self.finished = 0
+
+    def _describe(self, trial) -> str:
+        config = flatten(trial.config)
+        values = " ".join(f"{key}={config[key]}" for key in self.searched)
+        return f"seed={config.get('seed')} {values}".strip()
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        self.finished += 1
+        result = trial.last_result or {}
+        logger.info(
+            "%s [%d/%d] %s: val_elpd=%.4f val_acc=%.4f",
+            self.stage,
+            self.finished,
+            self.total,
+            self._describe(trial),
+            result.get("val_elpd", float("nan")),
+            result.get("val_acc", float("nan")),
+        )
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        self.finished += 1
+        logger.warning("%s [%d/%d] %s: FAILED", self.stage, self.finished, self.total, self._describe(trial))

@@ -1,0 +1,68 @@
+"""Per-seed selection of the trial with the highest validation metric, stored beside the results."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bdlsweep.sweeps.atomic import write_text_atomic
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One candidate: a trial's checkpoint (posterior folder) and the metrics it was reported with."""
+
+    trial_id: str
+    seed: int
+    config: dict[str, Any]
+    metrics: dict[str, Any]
+    checkpoint: str
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The chosen trial per seed for one selectable name (a stage, or a derived one such as SWA)."""
+
+    label: str
+    stage: str
+    method: str
+    derived: str | None
+    metric: str
+    members: dict[int, TrialRecord]
+
+    def checkpoints(self) -> dict[int, str]:
+        """Seed → selected posterior folder."""
+        return {seed: record.checkpoint for seed, record in self.members.items()}
+
+    def save(self, folder: Path) -> Path:
+        """Write ``<folder>/<label>.json`` atomically."""
+        record = {**asdict(self), "members": {str(s): asdict(r) for s, r in self.members.items()}}
+        return write_text_atomic(folder / f"{self.label}.json", json.dumps(record, indent=2, default=str))
+
+    @classmethod
+    def load(cls, path: Path) -> Selection:
+        """Read a selection file."""
+        record = json.loads(path.read_text())
+        members = {int(seed): TrialRecord(**member) for seed, member in record.pop("members").items()}
+        return cls(**record, members=members)
+
+
+def _score(record: TrialRecord, metric: str) -> float:
+    value = record.metrics.get(metric)
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        return -math.inf
+    return float(value)
+
+
+def select_per_seed(records: list[TrialRecord], metric: str, seeds: list[int]) -> dict[int, TrialRecord]:
+    """For each seed, the record with the highest finite ``metric`` (ties: the first)."""
+    chosen: dict[int, TrialRecord] = {}
+    for seed in seeds:
+        candidates = [r for r in records if r.seed == seed and _score(r, metric) > -math.inf]
+        if not candidates:
+            raise RuntimeError(f"no trial of seed {seed} reported a finite {metric}")
+        chosen[seed] = max(candidates, key=lambda record: _score(record, metric))
+    return chosen

@@ -1,0 +1,192 @@
+"""One stage as one Ray Tune ``Tuner``: seeds × search grid, checkpoints, MLflow, per-seed selection."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import ray
+from bdlsweep.sweeps.progress import TrialProgress
+from bdlsweep.sweeps.selection import Selection, TrialRecord, select_per_seed
+from bdlsweep.sweeps.spec import StageSpec, SweepSpec
+from bdlsweep.sweeps.tracking import MLflowTrialLogger, tag_selected
+from bdlsweep.trainables.checkpoint import CorruptCheckpointError, read_metadata
+from bdlsweep.trainables.context import TrialContext
+from bdlsweep.trainables.reporting import POSTERIOR_DIR
+from ray import tune
+
+SELECTION_METRIC = "val_elpd"
+logger = logging.getLogger(__name__)
+
+
+def selections_folder(spec: SweepSpec) -> Path:
+    """Where the selection files of a sweep live."""
+    return spec.storage / "selections"
+
+
+def selection_labels(spec: SweepSpec, stage: StageSpec) -> dict[str, str | None]:
+    """The selectable names a stage produces → derived name (None for the stage itself)."""
+    return {
+        label: derived
+        for label, (stage_name, derived) in spec.selection_names().items()
+        if stage_name == stage.name
+    }
+
+
+def _nested(key: str, value: Any) -> dict[str, Any]:
+    head, _, rest = key.partition(".")
+    return {head: _nested(rest, value) if rest else value}
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def param_space(stage: StageSpec, seeds: list[int]) -> dict[str, Any]:
+    """The stage's fixed settings, its search grids as ``tune.grid_search``, crossed with the seeds."""
+    space = {**stage.settings.model_dump(), "seed": tune.grid_search(list(seeds))}
+    for key, values in stage.search.items():
+        space = _merge(space, _nested(key, tune.grid_search(list(values))))
+    return space
+
+
+def trial_count(stage: StageSpec, seeds: list[int]) -> int:
+    """Number of trials of a stage: seeds × the product of its grid sizes."""
+    return len(seeds) * math.prod(len(values) for values in stage.search.values())
+
+
+def _prepare_seeds(spec: SweepSpec, stage: StageSpec, context: TrialContext) -> dict[int, str]:
+    """Run the method's once-per-seed preparation as Ray tasks, skipping seeds already prepared."""
+    prepare = stage.method_info.prepare
+    if prepare is None:
+        return {}
+    folders = {seed: spec.storage / "prepared" / stage.name / f"seed_{seed}" for seed in spec.seeds}
+    task = ray.remote(prepare).options(
+        num_cpus=stage.resources.cpu, num_gpus=stage.resources.gpu, max_retries=stage.max_failures
+    )
+    pending = []
+    for seed, folder in folders.items():
+        try:
+            read_metadata(folder)
+        except CorruptCheckpointError:
+            pending.append(task.remote(context, stage.settings, seed, folder))
+    ray.get(pending)
+    return {seed: str(folder) for seed, folder in folders.items()}
+
+
+def _records(grid: tune.ResultGrid, policy: str) -> list[TrialRecord]:
+    """Each finished trial as a selection candidate, at its best or last checkpoint."""
+    records = []
+    for result in grid:
+        if result.error is not None or result.checkpoint is None:
+            continue
+        checkpoint, metrics = result.checkpoint, result.metrics
+        if policy == "best":
+            checkpoint, metrics = max(
+                result.best_checkpoints,
+                key=lambda pair: pair[1].get(SELECTION_METRIC, float("-inf")),
+            )
+        records.append(
+            TrialRecord(
+                trial_id=result.metrics["trial_id"],
+                seed=int(result.config["seed"]),
+                config=result.config,
+                metrics={k: v for k, v in metrics.items() if isinstance(v, (int, float, str))},
+                checkpoint=str(Path(checkpoint.path) / POSTERIOR_DIR),
+            )
+        )
+    return records
+
+
+def run_stage(
+    spec: SweepSpec, stage: StageSpec, done: dict[str, Selection], experiment_id: str
+) -> dict[str, Selection]:
+    """Run (or resume, or skip when finished) one stage; return its selections by label."""
+    labels = selection_labels(spec, stage)
+    folder = selections_folder(spec)
+    if all((folder / f"{label}.json").is_file() for label in labels):
+        logger.info("stage %s: finished earlier, skipped", stage.name)
+        return {label: Selection.load(folder / f"{label}.json") for label in labels}
+    context = TrialContext(
+        sweep=spec.name,
+        stage=stage.name,
+        dataset=spec.dataset,
+        dataset_options=spec.dataset_options,
+        model=spec.model,
+        model_options=spec.model_options,
+        parents=done[stage.parent].checkpoints() if stage.parent else {},
+    )
+    context = replace(context, prepared=_prepare_seeds(spec, stage, context))
+    trainable = tune.with_resources(
+        tune.with_parameters(stage.method_info.trainable, context=context),
+        stage.resources.as_tune(),
+    )
+    space = param_space(stage, spec.seeds)
+    path = spec.storage / stage.name
+    if tune.Tuner.can_restore(str(path)):
+        logger.info("stage %s: resuming from %s", stage.name, path)
+        tuner = tune.Tuner.restore(str(path), trainable, resume_errored=True, param_space=space)
+    else:
+        best = stage.method_info.checkpoint == "best"
+        tracker = MLflowTrialLogger(
+            spec.tracking_uri,
+            experiment_id,
+            tags={
+                "sweep": spec.name,
+                "stage": stage.name,
+                "method": stage.method,
+                "dataset": spec.dataset,
+                "model": spec.model,
+            },
+            searched=list(stage.search),
+        )
+        tuner = tune.Tuner(
+            trainable,
+            param_space=space,
+            tune_config=tune.TuneConfig(reuse_actors=True),
+            run_config=tune.RunConfig(
+                name=stage.name,
+                storage_path=str(spec.storage),
+                checkpoint_config=tune.CheckpointConfig(
+                    num_to_keep=1,
+                    checkpoint_score_attribute=SELECTION_METRIC if best else None,
+                    checkpoint_score_order="max",
+                ),
+                failure_config=tune.FailureConfig(max_failures=stage.max_failures),
+                callbacks=[
+                    tracker,
+                    TrialProgress(stage.name, list(stage.search), trial_count(stage, spec.seeds)),
+                ],
+                verbose=0,
+            ),
+        )
+    grid = tuner.fit()
+    records = _records(grid, stage.method_info.checkpoint)
+    selections = {}
+    for label, derived in labels.items():
+        metric = SELECTION_METRIC if derived is None else stage.method_info.derived[derived].metric
+        try:
+            members = select_per_seed(records, metric, spec.seeds)
+        except RuntimeError as error:
+            raise RuntimeError(f"stage {stage.name} ({label}): {error}") from None
+        selection = Selection(label, stage.name, stage.method, derived, metric, members)
+        selection.save(folder)
+        tag_selected(
+            spec.tracking_uri,
+            experiment_id,
+            spec.name,
+            stage.name,
+            label,
+            [record.trial_id for record in members.values()],
+        )
+        selections[label] = selection
+    return selections
