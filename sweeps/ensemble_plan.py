@@ -23,7 +23,7 @@ def plan_ensembles(seeds: list[int], sizes: list[int], per_size: int) -> pd.Data
     """
     pool = sorted(seeds)
     rows = []
-    for size in sizes:
+    for size in map(int, sizes):
         if size == 1:
             rows += [(1, index + 1, seed, str(seed)) for index, seed in enumerate(pool)]
             continue

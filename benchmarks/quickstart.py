@@ -1,0 +1,99 @@
+"""Framework overhead of the quickstart's MAP stage: Ray Tune + MLflow vs a plain loop, same epochs.
+
+Run: ``python benchmarks/quickstart.py [--full]``. Prints the two wall times and their ratio
+(framework / plain; 1.0 means no overhead). Ray's start-up is timed separately, as it is paid once
+per sweep, not per stage. ``--full`` also times the whole quickstart sweep end to end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import ray
+from bdlsweep.sweeps.pipeline import RAY_DEFAULTS, run_sweep
+from bdlsweep.sweeps.spec import load_spec
+from bdlsweep.sweeps.stage import run_stage
+from bdlsweep.sweeps.tracking import ensure_experiment
+from bdlsweep.trainables.context import TrialContext
+from bdlsweep.trainables.map import MAPPosterior
+from bdlsweep.trainables.training import (
+    build_optimizer,
+    build_schedule,
+    log_probs,
+    seed_everything,
+    train_epoch,
+    validation_metrics,
+)
+
+QUICKSTART = Path(__file__).parents[1] / "sweeps" / "quickstart.yaml"
+
+
+def plain_map(spec) -> float:
+    """Seconds for the MAP stage's training in one process: same seeds, epochs, validation, saves."""
+    stage = spec.stages["map"]
+    settings = stage.settings
+    context = TrialContext(
+        spec.name, "map", spec.dataset, spec.dataset_options, spec.model, spec.model_options
+    )
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as folder:
+        for seed in spec.seeds:
+            generator = seed_everything(seed)
+            data = context.load_data()
+            recipe = context.recipe(data)
+            model = recipe.build()
+            optimizer = build_optimizer(model.parameters(), settings.optimizer)
+            schedule = build_schedule(optimizer, settings.schedule, settings.epochs)
+            for _ in range(settings.epochs):
+                train_epoch(
+                    model, optimizer, data.train.inputs, data.train.labels, settings.batch_size, generator
+                )
+                schedule.step()
+                validation_metrics(log_probs(model, data.val.inputs)[None], data.val.labels)
+                MAPPosterior(model, recipe).save(Path(folder) / f"seed{seed}")
+    return time.perf_counter() - start
+
+
+def framework_map(spec) -> float:
+    """Seconds for the MAP stage through Ray Tune with MLflow logging (Ray already running)."""
+    experiment_id = ensure_experiment(spec.tracking_uri, spec.experiment, spec.storage / "mlartifacts")
+    start = time.perf_counter()
+    run_stage(spec, spec.stages["map"], {}, experiment_id)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    """Measure and print the overhead ratio."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--full", action="store_true", help="also time the whole quickstart sweep")
+    args = parser.parse_args()
+    import os
+
+    for key, value in RAY_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    with tempfile.TemporaryDirectory() as storage:
+        spec = load_spec(QUICKSTART, [f"storage={storage}/map"])
+        plain = plain_map(spec)
+        start = time.perf_counter()
+        ray.init(include_dashboard=False, log_to_driver=False)
+        startup = time.perf_counter() - start
+        framework = framework_map(spec)
+        print(
+            f"MAP stage, {len(spec.seeds)} seeds × {spec.stages['map'].settings.epochs} epochs (digits, MLP)"
+        )
+        print(f"plain PyTorch loop:      {plain:7.2f} s")
+        print(f"Ray Tune + MLflow stage: {framework:7.2f} s  (Ray start-up {startup:.2f} s, not included)")
+        print(f"overhead ratio:          {framework / plain:7.2f}")
+        if args.full:
+            full_spec = load_spec(QUICKSTART, [f"storage={storage}/full"])
+            start = time.perf_counter()
+            run_sweep(full_spec)
+            print(f"whole quickstart sweep:  {time.perf_counter() - start:7.2f} s")
+        ray.shutdown()
+
+
+if __name__ == "__main__":
+    main()

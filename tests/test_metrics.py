@@ -1,0 +1,110 @@
+"""Metrics against independent computations (scikit-learn, hand-made cases, direct formulas)."""
+
+import numpy as np
+import pytest
+from bdlsweep.analysis import metrics
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+
+def _log_probs(probs) -> np.ndarray:
+    return np.log(np.asarray(probs, dtype=np.float64))
+
+
+def test_lpd_is_log_of_sample_mean_probability():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(7, 20, 4))
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    labels = rng.integers(0, 4, 20)
+    expected = np.mean(np.log(np.exp(log_probs).mean(0)[np.arange(20), labels]))
+    assert metrics.lpd(log_probs, labels) == pytest.approx(expected, abs=1e-12)
+    assert metrics.nll(log_probs, labels) == pytest.approx(-expected, abs=1e-12)
+
+
+def test_accuracy_brier_confidence_on_hand_case():
+    probs = [[[0.7, 0.3], [0.4, 0.6], [0.9, 0.1]]]
+    labels = [0, 0, 0]
+    assert metrics.accuracy(_log_probs(probs), labels) == pytest.approx(2 / 3)
+    brier = np.mean([2 * 0.3**2, 2 * 0.6**2, 2 * 0.1**2])
+    assert metrics.brier(_log_probs(probs), labels) == pytest.approx(brier)
+    assert metrics.confidence(_log_probs(probs)) == pytest.approx(np.mean([0.7, 0.6, 0.9]))
+
+
+def test_ece_and_mce_on_hand_case():
+    # confidences 0.95, 0.95 (bin 15, one right), 0.55 (bin 9, right), 0.65 (bin 10, wrong)
+    probs = [[[0.95, 0.05], [0.95, 0.05], [0.55, 0.45], [0.35, 0.65]]]
+    labels = [0, 1, 0, 0]
+    gaps = {"b15": abs(0.5 - 0.95), "b9": abs(1 - 0.55), "b10": abs(0 - 0.65)}
+    expected = 0.5 * gaps["b15"] + 0.25 * gaps["b9"] + 0.25 * gaps["b10"]
+    assert metrics.ece(_log_probs(probs), labels) == pytest.approx(expected)
+    assert metrics.mce(_log_probs(probs), labels) == pytest.approx(max(gaps.values()))
+
+
+def test_ece_matches_loop_implementation():
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(3, 500, 5)) * 2
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    labels = rng.integers(0, 5, 500)
+    mean = np.exp(log_probs).mean(0)
+    conf, pred = mean.max(1), mean.argmax(1)
+    edges = np.linspace(0, 1, 16)
+    ece = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        inside = (conf > lo) & (conf <= hi)
+        if inside.any():
+            ece += inside.mean() * abs((pred[inside] == labels[inside]).mean() - conf[inside].mean())
+    assert metrics.ece(log_probs, labels) == pytest.approx(ece)
+
+
+def test_adaptive_ece_uses_equal_count_bins():
+    conf = np.array([0.6, 0.7, 0.8, 0.9])
+    probs = np.stack([conf, 1 - conf], axis=1)[None]
+    labels = [0, 1, 0, 0]
+    # two bins of two points: {0.6, 0.7} accuracy 0.5, {0.8, 0.9} accuracy 1
+    expected = 0.5 * abs(0.5 - 0.65) + 0.5 * abs(1 - 0.85)
+    assert metrics.adaptive_ece(_log_probs(probs), labels, num_bins=2) == pytest.approx(expected)
+
+
+def test_aurc_on_hand_case():
+    probs = [[[0.9, 0.1], [0.8, 0.2], [0.6, 0.4]]]
+    labels = [0, 1, 0]  # sorted by confidence: right, wrong, right
+    expected = np.mean([0 / 1, 1 / 2, 1 / 3])
+    assert metrics.aurc(_log_probs(probs), labels) == pytest.approx(expected)
+
+
+def test_mutual_information_and_disagreement():
+    same = _log_probs([[[0.7, 0.3]], [[0.7, 0.3]]])
+    assert metrics.mutual_information(same) == pytest.approx(0.0, abs=1e-12)
+    assert metrics.disagreement(same) == 0.0
+    split = _log_probs([[[0.9, 0.1]], [[0.2, 0.8]], [[0.8, 0.2]]])
+    assert metrics.disagreement(split) == pytest.approx(1 / 3)
+    mean = np.array([0.9 + 0.2 + 0.8, 0.1 + 0.8 + 0.2]) / 3
+    h = lambda p: -np.sum(p * np.log(p))  # noqa: E731
+    expected = h(mean) - np.mean([h(np.array([0.9, 0.1])), h(np.array([0.2, 0.8])), h(np.array([0.8, 0.2]))])
+    assert metrics.mutual_information(split) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_auroc_and_aupr_match_scikit_learn(seed):
+    rng = np.random.default_rng(seed)
+    in_scores = np.round(rng.normal(0, 1, 300), 1)  # rounding creates ties
+    out_scores = np.round(rng.normal(1, 1, 200), 1)
+    labels = np.r_[np.zeros(300), np.ones(200)]
+    scores = np.r_[in_scores, out_scores]
+    result = metrics.ood_metrics(in_scores, out_scores)
+    assert result["auroc"] == pytest.approx(roc_auc_score(labels, scores))
+    assert result["aupr_out"] == pytest.approx(average_precision_score(labels, scores))
+    assert result["aupr_in"] == pytest.approx(average_precision_score(1 - labels, -scores))
+
+
+def test_fpr95_and_detection_error_on_hand_case():
+    in_scores = np.arange(20, dtype=float)  # 95% of 20 in-dist points have score ≤ 18
+    out_scores = np.array([5.0, 18.0, 19.0, 30.0])
+    assert metrics.fpr_at_95_tpr(in_scores, out_scores) == pytest.approx(2 / 4)
+    # threshold 17: in accepted 18/20, out accepted 1/4 → (20/24)(2/20) + (4/24)(1/4) = 3/24;
+    # threshold 4 accepts no OOD point: (20/24)(15/20) = 15/24; the minimum over thresholds is 3/24.
+    assert metrics.detection_error(in_scores, out_scores) == pytest.approx(3 / 24)
+
+
+def test_perfect_separation():
+    result = metrics.ood_metrics(np.zeros(10), np.ones(10))
+    assert result["auroc"] == 1.0 and result["fpr95"] == 0.0 and result["detection_error"] == 0.0

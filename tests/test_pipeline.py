@@ -1,0 +1,90 @@
+"""A tiny sweep end to end through Ray Tune and MLflow; a second run re-runs nothing."""
+
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from bdlsweep.analysis import results
+from bdlsweep.sweeps.pipeline import run_sweep
+from bdlsweep.sweeps.spec import load_spec
+
+QUICKSTART = Path(__file__).parents[1] / "sweeps" / "quickstart.yaml"
+TINY = [
+    "seeds=[1,2]",
+    "stages.map.epochs=3",
+    "stages.swag.epochs=2",
+    "stages.swag.rank=2",
+    "stages.swag.val_samples=4",
+    "stages.swag.search.lr=[0.01,0.003]",
+    "stages.llla.search.prior_precision=[0.1,1.0,10.0]",
+    "stages.llla.val_samples=10",
+    "evaluate.ensemble_sizes=[1,2]",
+    "evaluate.ensembles_per_size=1",
+    "evaluate.num_posterior_samples=6",
+    "evaluate.subsample_sizes=[3,6]",
+]
+
+
+def _runs(spec):
+    mlflow.set_tracking_uri(spec.tracking_uri)
+    return mlflow.search_runs(experiment_names=[spec.experiment])
+
+
+@pytest.mark.slow
+def test_tiny_sweep_end_to_end_and_resume(tmp_path, ray_session):
+    spec = load_spec(QUICKSTART, [*TINY, f"storage={tmp_path / 'sweep'}"])
+    outcome = run_sweep(spec)
+
+    selections = results.selections(spec.storage)
+    assert set(selections["label"]) == {"map", "swag", "swa", "llla"}
+    for label in ("map", "swag", "swa", "llla"):
+        assert sorted(selections[selections["label"] == label]["seed"]) == [1, 2]
+
+    llla_trials = results.trials(spec.storage, "llla")
+    assert len(llla_trials) == 6
+    for seed in (1, 2):
+        per_seed = llla_trials[llla_trials["config/seed"] == seed]
+        best = per_seed.loc[per_seed["val_elpd"].idxmax(), "config/prior_precision"]
+        chosen = selections[(selections["label"] == "llla") & (selections["seed"] == seed)]
+        assert chosen["config/prior_precision"].item() == best
+    swag_trials = results.trials(spec.storage, "swag")
+    for label, metric in (("swag", "val_elpd"), ("swa", "swa_val_elpd")):
+        for seed in (1, 2):
+            per_seed = swag_trials[swag_trials["config/seed"] == seed]
+            chosen = selections[(selections["label"] == label) & (selections["seed"] == seed)]
+            assert chosen["config/lr"].item() == per_seed.loc[per_seed[metric].idxmax(), "config/lr"]
+
+    runs = _runs(spec)
+    trial_runs = runs[runs["tags.stage"] != "evaluate"]
+    assert len(trial_runs) == 2 + 4 + 6
+    assert set(trial_runs["tags.method"]) == {"map", "swag", "llla"}
+    assert trial_runs[["tags.sweep", "tags.seed", "tags.dataset", "tags.model"]].notna().all().all()
+    selected = set(trial_runs[trial_runs["tags.selected"] == "true"]["tags.trial_id"])
+    assert selected == set(selections["trial_id"])
+    map_run = trial_runs[trial_runs["tags.stage"] == "map"].iloc[0]
+    history = mlflow.tracking.MlflowClient(spec.tracking_uri).get_metric_history(map_run.run_id, "val_elpd")
+    assert [m.step for m in history] == [1, 2, 3]
+
+    frame = results.ensembles(spec.storage)
+    assert set(frame["method"]) == {"map", "swa", "swag", "llla"}
+    test = frame[frame["split"] == "test"]
+    assert set(test[test["method"] == "swag"]["num_samples"]) == {3, 6}
+    assert set(test[test["method"] == "map"]["num_samples"]) == {1, 2}
+    assert {"test_elpd", "test_acc", "test_ece", "shift_acc", "ood_auroc"} <= set(frame.columns)
+    for path in outcome.table_files.values():
+        assert path.is_file() and path.stat().st_size > 0
+    assert "| 2 | SWAG |" in outcome.table_files["markdown"].read_text()
+
+    checkpoints = sorted(p for p in spec.storage.rglob("checkpoint_*"))
+    stamps = {p: p.stat().st_mtime_ns for p in spec.storage.joinpath("selections").iterdir()}
+    again = run_sweep(spec)
+    assert len(_runs(spec)) == len(runs)
+    assert sorted(p for p in spec.storage.rglob("checkpoint_*")) == checkpoints
+    assert {p: p.stat().st_mtime_ns for p in spec.storage.joinpath("selections").iterdir()} == stamps
+    pd.testing.assert_frame_equal(again.ensembles, frame)
+
+    (spec.storage / "selections" / "llla.json").unlink()
+    run_sweep(spec)
+    assert len(_runs(spec)[lambda r: r["tags.stage"] == "llla"]) == 6
+    assert (spec.storage / "selections" / "llla.json").is_file()

@@ -1,0 +1,75 @@
+"""Per-seed selection by validation ELPD, and the Table C.3 layout with the best value per K marked."""
+
+import math
+
+import pandas as pd
+import pytest
+from bdlsweep.analysis import tables
+from bdlsweep.sweeps.selection import Selection, TrialRecord, select_per_seed
+
+
+def _record(trial, seed, elpd):
+    return TrialRecord(trial, seed, {"seed": seed}, {"val_elpd": elpd}, f"/ckpt/{trial}")
+
+
+def test_selects_highest_val_elpd_per_seed_and_skips_non_finite():
+    records = [
+        _record("a", 1, -0.5),
+        _record("b", 1, -0.2),
+        _record("c", 1, math.nan),
+        _record("d", 2, -1.0),
+        _record("e", 2, math.inf * -1),
+        _record("f", 2, -0.9),
+    ]
+    chosen = select_per_seed(records, "val_elpd", [1, 2])
+    assert chosen[1].trial_id == "b" and chosen[2].trial_id == "f"
+
+
+def test_seed_without_finite_trial_is_an_error():
+    with pytest.raises(RuntimeError, match="seed 3"):
+        select_per_seed([_record("a", 3, math.nan)], "val_elpd", [3])
+
+
+def test_selection_file_round_trip(tmp_path):
+    selection = Selection("swa", "swag", "swag", "swa", "swa_val_elpd", {1: _record("a", 1, -0.1)})
+    loaded = Selection.load(selection.save(tmp_path))
+    assert loaded == selection
+    assert loaded.checkpoints() == {1: "/ckpt/a"}
+
+
+def _ensembles():
+    rows = []
+    for method, acc, elpd, ece in [("map", 0.9, -0.3, 0.05), ("swag", 0.92, -0.25, 0.02)]:
+        for ensemble_id, jitter in enumerate([-0.01, 0.01]):
+            for size in (1, 2):
+                for num_samples in (1, 10):
+                    rows.append(
+                        {
+                            "method": method,
+                            "K": size,
+                            "ensemble_id": ensemble_id,
+                            "num_samples": num_samples,
+                            "split": "test",
+                            "test_acc": acc + jitter + (0 if num_samples == 10 else -0.5),
+                            "test_elpd": elpd + jitter,
+                            "test_ece": ece,
+                        }
+                    )
+    rows.append(
+        {"method": "map", "K": 1, "ensemble_id": 0, "num_samples": 10, "split": "shift", "test_acc": 0.0}
+    )
+    return pd.DataFrame(rows)
+
+
+def test_main_table_means_and_best_marks():
+    table = tables.main_table({"digits mlp": _ensembles()}, methods=["map", "swag"])
+    assert list(table.index) == [(1, "map"), (1, "swag"), (2, "map"), (2, "swag")]
+    assert table.loc[(1, "swag"), ("digits mlp", "acc", "mean")] == pytest.approx(0.92)
+    assert table.loc[(1, "map"), ("digits mlp", "elpd", "sem")] == pytest.approx(0.01)
+    markdown = tables.to_markdown(table)
+    assert "| 1 | SWAG | **0.920** | **-0.250** | **0.020** |" in markdown
+    assert "| 1 | DE | 0.900 | -0.300 | 0.050 |" in markdown
+    latex = tables.to_latex(table, stderr=True)
+    assert "\\textbf{0.920 $\\pm$ 0.010}" in latex
+    csv = tables.to_csv(table)
+    assert csv.splitlines()[0].startswith("K,method,name,digits mlp acc mean")

@@ -1,0 +1,93 @@
+"""Sweep files: overrides, typed settings, and bad input reported as one line with exit code 2."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from bdlsweep.sweeps.errors import SpecError
+from bdlsweep.sweeps.spec import load_spec
+
+from bdlsweep.cli import main
+
+QUICKSTART = Path(__file__).parents[1] / "sweeps" / "quickstart.yaml"
+
+
+def _write(tmp_path, mutate) -> Path:
+    raw = yaml.safe_load(QUICKSTART.read_text())
+    raw["storage"] = str(tmp_path / "storage")
+    mutate(raw)
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_quickstart_with_overrides():
+    spec = load_spec(QUICKSTART, ["seeds=3", "stages.swag.epochs=5", "stages.map.optimizer.lr=0.1"])
+    assert spec.seeds == [1, 2, 3]
+    assert spec.stages["swag"].settings.epochs == 5
+    assert spec.stages["map"].settings.optimizer.lr == 0.1
+    assert list(spec.stages) == ["map", "swag", "llla"]
+    assert spec.stages["llla"].search["prior_precision"][0] == pytest.approx(0.1)
+    assert spec.tracking_uri == f"sqlite:///{spec.storage}/mlflow.db"
+    assert set(spec.selection_names()) == {"map", "swag", "swa", "llla"}
+
+
+def test_inline_grid_and_seed_list():
+    spec = load_spec(
+        QUICKSTART, ["seeds=[5,9]", "stages.swag.search.lr=[0.1,0.2]", "evaluate.ensemble_sizes=[1,2]"]
+    )
+    assert spec.seeds == [5, 9]
+    assert spec.stages["swag"].search == {"lr": [0.1, 0.2]}
+
+
+BAD = [
+    (lambda r: r["stages"]["swag"].update(epoch=5), "stages.swag.epoch", "did you mean 'epochs'"),
+    (lambda r: r["stages"]["map"].update(epochs="many"), "stages.map.epochs", "valid integer"),
+    (lambda r: r.pop("dataset"), "dataset", "missing"),
+    (lambda r: r["dataset"].update(name="cifar11"), "dataset.name", "unknown dataset"),
+    (lambda r: r["evaluate"].update(ensemble_sizes=[1, -2]), "evaluate.ensemble_sizes[1]", "K must be"),
+    (
+        lambda r: r["evaluate"].update(ensemble_sizes=[1, 9]),
+        "evaluate.ensemble_sizes[1]",
+        "larger than the number of seeds",
+    ),
+    (lambda r: r["stages"]["swag"].update(search={"lr": []}), "stages.swag.search.lr", "empty grid"),
+    (lambda r: r["stages"]["swag"].update(method="swagg"), "stages.swag.method", "unknown method"),
+    (lambda r: r["stages"]["swag"].update({"from": "mapp"}), "stages.swag.from", "no stage named"),
+    (lambda r: r["evaluate"].update(methods=["map", "lanf"]), "evaluate.methods[1]", "not a stage"),
+    (lambda r: r["model"].update(hiden=[3]), "model.hiden", "did you mean 'hidden'"),
+]
+
+
+@pytest.mark.parametrize(("mutate", "key", "problem"), BAD)
+def test_bad_sweep_file_exits_2_with_one_line(tmp_path, capsys, mutate, key, problem):
+    path = _write(tmp_path, mutate)
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert str(path) in err and f": {key}: " in err and problem in err
+    assert not (tmp_path / "storage").exists()
+
+
+def test_bad_override_exits_2(tmp_path, capsys):
+    path = _write(tmp_path, lambda r: None)
+    assert main(["run", str(path), "evaluate.ensemble_sizes=[0]"]) == 2
+    assert "evaluate.ensemble_sizes[0]" in capsys.readouterr().err
+
+
+def test_invalid_yaml_names_the_line(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: x\nseeds: [1, 2\n")
+    with pytest.raises(SpecError, match=r"broken.yaml: line \d+: invalid YAML"):
+        load_spec(path)
+
+
+def test_yaml_is_read_safely(tmp_path):
+    path = tmp_path / "unsafe.yaml"
+    shutil.copy(QUICKSTART, path)
+    path.write_text(
+        path.read_text().replace("name: quickstart", "name: !!python/object/apply:os.system ['true']")
+    )
+    with pytest.raises(SpecError, match="invalid YAML"):
+        load_spec(path)
