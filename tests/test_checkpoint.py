@@ -27,7 +27,7 @@ def test_corruption_is_detected_and_named(tmp_path):
     data = bytearray((folder / "state.pt").read_bytes())
     data[-20] ^= 0xFF
     (folder / "state.pt").write_bytes(bytes(data))
-    with pytest.raises(CorruptCheckpointError, match="state.pt"):
+    with pytest.raises(CorruptCheckpointError, match=r"state\.pt"):
         read_checkpoint(folder)
 
 

@@ -1,5 +1,7 @@
 """Metrics against independent computations (scikit-learn, hand-made cases, direct formulas)."""
 
+import itertools
+
 import numpy as np
 import pytest
 from bdlsweep.analysis import metrics
@@ -48,7 +50,7 @@ def test_ece_matches_loop_implementation():
     conf, pred = mean.max(1), mean.argmax(1)
     edges = np.linspace(0, 1, 16)
     ece = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(edges):
         inside = (conf > lo) & (conf <= hi)
         if inside.any():
             ece += inside.mean() * abs((pred[inside] == labels[inside]).mean() - conf[inside].mean())
