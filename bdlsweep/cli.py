@@ -9,6 +9,7 @@ import sys
 from bdlsweep.sweeps.errors import SpecError
 
 EXIT_BAD_INPUT = 2
+EXIT_FAILED = 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,7 +33,14 @@ def run_command(sweep: str, overrides: list[str]) -> int:
     from bdlsweep.analysis import tables
     from bdlsweep.sweeps.pipeline import run_sweep
 
-    outcome = run_sweep(spec)
+    try:
+        outcome = run_sweep(spec)
+    except SpecError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except RuntimeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILED
     print(tables.to_markdown(outcome.table, stderr=True))
     for kind, path in outcome.table_files.items():
         print(f"{kind}: {path}")

@@ -18,6 +18,7 @@ from bdlsweep.sweeps.evaluation import evaluate_ensembles
 from bdlsweep.sweeps.selection import Selection
 from bdlsweep.sweeps.spec import SweepSpec
 from bdlsweep.sweeps.stage import run_stage
+from bdlsweep.sweeps.storage_guard import check_and_record
 from bdlsweep.sweeps.tracking import ensure_experiment, log_evaluation
 
 logger = logging.getLogger(__name__)
@@ -75,16 +76,21 @@ def _summary(frame: pd.DataFrame) -> dict[str, dict[int, float]]:
     return summary
 
 
-def run_evaluation(spec: SweepSpec, selections: dict[str, Selection]) -> pd.DataFrame:
-    """Evaluate every ensemble of every listed method (skipped when its results exist)."""
+def run_evaluation(spec: SweepSpec, selections: dict[str, Selection]) -> tuple[pd.DataFrame, bool]:
+    """Evaluate every ensemble of every listed method; (results, whether they were computed now).
+
+    Skipped when results made with the same evaluation settings and plan exist.
+    """
     path = spec.storage / ENSEMBLES_FILE
-    if path.is_file():
-        logger.info("evaluation: finished earlier, skipped")
-        return pd.read_csv(path)
     plan = ensemble_plan(spec)
+    settings = spec.evaluate.model_dump(exclude={"resources", "methods", "ensemble_file"})
+    record = json.dumps({**settings, "methods": spec.evaluate.methods, "plan": plan.to_dict("list")})
+    record_path = path.with_name("settings.json")
+    if path.is_file() and record_path.is_file() and record_path.read_text() == record:
+        logger.info("evaluation: finished earlier with the same settings, skipped")
+        return pd.read_csv(path), False
     write_text_atomic(path.with_name("ensemble_plan.tsv"), write_ensemble_file(plan))
     chosen = {label: selections[label] for label in spec.evaluate.methods}
-    settings = spec.evaluate.model_dump(exclude={"resources", "methods", "ensemble_file"})
     frame = evaluate_ensembles(
         chosen,
         plan,
@@ -94,7 +100,8 @@ def run_evaluation(spec: SweepSpec, selections: dict[str, Selection]) -> pd.Data
         spec.evaluate.resources.as_tune(),
     )
     write_text_atomic(path, frame.to_csv(index=False))
-    return frame
+    write_text_atomic(record_path, record)
+    return frame, True
 
 
 def write_tables(spec: SweepSpec, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Path]]:
@@ -111,8 +118,7 @@ def write_tables(spec: SweepSpec, frame: pd.DataFrame) -> tuple[pd.DataFrame, di
 
 def run_sweep(spec: SweepSpec) -> SweepOutcome:
     """Run (or resume) every stage, evaluate the ensembles, write and log the tables."""
-    spec.storage.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(spec.storage / "sweep.json", json.dumps(spec.model_dump(mode="json"), indent=2))
+    check_and_record(spec)
     started = start_ray(spec)
     try:
         experiment_id = ensure_experiment(spec.tracking_uri, spec.experiment, spec.storage / "mlartifacts")
@@ -120,10 +126,9 @@ def run_sweep(spec: SweepSpec) -> SweepOutcome:
         for stage in spec.stages.values():
             logger.info("stage %s (%s)", stage.name, stage.method)
             selections.update(run_stage(spec, stage, selections, experiment_id))
-        evaluated = (spec.storage / ENSEMBLES_FILE).is_file()
-        frame = run_evaluation(spec, selections)
+        frame, computed = run_evaluation(spec, selections)
         table, files = write_tables(spec, frame)
-        if not evaluated:
+        if computed:
             log_evaluation(
                 spec.tracking_uri,
                 experiment_id,

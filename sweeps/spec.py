@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import yaml
 from bdlsweep.search_spaces import GRIDS, grid
+from bdlsweep.sweeps.ensemble_plan import members_of, read_ensemble_file
 from bdlsweep.sweeps.errors import SpecError, close_match, from_validation_error, key_path
 from bdlsweep.sweeps.overrides import apply_overrides
 from bdlsweep.trainables.data import DATASETS, dataset_options
@@ -19,7 +20,7 @@ from bdlsweep.trainables.method import Method
 from bdlsweep.trainables.models import MODELS, model_options
 from bdlsweep.trainables.registry import METHODS
 from bdlsweep.trainables.settings import MethodSettings, StrictModel
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, create_model
 
 SPLITS = ("test", "shift", "ood")
 
@@ -100,7 +101,7 @@ class StageSpec(BaseModel):
     search: dict[str, list[Any]]
     resources: Resources
     max_failures: int
-    settings: MethodSettings
+    settings: SerializeAsAny[MethodSettings]
 
     @property
     def method_info(self) -> Method:
@@ -332,6 +333,23 @@ def _check_evaluate(source: str, evaluate: EvaluateSpec, seeds: list[int], names
             )
 
 
+def _check_ensemble_file(source: str, path: Path, seeds: list[int]) -> None:
+    key = "evaluate.ensemble_file"
+    if not path.is_file():
+        raise SpecError(source, key, f"file not found: {path}")
+    try:
+        frame = read_ensemble_file(path)
+        members = [members_of(ids) for ids in frame["model_ids"]]
+    except ValueError as error:
+        raise SpecError(source, key, f"{path.name}: {error}") from None
+    for row, (size, ids) in enumerate(zip(frame["K"], members, strict=True)):
+        if len(ids) != size or len(set(ids)) != size:
+            raise SpecError(source, key, f"{path.name} row {row + 1}: K={size} but members {ids}")
+        unknown = sorted(set(ids) - set(seeds))
+        if unknown:
+            raise SpecError(source, key, f"{path.name} row {row + 1}: seeds {unknown} are not in seeds")
+
+
 def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> SweepSpec:
     """Read, override and validate a sweep file; raise ``SpecError`` on the first problem."""
     path = Path(path)
@@ -358,8 +376,7 @@ def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
     ensemble_file = None
     if top.evaluate.ensemble_file is not None:
         ensemble_file = (path.parent / top.evaluate.ensemble_file).resolve()
-        if not ensemble_file.is_file():
-            raise SpecError(source, "evaluate.ensemble_file", f"file not found: {ensemble_file}")
+        _check_ensemble_file(source, ensemble_file, top.seeds)
     spec = SweepSpec(
         source=source,
         name=top.name,

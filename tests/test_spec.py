@@ -91,3 +91,27 @@ def test_yaml_is_read_safely(tmp_path):
     )
     with pytest.raises(SpecError, match="invalid YAML"):
         load_spec(path)
+
+
+def test_ensemble_file_members_must_be_seeds(tmp_path):
+    plan = tmp_path / "plan.tsv"
+    plan.write_text("K\tensemble_id\tseed\tmodel_ids\n2\t1\t7\t1,9\n")
+    path = _write(tmp_path, lambda r: r["evaluate"].update(ensemble_file=str(plan)))
+    with pytest.raises(SpecError, match=r"evaluate\.ensemble_file: plan\.tsv row 1: seeds \[9\]"):
+        load_spec(path)
+
+
+def test_paper_ensemble_file_is_accepted_with_30_seeds():
+    spec = load_spec(QUICKSTART, ["seeds=30", "evaluate.ensemble_file=ensembles_000.tsv"])
+    assert spec.ensemble_file.name == "ensembles_000.tsv"
+
+
+def test_storage_with_other_settings_is_refused(tmp_path):
+    from bdlsweep.sweeps.storage_guard import check_and_record
+
+    spec = load_spec(QUICKSTART, [f"storage={tmp_path}"])
+    check_and_record(spec)
+    check_and_record(load_spec(QUICKSTART, [f"storage={tmp_path}", "evaluate.num_posterior_samples=80"]))
+    changed = load_spec(QUICKSTART, [f"storage={tmp_path}", "stages.swag.epochs=3"])
+    with pytest.raises(SpecError, match=r"stages\.swag: .* different stages\.swag"):
+        check_and_record(changed)

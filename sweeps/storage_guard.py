@@ -1,0 +1,50 @@
+"""Refuse to mix results: a storage folder holds one sweep; rerunning with other settings is an error."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bdlsweep.sweeps.atomic import write_text_atomic
+from bdlsweep.sweeps.errors import SpecError
+from bdlsweep.sweeps.spec import SweepSpec
+
+RECORD = "sweep.json"
+SHARED_KEYS = ("name", "dataset", "dataset_options", "model", "model_options", "seeds")
+
+
+def _identity(record: dict[str, Any]) -> dict[str, Any]:
+    """What fixes a sweep's results: data, model, seeds and each stage's method, settings and grid."""
+    stages = {
+        name: {key: stage[key] for key in ("method", "parent", "search", "settings")}
+        for name, stage in record["stages"].items()
+    }
+    return {**{key: record[key] for key in SHARED_KEYS}, "stages": stages}
+
+
+def check_and_record(spec: SweepSpec) -> None:
+    """Raise ``SpecError`` if the storage holds a sweep with other settings; else record this one.
+
+    Stages present in both must agree; stages may be added. Resources, tracking and evaluation
+    settings may change between runs (evaluation is redone when its settings change).
+    """
+    current = json.loads(spec.model_dump_json())
+    path = spec.storage / RECORD
+    if path.is_file():
+        stored = _identity(json.loads(path.read_text()))
+        new = _identity(current)
+        differing = [key for key in SHARED_KEYS if stored[key] != new[key]]
+        differing += [
+            f"stages.{name}"
+            for name in stored["stages"].keys() & new["stages"].keys()
+            if stored["stages"][name] != new["stages"][name]
+        ]
+        if differing:
+            raise SpecError(
+                spec.source,
+                differing[0],
+                f"{spec.storage} holds results of this sweep made with a different {differing[0]}; "
+                "choose another storage or remove that folder",
+            )
+    spec.storage.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, json.dumps(current, indent=2))
