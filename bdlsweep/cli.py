@@ -10,6 +10,7 @@ from bdlsweep.sweeps.errors import SpecError
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,12 +33,16 @@ def run_command(sweep: str, overrides: list[str]) -> int:
         return EXIT_BAD_INPUT
     from bdlsweep.analysis import tables
     from bdlsweep.sweeps.pipeline import run_sweep
+    from bdlsweep.sweeps.stage import StageInterrupted
 
     try:
         outcome = run_sweep(spec)
     except SpecError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except StageInterrupted as error:
+        print(f"interrupted: {error}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except RuntimeError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED

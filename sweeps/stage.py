@@ -15,11 +15,15 @@ from bdlsweep.sweeps.spec import StageSpec, SweepSpec
 from bdlsweep.sweeps.tracking import MLflowTrialLogger, tag_selected
 from bdlsweep.trainables.checkpoint import CorruptCheckpointError, read_metadata
 from bdlsweep.trainables.context import TrialContext
-from bdlsweep.trainables.reporting import POSTERIOR_DIR
+from bdlsweep.trainables.reporting import COMPLETE, POSTERIOR_DIR
 from ray import tune
 
 SELECTION_METRIC = "val_elpd"
 logger = logging.getLogger(__name__)
+
+
+class StageInterrupted(RuntimeError):  # noqa: N818 (an interruption, not an error)
+    """A stage stopped before all its trials finished (Ctrl+C); running again resumes it."""
 
 
 def selections_folder(spec: SweepSpec) -> Path:
@@ -170,6 +174,11 @@ def run_stage(
             ),
         )
     grid = tuner.fit()
+    if any(result.error is None and not result.metrics.get(COMPLETE) for result in grid):
+        raise StageInterrupted(f"stage {stage.name} was interrupted; run the same command again to resume it")
+    for result in grid:
+        if result.error is not None:
+            logger.warning("stage %s: trial failed and is not selectable: %s", stage.name, result.error)
     records = _records(grid, stage.method_info.checkpoint)
     selections = {}
     for label, derived in labels.items():

@@ -212,7 +212,7 @@ def train_llla(config: dict[str, Any], context: TrialContext) -> None:
     data = context.load_data(device)
     generator = torch.Generator(device=device).manual_seed(seed)
     outputs = posterior.predict_from_features(val_features, settings.val_samples, generator)
-    report(validation_metrics(outputs, data.val.labels), posterior)
+    report(validation_metrics(outputs, data.val.labels), posterior, final=True)
 
 
 METHOD = Method(

@@ -67,7 +67,12 @@ def train_map(config: dict[str, Any], context: TrialContext) -> None:
             "generator": generator.get_state(),
             "epoch": epoch + 1,
         }
-        report({"epoch": epoch + 1, "train_loss": loss, **metrics}, MAPPosterior(model, recipe), state)
+        report(
+            {"epoch": epoch + 1, "train_loss": loss, **metrics},
+            MAPPosterior(model, recipe),
+            state,
+            final=epoch + 1 == settings.epochs,
+        )
 
 
 METHOD = Method(

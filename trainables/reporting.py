@@ -14,16 +14,24 @@ POSTERIOR_DIR = "posterior"
 TRAINING_STATE_FILE = "training.pt"
 
 
+COMPLETE = "trial_complete"
+
+
 def report(
     metrics: dict[str, Any],
     posterior: Posterior | None = None,
     training_state: dict[str, Any] | None = None,
+    *,
+    final: bool,
 ) -> None:
     """Report ``metrics`` to Tune; with a posterior, also a checkpoint holding it.
 
-    The checkpoint folder holds ``posterior/`` (what later stages and evaluation load) and
+    ``final`` marks a trial's last report (as ``trial_complete``), which is how the pipeline tells
+    a finished trial from one stopped by Ctrl+C (Tune marks both terminated). The checkpoint folder
+    holds ``posterior/`` (what later stages and evaluation load) and
     ``training.pt`` (optimizer and loop state, for resuming the trial).
     """
+    metrics = {**metrics, COMPLETE: final}
     if posterior is None:
         tune.report(metrics)
         return

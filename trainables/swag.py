@@ -243,7 +243,12 @@ def train_swag(config: dict[str, Any], context: TrialContext) -> None:
             **validation_metrics(swag_outputs, data.val.labels),
             **validation_metrics(swa_outputs, data.val.labels, prefix="swa_val"),
         }
-        report(metrics, SWAGPosterior(evaluation_model, recipe, moments), state)
+        report(
+            metrics,
+            SWAGPosterior(evaluation_model, recipe, moments),
+            state,
+            final=epoch + 1 == settings.epochs,
+        )
 
 
 METHOD = Method(

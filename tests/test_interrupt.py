@@ -1,0 +1,64 @@
+"""Ctrl+C in the middle of a stage, then the same command again: the stage resumes, nothing is lost."""
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import pytest
+from bdlsweep.analysis import results
+from bdlsweep.sweeps.pipeline import run_sweep
+from bdlsweep.sweeps.spec import load_spec
+
+QUICKSTART = Path(__file__).parents[1] / "sweeps" / "quickstart.yaml"
+SETTINGS = [
+    "seeds=[1,2]",
+    "stages.map.epochs=2",
+    "stages.swag.epochs=40",
+    "stages.swag.rank=5",
+    "stages.swag.val_samples=2",
+    "stages.swag.search.lr=[0.01,0.003]",
+    "stages.llla.search.prior_precision=[1.0]",
+    "evaluate.ensemble_sizes=[1]",
+    "evaluate.num_posterior_samples=2",
+    "evaluate.subsample_sizes=[2]",
+    "evaluate.splits=[test]",
+]
+
+
+def _checkpoints(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*/checkpoint_*"))
+
+
+@pytest.mark.slow
+def test_sigint_mid_stage_then_rerun_resumes(tmp_path, ray_session):
+    overrides = [*SETTINGS, f"storage={tmp_path / 'sweep'}"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bdlsweep", "run", str(QUICKSTART), *overrides],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    swag = tmp_path / "sweep" / "swag"
+    deadline = time.monotonic() + 240
+    while len(_checkpoints(swag)) < 2 and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    assert process.poll() is None, process.stderr.read()
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr
+    assert not (tmp_path / "sweep" / "selections" / "swag.json").exists()
+
+    spec = load_spec(QUICKSTART, overrides)
+    run_sweep(spec)
+    trials = results.trials(spec.storage, "swag")
+    assert len(trials) == 4 and (trials["epoch"] == 40).all()
+    mlflow.set_tracking_uri(spec.tracking_uri)
+    runs = mlflow.search_runs(experiment_names=[spec.experiment])
+    swag_runs = runs[runs["tags.stage"] == "swag"]
+    assert len(swag_runs) == 4
+    assert sorted(swag_runs["tags.trial_id"]) == sorted(trials["trial_id"])
+    assert (tmp_path / "sweep" / "selections" / "swag.json").is_file()
