@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from bdlsweep.trainables import llla, map, swag
+from bdlsweep.trainables.llla import METHOD as LLLA
+from bdlsweep.trainables.map import METHOD as MAP
 from bdlsweep.trainables.method import Method
 from bdlsweep.trainables.posterior import Posterior
+from bdlsweep.trainables.swag import METHOD as SWAG
 
-METHODS: dict[str, Method] = {method.name: method for method in (map.METHOD, swag.METHOD, llla.METHOD)}
+METHODS: dict[str, Method] = {method.name: method for method in (MAP, SWAG, LLLA)}
 
 
 def posterior_class(method: str, derived: str | None = None) -> type[Posterior]:

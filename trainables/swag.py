@@ -105,12 +105,14 @@ class SWAGMoments:
         }
 
     @classmethod
-    def from_state_dict(cls, state: dict[str, Any]) -> SWAGMoments:
-        """Inverse of ``state_dict``."""
-        moments = cls(len(state["mean"]), int(state["rank"]), state["mean"].dtype, state["mean"].device)
+    def from_state_dict(cls, state: dict[str, Any], device: torch.device | None = None) -> SWAGMoments:
+        """Inverse of ``state_dict``, with the tensors moved to ``device`` when given."""
+        device = device or state["mean"].device
+        moments = cls(len(state["mean"]), int(state["rank"]), state["mean"].dtype, device)
         moments.count = int(state["count"])
-        moments.mean, moments.sq_mean = state["mean"], state["sq_mean"]
-        moments.snapshots = state["snapshots"]
+        moments.mean = state["mean"].to(device)
+        moments.sq_mean = state["sq_mean"].to(device)
+        moments.snapshots = state["snapshots"].to(device)
         return moments
 
 
@@ -213,9 +215,7 @@ def train_swag(config: dict[str, Any], context: TrialContext) -> None:
     if resumed is not None:
         model.load_state_dict(resumed["model"])
         optimizer.load_state_dict(resumed["optimizer"])
-        moments = SWAGMoments.from_state_dict(
-            {k: v.to(device) if torch.is_tensor(v) else v for k, v in resumed["moments"].items()}
-        )
+        moments = SWAGMoments.from_state_dict(resumed["moments"], device)
         generator.set_state(resumed["generator"])
         start = int(resumed["epoch"])
     sample_generator = torch.Generator(device=device).manual_seed(seed)
