@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 
 from bdlsweep.sweeps.errors import SpecError
 
@@ -57,7 +58,9 @@ def run_command(sweep: str, overrides: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("bdlsweep").setLevel(logging.INFO)
+    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated")
     if args.command == "run":
         return run_command(args.sweep, args.overrides)
     return EXIT_BAD_INPUT

@@ -12,7 +12,7 @@ import ray
 from bdlsweep.sweeps.progress import TrialProgress
 from bdlsweep.sweeps.selection import Selection, TrialRecord, select_per_seed
 from bdlsweep.sweeps.spec import StageSpec, SweepSpec
-from bdlsweep.sweeps.tracking import MLflowTrialLogger, tag_selected
+from bdlsweep.sweeps.tracking import MLflowTrialLogger, flatten, tag_selected
 from bdlsweep.trainables.checkpoint import CorruptCheckpointError, read_metadata
 from bdlsweep.trainables.context import TrialContext
 from bdlsweep.trainables.reporting import COMPLETE, POSTERIOR_DIR
@@ -189,6 +189,11 @@ def run_stage(
             raise RuntimeError(f"stage {stage.name} ({label}): {error}") from None
         selection = Selection(label, stage.name, stage.method, derived, metric, members)
         selection.save(folder)
+        for seed, record in members.items():
+            chosen = " ".join(f"{key}={flatten(record.config).get(key)}" for key in stage.search)
+            logger.info(
+                "%s selected seed=%s %s (%s=%.4f)", label, seed, chosen, metric, record.metrics[metric]
+            )
         tag_selected(
             spec.tracking_uri,
             experiment_id,

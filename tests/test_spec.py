@@ -28,7 +28,7 @@ def test_quickstart_with_overrides():
     assert spec.stages["swag"].settings.epochs == 5
     assert spec.stages["map"].settings.optimizer.lr == 0.1
     assert list(spec.stages) == ["map", "swag", "llla"]
-    assert spec.stages["llla"].search["prior_precision"][0] == pytest.approx(0.1)
+    assert spec.stages["llla"].search["prior_precision"][0] == pytest.approx(1e-4)
     assert spec.tracking_uri == f"sqlite:///{spec.storage}/mlflow.db"
     assert set(spec.selection_names()) == {"map", "swag", "swa", "llla"}
 
