@@ -6,13 +6,23 @@ import math
 
 import pandas as pd
 
-METHOD_NAMES = {"map": "DE", "swa": "SWA", "swag": "SWAG", "llla": "LLLA", "lanf": "LA-NF"}
+METHOD_NAMES = {
+    "map": "MAP",
+    "swa": "SWA",
+    "swag": "SWAG",
+    "llla": "LLLA",
+    "lanf": "LA-NF",
+    "mc_dropout": "MC dropout",
+}
+ENSEMBLE_NAMES = {"map": "DE", "swa": "MultiSWA", "swag": "MultiSWAG"}
 METRICS = {"acc": ("Acc", "max"), "elpd": ("ELPD", "max"), "ece": ("ECE", "min")}
 
 
-def display_name(method: str) -> str:
-    """The paper's row name of a method (MAP ensembles are deep ensembles, DE)."""
-    return METHOD_NAMES.get(method, method.upper())
+def display_name(method: str, size: int = 1) -> str:
+    """The row name of a method's ensembles of ``size`` members (MAP ensembles are deep ensembles)."""
+    if size > 1 and method in ENSEMBLE_NAMES:
+        return ENSEMBLE_NAMES[method]
+    return METHOD_NAMES.get(method, method)
 
 
 def final_test_rows(ensembles: pd.DataFrame) -> pd.DataFrame:
@@ -69,7 +79,7 @@ def _cells(table: pd.DataFrame, stderr: bool, bold) -> list[list[str]]:
     lines = []
     for index in table.index:
         size, method = index
-        cells = [str(size), display_name(method)]
+        cells = [str(size), display_name(method, size)]
         for group, metric, stat in table.columns:
             if stat != "mean":
                 continue
@@ -119,5 +129,5 @@ def to_csv(table: pd.DataFrame) -> str:
     flat = table.copy()
     flat.columns = [f"{group} {metric} {stat}" for group, metric, stat in table.columns]
     flat = flat.reset_index()
-    flat.insert(2, "name", [display_name(m) for m in flat["method"]])
+    flat.insert(2, "name", [display_name(m, k) for m, k in zip(flat["method"], flat["K"], strict=True)])
     return flat.to_csv(index=False)

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import ray
+
 from bdlsweep.sweeps.pipeline import RAY_DEFAULTS, run_sweep
 from bdlsweep.sweeps.spec import load_spec
 from bdlsweep.sweeps.stage import run_stage

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bdlsweep.search_spaces.dropout import DIGITS_DROPOUT_RATES, MC_DROPOUT_RATES
 from bdlsweep.search_spaces.laplace import (
     DIGITS_LLLA_PRIOR_PRECISION,
     LANF_PRIOR_PRECISION_15,
@@ -16,6 +17,8 @@ GRIDS: dict[str, list] = {
     "llla_prior_precision_21": LLLA_PRIOR_PRECISION_21,
     "lanf_prior_precision_15": LANF_PRIOR_PRECISION_15,
     "digits_llla_prior_precision": DIGITS_LLLA_PRIOR_PRECISION,
+    "mc_dropout_rates": MC_DROPOUT_RATES,
+    "digits_dropout_rates": DIGITS_DROPOUT_RATES,
 }
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import ray
 import torch
+
 from bdlsweep.analysis import metrics
 from bdlsweep.sweeps.ensemble_plan import members_of
 from bdlsweep.sweeps.stratified import draw_members

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import yaml
+
 from bdlsweep.sweeps.errors import SpecError
 
 SOURCE = "command line"

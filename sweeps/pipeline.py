@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import ray
+
 from bdlsweep.analysis import tables
 from bdlsweep.analysis.results import ENSEMBLES_FILE
 from bdlsweep.sweeps.atomic import write_text_atomic

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from bdlsweep.sweeps.tracking import flatten
 from ray import tune
+
+from bdlsweep.sweeps.tracking import flatten
 
 logger = logging.getLogger("bdlsweep.progress")
 

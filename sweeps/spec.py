@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, create_model
+
 from bdlsweep.search_spaces import GRIDS, grid
 from bdlsweep.sweeps.ensemble_plan import members_of, read_ensemble_file
 from bdlsweep.sweeps.errors import SpecError, close_match, from_validation_error, key_path
@@ -20,7 +22,6 @@ from bdlsweep.trainables.method import Method
 from bdlsweep.trainables.models import MODELS, model_options
 from bdlsweep.trainables.registry import METHODS
 from bdlsweep.trainables.settings import MethodSettings, StrictModel
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, create_model
 
 SPLITS = ("test", "shift", "ood")
 

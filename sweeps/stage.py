@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import ray
+from ray import tune
+
 from bdlsweep.sweeps.progress import TrialProgress
 from bdlsweep.sweeps.selection import Selection, TrialRecord, select_per_seed
 from bdlsweep.sweeps.spec import StageSpec, SweepSpec
@@ -16,7 +18,6 @@ from bdlsweep.sweeps.tracking import MLflowTrialLogger, flatten, tag_selected
 from bdlsweep.trainables.checkpoint import CorruptCheckpointError, read_metadata
 from bdlsweep.trainables.context import TrialContext
 from bdlsweep.trainables.reporting import COMPLETE, POSTERIOR_DIR
-from ray import tune
 
 SELECTION_METRIC = "val_elpd"
 logger = logging.getLogger(__name__)

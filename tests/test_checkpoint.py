@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+
 from bdlsweep.trainables.checkpoint import CorruptCheckpointError, read_checkpoint, write_checkpoint
 from bdlsweep.trainables.map import MAPPosterior
 from bdlsweep.trainables.posterior import ModelRecipe

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from bdlsweep.sweeps.ensemble_plan import members_of, plan_ensembles, read_ensemble_file
 from bdlsweep.sweeps.stratified import draw_members
 

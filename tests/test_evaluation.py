@@ -3,12 +3,13 @@
 import numpy as np
 import pytest
 import torch
+from scipy.special import logsumexp
+
 from bdlsweep.sweeps.evaluation import EnsembleEvaluator
 from bdlsweep.trainables.data import load_dataset
 from bdlsweep.trainables.map import MAPPosterior
 from bdlsweep.trainables.posterior import ModelRecipe
 from bdlsweep.trainables.training import log_probs
-from scipy.special import logsumexp
 
 SETTINGS = {
     "num_posterior_samples": 6,

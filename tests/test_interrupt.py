@@ -8,6 +8,7 @@ from pathlib import Path
 
 import mlflow
 import pytest
+
 from bdlsweep.analysis import results
 from bdlsweep.sweeps.pipeline import run_sweep
 from bdlsweep.sweeps.spec import load_spec
@@ -21,6 +22,8 @@ SETTINGS = [
     "stages.swag.val_samples=2",
     "stages.swag.search.lr=[0.01,0.003]",
     "stages.llla.search.prior_precision=[1.0]",
+    "stages.mc_dropout.epochs=1",
+    "stages.mc_dropout.search.dropout=[0.1]",
     "evaluate.ensemble_sizes=[1]",
     "evaluate.num_posterior_samples=2",
     "evaluate.subsample_sizes=[2]",

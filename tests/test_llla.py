@@ -2,6 +2,9 @@
 
 import pytest
 import torch
+from laplace import Laplace
+from torch.utils.data import DataLoader, TensorDataset
+
 from bdlsweep.trainables.data import load_dataset
 from bdlsweep.trainables.llla import (
     LLLAPosterior,
@@ -12,8 +15,6 @@ from bdlsweep.trainables.llla import (
 )
 from bdlsweep.trainables.posterior import ModelRecipe
 from bdlsweep.trainables.training import train_epoch
-from laplace import Laplace
-from torch.utils.data import DataLoader, TensorDataset
 
 
 @pytest.fixture(scope="module")

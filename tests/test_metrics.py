@@ -4,8 +4,9 @@ import itertools
 
 import numpy as np
 import pytest
-from bdlsweep.analysis import metrics
 from sklearn.metrics import average_precision_score, roc_auc_score
+
+from bdlsweep.analysis import metrics
 
 
 def _log_probs(probs) -> np.ndarray:

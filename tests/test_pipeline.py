@@ -5,6 +5,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
+
 from bdlsweep.analysis import results
 from bdlsweep.sweeps.pipeline import run_sweep
 from bdlsweep.sweeps.spec import load_spec
@@ -19,6 +20,9 @@ TINY = [
     "stages.swag.search.lr=[0.01,0.003]",
     "stages.llla.search.prior_precision=[0.1,1.0,10.0]",
     "stages.llla.val_samples=10",
+    "stages.mc_dropout.epochs=2",
+    "stages.mc_dropout.val_samples=3",
+    "stages.mc_dropout.search.dropout=[0.1,0.3]",
     "evaluate.ensemble_sizes=[1,2]",
     "evaluate.ensembles_per_size=1",
     "evaluate.num_posterior_samples=6",
@@ -37,8 +41,8 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path, ray_session):
     outcome = run_sweep(spec)
 
     selections = results.selections(spec.storage)
-    assert set(selections["label"]) == {"map", "swag", "swa", "llla"}
-    for label in ("map", "swag", "swa", "llla"):
+    assert set(selections["label"]) == {"map", "swag", "swa", "llla", "mc_dropout"}
+    for label in ("map", "swag", "swa", "llla", "mc_dropout"):
         assert sorted(selections[selections["label"] == label]["seed"]) == [1, 2]
 
     llla_trials = results.trials(spec.storage, "llla")
@@ -57,8 +61,8 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path, ray_session):
 
     runs = _runs(spec)
     trial_runs = runs[runs["tags.stage"] != "evaluate"]
-    assert len(trial_runs) == 2 + 4 + 6
-    assert set(trial_runs["tags.method"]) == {"map", "swag", "llla"}
+    assert len(trial_runs) == 2 + 4 + 6 + 4
+    assert set(trial_runs["tags.method"]) == {"map", "swag", "llla", "mc_dropout"}
     assert trial_runs[["tags.sweep", "tags.seed", "tags.dataset", "tags.model"]].notna().all().all()
     selected = set(trial_runs[trial_runs["tags.selected"] == "true"]["tags.trial_id"])
     assert selected == set(selections["trial_id"])
@@ -67,14 +71,15 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path, ray_session):
     assert [m.step for m in history] == [1, 2, 3]
 
     frame = results.ensembles(spec.storage)
-    assert set(frame["method"]) == {"map", "swa", "swag", "llla"}
+    assert set(frame["method"]) == {"map", "swa", "swag", "llla", "mc_dropout"}
     test = frame[frame["split"] == "test"]
     assert set(test[test["method"] == "swag"]["num_samples"]) == {3, 6}
+    assert set(test[test["method"] == "mc_dropout"]["num_samples"]) == {3, 6}
     assert set(test[test["method"] == "map"]["num_samples"]) == {1, 2}
     assert {"test_elpd", "test_acc", "test_ece", "shift_acc", "ood_auroc"} <= set(frame.columns)
     for path in outcome.table_files.values():
         assert path.is_file() and path.stat().st_size > 0
-    assert "| 2 | SWAG |" in outcome.table_files["markdown"].read_text()
+    assert "| 2 | MultiSWAG |" in outcome.table_files["markdown"].read_text()
 
     checkpoints = sorted(p for p in spec.storage.rglob("checkpoint_*"))
     stamps = {p: p.stat().st_mtime_ns for p in spec.storage.joinpath("selections").iterdir()}

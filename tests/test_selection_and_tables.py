@@ -4,6 +4,7 @@ import math
 
 import pandas as pd
 import pytest
+
 from bdlsweep.analysis import tables
 from bdlsweep.sweeps.selection import Selection, TrialRecord, select_per_seed
 
@@ -68,7 +69,8 @@ def test_main_table_means_and_best_marks():
     assert table.loc[(1, "map"), ("digits mlp", "elpd", "sem")] == pytest.approx(0.01)
     markdown = tables.to_markdown(table)
     assert "| 1 | SWAG | **0.920** | **-0.250** | **0.020** |" in markdown
-    assert "| 1 | DE | 0.900 | -0.300 | 0.050 |" in markdown
+    assert "| 1 | MAP | 0.900 | -0.300 | 0.050 |" in markdown
+    assert "| 2 | MultiSWAG |" in markdown and "| 2 | DE |" in markdown
     latex = tables.to_latex(table, stderr=True)
     assert "\\textbf{0.920 $\\pm$ 0.010}" in latex
     csv = tables.to_csv(table)

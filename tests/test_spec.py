@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from bdlsweep.sweeps.errors import SpecError
-from bdlsweep.sweeps.spec import load_spec
 
 from bdlsweep.cli import main
+from bdlsweep.sweeps.errors import SpecError
+from bdlsweep.sweeps.spec import load_spec
 
 QUICKSTART = Path(__file__).parents[1] / "sweeps" / "quickstart.yaml"
 
@@ -27,10 +27,10 @@ def test_quickstart_with_overrides():
     assert spec.seeds == [1, 2, 3]
     assert spec.stages["swag"].settings.epochs == 5
     assert spec.stages["map"].settings.optimizer.lr == 0.1
-    assert list(spec.stages) == ["map", "swag", "llla"]
+    assert list(spec.stages) == ["map", "swag", "llla", "mc_dropout"]
     assert spec.stages["llla"].search["prior_precision"][0] == pytest.approx(1e-4)
     assert spec.tracking_uri == f"sqlite:///{spec.storage}/mlflow.db"
-    assert set(spec.selection_names()) == {"map", "swag", "swa", "llla"}
+    assert set(spec.selection_names()) == {"map", "swag", "swa", "llla", "mc_dropout"}
 
 
 def test_inline_grid_and_seed_list():

@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 import torch
+from torch.nn.utils import parameters_to_vector
+
 from bdlsweep.trainables.data import load_dataset
 from bdlsweep.trainables.posterior import ModelRecipe
 from bdlsweep.trainables.swag import SWAGMoments, SWAGPosterior, SWAPosterior
-from torch.nn.utils import parameters_to_vector
 
 
 def _iterates(count=6, size=5, seed=0):

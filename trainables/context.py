@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+
 from bdlsweep.trainables.data import DatasetSplits, load_dataset
 from bdlsweep.trainables.posterior import ModelRecipe
 
@@ -35,9 +36,10 @@ class TrialContext:
             return splits
         return splits.to(device)
 
-    def recipe(self, splits: DatasetSplits) -> ModelRecipe:
-        """The model recipe for this stage's architecture on ``splits``."""
-        return ModelRecipe(self.model, dict(self.model_options), splits.input_shape, splits.num_classes)
+    def recipe(self, splits: DatasetSplits, overrides: dict[str, Any] | None = None) -> ModelRecipe:
+        """The model recipe for this stage's architecture on ``splits``, with option ``overrides``."""
+        options = {**self.model_options, **(overrides or {})}
+        return ModelRecipe(self.model, options, splits.input_shape, splits.num_classes)
 
     def parent(self, seed: int) -> str:
         """The upstream checkpoint folder of ``seed``."""

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch import nn
+
 from bdlsweep.trainables.posterior import ModelRecipe, Posterior
 from bdlsweep.trainables.training import log_probs
-from torch import nn
 
 
 class FixedWeightsPosterior(Posterior):

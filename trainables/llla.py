@@ -13,6 +13,13 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
+from laplace import Laplace
+from laplace.utils.matrix import Kron
+from pydantic import Field
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
 from bdlsweep.trainables.checkpoint import read_checkpoint, write_checkpoint
 from bdlsweep.trainables.context import TrialContext
 from bdlsweep.trainables.map import MAPPosterior
@@ -21,12 +28,6 @@ from bdlsweep.trainables.posterior import Posterior
 from bdlsweep.trainables.reporting import report, trial_seed
 from bdlsweep.trainables.settings import MethodSettings
 from bdlsweep.trainables.training import EVAL_BATCH_SIZE, trial_device, validation_metrics
-from laplace import Laplace
-from laplace.utils.matrix import Kron
-from pydantic import Field
-from torch import nn
-from torch.nn import functional as F
-from torch.utils.data import DataLoader, TensorDataset
 
 HessianStructure = Literal["full", "diag", "kron"]
 

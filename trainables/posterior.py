@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
+from torch import nn
+
 from bdlsweep.trainables.checkpoint import read_checkpoint, write_checkpoint
 from bdlsweep.trainables.models import build_model
-from torch import nn
 
 
 @dataclass(frozen=True)

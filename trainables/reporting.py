@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from bdlsweep.trainables.posterior import Posterior
 from ray import tune
+
+from bdlsweep.trainables.posterior import Posterior
 
 POSTERIOR_DIR = "posterior"
 TRAINING_STATE_FILE = "training.pt"

@@ -10,6 +10,10 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import torch
+from pydantic import Field
+from torch import nn
+from torch.nn.utils import parameters_to_vector, vector_to_parameters
+
 from bdlsweep.trainables.context import TrialContext
 from bdlsweep.trainables.fixed_weights import FixedWeightsPosterior
 from bdlsweep.trainables.map import MAPPosterior
@@ -27,9 +31,6 @@ from bdlsweep.trainables.training import (
     update_batch_norm,
     validation_metrics,
 )
-from pydantic import Field
-from torch import nn
-from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 VARIANCE_FLOOR = 1e-8
 

@@ -7,10 +7,11 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
-from bdlsweep.analysis import metrics
-from bdlsweep.trainables.settings import OptimizerSettings, ScheduleSettings
 from torch import nn
 from torch.nn import functional as F
+
+from bdlsweep.analysis import metrics
+from bdlsweep.trainables.settings import OptimizerSettings, ScheduleSettings
 
 EVAL_BATCH_SIZE = 1024
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import torch
+from sklearn.datasets import load_digits as sklearn_digits
+
 from bdlsweep.trainables.data.corruptions import CORRUPTIONS, corrupt
 from bdlsweep.trainables.data.splits import DatasetSplits, LabelledSet
-from sklearn.datasets import load_digits as sklearn_digits
 
 
 def load_digits(

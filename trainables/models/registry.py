@@ -5,9 +5,10 @@ from __future__ import annotations
 import inspect
 from collections.abc import Sequence
 
+from torch import nn
+
 from bdlsweep.trainables.models.cnn import SmallCNN
 from bdlsweep.trainables.models.mlp import MLP
-from torch import nn
 
 MODELS: dict[str, type[nn.Module]] = {"mlp": MLP, "cnn": SmallCNN}
 

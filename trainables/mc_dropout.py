@@ -1,0 +1,91 @@
+"""MC dropout: a network trained with dropout, which stays on at prediction; each pass is a sample."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from pydantic import Field
+from torch import nn
+from torch.nn import functional as F
+
+from bdlsweep.trainables.context import TrialContext
+from bdlsweep.trainables.method import Method
+from bdlsweep.trainables.network_fit import NetworkSettings, fit_network
+from bdlsweep.trainables.posterior import ModelRecipe, Posterior
+from bdlsweep.trainables.training import EVAL_BATCH_SIZE
+
+
+class MCDropoutSettings(NetworkSettings):
+    """MAP settings plus the dropout rate (set on the model's dropout layers), the tuned value."""
+
+    dropout: float = Field(0.1, gt=0, lt=1)
+    val_samples: int = Field(30, gt=0)
+
+
+def _dropout_on(model: nn.Module) -> None:
+    """Eval mode (batch norm uses running statistics) with every dropout layer sampling."""
+    model.eval()
+    for module in model.modules():
+        if isinstance(module, nn.modules.dropout._DropoutNd):
+            module.train()
+
+
+class MCDropoutPosterior(Posterior):
+    """One network whose dropout masks are the posterior samples."""
+
+    method: ClassVar[str] = "mc_dropout"
+
+    def __init__(self, model: nn.Module, recipe: ModelRecipe) -> None:
+        if not any(isinstance(m, nn.modules.dropout._DropoutNd) for m in model.modules()):
+            raise ValueError(f"model {recipe.name!r} has no dropout layer: set its dropout option")
+        self.model = model
+        self.recipe = recipe
+
+    @torch.no_grad()
+    def predict(self, inputs: torch.Tensor, num_samples: int, generator: torch.Generator) -> torch.Tensor:
+        """Each sample is one forward pass with fresh masks drawn from ``generator``'s seed."""
+        seed = int(torch.randint(2**62, (1,), generator=generator, device=generator.device))
+        _dropout_on(self.model)
+        samples = []
+        with torch.random.fork_rng(devices=[inputs.device] if inputs.is_cuda else []):
+            torch.manual_seed(seed)
+            for _ in range(num_samples):
+                chunks = [
+                    F.log_softmax(self.model(inputs[start : start + EVAL_BATCH_SIZE]), dim=-1)
+                    for start in range(0, len(inputs), EVAL_BATCH_SIZE)
+                ]
+                samples.append(torch.cat(chunks))
+        self.model.eval()
+        return torch.stack(samples)
+
+    def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        return {"model": self.recipe.to_dict()}, {"model_state": self.model.state_dict()}
+
+    @classmethod
+    def from_state(
+        cls,
+        metadata: dict[str, Any],
+        state: dict[str, Any],
+        device: torch.device,
+        train_inputs: torch.Tensor | None,
+    ) -> MCDropoutPosterior:
+        recipe = ModelRecipe.from_dict(metadata["model"])
+        model = recipe.build().to(device)
+        model.load_state_dict(state["model_state"])
+        return cls(model, recipe)
+
+
+def train_mc_dropout(config: dict[str, Any], context: TrialContext) -> None:
+    """Ray Tune trainable: train with the trial's dropout rate; validate with MC dropout samples."""
+    settings = MCDropoutSettings.from_config(config)
+    fit_network(config, context, settings, MCDropoutPosterior, {"dropout": settings.dropout})
+
+
+METHOD = Method(
+    name="mc_dropout",
+    settings=MCDropoutSettings,
+    trainable=train_mc_dropout,
+    posterior=MCDropoutPosterior,
+    checkpoint="best",
+)

@@ -1,0 +1,84 @@
+"""Training a network from scratch as a Tune trial (MAP, MC dropout): epochs, resume, per-epoch reports."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from pydantic import Field
+from torch import nn
+
+from bdlsweep.trainables.context import TrialContext
+from bdlsweep.trainables.posterior import ModelRecipe, Posterior
+from bdlsweep.trainables.reporting import report, resume_state, trial_seed
+from bdlsweep.trainables.settings import MethodSettings, OptimizerSettings, ScheduleSettings
+from bdlsweep.trainables.training import (
+    build_optimizer,
+    build_schedule,
+    seed_everything,
+    train_epoch,
+    trial_device,
+    validation_metrics,
+)
+
+
+class NetworkSettings(MethodSettings):
+    """Hyper-parameters of training a network by (regularised) maximum likelihood."""
+
+    epochs: int = Field(30, gt=0)
+    batch_size: int = Field(128, gt=0)
+    optimizer: OptimizerSettings = OptimizerSettings(nesterov=True)
+    schedule: ScheduleSettings = ScheduleSettings()
+    val_samples: int = Field(1, gt=0)
+
+
+def fit_network(
+    config: dict[str, Any],
+    context: TrialContext,
+    settings: NetworkSettings,
+    make_posterior: Callable[[nn.Module, ModelRecipe], Posterior],
+    model_overrides: dict[str, Any] | None = None,
+) -> None:
+    """Train the stage's model; each epoch report validation metrics of ``make_posterior(model)``.
+
+    Validation uses ``settings.val_samples`` posterior samples from a generator seeded per epoch;
+    the checkpoint holds the posterior and the optimizer/schedule/data-order state for resuming.
+    """
+    seed = trial_seed(config)
+    generator = seed_everything(seed)
+    device = trial_device()
+    data = context.load_data(device)
+    recipe = context.recipe(data, model_overrides)
+    model = recipe.build().to(device)
+    optimizer = build_optimizer(model.parameters(), settings.optimizer)
+    schedule = build_schedule(optimizer, settings.schedule, settings.epochs)
+    start = 0
+    resumed = resume_state()
+    if resumed is not None:
+        model.load_state_dict(resumed["model"])
+        optimizer.load_state_dict(resumed["optimizer"])
+        schedule.load_state_dict(resumed["schedule"])
+        generator.set_state(resumed["generator"])
+        start = int(resumed["epoch"])
+    for epoch in range(start, settings.epochs):
+        loss = train_epoch(
+            model, optimizer, data.train.inputs, data.train.labels, settings.batch_size, generator
+        )
+        schedule.step()
+        posterior = make_posterior(model, recipe)
+        sampler = torch.Generator(device=device).manual_seed(seed)
+        outputs = posterior.predict(data.val.inputs, settings.val_samples, sampler)
+        state = {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "schedule": schedule.state_dict(),
+            "generator": generator.get_state(),
+            "epoch": epoch + 1,
+        }
+        report(
+            {"epoch": epoch + 1, "train_loss": loss, **validation_metrics(outputs, data.val.labels)},
+            posterior,
+            state,
+            final=epoch + 1 == settings.epochs,
+        )
