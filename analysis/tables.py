@@ -11,7 +11,7 @@ METHOD_NAMES = {
     "swa": "SWA",
     "swag": "SWAG",
     "llla": "LLLA",
-    "lanf": "LA-NF",
+    "laplace_nf": "LA-NF",
     "mc_dropout": "MC dropout",
 }
 ENSEMBLE_NAMES = {"map": "DE", "swa": "MultiSWA", "swag": "MultiSWAG"}

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from bdlsweep.search_spaces.dropout import DIGITS_DROPOUT_RATES, MC_DROPOUT_RATES
 from bdlsweep.search_spaces.laplace import (
+    DIGITS_LANF_NUM_TRANSFORMS,
+    DIGITS_LANF_PRIOR_PRECISION,
     DIGITS_LLLA_PRIOR_PRECISION,
+    LANF_NUM_TRANSFORMS,
     LANF_PRIOR_PRECISION_15,
     LLLA_PRIOR_PRECISION_21,
 )
@@ -16,6 +19,9 @@ GRIDS: dict[str, list] = {
     "digits_swag_lr": DIGITS_SWAG_LR,
     "llla_prior_precision_21": LLLA_PRIOR_PRECISION_21,
     "lanf_prior_precision_15": LANF_PRIOR_PRECISION_15,
+    "lanf_num_transforms": LANF_NUM_TRANSFORMS,
+    "digits_lanf_num_transforms": DIGITS_LANF_NUM_TRANSFORMS,
+    "digits_lanf_prior_precision": DIGITS_LANF_PRIOR_PRECISION,
     "digits_llla_prior_precision": DIGITS_LLLA_PRIOR_PRECISION,
     "mc_dropout_rates": MC_DROPOUT_RATES,
     "digits_dropout_rates": DIGITS_DROPOUT_RATES,

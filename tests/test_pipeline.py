@@ -20,6 +20,10 @@ TINY = [
     "stages.swag.search.lr=[0.01,0.003]",
     "stages.llla.search.prior_precision=[0.1,1.0,10.0]",
     "stages.llla.val_samples=10",
+    "stages.laplace_nf.epochs=2",
+    "stages.laplace_nf.val_samples=5",
+    "stages.laplace_nf.search.num_transforms=[1,2]",
+    "stages.laplace_nf.search.prior_precision=[10]",
     "stages.mc_dropout.epochs=2",
     "stages.mc_dropout.val_samples=3",
     "stages.mc_dropout.search.dropout=[0.1,0.3]",
@@ -41,8 +45,8 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path, ray_session):
     outcome = run_sweep(spec)
 
     selections = results.selections(spec.storage)
-    assert set(selections["label"]) == {"map", "swag", "swa", "llla", "mc_dropout"}
-    for label in ("map", "swag", "swa", "llla", "mc_dropout"):
+    assert set(selections["label"]) == {"map", "swag", "swa", "llla", "laplace_nf", "mc_dropout"}
+    for label in ("map", "swag", "swa", "llla", "laplace_nf", "mc_dropout"):
         assert sorted(selections[selections["label"] == label]["seed"]) == [1, 2]
 
     llla_trials = results.trials(spec.storage, "llla")
@@ -61,8 +65,8 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path, ray_session):
 
     runs = _runs(spec)
     trial_runs = runs[runs["tags.stage"] != "evaluate"]
-    assert len(trial_runs) == 2 + 4 + 6 + 4
-    assert set(trial_runs["tags.method"]) == {"map", "swag", "llla", "mc_dropout"}
+    assert len(trial_runs) == 2 + 4 + 6 + 4 + 4
+    assert set(trial_runs["tags.method"]) == {"map", "swag", "llla", "laplace_nf", "mc_dropout"}
     assert trial_runs[["tags.sweep", "tags.seed", "tags.dataset", "tags.model"]].notna().all().all()
     selected = set(trial_runs[trial_runs["tags.selected"] == "true"]["tags.trial_id"])
     assert selected == set(selections["trial_id"])
@@ -71,10 +75,11 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path, ray_session):
     assert [m.step for m in history] == [1, 2, 3]
 
     frame = results.ensembles(spec.storage)
-    assert set(frame["method"]) == {"map", "swa", "swag", "llla", "mc_dropout"}
+    assert set(frame["method"]) == {"map", "swa", "swag", "llla", "laplace_nf", "mc_dropout"}
     test = frame[frame["split"] == "test"]
     assert set(test[test["method"] == "swag"]["num_samples"]) == {3, 6}
     assert set(test[test["method"] == "mc_dropout"]["num_samples"]) == {3, 6}
+    assert set(test[test["method"] == "laplace_nf"]["num_samples"]) == {3, 6}
     assert set(test[test["method"] == "map"]["num_samples"]) == {1, 2}
     assert {"test_elpd", "test_acc", "test_ece", "shift_acc", "ood_auroc"} <= set(frame.columns)
     for path in outcome.table_files.values():

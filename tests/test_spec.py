@@ -27,10 +27,10 @@ def test_quickstart_with_overrides():
     assert spec.seeds == [1, 2, 3]
     assert spec.stages["swag"].settings.epochs == 5
     assert spec.stages["map"].settings.optimizer.lr == 0.1
-    assert list(spec.stages) == ["map", "swag", "llla", "mc_dropout"]
+    assert list(spec.stages) == ["map", "swag", "llla", "laplace_nf", "mc_dropout"]
     assert spec.stages["llla"].search["prior_precision"][0] == pytest.approx(1e-4)
     assert spec.tracking_uri == f"sqlite:///{spec.storage}/mlflow.db"
-    assert set(spec.selection_names()) == {"map", "swag", "swa", "llla", "mc_dropout"}
+    assert set(spec.selection_names()) == {"map", "swag", "swa", "llla", "laplace_nf", "mc_dropout"}
 
 
 def test_inline_grid_and_seed_list():
@@ -56,6 +56,11 @@ BAD = [
     (lambda r: r["stages"]["swag"].update(method="swagg"), "stages.swag.method", "unknown method"),
     (lambda r: r["stages"]["swag"].update({"from": "mapp"}), "stages.swag.from", "no stage named"),
     (lambda r: r["evaluate"].update(methods=["map", "lanf"]), "evaluate.methods[1]", "not a stage"),
+    (
+        lambda r: r["stages"]["laplace_nf"].update({"from": "map"}),
+        "stages.laplace_nf.from",
+        "cannot start from",
+    ),
     (lambda r: r["model"].update(hiden=[3]), "model.hiden", "did you mean 'hidden'"),
 ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bdlsweep.trainables.laplace_nf import METHOD as LAPLACE_NF
 from bdlsweep.trainables.llla import METHOD as LLLA
 from bdlsweep.trainables.map import METHOD as MAP
 from bdlsweep.trainables.mc_dropout import METHOD as MC_DROPOUT
@@ -9,7 +10,7 @@ from bdlsweep.trainables.method import Method
 from bdlsweep.trainables.posterior import Posterior
 from bdlsweep.trainables.swag import METHOD as SWAG
 
-METHODS: dict[str, Method] = {method.name: method for method in (MAP, SWAG, LLLA, MC_DROPOUT)}
+METHODS: dict[str, Method] = {method.name: method for method in (MAP, SWAG, LLLA, LAPLACE_NF, MC_DROPOUT)}
 
 
 def posterior_class(method: str, derived: str | None = None) -> type[Posterior]:
