@@ -10,16 +10,33 @@ import pandas as pd
 ENSEMBLES_FILE = Path("evaluation") / "ensembles.csv"
 
 
-def load_result_grid(sweep_dir: str | Path, stage: str):
-    """The Ray Tune ``ResultGrid`` of one stage of a sweep (no trainable needed)."""
+def experiment_folders(sweep_dir: str | Path, stage: str) -> list[Path]:
+    """The Tune experiment folders of a stage: the stage folder (grid) or one per seed (Optuna)."""
+    folder = Path(sweep_dir).resolve() / stage
+    if (folder / "tuner.pkl").is_file():
+        return [folder]
+    return sorted(path for path in folder.glob("seed_*") if (path / "tuner.pkl").is_file())
+
+
+def load_result_grids(sweep_dir: str | Path, stage: str) -> list:
+    """The Ray Tune ``ResultGrid`` of each experiment of a stage (no trainable needed)."""
     from ray.tune import ExperimentAnalysis, ResultGrid
 
-    return ResultGrid(ExperimentAnalysis(str(Path(sweep_dir).resolve() / stage)))
+    return [ResultGrid(ExperimentAnalysis(str(path))) for path in experiment_folders(sweep_dir, stage)]
+
+
+def load_result_grid(sweep_dir: str | Path, stage: str):
+    """The Ray Tune ``ResultGrid`` of a grid stage (one Tuner); see ``load_result_grids`` for Optuna."""
+    grids = load_result_grids(sweep_dir, stage)
+    if len(grids) != 1:
+        raise ValueError(f"stage {stage!r} has {len(grids)} experiments; use load_result_grids")
+    return grids[0]
 
 
 def trials(sweep_dir: str | Path, stage: str) -> pd.DataFrame:
     """One row per trial of a stage: its last reported metrics and its config (``config/...``)."""
-    return load_result_grid(sweep_dir, stage).get_dataframe()
+    frames = [grid.get_dataframe() for grid in load_result_grids(sweep_dir, stage)]
+    return pd.concat(frames, ignore_index=True)
 
 
 def selections(sweep_dir: str | Path) -> pd.DataFrame:

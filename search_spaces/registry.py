@@ -1,4 +1,4 @@
-"""The name → grid table that sweep files refer to."""
+"""The name → grid or range table that sweep files refer to."""
 
 from __future__ import annotations
 
@@ -10,6 +10,14 @@ from bdlsweep.search_spaces.laplace import (
     LANF_NUM_TRANSFORMS,
     LANF_PRIOR_PRECISION_15,
     LLLA_PRIOR_PRECISION_21,
+)
+from bdlsweep.search_spaces.ranges import (
+    DROPOUT_RANGE,
+    LANF_PRIOR_PRECISION_RANGE,
+    LLLA_PRIOR_PRECISION_RANGE,
+    MAP_LR_RANGE,
+    SWAG_LR_RANGE,
+    Range,
 )
 from bdlsweep.search_spaces.swag import DIGITS_SWAG_LR, SWAG_LR_21, SWAG_LR_QM9_30
 
@@ -25,6 +33,15 @@ GRIDS: dict[str, list] = {
     "digits_llla_prior_precision": DIGITS_LLLA_PRIOR_PRECISION,
     "mc_dropout_rates": MC_DROPOUT_RATES,
     "digits_dropout_rates": DIGITS_DROPOUT_RATES,
+}
+
+
+RANGES: dict[str, Range] = {
+    "swag_lr_range": SWAG_LR_RANGE,
+    "llla_prior_precision_range": LLLA_PRIOR_PRECISION_RANGE,
+    "lanf_prior_precision_range": LANF_PRIOR_PRECISION_RANGE,
+    "dropout_range": DROPOUT_RANGE,
+    "map_lr_range": MAP_LR_RANGE,
 }
 
 

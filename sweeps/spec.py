@@ -13,7 +13,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, create_model
 
-from bdlsweep.search_spaces import GRIDS, grid
+from bdlsweep.search_spaces import DEFAULT_OPTUNA_SPACES, GRIDS, RANGES, Range, grid
+from bdlsweep.search_spaces.ranges import RangeKind
 from bdlsweep.sweeps.ensemble_plan import members_of, read_ensemble_file
 from bdlsweep.sweeps.errors import SpecError, close_match, from_validation_error, key_path
 from bdlsweep.sweeps.overrides import apply_overrides
@@ -81,25 +82,42 @@ class SweepFile(StrictModel):
     evaluate: EvaluateSpec
 
 
+class SearcherSpec(StrictModel):
+    """Model-based search (Optuna TPE through Ray Tune's OptunaSearch), run per seed."""
+
+    name: Literal["optuna"] = "optuna"
+    num_samples: int = Field(16, gt=0)
+    max_concurrent: int = Field(2, gt=0)
+    seed: int = 0
+
+
 class StageFields(StrictModel):
     """Keys every stage has, whatever its method."""
 
     method: str
     parent: str | None = Field(None, alias="from")
-    search: dict[str, str | list[Any]] = Field(default_factory=dict)
+    search: Literal["optuna"] | dict[str, str | list[Any] | dict[RangeKind, list[float]]] = Field(
+        default_factory=dict
+    )
+    searcher: SearcherSpec | None = None
     resources: Resources = Field(default_factory=Resources)
     max_failures: int = Field(2, ge=0)
 
 
 class StageSpec(BaseModel):
-    """One validated stage: its method's settings plus the resolved search grids."""
+    """One validated stage: its method's settings plus the resolved grids or ranges.
+
+    With a ``searcher`` the stage runs one Optuna search per seed over ``search`` (ranges, and
+    lists as categorical choices); without one, a grid over ``search`` crossed with the seeds.
+    """
 
     model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
 
     name: str
     method: str
     parent: str | None
-    search: dict[str, list[Any]]
+    search: dict[str, list[Any] | Range]
+    searcher: SearcherSpec | None
     resources: Resources
     max_failures: int
     settings: SerializeAsAny[MethodSettings]
@@ -209,6 +227,60 @@ def _set_path(values: dict[str, Any], parts: list[str], value: Any) -> dict[str,
     return result
 
 
+def _check_value(source: str, where: str, method: Method, base: dict, key: str, value: Any) -> None:
+    parts = key.split(".")
+    try:
+        method.settings.model_validate(_set_path(base, parts, value))
+    except ValidationError as error:
+        first = error.errors()[0]
+        if first["type"] == "extra_forbidden":
+            hint = close_match(parts[-1], method.settings.model_fields)
+            problem = f"{method.name} has no hyper-parameter {key!r}{hint}"
+        else:
+            problem = f"value {value!r}: {first['msg']}"
+        raise SpecError(source, where, problem) from None
+
+
+def _resolve_search(
+    source: str, prefix: tuple, method: Method, settings: MethodSettings, raw: str | dict
+) -> dict[str, list[Any] | Range]:
+    """Named grids and ranges looked up, inline ranges built, every value checked against the method."""
+    if raw == "optuna":
+        raw = dict(DEFAULT_OPTUNA_SPACES.get(method.name, {}))
+        if not raw:
+            raise SpecError(
+                source, key_path([*prefix, "search"]), f"no default Optuna space for {method.name}"
+            )
+    base = settings.model_dump()
+    search: dict[str, list[Any] | Range] = {}
+    for key, values in raw.items():
+        where = key_path([*prefix, "search", key])
+        if isinstance(values, str):
+            if values not in GRIDS and values not in RANGES:
+                hint = close_match(values, [*GRIDS, *RANGES])
+                raise SpecError(source, where, f"unknown search space {values!r}{hint}")
+            values = grid(values) if values in GRIDS else RANGES[values]
+        if isinstance(values, dict):
+            if len(values) != 1 or len(next(iter(values.values()))) != 2:
+                raise SpecError(source, where, "a range is {uniform|loguniform|randint: [low, high]}")
+            kind, (low, high) = next(iter(values.items()))
+            values = Range(kind, low, high)
+        if isinstance(values, Range):
+            if not values.low < values.high:
+                raise SpecError(source, where, f"range needs low < high (got {values.low}, {values.high})")
+            if values.kind == "loguniform" and values.low <= 0:
+                raise SpecError(source, where, "a loguniform range needs low > 0")
+            for value in (values.low, values.high):
+                _check_value(source, where, method, base, key, value)
+        else:
+            if not values:
+                raise SpecError(source, where, "empty grid")
+            for value in values:
+                _check_value(source, where, method, base, key, value)
+        search[key] = values if isinstance(values, Range) else list(values)
+    return search
+
+
 def _validate_stage(source: str, name: str, raw: dict[str, Any]) -> StageSpec:
     prefix = ("stages", name)
     if not isinstance(raw, dict):
@@ -233,35 +305,16 @@ def _validate_stage(source: str, name: str, raw: dict[str, Any]) -> StageSpec:
     settings = method.settings.model_validate(
         {key: getattr(stage, key) for key in method.settings.model_fields}
     )
-    base = settings.model_dump()
-    search: dict[str, list[Any]] = {}
-    for key, values in stage.search.items():
-        where = key_path([*prefix, "search", key])
-        if isinstance(values, str):
-            if values not in GRIDS:
-                hint = close_match(values, GRIDS)
-                raise SpecError(source, where, f"unknown search space {values!r}{hint}")
-            values = grid(values)
-        if not values:
-            raise SpecError(source, where, "empty grid")
-        parts = key.split(".")
-        for value in values:
-            try:
-                method.settings.model_validate(_set_path(base, parts, value))
-            except ValidationError as error:
-                first = error.errors()[0]
-                if first["type"] == "extra_forbidden":
-                    hint = close_match(parts[-1], method.settings.model_fields)
-                    problem = f"{method.name} has no hyper-parameter {key!r}{hint}"
-                else:
-                    problem = f"grid value {value!r}: {first['msg']}"
-                raise SpecError(source, where, problem) from None
-        search[key] = list(values)
+    search = _resolve_search(source, prefix, method, settings, stage.search)
+    searcher = stage.searcher
+    if searcher is None and any(isinstance(values, Range) for values in search.values()):
+        searcher = SearcherSpec()
     return StageSpec(
         name=name,
         method=method.name,
         parent=stage.parent,
         search=search,
+        searcher=searcher,
         resources=stage.resources,
         max_failures=stage.max_failures,
         settings=settings,

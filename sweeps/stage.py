@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import ray
 from ray import tune
+from ray.tune.search import ConcurrencyLimiter
+from ray.tune.search.optuna import OptunaSearch
 
+from bdlsweep.search_spaces import Range
 from bdlsweep.sweeps.progress import TrialProgress
 from bdlsweep.sweeps.selection import Selection, TrialRecord, select_per_seed
 from bdlsweep.sweeps.spec import StageSpec, SweepSpec
@@ -56,16 +59,53 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def param_space(stage: StageSpec, seeds: list[int]) -> dict[str, Any]:
-    """The stage's fixed settings, its search grids as ``tune.grid_search``, crossed with the seeds."""
-    space = {**stage.settings.model_dump(), "seed": tune.grid_search(list(seeds))}
+def _with_search(stage: StageSpec, seed: Any, domain) -> dict[str, Any]:
+    space = {**stage.settings.model_dump(), "seed": seed}
     for key, values in stage.search.items():
-        space = _merge(space, _nested(key, tune.grid_search(list(values))))
+        space = _merge(space, _nested(key, domain(values)))
     return space
 
 
+def _range_domain(values: list[Any] | Range):
+    if isinstance(values, Range):
+        sampler = {"uniform": tune.uniform, "loguniform": tune.loguniform, "randint": tune.randint}
+        return sampler[values.kind](values.low, values.high)
+    return tune.choice(list(values))
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One Tuner of a stage: where it lives, its param space and how it searches."""
+
+    storage_path: Path
+    name: str
+    param_space: dict[str, Any]
+    tune_config: tune.TuneConfig
+
+
+def experiments(spec: SweepSpec, stage: StageSpec) -> list[Experiment]:
+    """A grid stage is one Tuner (grid × seeds); a searcher stage is one Optuna Tuner per seed."""
+    if stage.searcher is None:
+        space = _with_search(stage, tune.grid_search(list(spec.seeds)), lambda v: tune.grid_search(list(v)))
+        return [Experiment(spec.storage, stage.name, space, tune.TuneConfig(reuse_actors=True))]
+    searcher = stage.searcher
+    runs = []
+    for seed in spec.seeds:
+        optuna = OptunaSearch(metric=SELECTION_METRIC, mode="max", seed=searcher.seed + seed)
+        config = tune.TuneConfig(
+            search_alg=ConcurrencyLimiter(optuna, max_concurrent=searcher.max_concurrent),
+            num_samples=searcher.num_samples,
+            reuse_actors=True,
+        )
+        space = _with_search(stage, seed, _range_domain)
+        runs.append(Experiment(spec.storage / stage.name, f"seed_{seed}", space, config))
+    return runs
+
+
 def trial_count(stage: StageSpec, seeds: list[int]) -> int:
-    """Number of trials of a stage: seeds × the product of its grid sizes."""
+    """Number of trials of a stage: seeds × grid size, or seeds × samples per search."""
+    if stage.searcher is not None:
+        return len(seeds) * stage.searcher.num_samples
     return len(seeds) * math.prod(len(values) for values in stage.search.values())
 
 
@@ -112,6 +152,54 @@ def _records(grid: tune.ResultGrid, policy: str) -> list[TrialRecord]:
     return records
 
 
+def _fit(
+    spec: SweepSpec, stage: StageSpec, experiment: Experiment, trainable, experiment_id: str
+) -> tune.ResultGrid:
+    """Run one Tuner of a stage, or restore and finish it when an earlier run was interrupted."""
+    path = experiment.storage_path / experiment.name
+    if tune.Tuner.can_restore(str(path)):
+        logger.info("stage %s: resuming from %s", stage.name, path)
+        tuner = tune.Tuner.restore(
+            str(path), trainable, resume_errored=True, param_space=experiment.param_space
+        )
+        return tuner.fit()
+    best = stage.method_info.checkpoint == "best"
+    if stage.searcher is None:
+        label, total = stage.name, trial_count(stage, spec.seeds)
+    else:
+        label, total = f"{stage.name}/{experiment.name}", stage.searcher.num_samples
+    tracker = MLflowTrialLogger(
+        spec.tracking_uri,
+        experiment_id,
+        tags={
+            "sweep": spec.name,
+            "stage": stage.name,
+            "method": stage.method,
+            "dataset": spec.dataset,
+            "model": spec.model,
+        },
+        searched=list(stage.search),
+    )
+    tuner = tune.Tuner(
+        trainable,
+        param_space=experiment.param_space,
+        tune_config=experiment.tune_config,
+        run_config=tune.RunConfig(
+            name=experiment.name,
+            storage_path=str(experiment.storage_path),
+            checkpoint_config=tune.CheckpointConfig(
+                num_to_keep=1,
+                checkpoint_score_attribute=SELECTION_METRIC if best else None,
+                checkpoint_score_order="max",
+            ),
+            failure_config=tune.FailureConfig(max_failures=stage.max_failures),
+            callbacks=[tracker, TrialProgress(label, list(stage.search), total)],
+            verbose=0,
+        ),
+    )
+    return tuner.fit()
+
+
 def run_stage(
     spec: SweepSpec, stage: StageSpec, done: dict[str, Selection], experiment_id: str
 ) -> dict[str, Selection]:
@@ -135,52 +223,17 @@ def run_stage(
         tune.with_parameters(stage.method_info.trainable, context=context),
         stage.resources.as_tune(),
     )
-    space = param_space(stage, spec.seeds)
-    path = spec.storage / stage.name
-    if tune.Tuner.can_restore(str(path)):
-        logger.info("stage %s: resuming from %s", stage.name, path)
-        tuner = tune.Tuner.restore(str(path), trainable, resume_errored=True, param_space=space)
-    else:
-        best = stage.method_info.checkpoint == "best"
-        tracker = MLflowTrialLogger(
-            spec.tracking_uri,
-            experiment_id,
-            tags={
-                "sweep": spec.name,
-                "stage": stage.name,
-                "method": stage.method,
-                "dataset": spec.dataset,
-                "model": spec.model,
-            },
-            searched=list(stage.search),
-        )
-        tuner = tune.Tuner(
-            trainable,
-            param_space=space,
-            tune_config=tune.TuneConfig(reuse_actors=True),
-            run_config=tune.RunConfig(
-                name=stage.name,
-                storage_path=str(spec.storage),
-                checkpoint_config=tune.CheckpointConfig(
-                    num_to_keep=1,
-                    checkpoint_score_attribute=SELECTION_METRIC if best else None,
-                    checkpoint_score_order="max",
-                ),
-                failure_config=tune.FailureConfig(max_failures=stage.max_failures),
-                callbacks=[
-                    tracker,
-                    TrialProgress(stage.name, list(stage.search), trial_count(stage, spec.seeds)),
-                ],
-                verbose=0,
-            ),
-        )
-    grid = tuner.fit()
-    if any(result.error is None and not result.metrics.get(COMPLETE) for result in grid):
-        raise StageInterrupted(f"stage {stage.name} was interrupted; run the same command again to resume it")
-    for result in grid:
-        if result.error is not None:
-            logger.warning("stage %s: trial failed and is not selectable: %s", stage.name, result.error)
-    records = _records(grid, stage.method_info.checkpoint)
+    records = []
+    for experiment in experiments(spec, stage):
+        grid = _fit(spec, stage, experiment, trainable, experiment_id)
+        if any(result.error is None and not result.metrics.get(COMPLETE) for result in grid):
+            raise StageInterrupted(
+                f"stage {stage.name} was interrupted; run the same command again to resume it"
+            )
+        for result in grid:
+            if result.error is not None:
+                logger.warning("stage %s: trial failed and is not selectable: %s", stage.name, result.error)
+        records += _records(grid, stage.method_info.checkpoint)
     selections = {}
     for label, derived in labels.items():
         metric = SELECTION_METRIC if derived is None else stage.method_info.derived[derived].metric
@@ -191,9 +244,9 @@ def run_stage(
         selection = Selection(label, stage.name, stage.method, derived, metric, members)
         selection.save(folder)
         for seed, record in members.items():
-            chosen = " ".join(f"{key}={flatten(record.config).get(key)}" for key in stage.search)
+            chosen = "".join(f" {key}={flatten(record.config).get(key)}" for key in stage.search)
             logger.info(
-                "%s selected seed=%s %s (%s=%.4f)", label, seed, chosen, metric, record.metrics[metric]
+                "%s selected seed=%s%s (%s=%.4f)", label, seed, chosen, metric, record.metrics[metric]
             )
         tag_selected(
             spec.tracking_uri,
