@@ -6,6 +6,7 @@ import torch
 from scipy.special import logsumexp
 
 from bdlsweep.sweeps.evaluation import EnsembleEvaluator
+from bdlsweep.sweeps.stratified import draw_members
 from bdlsweep.trainables.data import load_dataset
 from bdlsweep.trainables.map import MAPPosterior
 from bdlsweep.trainables.posterior import ModelRecipe
@@ -58,3 +59,41 @@ def test_splits_can_be_left_out(members):
         "map", "map", None, checkpoints, "digits", {}, {**SETTINGS, "splits": ["test"]}
     )
     assert {row["split"] for row in evaluator.evaluate(1, 1, "2")} == {"test"}
+
+
+class _MemberSpy:
+    """A stochastic member whose every sample is a distinct, recognisable constant."""
+
+    deterministic = False
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.requests: list[int] = []
+
+    def predict(self, inputs, num_samples, generator):
+        self.requests.append(num_samples)
+        outputs = torch.full((num_samples, len(inputs), 10), float(self.index))
+        outputs[:, :, 0] = torch.arange(num_samples, dtype=torch.float32)[:, None]
+        return outputs
+
+
+def test_stratified_ensemble_draws_s_over_k_samples_per_member_in_draw_order(members):
+    data, checkpoints = members
+    settings = {**SETTINGS, "num_posterior_samples": 9, "subsample_sizes": [3, 9], "splits": ["test"]}
+    evaluator = EnsembleEvaluator("swag", "map", None, checkpoints, "digits", {}, settings)
+    spies = {seed: _MemberSpy(seed) for seed in (1, 2, 3)}
+    evaluator.members = spies
+    rng = np.random.default_rng(0)
+    draws = draw_members(3, 9, True, rng)
+    outputs = evaluator._outputs(data.test.inputs[:4], [1, 2, 3], draws, ensemble_seed=5)
+    assert [spy.requests for spy in spies.values()] == [[3], [3], [3]]
+    assert outputs.shape == (9, 4, 10)
+    for position, member in enumerate(draws):
+        assert outputs[position, 0, 1] == member + 1
+    for member in range(3):
+        rows = outputs[torch.from_numpy(draws == member), 0, 0]
+        assert torch.equal(rows, torch.arange(3, dtype=torch.float32))
+
+    rows = evaluator.evaluate(3, 1, "1,2,3")
+    assert sorted({row["num_samples"] for row in rows}) == [3, 9]
+    assert [sum(spy.requests[1:]) for spy in spies.values()] == [3, 3, 3]
