@@ -15,7 +15,18 @@ METHOD_NAMES = {
     "mc_dropout": "MC dropout",
 }
 ENSEMBLE_NAMES = {"map": "DE", "swa": "MultiSWA", "swag": "MultiSWAG"}
-METRICS = {"acc": ("Acc", "max"), "elpd": ("ELPD", "max"), "ece": ("ECE", "min")}
+METRICS = {
+    "acc": ("Acc", "max"),
+    "elpd": ("ELPD", "max"),
+    "ece": ("ECE", "min"),
+    "nll": ("NLL", "min"),
+    "rmse": ("RMSE", "min"),
+    "mae": ("MAE", "min"),
+    "crps": ("CRPS", "min"),
+    "coverage_90": ("Cov90", None),
+}
+CLASSIFICATION_COLUMNS = ("acc", "elpd", "ece")
+REGRESSION_COLUMNS = ("elpd", "rmse", "coverage_90")
 
 
 def display_name(method: str, size: int = 1) -> str:
@@ -34,14 +45,18 @@ def final_test_rows(ensembles: pd.DataFrame) -> pd.DataFrame:
 
 def main_table(
     groups: dict[str, pd.DataFrame],
-    metrics: tuple[str, ...] = ("acc", "elpd", "ece"),
+    metrics: tuple[str, ...] | None = None,
     methods: list[str] | None = None,
 ) -> pd.DataFrame:
     """Mean and standard error over ensembles, per (K, method) row and (group, metric) column.
 
     ``groups`` maps a column-group name (``"digits MLP"``) to that sweep's tidy ensemble results;
     rows are ordered by K, then by ``methods`` (default: the order methods first appear).
+    ``metrics`` defaults to Acc/ELPD/ECE for classification and ELPD/RMSE/90% coverage for regression.
     """
+    if metrics is None:
+        first = next(iter(groups.values()))
+        metrics = CLASSIFICATION_COLUMNS if "test_acc" in first.columns else REGRESSION_COLUMNS
     parts = []
     for group, frame in groups.items():
         rows = final_test_rows(frame)
@@ -67,6 +82,9 @@ def _best(table: pd.DataFrame) -> dict[tuple, set]:
             continue
         direction = METRICS.get(metric, (metric, "max"))[1]
         chosen = set()
+        if direction is None:
+            best[(group, metric)] = chosen
+            continue
         for _, block in table[(group, metric, "mean")].groupby(level="K"):
             target = block.max() if direction == "max" else block.min()
             chosen |= set(block.index[block == target])

@@ -21,12 +21,12 @@ from bdlsweep.sweeps.tracking import ensure_experiment
 from bdlsweep.trainables.context import TrialContext
 from bdlsweep.trainables.map import MAPPosterior
 from bdlsweep.trainables.training import (
+    CLASSIFICATION,
     build_optimizer,
     build_schedule,
-    log_probs,
+    predictive_outputs,
     seed_everything,
     train_epoch,
-    validation_metrics,
 )
 
 QUICKSTART = Path(__file__).parents[1] / "sweeps" / "quickstart.yaml"
@@ -53,7 +53,7 @@ def plain_map(spec) -> float:
                     model, optimizer, data.train.inputs, data.train.labels, settings.batch_size, generator
                 )
                 schedule.step()
-                validation_metrics(log_probs(model, data.val.inputs)[None], data.val.labels)
+                CLASSIFICATION.validation(predictive_outputs(model, data.val.inputs)[None], data.val.labels)
                 MAPPosterior(model, recipe).save(Path(folder) / f"seed{seed}")
     return time.perf_counter() - start
 

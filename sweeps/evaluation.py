@@ -1,8 +1,9 @@
 """Ensemble evaluation with Ray actors: each actor loads one method's selected members once.
 
 For every ensemble it draws the posterior samples (stratified across members when asked),
-predicts on the test, shifted and OOD sets with the same samples, and computes every metric at
-each subsample size. Single models (K = 1) go through the same path.
+predicts on the test, shifted and OOD sets with the same samples, and computes every metric of
+the dataset's likelihood at each subsample size (OOD scores: predictive entropy, or total
+variance for regression). Single models (K = 1) go through the same path.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from bdlsweep.analysis import metrics
 from bdlsweep.sweeps.ensemble_plan import members_of
 from bdlsweep.sweeps.stratified import draw_members
 from bdlsweep.trainables.data import load_dataset
+from bdlsweep.trainables.likelihood import LIKELIHOODS
 from bdlsweep.trainables.registry import posterior_class
 from bdlsweep.trainables.training import trial_device
 
@@ -48,13 +50,14 @@ class EnsembleEvaluator:
         self.members = {
             seed: cls.load(folder, self.device, train_inputs) for seed, folder in checkpoints.items()
         }
+        self.likelihood = LIKELIHOODS[data.likelihood]
         self.test = (data.test.inputs.to(self.device), data.test.labels.numpy())
         splits = settings["splits"]
         self.shift = data.shift if "shift" in splits else {}
         self.ood = data.ood if "ood" in splits else {}
 
     def _outputs(self, inputs, seeds, draws, ensemble_seed) -> torch.Tensor:
-        """Per-sample log-probabilities ``[S, N, C]`` in draw order; samples fixed per member."""
+        """Per-sample predictives ``[S, N, K]`` in draw order; samples fixed per member."""
         outputs = None
         for index, seed in enumerate(seeds):
             count = int(np.sum(draws == index))
@@ -92,10 +95,10 @@ class EnsembleEvaluator:
         for n in sizes:
             base = {**key, "num_samples": n}
             if "test" in self.settings["splits"]:
-                values = metrics.classification_metrics(test_out[:n], test_labels)
+                values = self.likelihood.metrics(test_out[:n], test_labels)
                 rows.append({**base, "split": "test", **{f"test_{k}": v for k, v in values.items()}})
             for (corruption, severity), (out, labels) in shifted.items():
-                values = metrics.classification_metrics(out[:n], labels)
+                values = self.likelihood.metrics(out[:n], labels)
                 rows.append(
                     {
                         **base,
@@ -105,9 +108,9 @@ class EnsembleEvaluator:
                         **{f"shift_{k}": v for k, v in values.items()},
                     }
                 )
-            in_scores = metrics.predictive_entropy_per_point(test_out[:n])
+            in_scores = self.likelihood.ood_score(test_out[:n])
             for name, out in ood.items():
-                values = metrics.ood_metrics(in_scores, metrics.predictive_entropy_per_point(out[:n]))
+                values = metrics.ood_metrics(in_scores, self.likelihood.ood_score(out[:n]))
                 rows.append(
                     {
                         **base,

@@ -70,10 +70,10 @@ def _summary(frame: pd.DataFrame) -> dict[str, dict[int, float]]:
     """``<method>_test_<metric>`` → {K: mean over ensembles}, for MLflow charts over K."""
     rows = tables.final_test_rows(frame)
     summary: dict[str, dict[int, float]] = {}
-    for metric in ("acc", "elpd", "nll", "ece", "brier"):
-        means = rows.groupby(["method", "K"])[f"test_{metric}"].mean()
+    columns = [column for column in rows.columns if column.startswith("test_")]
+    for column, means in rows.groupby(["method", "K"])[columns].mean().items():
         for (method, size), value in means.items():
-            summary.setdefault(f"{method}_test_{metric}", {})[int(size)] = float(value)
+            summary.setdefault(f"{method}_{column}", {})[int(size)] = float(value)
     return summary
 
 

@@ -18,7 +18,7 @@ from bdlsweep.search_spaces.ranges import RangeKind
 from bdlsweep.sweeps.ensemble_plan import members_of, read_ensemble_file
 from bdlsweep.sweeps.errors import SpecError, close_match, from_validation_error, key_path
 from bdlsweep.sweeps.overrides import apply_overrides
-from bdlsweep.trainables.data import DATASETS, dataset_options
+from bdlsweep.trainables.data import DATASET_LIKELIHOODS, DATASETS, dataset_options
 from bdlsweep.trainables.method import Method
 from bdlsweep.trainables.models import MODELS, model_options
 from bdlsweep.trainables.registry import METHODS
@@ -422,6 +422,15 @@ def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
         raise SpecError(source, "seeds", "seeds must be distinct")
     dataset, data_options = _validate_component(source, "dataset", top.dataset, DATASETS, dataset_options)
     model, net_options = _validate_component(source, "model", top.model, MODELS, model_options)
+    for name, raw_stage in top.stages.items():
+        method = METHODS.get(raw_stage.get("method")) if isinstance(raw_stage, dict) else None
+        likelihood = DATASET_LIKELIHOODS[dataset]
+        if method is not None and likelihood not in method.likelihoods:
+            raise SpecError(
+                source,
+                f"stages.{name}.method",
+                f"{method.name} does not support {likelihood} data (dataset {dataset!r})",
+            )
     stages = _dependency_order(
         source,
         {name: _validate_stage(source, name, raw_stage) for name, raw_stage in top.stages.items()},

@@ -10,7 +10,7 @@ from bdlsweep.sweeps.stratified import draw_members
 from bdlsweep.trainables.data import load_dataset
 from bdlsweep.trainables.map import MAPPosterior
 from bdlsweep.trainables.posterior import ModelRecipe
-from bdlsweep.trainables.training import log_probs
+from bdlsweep.trainables.training import predictive_outputs
 
 SETTINGS = {
     "num_posterior_samples": 6,
@@ -40,7 +40,10 @@ def test_deterministic_ensemble_uses_each_member_once(members):
     test = [row for row in rows if row["split"] == "test"]
     assert [row["num_samples"] for row in test] == [2]
     outputs = np.stack(
-        [log_probs(MAPPosterior.load(checkpoints[s]).model, data.test.inputs).numpy() for s in (1, 3)]
+        [
+            predictive_outputs(MAPPosterior.load(checkpoints[s]).model, data.test.inputs).numpy()
+            for s in (1, 3)
+        ]
     )
     labels = data.test.labels.numpy()
     averaged = logsumexp(outputs, axis=0) - np.log(2)

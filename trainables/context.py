@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from bdlsweep.trainables.data import DatasetSplits, load_dataset
+from bdlsweep.trainables.likelihood import LIKELIHOODS
 from bdlsweep.trainables.posterior import ModelRecipe
 
 
@@ -39,7 +40,8 @@ class TrialContext:
     def recipe(self, splits: DatasetSplits, overrides: dict[str, Any] | None = None) -> ModelRecipe:
         """The model recipe for this stage's architecture on ``splits``, with option ``overrides``."""
         options = {**self.model_options, **(overrides or {})}
-        return ModelRecipe(self.model, options, splits.input_shape, splits.num_classes)
+        outputs = LIKELIHOODS[splits.likelihood].num_outputs(splits.target_size)
+        return ModelRecipe(self.model, options, splits.input_shape, outputs, splits.likelihood)
 
     def parent(self, seed: int) -> str:
         """The upstream checkpoint folder of ``seed``."""

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from bdlsweep.trainables.posterior import ModelRecipe, Posterior
-from bdlsweep.trainables.training import log_probs
+from bdlsweep.trainables.training import predictive_outputs
 
 
 class FixedWeightsPosterior(Posterior):
@@ -21,7 +21,7 @@ class FixedWeightsPosterior(Posterior):
         self.recipe = recipe
 
     def predict(self, inputs: torch.Tensor, num_samples: int, generator: torch.Generator) -> torch.Tensor:
-        return log_probs(self.model, inputs)[None]
+        return predictive_outputs(self.model, inputs, self.recipe.output_model)[None]
 
     def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
         return {"model": self.recipe.to_dict()}, {"model_state": self.model.state_dict()}

@@ -26,7 +26,7 @@ from bdlsweep.trainables.method import Method
 from bdlsweep.trainables.posterior import Posterior
 from bdlsweep.trainables.reporting import report, trial_seed
 from bdlsweep.trainables.settings import MethodSettings
-from bdlsweep.trainables.training import batches, trial_device, validation_metrics
+from bdlsweep.trainables.training import CLASSIFICATION, batches, trial_device
 
 LogLikelihood = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -219,7 +219,7 @@ def train_laplace_nf(config: dict[str, Any], context: TrialContext) -> None:
     outputs = posterior.predict_from_features(
         prepared["val_features"], settings.val_samples, generator.manual_seed(seed)
     )
-    metrics = {"neg_elbo": history[-1], **validation_metrics(outputs, data.val.labels)}
+    metrics = {"neg_elbo": history[-1], **CLASSIFICATION.validation(outputs, data.val.labels)}
     report(metrics, posterior, final=True)
 
 
@@ -230,5 +230,6 @@ METHOD = Method(
     posterior=LANFPosterior,
     checkpoint="last",
     prepare=prepare_laplace_nf,
+    likelihoods=("classification",),
     parents=("llla",),
 )

@@ -27,7 +27,7 @@ from bdlsweep.trainables.method import Method
 from bdlsweep.trainables.posterior import Posterior
 from bdlsweep.trainables.reporting import report, trial_seed
 from bdlsweep.trainables.settings import MethodSettings
-from bdlsweep.trainables.training import EVAL_BATCH_SIZE, trial_device, validation_metrics
+from bdlsweep.trainables.training import CLASSIFICATION, EVAL_BATCH_SIZE, trial_device
 
 HessianStructure = Literal["full", "diag", "kron"]
 
@@ -213,7 +213,7 @@ def train_llla(config: dict[str, Any], context: TrialContext) -> None:
     data = context.load_data(device)
     generator = torch.Generator(device=device).manual_seed(seed)
     outputs = posterior.predict_from_features(val_features, settings.val_samples, generator)
-    report(validation_metrics(outputs, data.val.labels), posterior, final=True)
+    report(CLASSIFICATION.validation(outputs, data.val.labels), posterior, final=True)
 
 
 METHOD = Method(
@@ -222,6 +222,7 @@ METHOD = Method(
     trainable=train_llla,
     posterior=LLLAPosterior,
     checkpoint="last",
+    likelihoods=("classification",),
     parents=("map",),
     prepare=prepare_llla,
 )

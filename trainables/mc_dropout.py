@@ -7,7 +7,6 @@ from typing import Any, ClassVar
 import torch
 from pydantic import Field
 from torch import nn
-from torch.nn import functional as F
 
 from bdlsweep.trainables.context import TrialContext
 from bdlsweep.trainables.method import Method
@@ -52,7 +51,7 @@ class MCDropoutPosterior(Posterior):
             torch.manual_seed(seed)
             for _ in range(num_samples):
                 chunks = [
-                    F.log_softmax(self.model(inputs[start : start + EVAL_BATCH_SIZE]), dim=-1)
+                    self.recipe.output_model.predictive(self.model(inputs[start : start + EVAL_BATCH_SIZE]))
                     for start in range(0, len(inputs), EVAL_BATCH_SIZE)
                 ]
                 samples.append(torch.cat(chunks))

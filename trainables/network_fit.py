@@ -19,7 +19,6 @@ from bdlsweep.trainables.training import (
     seed_everything,
     train_epoch,
     trial_device,
-    validation_metrics,
 )
 
 
@@ -63,7 +62,13 @@ def fit_network(
         start = int(resumed["epoch"])
     for epoch in range(start, settings.epochs):
         loss = train_epoch(
-            model, optimizer, data.train.inputs, data.train.labels, settings.batch_size, generator
+            model,
+            optimizer,
+            data.train.inputs,
+            data.train.labels,
+            settings.batch_size,
+            generator,
+            recipe.output_model,
         )
         schedule.step()
         posterior = make_posterior(model, recipe)
@@ -77,7 +82,11 @@ def fit_network(
             "epoch": epoch + 1,
         }
         report(
-            {"epoch": epoch + 1, "train_loss": loss, **validation_metrics(outputs, data.val.labels)},
+            {
+                "epoch": epoch + 1,
+                "train_loss": loss,
+                **recipe.output_model.validation(outputs, data.val.labels),
+            },
             posterior,
             state,
             final=epoch + 1 == settings.epochs,

@@ -11,21 +11,28 @@ import torch
 from torch import nn
 
 from bdlsweep.trainables.checkpoint import read_checkpoint, write_checkpoint
+from bdlsweep.trainables.likelihood import LIKELIHOODS, Likelihood
 from bdlsweep.trainables.models import build_model
 
 
 @dataclass(frozen=True)
 class ModelRecipe:
-    """Everything needed to rebuild an architecture: model name and options, data shape."""
+    """What rebuilds an architecture and reads its outputs: name, options, shapes, likelihood."""
 
     name: str
     options: dict[str, Any]
     input_shape: tuple[int, ...]
-    num_classes: int
+    num_outputs: int
+    likelihood: str = "classification"
 
     def build(self) -> nn.Module:
         """A freshly initialised model of this recipe."""
-        return build_model(self.name, self.options, self.input_shape, self.num_classes)
+        return build_model(self.name, self.options, self.input_shape, self.num_outputs)
+
+    @property
+    def output_model(self) -> Likelihood:
+        """The likelihood that turns this network's outputs into a predictive."""
+        return LIKELIHOODS[self.likelihood]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form, stored in checkpoint metadata."""
@@ -38,7 +45,8 @@ class ModelRecipe:
             name=record["name"],
             options=dict(record["options"]),
             input_shape=tuple(record["input_shape"]),
-            num_classes=int(record["num_classes"]),
+            num_outputs=int(record["num_outputs"]),
+            likelihood=record.get("likelihood", "classification"),
         )
 
 

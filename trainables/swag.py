@@ -24,12 +24,11 @@ from bdlsweep.trainables.settings import MethodSettings, OptimizerSettings
 from bdlsweep.trainables.training import (
     build_optimizer,
     has_batch_norm,
-    log_probs,
+    predictive_outputs,
     seed_everything,
     train_epoch,
     trial_device,
     update_batch_norm,
-    validation_metrics,
 )
 
 VARIANCE_FLOOR = 1e-8
@@ -146,7 +145,7 @@ class SWAGPosterior(Posterior):
         outputs = []
         for _ in range(num_samples):
             _set_weights(self.model, self.moments.sample(generator), self.train_inputs)
-            outputs.append(log_probs(self.model, inputs))
+            outputs.append(predictive_outputs(self.model, inputs, self.recipe.output_model))
         return torch.stack(outputs)
 
     def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -222,7 +221,13 @@ def train_swag(config: dict[str, Any], context: TrialContext) -> None:
     sample_generator = torch.Generator(device=device).manual_seed(seed)
     for epoch in range(start, settings.epochs):
         loss = train_epoch(
-            model, optimizer, data.train.inputs, data.train.labels, settings.batch_size, generator
+            model,
+            optimizer,
+            data.train.inputs,
+            data.train.labels,
+            settings.batch_size,
+            generator,
+            recipe.output_model,
         )
         moments.collect(parameters_to_vector(model.parameters()))
         state = {
@@ -241,8 +246,8 @@ def train_swag(config: dict[str, Any], context: TrialContext) -> None:
         metrics = {
             "epoch": epoch + 1,
             "train_loss": loss,
-            **validation_metrics(swag_outputs, data.val.labels),
-            **validation_metrics(swa_outputs, data.val.labels, prefix="swa_val"),
+            **recipe.output_model.validation(swag_outputs, data.val.labels),
+            **recipe.output_model.validation(swa_outputs, data.val.labels, prefix="swa_val"),
         }
         report(
             metrics,

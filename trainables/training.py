@@ -8,12 +8,12 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from bdlsweep.analysis import metrics
+from bdlsweep.trainables.likelihood import LIKELIHOODS, Likelihood
 from bdlsweep.trainables.settings import OptimizerSettings, ScheduleSettings
 
 EVAL_BATCH_SIZE = 1024
+CLASSIFICATION = LIKELIHOODS["classification"]
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -78,13 +78,14 @@ def train_epoch(
     labels: torch.Tensor,
     batch_size: int,
     generator: torch.Generator,
+    likelihood: Likelihood = CLASSIFICATION,
 ) -> float:
-    """One pass of cross-entropy training; the loss is summed on device and read once."""
+    """One pass of training on the likelihood's loss; the loss is summed on device and read once."""
     model.train()
     total = torch.zeros((), device=inputs.device)
     for batch_inputs, batch_labels in batches(inputs, labels, batch_size, generator):
         optimizer.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(batch_inputs), batch_labels)
+        loss = likelihood.loss(model(batch_inputs), batch_labels)
         loss.backward()
         optimizer.step()
         total += loss.detach() * len(batch_labels)
@@ -92,27 +93,16 @@ def train_epoch(
 
 
 @torch.no_grad()
-def log_probs(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
-    """Log-softmax outputs of ``model`` in eval mode, ``[N, C]``, batched."""
+def predictive_outputs(
+    model: nn.Module, inputs: torch.Tensor, likelihood: Likelihood = CLASSIFICATION
+) -> torch.Tensor:
+    """One sample's predictive (log-probabilities, or means and variances) in eval mode, batched."""
     model.eval()
     chunks = [
-        F.log_softmax(model(inputs[start : start + EVAL_BATCH_SIZE]), dim=-1)
+        likelihood.predictive(model(inputs[start : start + EVAL_BATCH_SIZE]))
         for start in range(0, len(inputs), EVAL_BATCH_SIZE)
     ]
     return torch.cat(chunks)
-
-
-def validation_metrics(
-    sample_log_probs: torch.Tensor, labels: torch.Tensor, prefix: str = "val"
-) -> dict[str, float]:
-    """``{prefix}_elpd``, ``{prefix}_acc`` and ``{prefix}_nll`` of per-sample outputs ``[S, N, C]``."""
-    labels = labels.cpu().numpy()
-    outputs = sample_log_probs.detach().cpu()
-    return {
-        f"{prefix}_elpd": metrics.lpd(outputs, labels),
-        f"{prefix}_acc": metrics.accuracy(outputs, labels),
-        f"{prefix}_nll": metrics.nll(outputs, labels),
-    }
 
 
 def has_batch_norm(model: nn.Module) -> bool:

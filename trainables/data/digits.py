@@ -43,7 +43,7 @@ def load_digits(
         train=LabelledSet(images[train_idx], labels[train_idx]),
         val=LabelledSet(images[val_idx], labels[val_idx]),
         test=test,
-        num_classes=10,
+        target_size=10,
         shift=shift,
         ood={"permuted_digits": permuted},
     )

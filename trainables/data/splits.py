@@ -24,12 +24,16 @@ class LabelledSet:
 
 @dataclass(frozen=True)
 class DatasetSplits:
-    """Train/val/test splits; ``shift`` maps (corruption, severity) to a set; ``ood`` maps name to inputs."""
+    """Train/val/test splits, shifted sets by (corruption, severity) and OOD inputs by name.
+
+    ``target_size`` is the number of classes (classification) or of target dimensions (regression).
+    """
 
     train: LabelledSet
     val: LabelledSet
     test: LabelledSet
-    num_classes: int
+    target_size: int
+    likelihood: str = "classification"
     shift: dict[tuple[str, int], LabelledSet] = field(default_factory=dict)
     ood: dict[str, torch.Tensor] = field(default_factory=dict)
 

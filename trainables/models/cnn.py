@@ -14,7 +14,7 @@ class SmallCNN(nn.Module):
     def __init__(
         self,
         input_shape: Sequence[int],
-        num_classes: int,
+        num_outputs: int,
         channels: Sequence[int] = (16, 32),
         batch_norm: bool = True,
         dropout: float = 0.0,
@@ -32,7 +32,7 @@ class SmallCNN(nn.Module):
         if dropout > 0:
             layers.append(nn.Dropout(dropout))
         self.backbone = nn.Sequential(*layers)
-        self.head = nn.Linear(width, num_classes)
+        self.head = nn.Linear(width, num_outputs)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled convolutional features, the inputs of ``head``."""

@@ -15,7 +15,7 @@ class MLP(nn.Module):
     def __init__(
         self,
         input_shape: Sequence[int],
-        num_classes: int,
+        num_outputs: int,
         hidden: Sequence[int] = (128, 128),
         dropout: float = 0.0,
     ) -> None:
@@ -28,7 +28,7 @@ class MLP(nn.Module):
                 layers.append(nn.Dropout(dropout))
             width = size
         self.backbone = nn.Sequential(*layers)
-        self.head = nn.Linear(width, num_classes)
+        self.head = nn.Linear(width, num_outputs)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate-layer features, the inputs of ``head``."""

@@ -12,7 +12,7 @@ from bdlsweep.trainables.models.mlp import MLP
 
 MODELS: dict[str, type[nn.Module]] = {"mlp": MLP, "cnn": SmallCNN}
 
-_DATA_ARGUMENTS = {"input_shape", "num_classes"}
+_DATA_ARGUMENTS = {"input_shape", "num_outputs"}
 
 
 def model_options(name: str) -> dict[str, inspect.Parameter]:
@@ -25,6 +25,6 @@ def model_options(name: str) -> dict[str, inspect.Parameter]:
     }
 
 
-def build_model(name: str, options: dict, input_shape: Sequence[int], num_classes: int) -> nn.Module:
-    """Instantiate model ``name`` for inputs of ``input_shape`` and ``num_classes`` outputs."""
-    return MODELS[name](input_shape=tuple(input_shape), num_classes=num_classes, **options)
+def build_model(name: str, options: dict, input_shape: Sequence[int], num_outputs: int) -> nn.Module:
+    """Instantiate model ``name`` for inputs of ``input_shape`` and ``num_outputs`` outputs."""
+    return MODELS[name](input_shape=tuple(input_shape), num_outputs=num_outputs, **options)

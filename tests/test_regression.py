@@ -1,0 +1,97 @@
+"""Regression: the Gaussian likelihood, the offline regression sets, and a tiny regression sweep."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+from bdlsweep.analysis import results
+from bdlsweep.sweeps.errors import SpecError
+from bdlsweep.sweeps.pipeline import run_sweep
+from bdlsweep.sweeps.spec import load_spec
+from bdlsweep.trainables.data import load_dataset
+from bdlsweep.trainables.likelihood import LIKELIHOODS
+
+REGRESSION = Path(__file__).parents[1] / "sweeps" / "regression_quickstart.yaml"
+
+
+def test_gaussian_loss_is_the_closed_form_negative_log_likelihood():
+    likelihood = LIKELIHOODS["regression"]
+    outputs = torch.tensor([[0.5, -1.0, 0.2, 0.3], [1.5, 2.0, -0.4, 1.0]])
+    targets = torch.tensor([[0.0, -2.0], [1.0, 2.5]])
+    mean, variance = outputs[:, :2], F.softplus(outputs[:, 2:]) + 1e-6
+    per_point = 0.5 * (torch.log(2 * math.pi * variance) + (targets - mean) ** 2 / variance).sum(1)
+    assert likelihood.loss(outputs, targets).item() == pytest.approx(per_point.mean().item(), rel=1e-5)
+    predictive = likelihood.predictive(outputs)
+    assert torch.allclose(predictive[:, :2], mean) and torch.allclose(predictive[:, 2:], variance)
+
+
+def test_classification_loss_is_cross_entropy():
+    outputs, targets = torch.randn(5, 3), torch.tensor([0, 2, 1, 1, 0])
+    likelihood = LIKELIHOODS["classification"]
+    assert likelihood.loss(outputs, targets).item() == pytest.approx(F.cross_entropy(outputs, targets).item())
+
+
+@pytest.mark.parametrize("name", ["diabetes", "gap_1d", "regression_1d"])
+def test_regression_sets_are_standardised_with_ood_inputs(name):
+    data = load_dataset(name, {})
+    assert data.likelihood == "regression" and data.target_size == 1
+    assert abs(data.train.labels.mean().item()) < 1e-5
+    assert data.train.labels.std(unbiased=False).item() == pytest.approx(1.0, abs=1e-4)
+    assert data.train.inputs.shape[1:] == data.test.inputs.shape[1:]
+    ood = next(iter(data.ood.values()))
+    assert ood.shape[1:] == data.test.inputs.shape[1:]
+    assert len(data.shift) == 5
+
+
+def test_regression_1d_uses_the_papers_features_and_scaling():
+    raw = np.load(Path(__file__).parents[1] / "trainables" / "data" / "regression_1d.npz")
+    data = load_dataset("regression_1d", {})
+    assert len(data.train) + len(data.val) == 60 and len(data.test) == 100
+    test_x = raw["x_"]
+    standardised = data.test.inputs.numpy()
+    ratio = np.corrcoef(standardised[:, 1], test_x**2)[0, 1]
+    assert ratio == pytest.approx(1.0, abs=1e-6)
+    assert np.corrcoef(data.test.labels.numpy().ravel(), raw["y_"].ravel())[0, 1] == pytest.approx(
+        1.0, abs=1e-6
+    )
+
+
+def test_last_layer_laplace_refuses_regression_data_for_now():
+    with pytest.raises(SpecError, match=r"stages\.llla\.method: llla does not support regression"):
+        load_spec(REGRESSION, ["stages.llla={method: llla, from: map}"])
+
+
+@pytest.mark.slow
+def test_tiny_regression_sweep(tmp_path, ray_session):
+    spec = load_spec(
+        REGRESSION,
+        [
+            f"storage={tmp_path}",
+            "seeds=[1,2]",
+            "stages.map.epochs=3",
+            "stages.swag.epochs=2",
+            "stages.swag.rank=2",
+            "stages.swag.search.lr=[0.003]",
+            "stages.mc_dropout.epochs=2",
+            "stages.mc_dropout.search.dropout=[0.1]",
+            "evaluate.ensemble_sizes=[1,2]",
+            "evaluate.ensembles_per_size=1",
+            "evaluate.num_posterior_samples=4",
+            "evaluate.subsample_sizes=[2,4]",
+        ],
+    )
+    outcome = run_sweep(spec)
+    frame = results.ensembles(tmp_path)
+    assert {"test_elpd", "test_rmse", "test_crps", "test_coverage_90", "shift_rmse", "ood_auroc"} <= set(
+        frame.columns
+    )
+    test = frame[frame["split"] == "test"]
+    assert test["test_rmse"].between(0.1, 5).all()
+    assert set(test[test["method"] == "swag"]["num_samples"]) == {2, 4}
+    assert "RMSE" in outcome.table_files["markdown"].read_text()
+    trials = results.trials(tmp_path, "map")
+    assert {"val_elpd", "val_rmse", "val_nll"} <= set(trials.columns)

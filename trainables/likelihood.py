@@ -1,0 +1,129 @@
+"""Likelihoods: how network outputs become a loss, a per-sample predictive, and metrics.
+
+Classification: outputs are logits; the predictive is log-probabilities ``[N, C]``. Gaussian
+regression (heteroscedastic): outputs are ``[N, 2D]`` (means, then softplus-transformed
+variances); the predictive is the same layout, means then variances, so every posterior returns
+one tensor ``[S, N, K]`` whatever the task.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from bdlsweep.analysis import metrics, regression_metrics
+
+MIN_VARIANCE = 1e-6
+
+
+class Likelihood(ABC):
+    """One observation model."""
+
+    name: str
+
+    @abstractmethod
+    def num_outputs(self, target_size: int) -> int:
+        """Network outputs needed for ``target_size`` classes or target dimensions."""
+
+    @abstractmethod
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Mean negative log-likelihood of a batch."""
+
+    @abstractmethod
+    def predictive(self, outputs: torch.Tensor) -> torch.Tensor:
+        """One sample's predictive from raw network outputs ``[N, K]``."""
+
+    @abstractmethod
+    def metrics(self, samples: torch.Tensor, targets) -> dict[str, float]:
+        """Every metric of per-sample predictives ``[S, N, K]``."""
+
+    @abstractmethod
+    def ood_score(self, samples: torch.Tensor) -> np.ndarray:
+        """Per-point score, higher meaning more likely out-of-distribution."""
+
+    @abstractmethod
+    def validation(self, samples: torch.Tensor, targets, prefix: str = "val") -> dict[str, float]:
+        """The metrics reported to Tune: ``{prefix}_elpd`` (the selection metric) and a few more."""
+
+
+class Classification(Likelihood):
+    """Categorical likelihood on logits."""
+
+    name = "classification"
+
+    def num_outputs(self, target_size: int) -> int:
+        return target_size
+
+    def loss(self, outputs, targets):
+        return F.cross_entropy(outputs, targets)
+
+    def predictive(self, outputs):
+        return F.log_softmax(outputs, dim=-1)
+
+    def metrics(self, samples, targets):
+        return metrics.classification_metrics(samples, _numpy(targets))
+
+    def validation(self, samples, targets, prefix="val"):
+        targets = _numpy(targets)
+        return {
+            f"{prefix}_elpd": metrics.lpd(samples, targets),
+            f"{prefix}_acc": metrics.accuracy(samples, targets),
+            f"{prefix}_nll": metrics.nll(samples, targets),
+        }
+
+    def ood_score(self, samples):
+        return metrics.predictive_entropy_per_point(samples)
+
+
+class GaussianRegression(Likelihood):
+    """Heteroscedastic Gaussian likelihood: the network predicts a mean and a variance per target."""
+
+    name = "regression"
+
+    def num_outputs(self, target_size: int) -> int:
+        return 2 * target_size
+
+    @staticmethod
+    def split(outputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Means and variances of a predictive laid out as ``[..., 2D]``."""
+        half = outputs.shape[-1] // 2
+        return outputs[..., :half], outputs[..., half:]
+
+    def _mean_variance(self, outputs):
+        mean, raw = self.split(outputs)
+        return mean, F.softplus(raw) + MIN_VARIANCE
+
+    def loss(self, outputs, targets):
+        mean, variance = self._mean_variance(outputs)
+        return F.gaussian_nll_loss(mean, targets, variance, full=True, reduction="mean") * mean.shape[-1]
+
+    def predictive(self, outputs):
+        return torch.cat(self._mean_variance(outputs), dim=-1)
+
+    def metrics(self, samples, targets):
+        means, variances = self.split(samples)
+        return regression_metrics.regression_metrics(means, variances, _numpy(targets))
+
+    def validation(self, samples, targets, prefix="val"):
+        means, variances = self.split(samples)
+        targets = _numpy(targets)
+        return {
+            f"{prefix}_elpd": regression_metrics.lpd(means, variances, targets),
+            f"{prefix}_rmse": regression_metrics.rmse(means, variances, targets),
+            f"{prefix}_nll": regression_metrics.nll(means, variances, targets),
+        }
+
+    def ood_score(self, samples):
+        return regression_metrics.total_variance_per_point(*self.split(samples))
+
+
+def _numpy(targets) -> np.ndarray:
+    if hasattr(targets, "detach"):
+        return targets.detach().cpu().numpy()
+    return np.asarray(targets)
+
+
+LIKELIHOODS: dict[str, Likelihood] = {"classification": Classification(), "regression": GaussianRegression()}
