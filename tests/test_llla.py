@@ -6,12 +6,15 @@ from laplace import Laplace
 from torch.utils.data import DataLoader, TensorDataset
 
 from bdlsweep.trainables.data import load_dataset
+from bdlsweep.trainables.likelihood import LIKELIHOODS
 from bdlsweep.trainables.llla import (
     LLLAPosterior,
     _laplace_from_tensors,
     _laplace_to_tensors,
     backbone_features,
     fit_head_laplace,
+    fit_mean_head_laplaces,
+    head_variances,
 )
 from bdlsweep.trainables.posterior import ModelRecipe
 from bdlsweep.trainables.training import train_epoch
@@ -62,7 +65,7 @@ def test_nn_predictive_matches_laplace_torch(trained):
     features = backbone_features(model, data.train.inputs)
     laplace = fit_head_laplace(model.head, features, data.train.labels, "full")
     laplace.prior_precision = 3.0
-    posterior = LLLAPosterior(model, laplace, "nn", "base", "prepared", "full")
+    posterior = LLLAPosterior(model, [laplace], "nn", "base", "prepared", "full")
     reference = _reference(model, data, "full")
     reference.prior_precision = 3.0
     inputs = data.test.inputs[:64]
@@ -78,7 +81,7 @@ def test_glm_predictive_matches_laplace_torch(trained):
     data, model = trained
     features = backbone_features(model, data.train.inputs)
     laplace = fit_head_laplace(model.head, features, data.train.labels, "full")
-    posterior = LLLAPosterior(model, laplace, "glm", "base", "prepared", "full")
+    posterior = LLLAPosterior(model, [laplace], "glm", "base", "prepared", "full")
     reference = _reference(model, data, "full")
     inputs = data.test.inputs[:32]
     ours = posterior.predict(inputs, 10, torch.Generator().manual_seed(1)).exp()
@@ -86,7 +89,7 @@ def test_glm_predictive_matches_laplace_torch(trained):
         inputs, pred_type="glm", n_samples=10, generator=torch.Generator().manual_seed(1)
     )
     assert torch.allclose(ours, theirs, atol=1e-5)
-    probit = LLLAPosterior(model, laplace, "probit", "base", "prepared", "full")
+    probit = LLLAPosterior(model, [laplace], "probit", "base", "prepared", "full")
     assert probit.deterministic
     expected = reference(inputs, pred_type="glm", link_approx="probit")
     assert torch.allclose(probit.predict(inputs, 10, torch.Generator()).exp()[0], expected, atol=1e-5)
@@ -114,3 +117,35 @@ def test_larger_prior_precision_shrinks_the_samples(trained):
         laplace.prior_precision = value
         spreads.append(laplace.sample(200, generator=torch.Generator().manual_seed(0)).std(0).mean())
     assert spreads[1] < spreads[0]
+
+
+def test_regression_laplace_is_the_exact_linear_gaussian_posterior():
+    torch.manual_seed(0)
+    features = torch.randn(50, 3, dtype=torch.float64)
+    head = torch.nn.Linear(3, 2).double()
+    targets = torch.randn(50, 1, dtype=torch.float64)
+    (laplace,) = fit_mean_head_laplaces(head, features, targets, "full")
+    laplace.prior_precision = 2.0
+    variances = head_variances(head, features)[:, 0]
+    inputs = torch.cat([features, torch.ones(50, 1, dtype=torch.float64)], 1)
+    precision = (inputs.T * (1 / variances)) @ inputs + 2.0 * torch.eye(4, dtype=torch.float64)
+    assert torch.allclose(laplace.posterior_covariance, torch.linalg.inv(precision), rtol=1e-6, atol=1e-9)
+    assert torch.allclose(laplace.mean, torch.cat([head.weight[0], head.bias[:1]]))
+
+
+def test_regression_posterior_samples_means_and_keeps_map_variances():
+    torch.manual_seed(1)
+    recipe = ModelRecipe("mlp", {"hidden": [8]}, (3,), 2, "regression")
+    model = recipe.build()
+    features_in = torch.randn(40, 3)
+    targets = torch.randn(40, 1)
+    features = backbone_features(model, features_in)
+    laplaces = fit_mean_head_laplaces(model.head, features, targets, "diag")
+    posterior = LLLAPosterior(model, laplaces, "nn", "base", "prepared", "diag", "regression")
+    outputs = posterior.predict(features_in[:5], 200, torch.Generator().manual_seed(0))
+    assert outputs.shape == (200, 5, 2)
+    means, variances = outputs[..., :1], outputs[..., 1:]
+    map_outputs = LIKELIHOODS["regression"].predictive(model(features_in[:5]))
+    assert torch.allclose(variances, map_outputs[None, :, 1:].expand_as(variances))
+    assert torch.allclose(means.mean(0), map_outputs[:, :1], atol=0.1)
+    assert means.std(0).min() > 0

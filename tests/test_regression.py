@@ -60,9 +60,10 @@ def test_regression_1d_uses_the_papers_features_and_scaling():
     )
 
 
-def test_last_layer_laplace_refuses_regression_data_for_now():
-    with pytest.raises(SpecError, match=r"stages\.llla\.method: llla does not support regression"):
-        load_spec(REGRESSION, ["stages.llla={method: llla, from: map}"])
+def test_la_nf_refuses_regression_data_for_now():
+    overrides = ["stages.llla={method: llla, from: map}", "stages.lanf={method: laplace_nf, from: llla}"]
+    with pytest.raises(SpecError, match=r"stages\.lanf\.method: laplace_nf does not support regression"):
+        load_spec(REGRESSION, overrides)
 
 
 @pytest.mark.slow
@@ -76,6 +77,7 @@ def test_tiny_regression_sweep(tmp_path, ray_session):
             "stages.swag.epochs=2",
             "stages.swag.rank=2",
             "stages.swag.search.lr=[0.003]",
+            "stages.llla.search.prior_precision=[0.1,10]",
             "stages.mc_dropout.epochs=2",
             "stages.mc_dropout.search.dropout=[0.1]",
             "evaluate.ensemble_sizes=[1,2]",
@@ -92,6 +94,7 @@ def test_tiny_regression_sweep(tmp_path, ray_session):
     test = frame[frame["split"] == "test"]
     assert test["test_rmse"].between(0.1, 5).all()
     assert set(test[test["method"] == "swag"]["num_samples"]) == {2, 4}
+    assert set(test["method"]) == {"map", "swa", "swag", "llla", "mc_dropout"}
     assert "RMSE" in outcome.table_files["markdown"].read_text()
     trials = results.trials(tmp_path, "map")
     assert {"val_elpd", "val_rmse", "val_nll"} <= set(trials.columns)

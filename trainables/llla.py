@@ -22,12 +22,13 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from bdlsweep.trainables.checkpoint import read_checkpoint, write_checkpoint
 from bdlsweep.trainables.context import TrialContext
+from bdlsweep.trainables.likelihood import LIKELIHOODS
 from bdlsweep.trainables.map import MAPPosterior
 from bdlsweep.trainables.method import Method
 from bdlsweep.trainables.posterior import Posterior
 from bdlsweep.trainables.reporting import report, trial_seed
 from bdlsweep.trainables.settings import MethodSettings
-from bdlsweep.trainables.training import CLASSIFICATION, EVAL_BATCH_SIZE, trial_device
+from bdlsweep.trainables.training import EVAL_BATCH_SIZE, trial_device
 
 HessianStructure = Literal["full", "diag", "kron"]
 
@@ -69,6 +70,56 @@ def fit_head_laplace(
     return laplace
 
 
+def _augmented(features: torch.Tensor) -> torch.Tensor:
+    """Features with a constant 1 appended, so a bias-free linear map carries the bias."""
+    return torch.cat(
+        [features, torch.ones(len(features), 1, dtype=features.dtype, device=features.device)], 1
+    )
+
+
+def _mean_row(head: nn.Linear, dim: int) -> nn.Linear:
+    """Output ``dim``'s mean weights and bias as a bias-free ``Linear(F + 1, 1)``."""
+    row = nn.Linear(head.in_features + 1, 1, bias=False).to(head.weight)
+    with torch.no_grad():
+        row.weight.copy_(torch.cat([head.weight[dim], head.bias[dim : dim + 1]])[None])
+    return row
+
+
+def head_variances(head: nn.Linear, features: torch.Tensor) -> torch.Tensor:
+    """The MAP network's predicted variances ``[N, D]`` (the head's second half of outputs)."""
+    with torch.no_grad():
+        return LIKELIHOODS["regression"].predictive(head(features))[:, head.out_features // 2 :]
+
+
+def fit_mean_head_laplaces(
+    head: nn.Linear,
+    features: torch.Tensor,
+    targets: torch.Tensor,
+    hessian: HessianStructure,
+    batch_size: int = 256,
+) -> list:
+    """laplace-torch regression Laplace approximations of each output's mean weights.
+
+    The network predicts a variance σ²(x) per output; with it fixed at the MAP value, the mean
+    weights of output d form a linear-Gaussian model whose Hessian is Σ x̃ x̃ᵀ/σ²_d(x). That is
+    laplace-torch's ``likelihood='regression'`` (σ_noise = 1) on inputs and targets divided by
+    σ_d(x), with x̃ the features with a constant 1 appended for the bias.
+    """
+    scale = head_variances(head, features).sqrt()
+    inputs = _augmented(features)
+    laplaces = []
+    for dim in range(scale.shape[1]):
+        laplace = Laplace(
+            _mean_row(head, dim), "regression", subset_of_weights="all", hessian_structure=hessian
+        )
+        whitened = TensorDataset(
+            inputs / scale[:, dim : dim + 1], targets[:, dim : dim + 1] / scale[:, dim : dim + 1]
+        )
+        laplace.fit(DataLoader(whitened, batch_size=batch_size))
+        laplaces.append(laplace)
+    return laplaces
+
+
 def _laplace_to_tensors(laplace) -> dict[str, Any]:
     """laplace-torch's state_dict in a form ``torch.load(weights_only=True)`` accepts."""
     state = dict(laplace.state_dict())
@@ -81,31 +132,39 @@ def _laplace_to_tensors(laplace) -> dict[str, Any]:
     return state
 
 
-def _laplace_from_tensors(head: nn.Linear, hessian: HessianStructure, state: dict[str, Any]):
+def _laplace_from_tensors(
+    head: nn.Linear, hessian: HessianStructure, state: dict[str, Any], likelihood: str = "classification"
+):
     state = dict(state)
     if "H_kron" in state:
         state["H"] = Kron(state.pop("H_kron"))
-    laplace = Laplace(head, "classification", subset_of_weights="all", hessian_structure=hessian)
+    laplace = Laplace(head, likelihood, subset_of_weights="all", hessian_structure=hessian)
     laplace.load_state_dict(state)
     return laplace
 
 
 class LLLAPosterior(Posterior):
-    """Gaussian posterior over the last layer; predicts by sampling heads over cached features."""
+    """Gaussian posterior over the last layer; predicts by sampling heads over cached features.
+
+    Classification: one Laplace over the whole head. Regression: one Laplace per output over its
+    mean weights, the variance part of the head kept at its MAP value.
+    """
 
     method: ClassVar[str] = "llla"
 
     def __init__(
         self,
         model: nn.Module,
-        laplace,
+        laplaces: list,
         predictive: str,
         base: str,
         prepared: str,
         hessian: HessianStructure,
+        likelihood: str = "classification",
     ) -> None:
         self.model = model
-        self.laplace = laplace
+        self.likelihood = likelihood
+        self.laplaces = laplaces
         self.predictive = predictive
         self.base = base
         self.prepared = prepared
@@ -113,14 +172,41 @@ class LLLAPosterior(Posterior):
         self.deterministic = predictive == "probit"
 
     @property
+    def laplace(self):
+        """The Laplace approximation of a classification head."""
+        return self.laplaces[0]
+
+    @property
     def prior_precision(self) -> float:
         """The (scalar) prior precision of the head weights."""
-        return float(self.laplace.prior_precision)
+        return float(self.laplaces[0].prior_precision)
+
+    @prior_precision.setter
+    def prior_precision(self, value: float) -> None:
+        for laplace in self.laplaces:
+            laplace.prior_precision = value
+
+    def _regression_from_features(
+        self, features: torch.Tensor, num_samples: int, generator: torch.Generator
+    ) -> torch.Tensor:
+        inputs = _augmented(features)
+        means = torch.stack(
+            [inputs @ laplace.sample(num_samples, generator=generator).T for laplace in self.laplaces], -1
+        ).transpose(0, 1)
+        variances = head_variances(self.model.head, features).expand_as(means)
+        return torch.cat([means, variances], -1)
 
     def predict_from_features(
         self, features: torch.Tensor, num_samples: int, generator: torch.Generator
     ) -> torch.Tensor:
-        """Per-sample log-probabilities ``[S, N, C]`` from backbone features, one batched matmul."""
+        """Per-sample predictives ``[S, N, K]`` from backbone features, one batched matmul.
+
+        For regression ``glm`` and ``nn`` coincide (the mean is linear in the sampled weights).
+        """
+        if self.likelihood == "regression":
+            if self.predictive == "probit":
+                raise ValueError("the probit predictive is for classification; use nn or glm")
+            return self._regression_from_features(features, num_samples, generator)
         if self.predictive == "probit":
             probs = self.laplace(features, pred_type="glm", link_approx="probit")
             return probs.clamp_min(torch.finfo(probs.dtype).tiny).log()[None]
@@ -162,7 +248,7 @@ class LLLAPosterior(Posterior):
         train_inputs: torch.Tensor | None,
     ) -> LLLAPosterior:
         posterior, _ = prepared_posterior(metadata["prepared"], metadata["predictive"], device)
-        posterior.laplace.prior_precision = metadata["prior_precision"]
+        posterior.prior_precision = metadata["prior_precision"]
         return posterior
 
 
@@ -172,18 +258,23 @@ def prepare_llla(context: TrialContext, settings: LLLASettings, seed: int, folde
     data = context.load_data(device)
     base = MAPPosterior.load(context.parent(seed), device)
     train_features = backbone_features(base.model, data.train.inputs)
-    laplace = fit_head_laplace(
-        base.model.head,
-        train_features,
-        data.train.labels,
-        settings.hessian,
-        settings.fit_batch_size,
-    )
+    head, labels = base.model.head, data.train.labels
+    if data.likelihood == "regression":
+        laplaces = fit_mean_head_laplaces(
+            head, train_features, labels, settings.hessian, settings.fit_batch_size
+        )
+    else:
+        laplaces = [fit_head_laplace(head, train_features, labels, settings.hessian, settings.fit_batch_size)]
     write_checkpoint(
         folder,
-        {"base": str(context.parent(seed)), "hessian": settings.hessian, "seed": seed},
         {
-            "laplace": _laplace_to_tensors(laplace),
+            "base": str(context.parent(seed)),
+            "hessian": settings.hessian,
+            "likelihood": data.likelihood,
+            "seed": seed,
+        },
+        {
+            "laplaces": [_laplace_to_tensors(laplace) for laplace in laplaces],
             "val_features": backbone_features(base.model, data.val.inputs),
         },
     )
@@ -195,9 +286,16 @@ def prepared_posterior(
     """A prepared seed's LLLA posterior (at its fitted prior precision) and validation features."""
     metadata, state = read_checkpoint(prepared, map_location=device)
     base = MAPPosterior.load(metadata["base"], device)
-    laplace = _laplace_from_tensors(base.model.head, metadata["hessian"], state["laplace"])
+    head, hessian = base.model.head, metadata["hessian"]
+    if metadata["likelihood"] == "regression":
+        laplaces = [
+            _laplace_from_tensors(_mean_row(head, dim), hessian, tensors, "regression")
+            for dim, tensors in enumerate(state["laplaces"])
+        ]
+    else:
+        laplaces = [_laplace_from_tensors(head, hessian, state["laplaces"][0])]
     posterior = LLLAPosterior(
-        base.model, laplace, predictive, metadata["base"], str(prepared), metadata["hessian"]
+        base.model, laplaces, predictive, metadata["base"], str(prepared), hessian, metadata["likelihood"]
     )
     return posterior, state["val_features"]
 
@@ -209,11 +307,11 @@ def train_llla(config: dict[str, Any], context: TrialContext) -> None:
     device = trial_device()
     prepared = context.prepared[seed]
     posterior, val_features = prepared_posterior(prepared, settings.predictive, device)
-    posterior.laplace.prior_precision = settings.prior_precision
+    posterior.prior_precision = settings.prior_precision
     data = context.load_data(device)
     generator = torch.Generator(device=device).manual_seed(seed)
     outputs = posterior.predict_from_features(val_features, settings.val_samples, generator)
-    report(CLASSIFICATION.validation(outputs, data.val.labels), posterior, final=True)
+    report(LIKELIHOODS[data.likelihood].validation(outputs, data.val.labels), posterior, final=True)
 
 
 METHOD = Method(
@@ -222,7 +320,6 @@ METHOD = Method(
     trainable=train_llla,
     posterior=LLLAPosterior,
     checkpoint="last",
-    likelihoods=("classification",),
     parents=("map",),
     prepare=prepare_llla,
 )
