@@ -9,6 +9,7 @@ from bdlsweep.trainables.flows import GaussianBaseMap, GaussianFlow
 from bdlsweep.trainables.laplace_nf import (
     LANFPosterior,
     LANFSettings,
+    RegressionMeanHead,
     _flow,
     fit_elbo,
     gaussian_log_prior,
@@ -128,7 +129,9 @@ def test_posterior_round_trip(tmp_path):
     base = MAPPosterior(recipe.build(), recipe).save(tmp_path / "map")
     dim = 6 * 3 + 3
     gaussian = {"mean": torch.randn(dim), "scale_tril": torch.eye(dim) * 0.1}
-    prepared = write_checkpoint(tmp_path / "prepared", {"base": str(base)}, gaussian)
+    prepared = write_checkpoint(
+        tmp_path / "prepared", {"base": str(base), "likelihood": "classification"}, gaussian
+    )
     settings = LANFSettings(num_transforms=2, flow="planar")
     flow = _flow(settings, gaussian)
     with torch.no_grad():
@@ -141,3 +144,23 @@ def test_posterior_round_trip(tmp_path):
     first = posterior.predict(inputs, 4, torch.Generator().manual_seed(2))
     assert first.shape == (4, 5, 3)
     assert torch.allclose(first, loaded.predict(inputs, 4, torch.Generator().manual_seed(2)))
+
+
+def test_regression_head_log_likelihood_and_predictive():
+    torch.manual_seed(0)
+    head = torch.nn.Linear(3, 2)
+    features, targets = torch.randn(7, 3), torch.randn(7, 1)
+    regression = RegressionMeanHead(head)
+    weights = torch.cat([head.weight[0], head.bias[:1]])[None].repeat(2, 1)
+    weights[1] += 0.3
+    variance = torch.nn.functional.softplus(head(features)[:, 1:]) + 1e-6
+    for index in range(2):
+        mean = torch.cat([features, torch.ones(7, 1)], 1) @ weights[index]
+        expected = torch.distributions.Normal(mean[:, None], variance.sqrt()).log_prob(targets).sum()
+        assert torch.allclose(
+            regression.log_likelihood(weights, features, targets)[index], expected, atol=1e-5
+        )
+    predictive = regression.predict(weights, features)
+    assert predictive.shape == (2, 7, 2)
+    assert torch.allclose(predictive[0, :, :1], head(features)[:, :1], atol=1e-5)
+    assert torch.allclose(predictive[1, :, 1:], variance)

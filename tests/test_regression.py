@@ -60,10 +60,17 @@ def test_regression_1d_uses_the_papers_features_and_scaling():
     )
 
 
-def test_la_nf_refuses_regression_data_for_now():
-    overrides = ["stages.llla={method: llla, from: map}", "stages.lanf={method: laplace_nf, from: llla}"]
-    with pytest.raises(SpecError, match=r"stages\.lanf\.method: laplace_nf does not support regression"):
-        load_spec(REGRESSION, overrides)
+def test_regression_quickstart_names_every_method():
+    spec = load_spec(REGRESSION)
+    assert {stage.method for stage in spec.stages.values()} == {
+        "map",
+        "swag",
+        "llla",
+        "laplace_nf",
+        "mc_dropout",
+    }
+    with pytest.raises(SpecError, match=r"stages\.llla\.predictive"):
+        load_spec(REGRESSION, ["stages.llla.predictive=probits"])
 
 
 @pytest.mark.slow
@@ -78,6 +85,9 @@ def test_tiny_regression_sweep(tmp_path, ray_session):
             "stages.swag.rank=2",
             "stages.swag.search.lr=[0.003]",
             "stages.llla.search.prior_precision=[0.1,10]",
+            "stages.laplace_nf.epochs=2",
+            "stages.laplace_nf.search.num_transforms=[2]",
+            "stages.laplace_nf.search.prior_precision=[1]",
             "stages.mc_dropout.epochs=2",
             "stages.mc_dropout.search.dropout=[0.1]",
             "evaluate.ensemble_sizes=[1,2]",
@@ -94,7 +104,7 @@ def test_tiny_regression_sweep(tmp_path, ray_session):
     test = frame[frame["split"] == "test"]
     assert test["test_rmse"].between(0.1, 5).all()
     assert set(test[test["method"] == "swag"]["num_samples"]) == {2, 4}
-    assert set(test["method"]) == {"map", "swa", "swag", "llla", "mc_dropout"}
+    assert set(test["method"]) == {"map", "swa", "swag", "llla", "laplace_nf", "mc_dropout"}
     assert "RMSE" in outcome.table_files["markdown"].read_text()
     trials = results.trials(tmp_path, "map")
     assert {"val_elpd", "val_rmse", "val_nll"} <= set(trials.columns)

@@ -17,16 +17,17 @@ from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 
-from bdlsweep.trainables.checkpoint import read_checkpoint, write_checkpoint
+from bdlsweep.trainables.checkpoint import read_checkpoint, read_metadata, write_checkpoint
 from bdlsweep.trainables.context import TrialContext
 from bdlsweep.trainables.flows import FlowKind, GaussianBaseMap, GaussianFlow
-from bdlsweep.trainables.llla import LLLAPosterior, backbone_features
+from bdlsweep.trainables.likelihood import LIKELIHOODS
+from bdlsweep.trainables.llla import LLLAPosterior, augmented_features, backbone_features, head_variances
 from bdlsweep.trainables.map import MAPPosterior
 from bdlsweep.trainables.method import Method
 from bdlsweep.trainables.posterior import Posterior
 from bdlsweep.trainables.reporting import report, trial_seed
 from bdlsweep.trainables.settings import MethodSettings
-from bdlsweep.trainables.training import CLASSIFICATION, batches, trial_device
+from bdlsweep.trainables.training import batches, trial_device
 
 LogLikelihood = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -104,15 +105,65 @@ def head_log_likelihood(head_shape: torch.Size) -> LogLikelihood:
     return log_likelihood
 
 
+class ClassificationHead:
+    """Flow samples are whole linear heads; the predictive is their log-softmax."""
+
+    def __init__(self, head: nn.Linear) -> None:
+        self.shape = head.weight.shape
+        self.log_likelihood = head_log_likelihood(self.shape)
+
+    def predict(self, weights: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """Log-probabilities ``[S, N, C]``."""
+        return F.log_softmax(head_logits(weights, features, self.shape), dim=-1)
+
+
+class RegressionMeanHead:
+    """Flow samples are each output's mean weights (with bias); variances stay at the MAP head's."""
+
+    def __init__(self, head: nn.Linear) -> None:
+        self.head = head
+
+    def _means(self, weights: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        outputs = self.head.out_features // 2
+        rows = weights.reshape(len(weights), outputs, self.head.in_features + 1)
+        return torch.einsum("nf,sdf->snd", augmented_features(features), rows)
+
+    def log_likelihood(self, weights, features, targets):
+        """Σ over the batch and outputs of log N(y; sampled mean, MAP variance), per sample."""
+        variances = head_variances(self.head, features)
+        normal = torch.distributions.Normal(self._means(weights, features), variances.sqrt())
+        return normal.log_prob(targets).sum((1, 2))
+
+    def predict(self, weights: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """Means then variances, ``[S, N, 2D]``."""
+        means = self._means(weights, features)
+        return torch.cat([means, head_variances(self.head, features).expand_as(means)], -1)
+
+
+def head_model(model: nn.Module, likelihood: str) -> ClassificationHead | RegressionMeanHead:
+    """How flow samples become predictions for the network's likelihood."""
+    if likelihood == "regression":
+        return RegressionMeanHead(model.head)
+    return ClassificationHead(model.head)
+
+
 class LANFPosterior(Posterior):
     """Flow posterior over the last layer; predicts by sampling heads over backbone features."""
 
     method: ClassVar[str] = "laplace_nf"
 
     def __init__(
-        self, model: nn.Module, flow: GaussianFlow, settings: LANFSettings, base: str, prepared: str
+        self,
+        model: nn.Module,
+        flow: GaussianFlow,
+        settings: LANFSettings,
+        base: str,
+        prepared: str,
+        likelihood: str = "classification",
     ) -> None:
         self.model = model
+        self.head = head_model(model, likelihood)
+        self.likelihood = likelihood
         self.flow = flow
         self.settings = settings
         self.base = base
@@ -122,9 +173,9 @@ class LANFPosterior(Posterior):
     def predict_from_features(
         self, features: torch.Tensor, num_samples: int, generator: torch.Generator
     ) -> torch.Tensor:
-        """Per-sample log-probabilities ``[S, N, C]`` from backbone features."""
+        """Per-sample predictives ``[S, N, K]`` from backbone features."""
         weights, _ = self.flow.sample(num_samples, generator)
-        return F.log_softmax(head_logits(weights, features, self.model.head.weight.shape), dim=-1)
+        return self.head.predict(weights, features)
 
     def predict(self, inputs: torch.Tensor, num_samples: int, generator: torch.Generator) -> torch.Tensor:
         features = backbone_features(self.model, inputs)
@@ -150,7 +201,8 @@ class LANFPosterior(Posterior):
         if missing.unexpected_keys or set(missing.missing_keys) & set(dict(flow.named_parameters())):
             raise ValueError(f"{metadata['prepared']}: flow layers do not match the checkpoint")
         model = MAPPosterior.load(metadata["base"], device).model
-        return cls(model, flow, settings, metadata["base"], metadata["prepared"])
+        likelihood = read_metadata(metadata["prepared"])["likelihood"]
+        return cls(model, flow, settings, metadata["base"], metadata["prepared"], likelihood)
 
 
 def _flow(settings: LANFSettings, prepared: dict[str, Any]) -> GaussianFlow:
@@ -178,10 +230,11 @@ def prepare_laplace_nf(context: TrialContext, settings: LANFSettings, seed: int,
     device = trial_device()
     llla = LLLAPosterior.load(context.parent(seed), device)
     data = context.load_data(device)
-    mean, scale_tril = _laplace_gaussian(llla.laplace)
+    means, scales = zip(*(_laplace_gaussian(laplace) for laplace in llla.laplaces), strict=True)
+    mean, scale_tril = torch.cat(means), torch.block_diag(*scales)
     write_checkpoint(
         folder,
-        {"base": llla.base, "llla": str(context.parent(seed)), "seed": seed},
+        {"base": llla.base, "llla": str(context.parent(seed)), "likelihood": llla.likelihood, "seed": seed},
         {
             "mean": mean.detach(),
             "scale_tril": scale_tril.detach(),
@@ -205,9 +258,10 @@ def train_laplace_nf(config: dict[str, Any], context: TrialContext) -> None:
     generator = torch.Generator(device=device).manual_seed(seed)
     order = torch.Generator().manual_seed(seed)
     features, labels = prepared["train_features"], data.train.labels
+    head = head_model(model, metadata["likelihood"])
     history = fit_elbo(
         flow,
-        head_log_likelihood(model.head.weight.shape),
+        head.log_likelihood,
         lambda: batches(features, labels, settings.batch_size, order),
         len(labels),
         settings.prior_precision,
@@ -215,11 +269,11 @@ def train_laplace_nf(config: dict[str, Any], context: TrialContext) -> None:
         settings.lr,
         generator,
     )
-    posterior = LANFPosterior(model, flow, settings, metadata["base"], folder)
+    posterior = LANFPosterior(model, flow, settings, metadata["base"], folder, metadata["likelihood"])
     outputs = posterior.predict_from_features(
         prepared["val_features"], settings.val_samples, generator.manual_seed(seed)
     )
-    metrics = {"neg_elbo": history[-1], **CLASSIFICATION.validation(outputs, data.val.labels)}
+    metrics = {"neg_elbo": history[-1], **LIKELIHOODS[data.likelihood].validation(outputs, data.val.labels)}
     report(metrics, posterior, final=True)
 
 
@@ -230,6 +284,5 @@ METHOD = Method(
     posterior=LANFPosterior,
     checkpoint="last",
     prepare=prepare_laplace_nf,
-    likelihoods=("classification",),
     parents=("llla",),
 )

@@ -70,7 +70,7 @@ def fit_head_laplace(
     return laplace
 
 
-def _augmented(features: torch.Tensor) -> torch.Tensor:
+def augmented_features(features: torch.Tensor) -> torch.Tensor:
     """Features with a constant 1 appended, so a bias-free linear map carries the bias."""
     return torch.cat(
         [features, torch.ones(len(features), 1, dtype=features.dtype, device=features.device)], 1
@@ -106,7 +106,7 @@ def fit_mean_head_laplaces(
     σ_d(x), with x̃ the features with a constant 1 appended for the bias.
     """
     scale = head_variances(head, features).sqrt()
-    inputs = _augmented(features)
+    inputs = augmented_features(features)
     laplaces = []
     for dim in range(scale.shape[1]):
         laplace = Laplace(
@@ -189,7 +189,7 @@ class LLLAPosterior(Posterior):
     def _regression_from_features(
         self, features: torch.Tensor, num_samples: int, generator: torch.Generator
     ) -> torch.Tensor:
-        inputs = _augmented(features)
+        inputs = augmented_features(features)
         means = torch.stack(
             [inputs @ laplace.sample(num_samples, generator=generator).T for laplace in self.laplaces], -1
         ).transpose(0, 1)
