@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import logging
-import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import ray
 from ray import tune
-from ray.tune.search import ConcurrencyLimiter
-from ray.tune.search.optuna import OptunaSearch
 
-from bdlsweep.search_spaces import Range
+from bdlsweep.sweeps.experiments import SELECTION_METRIC, Experiment, experiments, trial_count
 from bdlsweep.sweeps.progress import TrialProgress
 from bdlsweep.sweeps.selection import Selection, TrialRecord, select_per_seed
 from bdlsweep.sweeps.spec import StageSpec, SweepSpec
@@ -22,7 +18,6 @@ from bdlsweep.trainables.checkpoint import CorruptCheckpointError, read_metadata
 from bdlsweep.trainables.context import TrialContext
 from bdlsweep.trainables.reporting import COMPLETE, POSTERIOR_DIR
 
-SELECTION_METRIC = "val_elpd"
 logger = logging.getLogger(__name__)
 
 
@@ -42,71 +37,6 @@ def selection_labels(spec: SweepSpec, stage: StageSpec) -> dict[str, str | None]
         for label, (stage_name, derived) in spec.selection_names().items()
         if stage_name == stage.name
     }
-
-
-def _nested(key: str, value: Any) -> dict[str, Any]:
-    head, _, rest = key.partition(".")
-    return {head: _nested(rest, value) if rest else value}
-
-
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def _with_search(stage: StageSpec, seed: Any, domain) -> dict[str, Any]:
-    space = {**stage.settings.model_dump(), "seed": seed}
-    for key, values in stage.search.items():
-        space = _merge(space, _nested(key, domain(values)))
-    return space
-
-
-def _range_domain(values: list[Any] | Range):
-    if isinstance(values, Range):
-        sampler = {"uniform": tune.uniform, "loguniform": tune.loguniform, "randint": tune.randint}
-        return sampler[values.kind](values.low, values.high)
-    return tune.choice(list(values))
-
-
-@dataclass(frozen=True)
-class Experiment:
-    """One Tuner of a stage: where it lives, its param space and how it searches."""
-
-    storage_path: Path
-    name: str
-    param_space: dict[str, Any]
-    tune_config: tune.TuneConfig
-
-
-def experiments(spec: SweepSpec, stage: StageSpec) -> list[Experiment]:
-    """A grid stage is one Tuner (grid × seeds); a searcher stage is one Optuna Tuner per seed."""
-    if stage.searcher is None:
-        space = _with_search(stage, tune.grid_search(list(spec.seeds)), lambda v: tune.grid_search(list(v)))
-        return [Experiment(spec.storage, stage.name, space, tune.TuneConfig(reuse_actors=True))]
-    searcher = stage.searcher
-    runs = []
-    for seed in spec.seeds:
-        optuna = OptunaSearch(metric=SELECTION_METRIC, mode="max", seed=searcher.seed + seed)
-        config = tune.TuneConfig(
-            search_alg=ConcurrencyLimiter(optuna, max_concurrent=searcher.max_concurrent),
-            num_samples=searcher.num_samples,
-            reuse_actors=True,
-        )
-        space = _with_search(stage, seed, _range_domain)
-        runs.append(Experiment(spec.storage / stage.name, f"seed_{seed}", space, config))
-    return runs
-
-
-def trial_count(stage: StageSpec, seeds: list[int]) -> int:
-    """Number of trials of a stage: seeds × grid size, or seeds × samples per search."""
-    if stage.searcher is not None:
-        return len(seeds) * stage.searcher.num_samples
-    return len(seeds) * math.prod(len(values) for values in stage.search.values())
 
 
 def _prepare_seeds(spec: SweepSpec, stage: StageSpec, context: TrialContext) -> dict[int, str]:

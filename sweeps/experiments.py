@@ -1,0 +1,82 @@
+"""How a stage becomes Tuners: param spaces (grid × seeds, or one Optuna search per seed)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+from ray.tune.search import ConcurrencyLimiter
+from ray.tune.search.optuna import OptunaSearch
+
+from bdlsweep.search_spaces import Range
+from bdlsweep.sweeps.spec import StageSpec, SweepSpec
+
+SELECTION_METRIC = "val_elpd"
+
+
+def _nested(key: str, value: Any) -> dict[str, Any]:
+    head, _, rest = key.partition(".")
+    return {head: _nested(rest, value) if rest else value}
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _with_search(stage: StageSpec, seed: Any, domain) -> dict[str, Any]:
+    space = {**stage.settings.model_dump(), "seed": seed}
+    for key, values in stage.search.items():
+        space = _merge(space, _nested(key, domain(values)))
+    return space
+
+
+def _range_domain(values: list[Any] | Range):
+    if isinstance(values, Range):
+        sampler = {"uniform": tune.uniform, "loguniform": tune.loguniform, "randint": tune.randint}
+        return sampler[values.kind](values.low, values.high)
+    return tune.choice(list(values))
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One Tuner of a stage: where it lives, its param space and how it searches."""
+
+    storage_path: Path
+    name: str
+    param_space: dict[str, Any]
+    tune_config: tune.TuneConfig
+
+
+def experiments(spec: SweepSpec, stage: StageSpec) -> list[Experiment]:
+    """A grid stage is one Tuner (grid × seeds); a searcher stage is one Optuna Tuner per seed."""
+    if stage.searcher is None:
+        space = _with_search(stage, tune.grid_search(list(spec.seeds)), lambda v: tune.grid_search(list(v)))
+        return [Experiment(spec.storage, stage.name, space, tune.TuneConfig(reuse_actors=True))]
+    searcher = stage.searcher
+    runs = []
+    for seed in spec.seeds:
+        optuna = OptunaSearch(metric=SELECTION_METRIC, mode="max", seed=searcher.seed + seed)
+        config = tune.TuneConfig(
+            search_alg=ConcurrencyLimiter(optuna, max_concurrent=searcher.max_concurrent),
+            num_samples=searcher.num_samples,
+            reuse_actors=True,
+        )
+        space = _with_search(stage, seed, _range_domain)
+        runs.append(Experiment(spec.storage / stage.name, f"seed_{seed}", space, config))
+    return runs
+
+
+def trial_count(stage: StageSpec, seeds: list[int]) -> int:
+    """Number of trials of a stage: seeds × grid size, or seeds × samples per search."""
+    if stage.searcher is not None:
+        return len(seeds) * stage.searcher.num_samples
+    return len(seeds) * math.prod(len(values) for values in stage.search.values())
