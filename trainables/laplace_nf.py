@@ -21,7 +21,13 @@ from bdlsweep.trainables.checkpoint import read_checkpoint, read_metadata, write
 from bdlsweep.trainables.context import TrialContext
 from bdlsweep.trainables.flows import FlowKind, GaussianBaseMap, GaussianFlow
 from bdlsweep.trainables.likelihood import LIKELIHOODS
-from bdlsweep.trainables.llla import LLLAPosterior, augmented_features, backbone_features, head_variances
+from bdlsweep.trainables.llla import (
+    LLLAPosterior,
+    augmented_features,
+    backbone_features,
+    head_logits,
+    head_variances,
+)
 from bdlsweep.trainables.map import MAPPosterior
 from bdlsweep.trainables.method import Method
 from bdlsweep.trainables.posterior import Posterior
@@ -86,13 +92,6 @@ def fit_elbo(
             total += float(loss.detach())
         history.append(total / steps_per_epoch)
     return history
-
-
-def head_logits(weights: torch.Tensor, features: torch.Tensor, head_shape: torch.Size) -> torch.Tensor:
-    """Logits ``[S, N, C]`` of linear heads whose flattened weight-then-bias rows are ``weights``."""
-    count = math.prod(head_shape)
-    weight = weights[:, :count].reshape(len(weights), *head_shape)
-    return torch.einsum("nf,scf->snc", features, weight) + weights[:, count:][:, None, :]
 
 
 def head_log_likelihood(head_shape: torch.Size) -> LogLikelihood:

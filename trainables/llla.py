@@ -9,6 +9,7 @@ precision. Each grid trial only sets the prior precision and samples head weight
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -68,6 +69,13 @@ def fit_head_laplace(
     )
     laplace.fit(DataLoader(TensorDataset(features, labels), batch_size=batch_size))
     return laplace
+
+
+def head_logits(weights: torch.Tensor, features: torch.Tensor, head_shape: torch.Size) -> torch.Tensor:
+    """Logits ``[S, N, C]`` of linear heads whose flattened weight-then-bias rows are ``weights``."""
+    count = math.prod(head_shape)
+    weight = weights[:, :count].reshape(len(weights), *head_shape)
+    return torch.einsum("nf,scf->snc", features, weight) + weights[:, count:][:, None, :]
 
 
 def augmented_features(features: torch.Tensor) -> torch.Tensor:
@@ -215,13 +223,8 @@ class LLLAPosterior(Posterior):
                 features, pred_type="glm", n_samples=num_samples, generator=generator
             )
             return probs.clamp_min(torch.finfo(probs.dtype).tiny).log()
-        head = self.model.head
         weights = self.laplace.sample(num_samples, generator=generator)
-        num_weights = head.weight.numel()
-        weight = weights[:, :num_weights].reshape(num_samples, *head.weight.shape)
-        bias = weights[:, num_weights:]
-        logits = torch.einsum("nf,scf->snc", features, weight) + bias[:, None, :]
-        return F.log_softmax(logits, dim=-1)
+        return F.log_softmax(head_logits(weights, features, self.model.head.weight.shape), dim=-1)
 
     def predict(self, inputs: torch.Tensor, num_samples: int, generator: torch.Generator) -> torch.Tensor:
         features = backbone_features(self.model, inputs)
