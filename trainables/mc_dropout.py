@@ -11,7 +11,7 @@ from torch import nn
 from bdlsweep.trainables.context import TrialContext
 from bdlsweep.trainables.method import Method
 from bdlsweep.trainables.network_fit import NetworkSettings, fit_network
-from bdlsweep.trainables.posterior import ModelRecipe, Posterior
+from bdlsweep.trainables.posterior import ModelRecipe, NetworkPosterior
 from bdlsweep.trainables.training import EVAL_BATCH_SIZE
 
 
@@ -30,7 +30,7 @@ def _dropout_on(model: nn.Module) -> None:
             module.train()
 
 
-class MCDropoutPosterior(Posterior):
+class MCDropoutPosterior(NetworkPosterior):
     """One network whose dropout masks are the posterior samples."""
 
     method: ClassVar[str] = "mc_dropout"
@@ -38,8 +38,7 @@ class MCDropoutPosterior(Posterior):
     def __init__(self, model: nn.Module, recipe: ModelRecipe) -> None:
         if not any(isinstance(m, nn.modules.dropout._DropoutNd) for m in model.modules()):
             raise ValueError(f"model {recipe.name!r} has no dropout layer: set its dropout option")
-        self.model = model
-        self.recipe = recipe
+        super().__init__(model, recipe)
 
     @torch.no_grad()
     def predict(self, inputs: torch.Tensor, num_samples: int, generator: torch.Generator) -> torch.Tensor:
@@ -57,22 +56,6 @@ class MCDropoutPosterior(Posterior):
                 samples.append(torch.cat(chunks))
         self.model.eval()
         return torch.stack(samples)
-
-    def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        return {"model": self.recipe.to_dict()}, {"model_state": self.model.state_dict()}
-
-    @classmethod
-    def from_state(
-        cls,
-        metadata: dict[str, Any],
-        state: dict[str, Any],
-        device: torch.device,
-        train_inputs: torch.Tensor | None,
-    ) -> MCDropoutPosterior:
-        recipe = ModelRecipe.from_dict(metadata["model"])
-        model = recipe.build().to(device)
-        model.load_state_dict(state["model_state"])
-        return cls(model, recipe)
 
 
 def train_mc_dropout(config: dict[str, Any], context: TrialContext) -> None:

@@ -100,3 +100,34 @@ class Posterior(ABC):
         device = torch.device(device)
         metadata, state = read_checkpoint(folder, map_location=device)
         return cls.from_state(metadata, state, device, train_inputs)
+
+
+def load_network(
+    metadata: dict[str, Any], state: dict[str, Any], device: torch.device
+) -> tuple[nn.Module, ModelRecipe]:
+    """The network stored in a checkpoint (``model`` recipe metadata, ``model_state`` weights)."""
+    recipe = ModelRecipe.from_dict(metadata["model"])
+    model = recipe.build().to(device)
+    model.load_state_dict(state["model_state"])
+    return model, recipe
+
+
+class NetworkPosterior(Posterior):
+    """A posterior held by one network (MAP, SWA, MC dropout): its checkpoint is the network."""
+
+    def __init__(self, model: nn.Module, recipe: ModelRecipe) -> None:
+        self.model = model
+        self.recipe = recipe
+
+    def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        return {"model": self.recipe.to_dict()}, {"model_state": self.model.state_dict()}
+
+    @classmethod
+    def from_state(
+        cls,
+        metadata: dict[str, Any],
+        state: dict[str, Any],
+        device: torch.device,
+        train_inputs: torch.Tensor | None,
+    ) -> NetworkPosterior:
+        return cls(*load_network(metadata, state, device))

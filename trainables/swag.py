@@ -18,7 +18,7 @@ from bdlsweep.trainables.context import TrialContext
 from bdlsweep.trainables.fixed_weights import FixedWeightsPosterior
 from bdlsweep.trainables.map import MAPPosterior
 from bdlsweep.trainables.method import DerivedSelection, Method
-from bdlsweep.trainables.posterior import ModelRecipe, Posterior
+from bdlsweep.trainables.posterior import ModelRecipe, Posterior, load_network
 from bdlsweep.trainables.reporting import report, resume_state, trial_seed
 from bdlsweep.trainables.settings import MethodSettings, OptimizerSettings
 from bdlsweep.trainables.training import (
@@ -162,9 +162,7 @@ class SWAGPosterior(Posterior):
         device: torch.device,
         train_inputs: torch.Tensor | None,
     ) -> SWAGPosterior:
-        recipe = ModelRecipe.from_dict(metadata["model"])
-        model = recipe.build().to(device)
-        model.load_state_dict(state["model_state"])
+        model, recipe = load_network(metadata, state, device)
         moments = SWAGMoments.from_state_dict(state["moments"])
         inputs = None if train_inputs is None else train_inputs.to(device)
         return cls(model, recipe, moments, inputs)
