@@ -11,7 +11,7 @@ from torch import nn
 
 from bdlsweep.trainables.context import TrialContext
 from bdlsweep.trainables.posterior import ModelRecipe, Posterior
-from bdlsweep.trainables.reporting import report, resume_state, trial_seed
+from bdlsweep.trainables.reporting import loop_state, report, resume_loop, trial_seed
 from bdlsweep.trainables.settings import MethodSettings, OptimizerSettings, ScheduleSettings
 from bdlsweep.trainables.training import (
     build_optimizer,
@@ -52,14 +52,9 @@ def fit_network(
     model = recipe.build().to(device)
     optimizer = build_optimizer(model.parameters(), settings.optimizer)
     schedule = build_schedule(optimizer, settings.schedule, settings.epochs)
-    start = 0
-    resumed = resume_state()
-    if resumed is not None:
-        model.load_state_dict(resumed["model"])
-        optimizer.load_state_dict(resumed["optimizer"])
+    start, resumed = resume_loop(model, optimizer, generator)
+    if resumed:
         schedule.load_state_dict(resumed["schedule"])
-        generator.set_state(resumed["generator"])
-        start = int(resumed["epoch"])
     for epoch in range(start, settings.epochs):
         loss = train_epoch(
             model,
@@ -74,13 +69,7 @@ def fit_network(
         posterior = make_posterior(model, recipe)
         sampler = torch.Generator(device=device).manual_seed(seed)
         outputs = posterior.predict(data.val.inputs, settings.val_samples, sampler)
-        state = {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "schedule": schedule.state_dict(),
-            "generator": generator.get_state(),
-            "epoch": epoch + 1,
-        }
+        state = loop_state(model, optimizer, generator, epoch + 1, schedule=schedule.state_dict())
         report(
             {
                 "epoch": epoch + 1,

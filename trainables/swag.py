@@ -19,7 +19,7 @@ from bdlsweep.trainables.fixed_weights import FixedWeightsPosterior
 from bdlsweep.trainables.map import MAPPosterior
 from bdlsweep.trainables.method import DerivedSelection, Method
 from bdlsweep.trainables.posterior import ModelRecipe, Posterior, load_network
-from bdlsweep.trainables.reporting import report, resume_state, trial_seed
+from bdlsweep.trainables.reporting import loop_state, report, resume_loop, trial_seed
 from bdlsweep.trainables.settings import MethodSettings, OptimizerSettings
 from bdlsweep.trainables.training import (
     build_optimizer,
@@ -208,14 +208,9 @@ def train_swag(config: dict[str, Any], context: TrialContext) -> None:
         ),
     )
     moments = SWAGMoments(sum(p.numel() for p in model.parameters()), settings.rank, device=device)
-    start = 0
-    resumed = resume_state()
-    if resumed is not None:
-        model.load_state_dict(resumed["model"])
-        optimizer.load_state_dict(resumed["optimizer"])
+    start, resumed = resume_loop(model, optimizer, generator)
+    if resumed:
         moments = SWAGMoments.from_state_dict(resumed["moments"], device)
-        generator.set_state(resumed["generator"])
-        start = int(resumed["epoch"])
     sample_generator = torch.Generator(device=device).manual_seed(seed)
     for epoch in range(start, settings.epochs):
         loss = train_epoch(
@@ -228,13 +223,7 @@ def train_swag(config: dict[str, Any], context: TrialContext) -> None:
             recipe.output_model,
         )
         moments.collect(parameters_to_vector(model.parameters()))
-        state = {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "moments": moments.state_dict(),
-            "generator": generator.get_state(),
-            "epoch": epoch + 1,
-        }
+        state = loop_state(model, optimizer, generator, epoch + 1, moments=moments.state_dict())
         evaluation_model = recipe.build().to(device)
         evaluation_model.load_state_dict(model.state_dict())
         posterior = SWAGPosterior(evaluation_model, recipe, moments, data.train.inputs)
