@@ -1,4 +1,4 @@
-"""The ``bdlsweep`` command: ``bdlsweep run SWEEP.yaml [key=value ...]``."""
+"""The ``bdlsweep`` command: ``bdlsweep run SWEEP.yaml [key=value ...] [--dry-run]``."""
 
 from __future__ import annotations
 
@@ -20,11 +20,12 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run (or resume) a sweep file")
     run.add_argument("sweep", help="path of the sweep file (YAML)")
     run.add_argument("overrides", nargs="*", help="key.path=value overrides, e.g. seeds=3")
+    run.add_argument("--dry-run", action="store_true", help="print the plan (stages, trials, resources) only")
     return parser
 
 
-def run_command(sweep: str, overrides: list[str]) -> int:
-    """Validate the sweep file (exit 2 on a bad one) and run it; print the results table."""
+def run_command(sweep: str, overrides: list[str], dry_run: bool = False) -> int:
+    """Validate the sweep file (exit 2 on a bad one), then run it and print its table, or print its plan."""
     from bdlsweep.sweeps.spec import load_spec
 
     try:
@@ -33,7 +34,13 @@ def run_command(sweep: str, overrides: list[str]) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     from bdlsweep.analysis import tables
-    from bdlsweep.sweeps.pipeline import run_sweep
+    from bdlsweep.sweeps.pipeline import ensemble_plan, run_sweep
+
+    if dry_run:
+        from bdlsweep.sweeps.plan import describe_plan
+
+        print("\n".join(describe_plan(spec, len(ensemble_plan(spec)))))
+        return 0
     from bdlsweep.sweeps.stage import StageInterrupted
 
     try:
@@ -62,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("bdlsweep").setLevel(logging.INFO)
     warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated")
     if args.command == "run":
-        return run_command(args.sweep, args.overrides)
+        return run_command(args.sweep, args.overrides, args.dry_run)
     return EXIT_BAD_INPUT
 
 

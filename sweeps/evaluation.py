@@ -8,6 +8,8 @@ variance for regression). Single models (K = 1) go through the same path.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,9 +25,43 @@ from bdlsweep.trainables.likelihood import LIKELIHOODS
 from bdlsweep.trainables.registry import posterior_class
 from bdlsweep.trainables.training import trial_device
 
+MEMORY_BUDGET_BYTES = 1 << 30
+
 
 def _generator_seed(*parts: int) -> int:
     return int(np.random.SeedSequence([abs(int(p)) for p in parts]).generate_state(1)[0])
+
+
+def _prefixed(split: str, values: dict[str, float]) -> dict[str, float]:
+    return {f"{split}_{name}": value for name, value in values.items()}
+
+
+@dataclass(frozen=True)
+class _Draw:
+    """One ensemble's identity columns, members, per-sample member index and subsample sizes."""
+
+    key: dict[str, Any]
+    seeds: list[int]
+    draws: np.ndarray
+    sizes: list[int]
+    ensemble_seed: int
+
+    def row(self, num_samples: int) -> dict[str, Any]:
+        return {**self.key, "num_samples": num_samples}
+
+
+@dataclass(frozen=True)
+class _EvalSet:
+    """One evaluation set: its split, identifying columns, inputs and labels (None for OOD)."""
+
+    split: str
+    where: dict[str, Any]
+    inputs: torch.Tensor
+    labels: np.ndarray | None
+    score: bool = True
+
+    def __len__(self) -> int:
+        return len(self.inputs)
 
 
 class EnsembleEvaluator:
@@ -51,6 +87,7 @@ class EnsembleEvaluator:
             seed: cls.load(folder, self.device, train_inputs) for seed, folder in checkpoints.items()
         }
         self.likelihood = LIKELIHOODS[data.likelihood]
+        self.width = self.likelihood.num_outputs(data.target_size)
         self.test = (data.test.inputs.to(self.device), data.test.labels.numpy())
         splits = settings["splits"]
         self.shift = data.shift if "shift" in splits else {}
@@ -71,59 +108,84 @@ class EnsembleEvaluator:
             outputs[torch.from_numpy(draws == index)] = member
         return outputs
 
-    def evaluate(self, size: int, ensemble_id: int, model_ids: str) -> list[dict[str, Any]]:
-        """Metric rows of one ensemble: per subsample size and per split (test, shift, ood)."""
+    def _draw(self, size: int, ensemble_id: int, model_ids: str) -> _Draw:
+        """Which member gives each posterior sample of one ensemble, and the subsample sizes to score."""
         seeds = members_of(model_ids)
         ensemble_seed = _generator_seed(self.settings["seed"], size, ensemble_id)
         if all(self.members[seed].deterministic for seed in seeds):
-            draws = np.arange(len(seeds))
-            sizes = [len(seeds)]
+            draws, sizes = np.arange(len(seeds)), [len(seeds)]
         else:
             total = self.settings["num_posterior_samples"]
             rng = np.random.default_rng(ensemble_seed)
             draws = draw_members(len(seeds), total, self.settings["stratified"], rng)
             sizes = sorted({n for n in self.settings["subsample_sizes"] if n <= total} | {total})
         key = {"method": self.label, "K": size, "ensemble_id": ensemble_id, "members": model_ids}
-        test_inputs, test_labels = self.test
-        test_out = self._outputs(test_inputs, seeds, draws, ensemble_seed)
-        shifted = {
-            name: (self._outputs(s.inputs, seeds, draws, ensemble_seed), s.labels.numpy())
-            for name, s in self.shift.items()
-        }
-        ood = {name: self._outputs(x, seeds, draws, ensemble_seed) for name, x in self.ood.items()}
+        return _Draw(key, seeds, draws, sizes, ensemble_seed)
+
+    def _predict(self, inputs: torch.Tensor, draw: _Draw) -> torch.Tensor:
+        return self._outputs(inputs, draw.seeds, draw.draws, draw.ensemble_seed)
+
+    def evaluate(self, size: int, ensemble_id: int, model_ids: str) -> list[dict[str, Any]]:
+        """Metric rows of one ensemble: per subsample size and per split (test, shift, ood)."""
+        return self.evaluate_plan([(size, ensemble_id, model_ids)])
+
+    def _sets(self) -> Iterator[_EvalSet]:
+        """The test set, then each shifted and OOD set, each read only when reached."""
+        splits = self.settings["splits"]
+        yield _EvalSet("test", {}, self.test[0], self.test[1], score="test" in splits)
+        for (corruption, severity), shifted in self.shift.items():
+            where = {"corruption": corruption, "severity": severity}
+            yield _EvalSet("shift", where, shifted.inputs, shifted.labels.numpy())
+        for name, inputs in self.ood.items():
+            yield _EvalSet("ood", {"ood_set": name}, inputs, None)
+
+    def _groups(self) -> Iterator[list[_EvalSet]]:
+        """Consecutive sets whose inputs and outputs together fit ``MEMORY_BUDGET_BYTES``."""
+        samples = max(self.settings["num_posterior_samples"], len(self.members))
+        group: list[_EvalSet] = []
+        used = 0
+        for item in self._sets():
+            cost = item.inputs.element_size() * item.inputs.numel() + 4 * samples * len(item) * self.width
+            if group and used + cost > MEMORY_BUDGET_BYTES:
+                yield group
+                group, used = [], 0
+            group.append(item)
+            used += cost
+        if group:
+            yield group
+
+    def _rows(self, item: _EvalSet, out: torch.Tensor, draw: _Draw, in_scores: dict[int, Any]) -> list[dict]:
+        """Metric rows of one set's outputs ``[S, N, K]`` at each subsample size."""
         rows = []
-        for n in sizes:
-            base = {**key, "num_samples": n}
-            if "test" in self.settings["splits"]:
-                values = self.likelihood.metrics(test_out[:n], test_labels)
-                rows.append({**base, "split": "test", **{f"test_{k}": v for k, v in values.items()}})
-            for (corruption, severity), (out, labels) in shifted.items():
-                values = self.likelihood.metrics(out[:n], labels)
-                rows.append(
-                    {
-                        **base,
-                        "split": "shift",
-                        "corruption": corruption,
-                        "severity": severity,
-                        **{f"shift_{k}": v for k, v in values.items()},
-                    }
-                )
-            in_scores = self.likelihood.ood_score(test_out[:n])
-            for name, out in ood.items():
-                values = metrics.ood_metrics(in_scores, self.likelihood.ood_score(out[:n]))
-                rows.append(
-                    {
-                        **base,
-                        "split": "ood",
-                        "ood_set": name,
-                        **{f"ood_{k}": v for k, v in values.items()},
-                    }
-                )
+        for n in draw.sizes:
+            if item.split == "test":
+                in_scores[n] = self.likelihood.ood_score(out[:n])
+                if not item.score:
+                    continue
+            if item.split == "ood":
+                values = metrics.ood_metrics(in_scores[n], self.likelihood.ood_score(out[:n]))
+            else:
+                values = self.likelihood.metrics(out[:n], item.labels)
+            rows.append({**draw.row(n), "split": item.split, **item.where, **_prefixed(item.split, values)})
         return rows
 
     def evaluate_plan(self, plan: list[tuple[int, int, str]]) -> list[dict[str, Any]]:
-        """Rows of every ensemble in ``plan`` (K, ensemble_id, model_ids)."""
-        return [row for size, ensemble_id, ids in plan for row in self.evaluate(size, ensemble_id, ids)]
+        """Rows of every ensemble in ``plan`` (K, ensemble_id, model_ids).
+
+        The sets are read in groups that fit a memory budget; per group, every ensemble predicts
+        all its sets in one call (one weight sample, and one batch-norm update, per posterior
+        sample), and the same samples serve every set.
+        """
+        draws = [self._draw(*ensemble) for ensemble in plan]
+        in_scores: list[dict[int, Any]] = [{} for _ in draws]
+        rows: list[dict[str, Any]] = []
+        for group in self._groups():
+            inputs = torch.cat([item.inputs.to(self.device) for item in group])
+            for draw, scores in zip(draws, in_scores, strict=True):
+                outputs = self._predict(inputs, draw).split([len(item) for item in group], dim=1)
+                for item, out in zip(group, outputs, strict=True):
+                    rows += self._rows(item, out, draw, scores)
+        return rows
 
 
 def evaluate_ensembles(

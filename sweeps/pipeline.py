@@ -15,12 +15,16 @@ from bdlsweep.analysis import tables
 from bdlsweep.analysis.results import ENSEMBLES_FILE
 from bdlsweep.sweeps.atomic import write_text_atomic
 from bdlsweep.sweeps.ensemble_plan import plan_ensembles, read_ensemble_file, write_ensemble_file
+from bdlsweep.sweeps.errors import SpecError
 from bdlsweep.sweeps.evaluation import evaluate_ensembles
+from bdlsweep.sweeps.resource_check import check_resources
 from bdlsweep.sweeps.selection import Selection
 from bdlsweep.sweeps.spec import SweepSpec
 from bdlsweep.sweeps.stage import run_stage
 from bdlsweep.sweeps.storage_guard import check_and_record
 from bdlsweep.sweeps.tracking import ensure_experiment, log_evaluation
+from bdlsweep.trainables.data.files import MissingDataFileError
+from bdlsweep.trainables.data.registry import download_dataset, locate_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +56,19 @@ def start_ray(spec: SweepSpec) -> bool:
         log_to_driver=False,
     )
     return True
+
+
+def fetch_data(spec: SweepSpec) -> None:
+    """Download the dataset once, before any trial, when its options say ``download: true``."""
+    if not spec.dataset_options.get("download", False):
+        return
+    try:
+        download_dataset(spec.dataset, spec.dataset_options)
+        locate_dataset(spec.dataset, spec.dataset_options)
+    except MissingDataFileError as error:
+        raise SpecError(spec.source, "dataset.data_dir", str(error)) from None
+    except OSError as error:
+        raise RuntimeError(f"downloading dataset {spec.dataset} failed: {error}") from None
 
 
 def ensemble_plan(spec: SweepSpec) -> pd.DataFrame:
@@ -119,9 +136,11 @@ def write_tables(spec: SweepSpec, frame: pd.DataFrame) -> tuple[pd.DataFrame, di
 
 def run_sweep(spec: SweepSpec) -> SweepOutcome:
     """Run (or resume) every stage, evaluate the ensembles, write and log the tables."""
-    check_and_record(spec)
     started = start_ray(spec)
     try:
+        check_resources(spec)
+        check_and_record(spec)
+        fetch_data(spec)
         experiment_id = ensure_experiment(spec.tracking_uri, spec.experiment, spec.storage / "mlartifacts")
         selections: dict[str, Selection] = {}
         for stage in spec.stages.values():

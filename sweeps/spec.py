@@ -20,6 +20,8 @@ from bdlsweep.sweeps.errors import SpecError, close_match, from_validation_error
 from bdlsweep.sweeps.overrides import apply_overrides
 from bdlsweep.sweeps.search_resolution import resolve_search
 from bdlsweep.trainables.data import DATASET_LIKELIHOODS, DATASETS, dataset_options
+from bdlsweep.trainables.data.files import MissingDataFileError
+from bdlsweep.trainables.data.registry import locate_dataset
 from bdlsweep.trainables.method import Method
 from bdlsweep.trainables.models import MODELS, model_options
 from bdlsweep.trainables.registry import METHODS
@@ -70,9 +72,13 @@ class EvaluateSpec(StrictModel):
 
 
 class SweepFile(StrictModel):
-    """The top level of a sweep file; stages, dataset and model options are checked separately."""
+    """The top level of a sweep file; stages, dataset and model options are checked separately.
+
+    ``data_dir`` (usually given on the command line, ``data_dir=/data``) sets ``dataset.data_dir``.
+    """
 
     name: str = Field(min_length=1)
+    data_dir: str | None = None
     dataset: dict[str, Any]
     model: dict[str, Any]
     seeds: list[int] = Field(min_length=1)
@@ -209,6 +215,23 @@ def _validate_component(
     except ValidationError as error:
         raise from_validation_error(source, error, model, prefix=(key,)) from None
     return name, options
+
+
+def _check_data_files(source: str, dataset: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with ``data_dir`` made absolute (trials run elsewhere); its files must be there.
+
+    With ``download: true`` missing files are fetched by the pipeline instead, before any trial.
+    """
+    if "data_dir" not in options:
+        return options
+    options = {**options, "data_dir": str(Path(options["data_dir"]).expanduser().resolve())}
+    if options.get("download", False):
+        return options
+    try:
+        locate_dataset(dataset, options)
+    except MissingDataFileError as error:
+        raise SpecError(source, "dataset.data_dir", str(error)) from None
+    return options
 
 
 def _stage_model(method: Method) -> type[BaseModel]:
@@ -358,7 +381,18 @@ def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
         raise from_validation_error(source, error, SweepFile) from None
     if len(set(top.seeds)) != len(top.seeds):
         raise SpecError(source, "seeds", "seeds must be distinct")
-    dataset, data_options = _validate_component(source, "dataset", top.dataset, DATASETS, dataset_options)
+    dataset_raw = dict(top.dataset)
+    if top.data_dir is not None:
+        takes_files = (
+            "data_dir" in dataset_options(dataset_raw["name"])
+            if dataset_raw.get("name") in DATASETS
+            else True
+        )
+        if not takes_files:
+            raise SpecError(source, "data_dir", f"dataset {dataset_raw['name']!r} reads no files")
+        dataset_raw["data_dir"] = top.data_dir
+    dataset, data_options = _validate_component(source, "dataset", dataset_raw, DATASETS, dataset_options)
+    data_options = _check_data_files(source, dataset, data_options)
     model, net_options = _validate_component(source, "model", top.model, MODELS, model_options)
     for name, raw_stage in top.stages.items():
         method = METHODS.get(raw_stage.get("method")) if isinstance(raw_stage, dict) else None

@@ -23,13 +23,17 @@ from bdlsweep.trainables.training import (
 
 
 class NetworkSettings(MethodSettings):
-    """Hyper-parameters of training a network by (regularised) maximum likelihood."""
+    """Hyper-parameters of training a network by (regularised) maximum likelihood.
+
+    ``augment`` applies the dataset's training augmentation where it has one (CIFAR: crop + flip).
+    """
 
     epochs: int = Field(30, gt=0)
     batch_size: int = Field(128, gt=0)
     optimizer: OptimizerSettings = OptimizerSettings(nesterov=True)
     schedule: ScheduleSettings = ScheduleSettings()
     val_samples: int = Field(1, gt=0)
+    augment: bool = True
 
 
 def fit_network(
@@ -64,6 +68,7 @@ def fit_network(
             settings.batch_size,
             generator,
             recipe.output_model,
+            data.augment if settings.augment else None,
         )
         schedule.step()
         posterior = make_posterior(model, recipe)

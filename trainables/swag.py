@@ -35,7 +35,10 @@ VARIANCE_FLOOR = 1e-8
 
 
 class SWAGSettings(MethodSettings):
-    """Hyper-parameters of SWAG; ``lr`` is the constant learning rate the papers tune."""
+    """Hyper-parameters of SWAG; ``lr`` is the constant learning rate the papers tune.
+
+    The papers run SWAG without data augmentation (``augment: false``).
+    """
 
     epochs: int = Field(20, gt=0)
     rank: int = Field(20, gt=0)
@@ -44,6 +47,7 @@ class SWAGSettings(MethodSettings):
     weight_decay: float = Field(5.0e-4, ge=0)
     batch_size: int = Field(128, gt=0)
     val_samples: int = Field(30, gt=0)
+    augment: bool = False
 
 
 class SWAGMoments:
@@ -221,6 +225,7 @@ def train_swag(config: dict[str, Any], context: TrialContext) -> None:
             settings.batch_size,
             generator,
             recipe.output_model,
+            data.augment if settings.augment else None,
         )
         moments.collect(parameters_to_vector(model.parameters()))
         state = loop_state(model, optimizer, generator, epoch + 1, moments=moments.state_dict())

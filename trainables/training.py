@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -79,11 +79,17 @@ def train_epoch(
     batch_size: int,
     generator: torch.Generator,
     likelihood: Likelihood = CLASSIFICATION,
+    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
 ) -> float:
-    """One pass of training on the likelihood's loss; the loss is summed on device and read once."""
+    """One pass of training on the likelihood's loss; the loss is summed on device and read once.
+
+    ``augment`` (the dataset's, when the method's settings ask for it) transforms each batch.
+    """
     model.train()
     total = torch.zeros((), device=inputs.device)
     for batch_inputs, batch_labels in batches(inputs, labels, batch_size, generator):
+        if augment is not None:
+            batch_inputs = augment(batch_inputs, generator)
         optimizer.zero_grad(set_to_none=True)
         loss = likelihood.loss(model(batch_inputs), batch_labels)
         loss.backward()
@@ -110,7 +116,17 @@ def has_batch_norm(model: nn.Module) -> bool:
     return any(isinstance(module, nn.modules.batchnorm._BatchNorm) for module in model.modules())
 
 
+BATCH_NORM_EXAMPLES = 4096
+
+
 def update_batch_norm(model: nn.Module, train_inputs: torch.Tensor, batch_size: int = 256) -> None:
-    """Recompute batch-norm running statistics on the training inputs (torch's ``update_bn``)."""
+    """Recompute batch-norm running statistics (torch's ``update_bn``) on a fixed training subset.
+
+    The subset is the first ``BATCH_NORM_EXAMPLES`` of one fixed permutation of the training
+    inputs, the same for every weight sample, so a sample costs a bounded number of forward passes.
+    """
+    if len(train_inputs) > BATCH_NORM_EXAMPLES:
+        order = torch.randperm(len(train_inputs), generator=torch.Generator().manual_seed(0))
+        train_inputs = train_inputs[order[:BATCH_NORM_EXAMPLES].to(train_inputs.device)]
     loader = [train_inputs[start : start + batch_size] for start in range(0, len(train_inputs), batch_size)]
     torch.optim.swa_utils.update_bn(loader, model)

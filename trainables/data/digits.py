@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from sklearn.datasets import load_digits as sklearn_digits
 
-from bdlsweep.trainables.data.corruptions import CORRUPTIONS, corrupt
-from bdlsweep.trainables.data.splits import DatasetSplits, LabelledSet
+from bdlsweep.trainables.data.image_sets import generated_shift
+from bdlsweep.trainables.data.splits import DatasetSplits, LabelledSet, LazySets
 
 
 def load_digits(
@@ -14,12 +14,14 @@ def load_digits(
     val_size: int = 300,
     test_size: int = 400,
     severities: tuple[int, ...] = (1, 2, 3, 4, 5),
+    corruptions: tuple[str, ...] = ("gaussian_noise", "rotation"),
 ) -> DatasetSplits:
     """Split digits into train/val/test by a fixed permutation; derive shifted and OOD test sets.
 
-    Pixels are scaled to [0, 1]. Shift: each corruption in ``CORRUPTIONS`` at each severity applied
-    to the test images. OOD: the test images with their pixels shuffled by one fixed permutation,
-    which keeps the intensity statistics but destroys every digit shape.
+    Pixels are scaled to [0, 1]. Shift: each of ``corruptions`` (any name in
+    ``corruptions.CORRUPTIONS``) at each severity applied to the test images, built when read.
+    OOD: the test images with their pixels shuffled by one fixed permutation, which keeps the
+    intensity statistics but destroys every digit shape.
     """
     bunch = sklearn_digits()
     images = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
@@ -30,13 +32,7 @@ def load_digits(
     test_idx, val_idx = order[:test_size], order[test_size : test_size + val_size]
     train_idx = order[test_size + val_size :]
     test = LabelledSet(images[test_idx], labels[test_idx])
-    shift = {
-        (name, severity): LabelledSet(
-            corrupt(test.inputs, name, severity, seed=split_seed + severity), test.labels
-        )
-        for name in CORRUPTIONS
-        for severity in severities
-    }
+    shift = LazySets(generated_shift(test, list(corruptions), severities, split_seed))
     pixel_order = torch.randperm(64, generator=torch.Generator().manual_seed(split_seed + 1000))
     permuted = test.inputs.flatten(1)[:, pixel_order].reshape(test.inputs.shape)
     return DatasetSplits(

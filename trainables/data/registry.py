@@ -1,32 +1,89 @@
-"""Maps dataset names in sweep files to loaders, and lists the options each loader takes."""
+"""Maps dataset names in sweep files to loaders, their likelihood, file checks and downloads."""
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 from bdlsweep.trainables.data.digits import load_digits
+from bdlsweep.trainables.data.image_datasets import (
+    download_image_dataset,
+    load_cifar10,
+    load_cifar100,
+    load_fashion_mnist,
+    load_mnist,
+    locate_image_dataset,
+)
 from bdlsweep.trainables.data.regression import load_diabetes, load_gap_1d, load_regression_1d
 from bdlsweep.trainables.data.splits import DatasetSplits
+from bdlsweep.trainables.data.uci import load_uci, locate_uci
 
-DATASETS: dict[str, Callable[..., DatasetSplits]] = {
-    "digits": load_digits,
-    "diabetes": load_diabetes,
-    "gap_1d": load_gap_1d,
-    "regression_1d": load_regression_1d,
-}
 
-DATASET_LIKELIHOODS: dict[str, str] = {
-    "digits": "classification",
-    "diabetes": "regression",
-    "gap_1d": "regression",
-    "regression_1d": "regression",
+@dataclass(frozen=True)
+class DatasetEntry:
+    """A registered dataset: its loader, likelihood, and (for file-based sets) check and download.
+
+    ``locate(options)`` raises ``MissingDataFileError`` for the first file missing from ``data_dir``;
+    ``download(options)`` fetches the files where a library offers that.
+    """
+
+    loader: Callable[..., DatasetSplits]
+    likelihood: str
+    locate: Callable[[dict[str, Any]], None] | None = None
+    download: Callable[[dict[str, Any]], None] | None = None
+
+
+def _image_entry(name: str, loader: Callable[..., DatasetSplits]) -> DatasetEntry:
+    return DatasetEntry(
+        loader,
+        "classification",
+        partial(locate_image_dataset, name),
+        partial(download_image_dataset, name),
+    )
+
+
+REGISTRY: dict[str, DatasetEntry] = {
+    "digits": DatasetEntry(load_digits, "classification"),
+    "cifar10": _image_entry("cifar10", load_cifar10),
+    "cifar100": _image_entry("cifar100", load_cifar100),
+    "mnist": _image_entry("mnist", load_mnist),
+    "fashion_mnist": _image_entry("fashion_mnist", load_fashion_mnist),
+    "diabetes": DatasetEntry(load_diabetes, "regression"),
+    "gap_1d": DatasetEntry(load_gap_1d, "regression"),
+    "regression_1d": DatasetEntry(load_regression_1d, "regression"),
+    "uci": DatasetEntry(load_uci, "regression", locate_uci),
 }
+DATASETS: dict[str, Callable[..., DatasetSplits]] = {name: entry.loader for name, entry in REGISTRY.items()}
+DATASET_LIKELIHOODS: dict[str, str] = {name: entry.likelihood for name, entry in REGISTRY.items()}
 
 
 def dataset_options(name: str) -> dict[str, inspect.Parameter]:
     """The options a sweep file may set for dataset ``name`` (the loader's keyword arguments)."""
     return dict(inspect.signature(DATASETS[name], eval_str=True).parameters)
+
+
+def complete_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with the loader's defaults filled in for every option not given."""
+    bound = inspect.signature(DATASETS[name]).bind(**options)
+    bound.apply_defaults()
+    return dict(bound.arguments)
+
+
+def locate_dataset(name: str, options: dict[str, Any]) -> None:
+    """Raise ``MissingDataFileError`` if a file dataset ``name`` needs is not in its ``data_dir``."""
+    entry = REGISTRY[name]
+    if entry.locate is not None:
+        entry.locate(complete_options(name, options))
+
+
+def download_dataset(name: str, options: dict[str, Any]) -> None:
+    """Fetch dataset ``name`` into its ``data_dir`` when its options say ``download: true``."""
+    entry = REGISTRY[name]
+    if entry.download is not None and options.get("download", False):
+        entry.download(complete_options(name, options))
 
 
 def load_dataset(name: str, options: dict) -> DatasetSplits:

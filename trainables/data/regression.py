@@ -18,7 +18,7 @@ from bdlsweep.trainables.data.splits import DatasetSplits, LabelledSet
 INPUT_NOISE_STD = (0.1, 0.25, 0.5, 0.75, 1.0)
 
 
-def _standardised(
+def standardised_splits(
     train: tuple[np.ndarray, np.ndarray],
     val: tuple[np.ndarray, np.ndarray],
     test: tuple[np.ndarray, np.ndarray],
@@ -68,7 +68,7 @@ def load_diabetes(split_seed: int = 0, val_size: int = 60, test_size: int = 90) 
     x, y = bunch.data.astype(np.float64), bunch.target.astype(np.float64)[:, None]
     train, val, test = _split(x, y, val_size, test_size, split_seed)
     far = test[0] + 4 * train[0].std(0)
-    return _standardised(train, val, test, {"far_inputs": far}, split_seed)
+    return standardised_splits(train, val, test, {"far_inputs": far}, split_seed)
 
 
 def load_gap_1d(num_points: int = 400, noise: float = 0.1, split_seed: int = 0) -> DatasetSplits:
@@ -78,7 +78,7 @@ def load_gap_1d(num_points: int = 400, noise: float = 0.1, split_seed: int = 0) 
     y = np.sin(2 * x) + x / 2 + noise * rng.normal(size=num_points)
     train, val, test = _split(x[:, None], y[:, None], num_points // 5, num_points // 5, split_seed)
     ood = np.r_[np.linspace(-0.8, 0.8, 50), np.linspace(4, 6, 25), np.linspace(-6, -4, 25)][:, None]
-    return _standardised(train, val, test, {"gap_and_beyond": ood}, split_seed)
+    return standardised_splits(train, val, test, {"gap_and_beyond": ood}, split_seed)
 
 
 def load_regression_1d(val_size: int = 12, split_seed: int = 0) -> DatasetSplits:
@@ -98,7 +98,7 @@ def load_regression_1d(val_size: int = 12, split_seed: int = 0) -> DatasetSplits
     order = np.random.default_rng(split_seed).permutation(len(x))
     val, train = order[:val_size], order[val_size:]
     far = np.r_[np.linspace(-20, -13, 20), np.linspace(13, 20, 20)]
-    return _standardised(
+    return standardised_splits(
         (features(x[train]), y[train].reshape(-1, 1)),
         (features(x[val]), y[val].reshape(-1, 1)),
         (features(x_test), y_test.reshape(-1, 1)),

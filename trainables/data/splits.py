@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Generic, TypeVar
 
 import torch
+
+Key = TypeVar("Key")
+Value = TypeVar("Value")
+
+
+class LazySets(Mapping, Generic[Key, Value]):
+    """Evaluation sets built only when read, one at a time, so large shift/OOD sets never all sit in memory.
+
+    Each value is made by its zero-argument builder on every access; nothing is cached.
+    """
+
+    def __init__(self, builders: Mapping[Key, Callable[[], Value]]) -> None:
+        self._builders = dict(builders)
+
+    def __getitem__(self, key: Key) -> Value:
+        return self._builders[key]()
+
+    def __iter__(self) -> Iterator[Key]:
+        return iter(self._builders)
+
+    def __len__(self) -> int:
+        return len(self._builders)
 
 
 @dataclass(frozen=True)
@@ -27,6 +51,8 @@ class DatasetSplits:
     """Train/val/test splits, shifted sets by (corruption, severity) and OOD inputs by name.
 
     ``target_size`` is the number of classes (classification) or of target dimensions (regression).
+    ``augment`` is the dataset's training-time augmentation of a batch (e.g. crop + flip for CIFAR),
+    applied by methods whose settings ask for it. Inputs of text sets are token ids (0 = padding).
     """
 
     train: LabelledSet
@@ -34,8 +60,9 @@ class DatasetSplits:
     test: LabelledSet
     target_size: int
     likelihood: str = "classification"
-    shift: dict[tuple[str, int], LabelledSet] = field(default_factory=dict)
-    ood: dict[str, torch.Tensor] = field(default_factory=dict)
+    shift: Mapping[tuple[str, int], LabelledSet] = field(default_factory=dict)
+    ood: Mapping[str, torch.Tensor] = field(default_factory=dict)
+    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
 
     def to(self, device: torch.device) -> DatasetSplits:
         """The train/val/test splits on ``device``; shifted and OOD sets stay where they are."""

@@ -8,9 +8,19 @@ from collections.abc import Sequence
 from torch import nn
 
 from bdlsweep.trainables.models.cnn import SmallCNN
+from bdlsweep.trainables.models.lenet import LeNet5
 from bdlsweep.trainables.models.mlp import MLP
+from bdlsweep.trainables.models.preact_resnet import PreResNet, WideResNet
+from bdlsweep.trainables.models.resnet import ResNet
 
-MODELS: dict[str, type[nn.Module]] = {"mlp": MLP, "cnn": SmallCNN}
+MODELS: dict[str, type[nn.Module]] = {
+    "mlp": MLP,
+    "cnn": SmallCNN,
+    "lenet5": LeNet5,
+    "wide_resnet": WideResNet,
+    "preresnet": PreResNet,
+    "resnet": ResNet,
+}
 
 _DATA_ARGUMENTS = {"input_shape", "num_outputs"}
 

@@ -1,0 +1,43 @@
+"""The plan of a sweep, printed by ``bdlsweep run --dry-run``: stages, trials, resources; starts nothing."""
+
+from __future__ import annotations
+
+from bdlsweep.sweeps.experiments import trial_count
+from bdlsweep.sweeps.spec import Resources, SweepSpec
+
+
+def _resources(resources: Resources) -> str:
+    parts = [f"cpu={resources.cpu:g}", f"gpu={resources.gpu:g}"]
+    parts += [f"{name}={amount:g}" for name, amount in resources.custom.items()]
+    return " ".join(parts)
+
+
+def describe_plan(spec: SweepSpec, ensembles: int) -> list[str]:
+    """One line per part of the sweep: data, each stage's trials and resources, the evaluation."""
+    options = ", ".join(f"{key}={value}" for key, value in spec.dataset_options.items())
+    lines = [
+        f"sweep {spec.name} ({spec.source}): storage {spec.storage}, MLflow {spec.tracking_uri}",
+        f"data: {spec.dataset}({options}); model: {spec.model}; seeds: {len(spec.seeds)}",
+    ]
+    total = 0
+    for stage in spec.stages.values():
+        count = trial_count(stage, spec.seeds)
+        total += count
+        search = ", ".join(
+            f"{key}: {len(values)} values" if isinstance(values, list) else f"{key}: {values}"
+            for key, values in stage.search.items()
+        )
+        how = f"optuna × {stage.searcher.num_samples} per seed" if stage.searcher else "grid × seeds"
+        parent = f" from {stage.parent}" if stage.parent else ""
+        lines.append(
+            f"stage {stage.name} ({stage.method}{parent}): {count} trials ({how}"
+            f"{'; ' + search if search else ''}), each {_resources(stage.resources)}"
+        )
+    evaluate = spec.evaluate
+    lines.append(
+        f"evaluate: {', '.join(evaluate.methods)}; {ensembles} ensembles (K in {evaluate.ensemble_sizes}), "
+        f"{evaluate.num_posterior_samples} posterior samples, splits {', '.join(evaluate.splits)}; "
+        f"one actor per method, each {_resources(evaluate.resources)}"
+    )
+    lines.append(f"total: {total} trials in {len(spec.stages)} stages")
+    return lines

@@ -1,0 +1,154 @@
+"""The papers' sweep files validate and dry-run on data in the public formats, and run end to end."""
+
+from pathlib import Path
+
+import pytest
+from fake_data import write_cifar, write_corrupted, write_svhn
+
+from bdlsweep.cli import main
+from bdlsweep.sweeps.pipeline import run_sweep
+from bdlsweep.sweeps.spec import load_spec
+
+SWEEPS = Path(__file__).parents[1] / "sweeps"
+CIFAR_SWEEPS = ["cifar10_wrn16_4", "cifar10_wrn28_10", "cifar100_wrn16_4", "cifar10_multiswag"]
+CPU_ONLY = [
+    "stages.map.resources={cpu: 1, gpu: 0}",
+    "stages.swag.resources={cpu: 1, gpu: 0}",
+    "evaluate.resources={cpu: 1, gpu: 0}",
+]
+LAPLACE_CPU_ONLY = ["stages.llla.resources={cpu: 1, gpu: 0}", "stages.laplace_nf.resources={cpu: 1, gpu: 0}"]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    write_cifar(root, "cifar10")
+    write_cifar(root, "cifar100", per_batch=30)
+    write_corrupted(root, "CIFAR-10-C", ["gaussian_noise", "contrast"], per_severity=10)
+    write_corrupted(root, "CIFAR-100-C", ["gaussian_noise"], per_severity=10)
+    write_svhn(root)
+    return root
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("cifar10_wrn16_4", {"map": 30, "swag": 630, "llla": 630, "laplace_nf": 450}),
+        ("cifar10_wrn28_10", {"map": 30, "swag": 630, "llla": 630, "laplace_nf": 450}),
+        ("cifar100_wrn16_4", {"map": 30, "swag": 630, "llla": 630, "laplace_nf": 450}),
+        ("cifar10_multiswag", {"map": 10, "swag": 10}),
+    ],
+)
+def test_dry_run_prints_stages_trials_and_resources(name, expected, data_dir, capsys):
+    code = main(["run", str(SWEEPS / f"{name}.yaml"), f"data_dir={data_dir}", "--dry-run"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    for stage, trials in expected.items():
+        line = next(line for line in out.splitlines() if line.startswith(f"stage {stage} "))
+        assert f": {trials} trials" in line and "gpu=" in line
+    assert f"total: {sum(expected.values())} trials" in out
+    assert not (Path.cwd() / "runs" / name).exists()
+
+
+def test_paper_settings_are_the_papers(data_dir):
+    spec = load_spec(SWEEPS / "cifar10_wrn16_4.yaml", [f"data_dir={data_dir}"])
+    assert spec.dataset_options["data_dir"] == str(data_dir.resolve())
+    assert spec.stages["swag"].search["lr"][0] == 0.1 and len(spec.stages["swag"].search["lr"]) == 21
+    assert spec.stages["map"].settings.optimizer.lr == 0.1 and spec.stages["map"].settings.augment
+    assert not spec.stages["swag"].settings.augment
+    assert spec.evaluate.num_posterior_samples == 200 and spec.evaluate.subsample_sizes[-1] == 200
+    wide = load_spec(SWEEPS / "cifar10_wrn28_10.yaml", [f"data_dir={data_dir}"])
+    assert wide.stages["llla"].settings.hessian == "diag" and wide.stages["swag"].settings.rank == 25
+
+
+def test_missing_data_is_a_one_line_error_with_exit_2(tmp_path, capsys):
+    code = main(["run", str(SWEEPS / "cifar10_wrn16_4.yaml"), f"data_dir={tmp_path}", "--dry-run"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "dataset.data_dir" in err and "cifar-10-batches-py" in err and "cs.toronto.edu" in err
+    code = main(["run", str(SWEEPS / "quickstart.yaml"), f"data_dir={tmp_path}", "--dry-run"])
+    assert code == 2 and "reads no files" in capsys.readouterr().err
+
+
+def test_gpu_request_on_a_cpu_cluster_is_refused_before_training(data_dir, tmp_path, ray_session):
+    from bdlsweep.sweeps.errors import SpecError
+
+    spec = load_spec(SWEEPS / "cifar10_multiswag.yaml", [f"data_dir={data_dir}", f"storage={tmp_path / 's'}"])
+    with pytest.raises(SpecError, match=r"stages\.map\.resources: asks for cpu=2, gpu=0\.5"):
+        run_sweep(spec)
+    assert not (tmp_path / "s").exists()
+
+
+def _tiny(data_dir: Path, storage: Path) -> list[str]:
+    return [
+        f"data_dir={data_dir}",
+        f"storage={storage}",
+        "seeds=[1,2]",
+        "dataset.val_size=40",
+        "stages.map.epochs=1",
+        "stages.map.batch_size=32",
+        "stages.swag.epochs=2",
+        "stages.swag.rank=2",
+        "stages.swag.batch_size=32",
+        "stages.swag.val_samples=2",
+        "evaluate.ensemble_file=null",
+        "evaluate.ensemble_sizes=[1,2]",
+        "evaluate.ensembles_per_size=1",
+        "evaluate.num_posterior_samples=4",
+        "evaluate.subsample_sizes=[2,4]",
+        *CPU_ONLY,
+    ]
+
+
+@pytest.mark.slow
+def test_cifar10_wrn16_4_sweep_end_to_end_on_fake_cifar(data_dir, tmp_path, ray_session):
+    from bdlsweep.analysis import results
+
+    overrides = [
+        *_tiny(data_dir, tmp_path / "sweep"),
+        "stages.swag.search.lr=[0.01]",
+        "stages.llla.search.prior_precision=[1.0,100.0]",
+        "stages.llla.val_samples=5",
+        "stages.laplace_nf.search.prior_precision=[10]",
+        "stages.laplace_nf.num_transforms=2",
+        "stages.laplace_nf.epochs=1",
+        "stages.laplace_nf.val_samples=5",
+        *LAPLACE_CPU_ONLY,
+    ]
+    outcome = run_sweep(load_spec(SWEEPS / "cifar10_wrn16_4.yaml", overrides))
+    trials = results.trials(outcome.storage, "map")
+    assert len(trials) == 2 and (trials["epoch"] == 1).all()
+    frame = outcome.ensembles
+    assert set(frame["method"]) == {"map", "swa", "swag", "llla", "laplace_nf"}
+    shift = frame[frame["split"] == "shift"]
+    assert set(shift["corruption"]) == {"gaussian_noise", "contrast"}
+    assert set(shift["severity"]) == set(range(1, 6))
+    assert set(frame[frame["split"] == "ood"]["ood_set"]) == {"svhn", "cifar100"}
+    assert frame["test_elpd"].notna().any()
+    assert "| 2 | MultiSWAG |" in outcome.table_files["markdown"].read_text()
+
+
+@pytest.mark.slow
+def test_multiswag_and_cifar100_sweeps_end_to_end_on_fake_data(data_dir, tmp_path, ray_session):
+    multiswag = run_sweep(load_spec(SWEEPS / "cifar10_multiswag.yaml", _tiny(data_dir, tmp_path / "multi")))
+    assert set(multiswag.ensembles["method"]) == {"map", "swa", "swag"}
+    small_model = ["model.depth=10", "model.widen_factor=1"]
+    overrides = [
+        *_tiny(data_dir, tmp_path / "c100"),
+        *small_model,
+        "dataset.val_size=20",
+        "stages.swag.search.lr=[0.01]",
+        "stages.llla.search.prior_precision=[1.0]",
+        "stages.llla.hessian=diag",
+        "stages.llla.val_samples=3",
+        "stages.laplace_nf.base=diag",
+        "stages.laplace_nf.search.prior_precision=[10]",
+        "stages.laplace_nf.num_transforms=1",
+        "stages.laplace_nf.epochs=1",
+        "stages.laplace_nf.val_samples=3",
+        *LAPLACE_CPU_ONLY,
+    ]
+    cifar100 = run_sweep(load_spec(SWEEPS / "cifar100_wrn16_4.yaml", overrides))
+    shift = cifar100.ensembles[cifar100.ensembles["split"] == "shift"]
+    assert set(shift["corruption"]) == {"gaussian_noise"}
+    assert cifar100.ensembles["test_acc"].dropna().between(0, 1).all()
