@@ -24,7 +24,7 @@ from bdlsweep.sweeps.stage import run_stage
 from bdlsweep.sweeps.storage_guard import check_and_record
 from bdlsweep.sweeps.tracking import ensure_experiment, log_evaluation
 from bdlsweep.trainables.data.files import MissingDataFileError
-from bdlsweep.trainables.data.registry import download_dataset, locate_dataset
+from bdlsweep.trainables.data.registry import download_dataset, locate_dataset, prepare_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,14 @@ def fetch_data(spec: SweepSpec) -> None:
         raise SpecError(spec.source, "dataset.data_dir", str(error)) from None
     except OSError as error:
         raise RuntimeError(f"downloading dataset {spec.dataset} failed: {error}") from None
+
+
+def prepare_data(spec: SweepSpec) -> SweepSpec:
+    """The spec with the dataset's once-per-sweep work done (e.g. a tokenizer saved under storage/data)."""
+    options = prepare_dataset(spec.dataset, spec.dataset_options, spec.storage / "data")
+    if options == spec.dataset_options:
+        return spec
+    return spec.model_copy(update={"dataset_options": options})
 
 
 def ensemble_plan(spec: SweepSpec) -> pd.DataFrame:
@@ -141,6 +149,7 @@ def run_sweep(spec: SweepSpec) -> SweepOutcome:
         check_resources(spec)
         check_and_record(spec)
         fetch_data(spec)
+        spec = prepare_data(spec)
         experiment_id = ensure_experiment(spec.tracking_uri, spec.experiment, spec.storage / "mlartifacts")
         selections: dict[str, Selection] = {}
         for stage in spec.stages.values():

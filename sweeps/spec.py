@@ -21,9 +21,11 @@ from bdlsweep.sweeps.overrides import apply_overrides
 from bdlsweep.sweeps.search_resolution import resolve_search
 from bdlsweep.trainables.data import DATASET_LIKELIHOODS, DATASETS, dataset_options
 from bdlsweep.trainables.data.files import MissingDataFileError
+from bdlsweep.trainables.data.registry import REGISTRY as DATASET_REGISTRY
 from bdlsweep.trainables.data.registry import locate_dataset
 from bdlsweep.trainables.method import Method
 from bdlsweep.trainables.models import MODELS, model_options
+from bdlsweep.trainables.models.registry import TOKEN_MODELS
 from bdlsweep.trainables.registry import METHODS
 from bdlsweep.trainables.settings import MethodSettings, StrictModel
 
@@ -234,6 +236,21 @@ def _check_data_files(source: str, dataset: str, options: dict[str, Any]) -> dic
     return options
 
 
+def _check_input_kind(source: str, dataset: str, model: str) -> None:
+    """Token models (BERT, CNN-LSTM) go with text datasets, and every other model with tensor inputs."""
+    text_sets = [name for name, entry in DATASET_REGISTRY.items() if entry.tokens]
+    if model in TOKEN_MODELS and not DATASET_REGISTRY[dataset].tokens:
+        raise SpecError(
+            source, "model.name", f"{model} reads token ids: use a text dataset ({', '.join(text_sets)})"
+        )
+    if model not in TOKEN_MODELS and DATASET_REGISTRY[dataset].tokens:
+        raise SpecError(
+            source,
+            "model.name",
+            f"dataset {dataset} gives token ids: use {' or '.join(sorted(TOKEN_MODELS))}",
+        )
+
+
 def _stage_model(method: Method) -> type[BaseModel]:
     return create_model(
         f"{method.name}_stage",
@@ -394,6 +411,7 @@ def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
     dataset, data_options = _validate_component(source, "dataset", dataset_raw, DATASETS, dataset_options)
     data_options = _check_data_files(source, dataset, data_options)
     model, net_options = _validate_component(source, "model", top.model, MODELS, model_options)
+    _check_input_kind(source, dataset, model)
     for name, raw_stage in top.stages.items():
         method = METHODS.get(raw_stage.get("method")) if isinstance(raw_stage, dict) else None
         likelihood = DATASET_LIKELIHOODS[dataset]

@@ -100,3 +100,36 @@ def write_uci(
         test_count = rows // 10
         np.savetxt(target / f"index_train_{split}.txt", order[test_count:], fmt="%d")
         np.savetxt(target / f"index_test_{split}.txt", order[:test_count], fmt="%d")
+
+
+POSITIVE = ["a wonderful film", "great acting and a moving story", "truly delightful", "brilliant and warm"]
+NEGATIVE = ["a dull mess", "boring and far too long", "truly awful", "a tedious waste of time"]
+
+
+def _sentences(rng: np.random.Generator, count: int) -> list[tuple[str, int]]:
+    labels = rng.integers(0, 2, count)
+    pools = (NEGATIVE, POSITIVE)
+    return [(f"{pools[y][rng.integers(4)]} , {pools[y][rng.integers(4)]}", int(y)) for y in labels]
+
+
+def write_sst2(root: Path, train: int = 60, dev: int = 20, folder: str = "SST-2") -> None:
+    """GLUE's SST-2: ``train.tsv`` and ``dev.tsv`` with a ``sentence<TAB>label`` header."""
+    rng = np.random.default_rng(7)
+    target = root / folder
+    target.mkdir(parents=True, exist_ok=True)
+    for name, count in (("train.tsv", train), ("dev.tsv", dev)):
+        lines = ["sentence\tlabel"] + [f"{text} \t{label}" for text, label in _sentences(rng, count)]
+        (target / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def write_imdb(root: Path, per_class: int = 12) -> None:
+    """aclImdb: ``{train,test}/{neg,pos}/<id>_<rating>.txt``, one review per file."""
+    rng = np.random.default_rng(8)
+    for split in ("train", "test"):
+        for label, polarity in enumerate(("neg", "pos")):
+            folder = root / "aclImdb" / split / polarity
+            folder.mkdir(parents=True, exist_ok=True)
+            pool = (NEGATIVE, POSITIVE)[label]
+            for index in range(per_class):
+                review = ". ".join(pool[rng.integers(4)] for _ in range(6)) + ".<br /><br />the end"
+                (folder / f"{index}_{7 + 3 * label if label else 2}.txt").write_text(review, encoding="utf-8")

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest
-from fake_data import write_cifar, write_corrupted, write_svhn
+from fake_data import write_cifar, write_corrupted, write_sst2, write_svhn
 
 from bdlsweep.cli import main
 from bdlsweep.sweeps.pipeline import run_sweep
@@ -27,6 +27,7 @@ def data_dir(tmp_path_factory):
     write_corrupted(root, "CIFAR-10-C", ["gaussian_noise", "contrast"], per_severity=10)
     write_corrupted(root, "CIFAR-100-C", ["gaussian_noise"], per_severity=10)
     write_svhn(root)
+    write_sst2(root)
     return root
 
 
@@ -37,6 +38,7 @@ def data_dir(tmp_path_factory):
         ("cifar10_wrn28_10", {"map": 30, "swag": 630, "llla": 630, "laplace_nf": 450}),
         ("cifar100_wrn16_4", {"map": 30, "swag": 630, "llla": 630, "laplace_nf": 450}),
         ("cifar10_multiswag", {"map": 10, "swag": 10}),
+        ("sst2_bert", {"map": 30, "swag": 630, "llla": 630, "laplace_nf": 450}),
     ],
 )
 def test_dry_run_prints_stages_trials_and_resources(name, expected, data_dir, capsys):
@@ -152,3 +154,31 @@ def test_multiswag_and_cifar100_sweeps_end_to_end_on_fake_data(data_dir, tmp_pat
     shift = cifar100.ensembles[cifar100.ensembles["split"] == "shift"]
     assert set(shift["corruption"]) == {"gaussian_noise"}
     assert cifar100.ensembles["test_acc"].dropna().between(0, 1).all()
+
+
+@pytest.mark.slow
+def test_sst2_bert_sweep_end_to_end_with_a_tokenizer_saved_once(data_dir, tmp_path, ray_session):
+    tiny_bert = [
+        "model.hidden_size=32",
+        "model.num_layers=1",
+        "model.num_heads=2",
+        "model.intermediate_size=64",
+    ]
+    overrides = [
+        *_tiny(data_dir, tmp_path / "sst2"),
+        *tiny_bert,
+        "dataset.vocab_size=200",
+        "stages.swag.search.lr=[0.01]",
+        "stages.llla.search.prior_precision=[1.0]",
+        "stages.llla.val_samples=3",
+        "stages.laplace_nf.search.prior_precision=[10]",
+        "stages.laplace_nf.num_transforms=1",
+        "stages.laplace_nf.epochs=1",
+        "stages.laplace_nf.val_samples=3",
+        *LAPLACE_CPU_ONLY,
+    ]
+    overrides.remove("dataset.val_size=40")
+    outcome = run_sweep(load_spec(SWEEPS / "sst2_bert.yaml", overrides))
+    assert [path.name for path in (outcome.storage / "data").iterdir()] == ["sst2-wordpiece-200.json"]
+    assert set(outcome.ensembles["split"]) == {"test"}
+    assert set(outcome.ensembles["method"]) == {"map", "swa", "swag", "llla", "laplace_nf"}

@@ -39,7 +39,7 @@ class TrialContext:
 
     def recipe(self, splits: DatasetSplits, overrides: dict[str, Any] | None = None) -> ModelRecipe:
         """The model recipe for this stage's architecture on ``splits``, with option ``overrides``."""
-        options = {**self.model_options, **(overrides or {})}
+        options = {**self.model_options, **splits.model_arguments, **(overrides or {})}
         outputs = LIKELIHOODS[splits.likelihood].num_outputs(splits.target_size)
         return ModelRecipe(self.model, options, splits.input_shape, outputs, splits.likelihood)
 

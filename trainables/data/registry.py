@@ -6,6 +6,7 @@ import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from bdlsweep.trainables.data.digits import load_digits
@@ -19,6 +20,14 @@ from bdlsweep.trainables.data.image_datasets import (
 )
 from bdlsweep.trainables.data.regression import load_diabetes, load_gap_1d, load_regression_1d
 from bdlsweep.trainables.data.splits import DatasetSplits
+from bdlsweep.trainables.data.text_datasets import (
+    load_imdb,
+    load_sst2,
+    locate_imdb,
+    locate_sst2,
+    prepare_imdb,
+    prepare_sst2,
+)
 from bdlsweep.trainables.data.uci import load_uci, locate_uci
 
 
@@ -27,13 +36,17 @@ class DatasetEntry:
     """A registered dataset: its loader, likelihood, and (for file-based sets) check and download.
 
     ``locate(options)`` raises ``MissingDataFileError`` for the first file missing from ``data_dir``;
-    ``download(options)`` fetches the files where a library offers that.
+    ``download(options)`` fetches the files where a library offers that; ``prepare(options, folder)``
+    does once per sweep what every trial would otherwise redo (training a tokenizer) and returns
+    the options that use it. ``tokens``: inputs are token ids, for the token models only.
     """
 
     loader: Callable[..., DatasetSplits]
     likelihood: str
     locate: Callable[[dict[str, Any]], None] | None = None
     download: Callable[[dict[str, Any]], None] | None = None
+    prepare: Callable[[dict[str, Any], Path], dict[str, Any]] | None = None
+    tokens: bool = False
 
 
 def _image_entry(name: str, loader: Callable[..., DatasetSplits]) -> DatasetEntry:
@@ -55,6 +68,8 @@ REGISTRY: dict[str, DatasetEntry] = {
     "gap_1d": DatasetEntry(load_gap_1d, "regression"),
     "regression_1d": DatasetEntry(load_regression_1d, "regression"),
     "uci": DatasetEntry(load_uci, "regression", locate_uci),
+    "sst2": DatasetEntry(load_sst2, "classification", locate_sst2, prepare=prepare_sst2, tokens=True),
+    "imdb": DatasetEntry(load_imdb, "classification", locate_imdb, prepare=prepare_imdb, tokens=True),
 }
 DATASETS: dict[str, Callable[..., DatasetSplits]] = {name: entry.loader for name, entry in REGISTRY.items()}
 DATASET_LIKELIHOODS: dict[str, str] = {name: entry.likelihood for name, entry in REGISTRY.items()}
@@ -84,6 +99,16 @@ def download_dataset(name: str, options: dict[str, Any]) -> None:
     entry = REGISTRY[name]
     if entry.download is not None and options.get("download", False):
         entry.download(complete_options(name, options))
+
+
+def prepare_dataset(name: str, options: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """Options for the trials after the dataset's once-per-sweep preparation (saved under ``folder``)."""
+    entry = REGISTRY[name]
+    if entry.prepare is None:
+        return options
+    complete = complete_options(name, options)
+    prepared = entry.prepare(complete, folder)
+    return {**options, **{key: value for key, value in prepared.items() if complete.get(key) != value}}
 
 
 def load_dataset(name: str, options: dict) -> DatasetSplits:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import torch
 
@@ -53,6 +53,7 @@ class DatasetSplits:
     ``target_size`` is the number of classes (classification) or of target dimensions (regression).
     ``augment`` is the dataset's training-time augmentation of a batch (e.g. crop + flip for CIFAR),
     applied by methods whose settings ask for it. Inputs of text sets are token ids (0 = padding).
+    ``model_arguments`` are what the architecture needs from the data besides shapes (``vocab_size``).
     """
 
     train: LabelledSet
@@ -63,6 +64,7 @@ class DatasetSplits:
     shift: Mapping[tuple[str, int], LabelledSet] = field(default_factory=dict)
     ood: Mapping[str, torch.Tensor] = field(default_factory=dict)
     augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
+    model_arguments: dict[str, Any] = field(default_factory=dict)
 
     def to(self, device: torch.device) -> DatasetSplits:
         """The train/val/test splits on ``device``; shifted and OOD sets stay where they are."""

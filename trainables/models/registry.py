@@ -7,7 +7,9 @@ from collections.abc import Sequence
 
 from torch import nn
 
+from bdlsweep.trainables.models.bert import BertClassifier
 from bdlsweep.trainables.models.cnn import SmallCNN
+from bdlsweep.trainables.models.cnn_lstm import CNNLSTM
 from bdlsweep.trainables.models.lenet import LeNet5
 from bdlsweep.trainables.models.mlp import MLP
 from bdlsweep.trainables.models.preact_resnet import PreResNet, WideResNet
@@ -20,9 +22,12 @@ MODELS: dict[str, type[nn.Module]] = {
     "wide_resnet": WideResNet,
     "preresnet": PreResNet,
     "resnet": ResNet,
+    "bert": BertClassifier,
+    "cnn_lstm": CNNLSTM,
 }
 
-_DATA_ARGUMENTS = {"input_shape", "num_outputs"}
+_DATA_ARGUMENTS = {"input_shape", "num_outputs", "vocab_size"}
+TOKEN_MODELS = frozenset({"bert", "cnn_lstm"})
 
 
 def model_options(name: str) -> dict[str, inspect.Parameter]:
@@ -36,5 +41,8 @@ def model_options(name: str) -> dict[str, inspect.Parameter]:
 
 
 def build_model(name: str, options: dict, input_shape: Sequence[int], num_outputs: int) -> nn.Module:
-    """Instantiate model ``name`` for inputs of ``input_shape`` and ``num_outputs`` outputs."""
+    """Instantiate model ``name`` for inputs of ``input_shape`` and ``num_outputs`` outputs.
+
+    ``options`` include the data's model arguments (``vocab_size`` for the token models).
+    """
     return MODELS[name](input_shape=tuple(input_shape), num_outputs=num_outputs, **options)
