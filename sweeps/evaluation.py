@@ -21,6 +21,7 @@ from bdlsweep.analysis import metrics
 from bdlsweep.sweeps.ensemble_plan import members_of
 from bdlsweep.sweeps.stratified import draw_members
 from bdlsweep.trainables.data import load_dataset
+from bdlsweep.trainables.data.molecules import Molecules, concat_inputs
 from bdlsweep.trainables.likelihood import LIKELIHOODS
 from bdlsweep.trainables.registry import posterior_class
 from bdlsweep.trainables.training import trial_device
@@ -56,7 +57,7 @@ class _EvalSet:
 
     split: str
     where: dict[str, Any]
-    inputs: torch.Tensor
+    inputs: torch.Tensor | Molecules
     labels: np.ndarray | None
     score: bool = True
 
@@ -88,6 +89,7 @@ class EnsembleEvaluator:
         }
         self.likelihood = LIKELIHOODS[data.likelihood]
         self.width = self.likelihood.num_outputs(data.target_size)
+        self.scale = data.target_scale
         self.test = (data.test.inputs.to(self.device), data.test.labels.numpy())
         splits = settings["splits"]
         self.shift = data.shift if "shift" in splits else {}
@@ -145,7 +147,7 @@ class EnsembleEvaluator:
         group: list[_EvalSet] = []
         used = 0
         for item in self._sets():
-            cost = item.inputs.element_size() * item.inputs.numel() + 4 * samples * len(item) * self.width
+            cost = item.inputs.nbytes + 4 * samples * len(item) * self.width
             if group and used + cost > MEMORY_BUDGET_BYTES:
                 yield group
                 group, used = [], 0
@@ -165,7 +167,9 @@ class EnsembleEvaluator:
             if item.split == "ood":
                 values = metrics.ood_metrics(in_scores[n], self.likelihood.ood_score(out[:n]))
             else:
-                values = self.likelihood.metrics(out[:n], item.labels)
+                values = self.likelihood.metrics(
+                    *self.likelihood.in_data_units(out[:n], item.labels, self.scale)
+                )
             rows.append({**draw.row(n), "split": item.split, **item.where, **_prefixed(item.split, values)})
         return rows
 
@@ -180,7 +184,7 @@ class EnsembleEvaluator:
         in_scores: list[dict[int, Any]] = [{} for _ in draws]
         rows: list[dict[str, Any]] = []
         for group in self._groups():
-            inputs = torch.cat([item.inputs.to(self.device) for item in group])
+            inputs = concat_inputs([item.inputs.to(self.device) for item in group])
             for draw, scores in zip(draws, in_scores, strict=True):
                 outputs = self._predict(inputs, draw).split([len(item) for item in group], dim=1)
                 for item, out in zip(group, outputs, strict=True):

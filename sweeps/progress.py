@@ -28,15 +28,12 @@ class TrialProgress(tune.Callback):
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         self.finished += 1
         result = trial.last_result or {}
-        logger.info(
-            "%s [%d/%d] %s: val_elpd=%.4f val_acc=%.4f",
-            self.stage,
-            self.finished,
-            self.total,
-            self._describe(trial),
-            result.get("val_elpd", float("nan")),
-            result.get("val_acc", float("nan")),
+        values = " ".join(
+            f"{key}={value:.4f}"
+            for key, value in result.items()
+            if key.startswith("val_") and isinstance(value, int | float)
         )
+        logger.info("%s [%d/%d] %s: %s", self.stage, self.finished, self.total, self._describe(trial), values)
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         self.finished += 1

@@ -25,7 +25,7 @@ from bdlsweep.trainables.data.registry import REGISTRY as DATASET_REGISTRY
 from bdlsweep.trainables.data.registry import locate_dataset
 from bdlsweep.trainables.method import Method
 from bdlsweep.trainables.models import MODELS, model_options
-from bdlsweep.trainables.models.registry import TOKEN_MODELS
+from bdlsweep.trainables.models.registry import model_inputs
 from bdlsweep.trainables.registry import METHODS
 from bdlsweep.trainables.settings import MethodSettings, StrictModel
 
@@ -237,17 +237,14 @@ def _check_data_files(source: str, dataset: str, options: dict[str, Any]) -> dic
 
 
 def _check_input_kind(source: str, dataset: str, model: str) -> None:
-    """Token models (BERT, CNN-LSTM) go with text datasets, and every other model with tensor inputs."""
-    text_sets = [name for name, entry in DATASET_REGISTRY.items() if entry.tokens]
-    if model in TOKEN_MODELS and not DATASET_REGISTRY[dataset].tokens:
-        raise SpecError(
-            source, "model.name", f"{model} reads token ids: use a text dataset ({', '.join(text_sets)})"
-        )
-    if model not in TOKEN_MODELS and DATASET_REGISTRY[dataset].tokens:
+    """The model must read what the dataset gives: feature/image tensors, token ids or molecules."""
+    given, read = DATASET_REGISTRY[dataset].inputs, model_inputs(model)
+    if given != read:
+        fitting = [name for name in MODELS if model_inputs(name) == given]
         raise SpecError(
             source,
             "model.name",
-            f"dataset {dataset} gives token ids: use {' or '.join(sorted(TOKEN_MODELS))}",
+            f"{model} reads {read} but dataset {dataset} gives {given}; use {', '.join(fitting)}",
         )
 
 

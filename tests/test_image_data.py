@@ -140,3 +140,28 @@ def test_crop_flip_is_a_shifted_window_of_the_padded_image():
         windows = [padded[index, :, r : r + 4, c : c + 4] for r in range(5) for c in range(5)]
         candidates = windows + [window.flip(-1) for window in windows]
         assert any(torch.equal(out[index], window) for window in candidates)
+
+
+def test_download_asks_torchvision_for_the_dataset_and_its_ood_sets(monkeypatch, tmp_path):
+    from bdlsweep.trainables.data import image_datasets
+    from bdlsweep.trainables.data.registry import download_dataset
+
+    calls = []
+
+    def recorder(name):
+        return lambda root, **kwargs: calls.append((name, root, tuple(sorted(kwargs.items()))))
+
+    monkeypatch.setattr(
+        image_datasets, "TORCHVISION_CLASSES", {name: recorder(name) for name in image_datasets.IMAGE_SHAPES}
+    )
+    download_dataset("cifar10", {"data_dir": str(tmp_path), "shift": "generated"})
+    assert calls == []
+    download_dataset("cifar10", {"data_dir": str(tmp_path), "download": True})
+    root = str(tmp_path)
+    assert calls == [
+        ("cifar10", root, (("download", True), ("train", True))),
+        ("cifar10", root, (("download", True), ("train", False))),
+        ("svhn", root, (("download", True), ("split", "test"))),
+        ("cifar100", root, (("download", True), ("train", True))),
+        ("cifar100", root, (("download", True), ("train", False))),
+    ]

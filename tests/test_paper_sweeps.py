@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest
-from fake_data import write_cifar, write_corrupted, write_sst2, write_svhn
+from fake_data import write_cifar, write_corrupted, write_qm9_raw, write_sst2, write_svhn
 
 from bdlsweep.cli import main
 from bdlsweep.sweeps.pipeline import run_sweep
@@ -28,6 +28,7 @@ def data_dir(tmp_path_factory):
     write_corrupted(root, "CIFAR-100-C", ["gaussian_noise"], per_severity=10)
     write_svhn(root)
     write_sst2(root)
+    write_qm9_raw(root)
     return root
 
 
@@ -39,6 +40,7 @@ def data_dir(tmp_path_factory):
         ("cifar100_wrn16_4", {"map": 30, "swag": 630, "llla": 630, "laplace_nf": 450}),
         ("cifar10_multiswag", {"map": 10, "swag": 10}),
         ("sst2_bert", {"map": 30, "swag": 630, "llla": 630, "laplace_nf": 450}),
+        ("qm9_painn", {"map": 30, "swag": 900, "llla": 630, "laplace_nf": 450}),
     ],
 )
 def test_dry_run_prints_stages_trials_and_resources(name, expected, data_dir, capsys):
@@ -131,29 +133,35 @@ def test_cifar10_wrn16_4_sweep_end_to_end_on_fake_cifar(data_dir, tmp_path, ray_
 
 
 @pytest.mark.slow
-def test_multiswag_and_cifar100_sweeps_end_to_end_on_fake_data(data_dir, tmp_path, ray_session):
+def test_multiswag_cifar100_and_wrn28_10_sweeps_end_to_end_on_fake_data(data_dir, tmp_path, ray_session):
     multiswag = run_sweep(load_spec(SWEEPS / "cifar10_multiswag.yaml", _tiny(data_dir, tmp_path / "multi")))
     assert set(multiswag.ensembles["method"]) == {"map", "swa", "swag"}
-    small_model = ["model.depth=10", "model.widen_factor=1"]
-    overrides = [
-        *_tiny(data_dir, tmp_path / "c100"),
-        *small_model,
-        "dataset.val_size=20",
+    laplace_tiny = [
+        "model.depth=10",
+        "model.widen_factor=1",
         "stages.swag.search.lr=[0.01]",
         "stages.llla.search.prior_precision=[1.0]",
-        "stages.llla.hessian=diag",
         "stages.llla.val_samples=3",
-        "stages.laplace_nf.base=diag",
         "stages.laplace_nf.search.prior_precision=[10]",
         "stages.laplace_nf.num_transforms=1",
         "stages.laplace_nf.epochs=1",
         "stages.laplace_nf.val_samples=3",
         *LAPLACE_CPU_ONLY,
     ]
-    cifar100 = run_sweep(load_spec(SWEEPS / "cifar100_wrn16_4.yaml", overrides))
+    cifar100_overrides = [
+        *_tiny(data_dir, tmp_path / "c100"),
+        *laplace_tiny,
+        "dataset.val_size=20",
+        "stages.llla.hessian=diag",
+        "stages.laplace_nf.base=diag",
+    ]
+    cifar100 = run_sweep(load_spec(SWEEPS / "cifar100_wrn16_4.yaml", cifar100_overrides))
     shift = cifar100.ensembles[cifar100.ensembles["split"] == "shift"]
     assert set(shift["corruption"]) == {"gaussian_noise"}
     assert cifar100.ensembles["test_acc"].dropna().between(0, 1).all()
+    wide_overrides = [*_tiny(data_dir, tmp_path / "wide"), *laplace_tiny]
+    wide = run_sweep(load_spec(SWEEPS / "cifar10_wrn28_10.yaml", wide_overrides))
+    assert set(wide.ensembles["method"]) == {"map", "swa", "swag", "llla", "laplace_nf"}
 
 
 @pytest.mark.slow
@@ -182,3 +190,33 @@ def test_sst2_bert_sweep_end_to_end_with_a_tokenizer_saved_once(data_dir, tmp_pa
     assert [path.name for path in (outcome.storage / "data").iterdir()] == ["sst2-wordpiece-200.json"]
     assert set(outcome.ensembles["split"]) == {"test"}
     assert set(outcome.ensembles["method"]) == {"map", "swa", "swag", "llla", "laplace_nf"}
+
+
+@pytest.mark.slow
+def test_qm9_painn_sweep_end_to_end_reports_test_metrics_in_ev(data_dir, tmp_path, ray_session):
+    overrides = [
+        *_tiny(data_dir, tmp_path / "qm9"),
+        "dataset.train_size=24",
+        "dataset.val_size=6",
+        "model.features=16",
+        "model.layers=1",
+        "model.radial=8",
+        "stages.map.batch_size=8",
+        "stages.swag.batch_size=8",
+        "stages.swag.search.lr=[1.0e-4]",
+        "stages.llla.search.prior_precision=[1.0,100.0]",
+        "stages.llla.val_samples=3",
+        "stages.laplace_nf.search.prior_precision=[10]",
+        "stages.laplace_nf.num_transforms=1",
+        "stages.laplace_nf.epochs=1",
+        "stages.laplace_nf.val_samples=3",
+        *LAPLACE_CPU_ONLY,
+    ]
+    overrides.remove("dataset.val_size=40")
+    outcome = run_sweep(load_spec(SWEEPS / "qm9_painn.yaml", overrides))
+    frame = outcome.ensembles
+    assert set(frame["method"]) == {"map", "swa", "swag", "llla", "laplace_nf"} and set(frame["split"]) == {
+        "test"
+    }
+    assert frame["test_rmse"].between(0.01, 10).all()
+    assert "RMSE" in outcome.table_files["markdown"].read_text()

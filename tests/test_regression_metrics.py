@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from scipy import integrate
 from scipy.stats import norm
 
@@ -82,3 +83,19 @@ def test_total_variance_sums_dims_and_all_metrics_are_named():
     assert np.allclose(rm.total_variance_per_point(means, variances), 2 * (1 + 1))
     names = set(rm.regression_metrics(means, variances, np.zeros((3, 2))))
     assert {"elpd", "rmse", "crps", "coverage_90", "calibration_error", "ence"} <= names
+
+
+def test_metrics_in_data_units_scale_errors_and_shift_the_log_density():
+    from bdlsweep.trainables.likelihood import LIKELIHOODS
+
+    likelihood = LIKELIHOODS["regression"]
+    generator = torch.Generator().manual_seed(0)
+    samples = torch.cat(
+        [torch.randn(5, 30, 1, generator=generator), torch.rand(5, 30, 1, generator=generator) + 0.1], -1
+    )
+    targets = torch.randn(30, 1, generator=generator)
+    standard = likelihood.metrics(samples, targets)
+    scaled = likelihood.metrics(*likelihood.in_data_units(samples, targets, 50.0))
+    assert scaled["rmse"] == pytest.approx(50 * standard["rmse"], rel=1e-5)
+    assert scaled["elpd"] == pytest.approx(standard["elpd"] - np.log(50.0), abs=1e-5)
+    assert likelihood.in_data_units(samples, targets, 1.0)[0] is samples

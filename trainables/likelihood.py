@@ -40,6 +40,10 @@ class Likelihood(ABC):
     def metrics(self, samples: torch.Tensor, targets) -> dict[str, float]:
         """Every metric of per-sample predictives ``[S, N, K]``."""
 
+    def in_data_units(self, samples: torch.Tensor, targets, scale: float) -> tuple[torch.Tensor, object]:
+        """Predictives and targets in the data's own units; classification has none to change."""
+        return samples, targets
+
     @abstractmethod
     def ood_score(self, samples: torch.Tensor) -> np.ndarray:
         """Per-point score, higher meaning more likely out-of-distribution."""
@@ -85,6 +89,13 @@ class GaussianRegression(Likelihood):
 
     def num_outputs(self, target_size: int) -> int:
         return 2 * target_size
+
+    def in_data_units(self, samples, targets, scale: float):
+        """Means, variances and targets multiplied back by the standardisation scale (and scale²)."""
+        if scale == 1.0:
+            return samples, targets
+        means, variances = self.split(samples)
+        return torch.cat([means * scale, variances * scale**2], dim=-1), _numpy(targets) * scale
 
     @staticmethod
     def split(outputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -18,6 +18,7 @@ from bdlsweep.trainables.data.image_datasets import (
     load_mnist,
     locate_image_dataset,
 )
+from bdlsweep.trainables.data.qm9 import load_qm9, locate_qm9
 from bdlsweep.trainables.data.regression import load_diabetes, load_gap_1d, load_regression_1d
 from bdlsweep.trainables.data.splits import DatasetSplits
 from bdlsweep.trainables.data.text_datasets import (
@@ -38,7 +39,8 @@ class DatasetEntry:
     ``locate(options)`` raises ``MissingDataFileError`` for the first file missing from ``data_dir``;
     ``download(options)`` fetches the files where a library offers that; ``prepare(options, folder)``
     does once per sweep what every trial would otherwise redo (training a tokenizer) and returns
-    the options that use it. ``tokens``: inputs are token ids, for the token models only.
+    the options that use it. ``inputs``: what the examples are (``tensor``, token ids ``tokens``, or
+    packed ``molecules``); a model must read the same kind.
     """
 
     loader: Callable[..., DatasetSplits]
@@ -46,7 +48,7 @@ class DatasetEntry:
     locate: Callable[[dict[str, Any]], None] | None = None
     download: Callable[[dict[str, Any]], None] | None = None
     prepare: Callable[[dict[str, Any], Path], dict[str, Any]] | None = None
-    tokens: bool = False
+    inputs: str = "tensor"
 
 
 def _image_entry(name: str, loader: Callable[..., DatasetSplits]) -> DatasetEntry:
@@ -68,8 +70,9 @@ REGISTRY: dict[str, DatasetEntry] = {
     "gap_1d": DatasetEntry(load_gap_1d, "regression"),
     "regression_1d": DatasetEntry(load_regression_1d, "regression"),
     "uci": DatasetEntry(load_uci, "regression", locate_uci),
-    "sst2": DatasetEntry(load_sst2, "classification", locate_sst2, prepare=prepare_sst2, tokens=True),
-    "imdb": DatasetEntry(load_imdb, "classification", locate_imdb, prepare=prepare_imdb, tokens=True),
+    "qm9": DatasetEntry(load_qm9, "regression", locate_qm9, inputs="molecules"),
+    "sst2": DatasetEntry(load_sst2, "classification", locate_sst2, prepare=prepare_sst2, inputs="tokens"),
+    "imdb": DatasetEntry(load_imdb, "classification", locate_imdb, prepare=prepare_imdb, inputs="tokens"),
 }
 DATASETS: dict[str, Callable[..., DatasetSplits]] = {name: entry.loader for name, entry in REGISTRY.items()}
 DATASET_LIKELIHOODS: dict[str, str] = {name: entry.likelihood for name, entry in REGISTRY.items()}

@@ -25,7 +25,10 @@ def standardised_splits(
     ood: dict[str, np.ndarray],
     seed: int,
 ) -> DatasetSplits:
-    """Splits standardised by the training inputs' and targets' mean and std, with noisy shifts."""
+    """Splits standardised by the training inputs' and targets' mean and std, with noisy shifts.
+
+    For one target, ``target_scale`` is its training std, so test metrics come out in its units.
+    """
     x_mean, x_std = train[0].mean(0), train[0].std(0) + 1e-12
     y_mean, y_std = train[1].mean(0), train[1].std(0) + 1e-12
 
@@ -47,6 +50,7 @@ def standardised_splits(
         test=test_set,
         target_size=train[1].shape[1],
         likelihood="regression",
+        target_scale=float(y_std[0]) if len(y_std) == 1 else 1.0,
         shift=shift,
         ood={name: torch.tensor((x - x_mean) / x_std, dtype=torch.float32) for name, x in ood.items()},
     )

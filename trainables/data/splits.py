@@ -8,6 +8,8 @@ from typing import Any, Generic, TypeVar
 
 import torch
 
+from bdlsweep.trainables.data.molecules import Molecules
+
 Key = TypeVar("Key")
 Value = TypeVar("Value")
 
@@ -33,16 +35,16 @@ class LazySets(Mapping, Generic[Key, Value]):
 
 @dataclass(frozen=True)
 class LabelledSet:
-    """Inputs and integer class labels of one split."""
+    """Inputs and labels (class indices, or regression targets) of one split."""
 
-    inputs: torch.Tensor
+    inputs: torch.Tensor | Molecules
     labels: torch.Tensor
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def to(self, device: torch.device) -> LabelledSet:
-        """This split with both tensors on ``device``."""
+        """This split with inputs (a tensor, or packed molecules) and labels on ``device``."""
         return LabelledSet(self.inputs.to(device), self.labels.to(device))
 
 
@@ -54,6 +56,8 @@ class DatasetSplits:
     ``augment`` is the dataset's training-time augmentation of a batch (e.g. crop + flip for CIFAR),
     applied by methods whose settings ask for it. Inputs of text sets are token ids (0 = padding).
     ``model_arguments`` are what the architecture needs from the data besides shapes (``vocab_size``).
+    ``target_scale`` is the unit of standardised regression targets in the data's own units (QM9:
+    eV); evaluation reports error metrics in those units.
     """
 
     train: LabelledSet
@@ -65,6 +69,7 @@ class DatasetSplits:
     ood: Mapping[str, torch.Tensor] = field(default_factory=dict)
     augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
     model_arguments: dict[str, Any] = field(default_factory=dict)
+    target_scale: float = 1.0
 
     def to(self, device: torch.device) -> DatasetSplits:
         """The train/val/test splits on ``device``; shifted and OOD sets stay where they are."""

@@ -12,6 +12,7 @@ from bdlsweep.trainables.models.cnn import SmallCNN
 from bdlsweep.trainables.models.cnn_lstm import CNNLSTM
 from bdlsweep.trainables.models.lenet import LeNet5
 from bdlsweep.trainables.models.mlp import MLP
+from bdlsweep.trainables.models.painn import PaiNN
 from bdlsweep.trainables.models.preact_resnet import PreResNet, WideResNet
 from bdlsweep.trainables.models.resnet import ResNet
 
@@ -24,10 +25,16 @@ MODELS: dict[str, type[nn.Module]] = {
     "resnet": ResNet,
     "bert": BertClassifier,
     "cnn_lstm": CNNLSTM,
+    "painn": PaiNN,
 }
 
 _DATA_ARGUMENTS = {"input_shape", "num_outputs", "vocab_size"}
-TOKEN_MODELS = frozenset({"bert", "cnn_lstm"})
+MODEL_INPUTS = {"bert": "tokens", "cnn_lstm": "tokens", "painn": "molecules"}
+
+
+def model_inputs(name: str) -> str:
+    """What model ``name`` reads: ``tensor`` (features, images), ``tokens`` (ids) or ``molecules``."""
+    return MODEL_INPUTS.get(name, "tensor")
 
 
 def model_options(name: str) -> dict[str, inspect.Parameter]:
