@@ -13,6 +13,7 @@ METHOD_NAMES = {
     "llla": "LLLA",
     "laplace_nf": "LA-NF",
     "mc_dropout": "MC dropout",
+    "sgmcmc": "SGMCMC",
 }
 ENSEMBLE_NAMES = {"map": "DE", "swa": "MultiSWA", "swag": "MultiSWAG"}
 METRICS = {

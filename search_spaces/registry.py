@@ -16,9 +16,11 @@ from bdlsweep.search_spaces.ranges import (
     LANF_PRIOR_PRECISION_RANGE,
     LLLA_PRIOR_PRECISION_RANGE,
     MAP_LR_RANGE,
+    SGMCMC_LR_RANGE,
     SWAG_LR_RANGE,
     Range,
 )
+from bdlsweep.search_spaces.sgmcmc import DIGITS_SGMCMC_LR, SGMCMC_TEMPERATURES
 from bdlsweep.search_spaces.swag import DIGITS_SWAG_LR, SWAG_LR_21, SWAG_LR_QM9_30
 
 GRIDS: dict[str, list] = {
@@ -33,6 +35,8 @@ GRIDS: dict[str, list] = {
     "digits_llla_prior_precision": DIGITS_LLLA_PRIOR_PRECISION,
     "mc_dropout_rates": MC_DROPOUT_RATES,
     "digits_dropout_rates": DIGITS_DROPOUT_RATES,
+    "sgmcmc_temperatures": SGMCMC_TEMPERATURES,
+    "digits_sgmcmc_lr": DIGITS_SGMCMC_LR,
 }
 
 
@@ -42,6 +46,7 @@ RANGES: dict[str, Range] = {
     "lanf_prior_precision_range": LANF_PRIOR_PRECISION_RANGE,
     "dropout_range": DROPOUT_RANGE,
     "map_lr_range": MAP_LR_RANGE,
+    "sgmcmc_lr_range": SGMCMC_LR_RANGE,
 }
 
 

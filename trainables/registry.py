@@ -8,9 +8,12 @@ from bdlsweep.trainables.map import METHOD as MAP
 from bdlsweep.trainables.mc_dropout import METHOD as MC_DROPOUT
 from bdlsweep.trainables.method import Method
 from bdlsweep.trainables.posterior import Posterior
+from bdlsweep.trainables.sgmcmc import METHOD as SGMCMC
 from bdlsweep.trainables.swag import METHOD as SWAG
 
-METHODS: dict[str, Method] = {method.name: method for method in (MAP, SWAG, LLLA, LAPLACE_NF, MC_DROPOUT)}
+METHODS: dict[str, Method] = {
+    method.name: method for method in (MAP, SWAG, LLLA, LAPLACE_NF, MC_DROPOUT, SGMCMC)
+}
 
 
 def posterior_class(method: str, derived: str | None = None) -> type[Posterior]:

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import torch
 from pydantic import Field
 from torch import nn
-from torch.nn.utils import parameters_to_vector, vector_to_parameters
+from torch.nn.utils import parameters_to_vector
 
 from bdlsweep.trainables.context import TrialContext
 from bdlsweep.trainables.fixed_weights import FixedWeightsPosterior
@@ -23,12 +23,11 @@ from bdlsweep.trainables.reporting import loop_state, report, resume_loop, trial
 from bdlsweep.trainables.settings import MethodSettings, OptimizerSettings
 from bdlsweep.trainables.training import (
     build_optimizer,
-    has_batch_norm,
+    load_weight_vector,
     predictive_outputs,
     seed_everything,
     train_epoch,
     trial_device,
-    update_batch_norm,
 )
 
 VARIANCE_FLOOR = 1e-8
@@ -120,14 +119,6 @@ class SWAGMoments:
         return moments
 
 
-def _set_weights(model: nn.Module, weights: torch.Tensor, train_inputs: torch.Tensor | None) -> None:
-    vector_to_parameters(weights, model.parameters())
-    if has_batch_norm(model):
-        if train_inputs is None:
-            raise ValueError("the model has batch norm: training inputs are needed to update it")
-        update_batch_norm(model, train_inputs)
-
-
 class SWAGPosterior(Posterior):
     """Gaussian posterior over all weights with diagonal plus low-rank covariance."""
 
@@ -148,7 +139,7 @@ class SWAGPosterior(Posterior):
     def predict(self, inputs: torch.Tensor, num_samples: int, generator: torch.Generator) -> torch.Tensor:
         outputs = []
         for _ in range(num_samples):
-            _set_weights(self.model, self.moments.sample(generator), self.train_inputs)
+            load_weight_vector(self.model, self.moments.sample(generator), self.train_inputs)
             outputs.append(predictive_outputs(self.model, inputs, self.recipe.output_model))
         return torch.stack(outputs)
 
@@ -173,7 +164,7 @@ class SWAGPosterior(Posterior):
 
     def swa(self) -> SWAPosterior:
         """The SWA solution: the mean weights (batch norm updated for them)."""
-        _set_weights(self.model, self.moments.mean, self.train_inputs)
+        load_weight_vector(self.model, self.moments.mean, self.train_inputs)
         return SWAPosterior(self.model, self.recipe)
 
 

@@ -130,3 +130,12 @@ def update_batch_norm(model: nn.Module, train_inputs: torch.Tensor, batch_size: 
         train_inputs = train_inputs[order[:BATCH_NORM_EXAMPLES].to(train_inputs.device)]
     loader = [train_inputs[start : start + batch_size] for start in range(0, len(train_inputs), batch_size)]
     torch.optim.swa_utils.update_bn(loader, model)
+
+
+def load_weight_vector(model: nn.Module, weights: torch.Tensor, train_inputs: torch.Tensor | None) -> None:
+    """Put a flattened weight vector into ``model``; recompute batch norm for it where the model has any."""
+    torch.nn.utils.vector_to_parameters(weights, model.parameters())
+    if has_batch_norm(model):
+        if train_inputs is None:
+            raise ValueError("the model has batch norm: training inputs are needed to update it")
+        update_batch_norm(model, train_inputs)

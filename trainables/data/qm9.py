@@ -58,6 +58,11 @@ def _read(data_dir: str) -> InMemoryDataset:
     return QM9(str(root / "QM9"))
 
 
+def download_qm9(options: dict) -> None:
+    """Let PyG fetch and process QM9 into ``data_dir/QM9`` (needs a network)."""
+    QM9(str(Path(options["data_dir"]).expanduser() / "QM9"))
+
+
 def atom_reference(target: int) -> torch.Tensor:
     """Per-element reference values ``[100]`` of QM9 target ``target`` (zeros where PyG has none)."""
     reference = torch.zeros(100)
@@ -72,8 +77,12 @@ def load_qm9(
     train_size: int = 110_000,
     val_size: int = 10_000,
     split_seed: int = 0,
+    download: bool = False,
 ) -> DatasetSplits:
-    """QM9 molecules (atomic numbers, positions) with one standardised regression target."""
+    """QM9 molecules (atomic numbers, positions) with one standardised regression target.
+
+    ``download`` makes the pipeline let PyG fetch the files first (once, before any trial).
+    """
     dataset = _read(data_dir)
     values = dataset.y
     if not 0 <= target < values.shape[1]:

@@ -18,7 +18,7 @@ from bdlsweep.trainables.data.image_datasets import (
     load_mnist,
     locate_image_dataset,
 )
-from bdlsweep.trainables.data.qm9 import load_qm9, locate_qm9
+from bdlsweep.trainables.data.qm9 import download_qm9, load_qm9, locate_qm9
 from bdlsweep.trainables.data.regression import load_diabetes, load_gap_1d, load_regression_1d
 from bdlsweep.trainables.data.splits import DatasetSplits
 from bdlsweep.trainables.data.text_datasets import (
@@ -70,7 +70,7 @@ REGISTRY: dict[str, DatasetEntry] = {
     "gap_1d": DatasetEntry(load_gap_1d, "regression"),
     "regression_1d": DatasetEntry(load_regression_1d, "regression"),
     "uci": DatasetEntry(load_uci, "regression", locate_uci),
-    "qm9": DatasetEntry(load_qm9, "regression", locate_qm9, inputs="molecules"),
+    "qm9": DatasetEntry(load_qm9, "regression", locate_qm9, download_qm9, inputs="molecules"),
     "sst2": DatasetEntry(load_sst2, "classification", locate_sst2, prepare=prepare_sst2, inputs="tokens"),
     "imdb": DatasetEntry(load_imdb, "classification", locate_imdb, prepare=prepare_imdb, inputs="tokens"),
 }

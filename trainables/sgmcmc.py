@@ -1,0 +1,200 @@
+"""SGMCMC (SGLD, SGHMC, preconditioned, cyclical) as a Ray trainable; the kept samples are the posterior.
+
+A trial runs the sampler from a fresh initialisation on the full-data energy
+U(θ) = N · mean minibatch NLL + |θ|² / (2 σ²). With ``schedule: constant`` it keeps a sample every
+``thin`` epochs after ``burn_in`` epochs; with ``schedule: cyclical`` the step size follows a cosine
+in each of ``cycles`` cycles, the first ``exploration`` fraction of each cycle runs without noise
+(optimisation) and a sample is kept at the end of every later epoch of the cycle. At most
+``max_samples`` (the most recent) are kept. The checkpoint stores the samples; ``predict`` replays them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar, Literal
+
+import torch
+from pydantic import Field, model_validator
+from torch import nn
+from torch.nn.utils import parameters_to_vector
+
+from bdlsweep.trainables.context import TrialContext
+from bdlsweep.trainables.method import Method
+from bdlsweep.trainables.posterior import ModelRecipe, Posterior, load_network
+from bdlsweep.trainables.reporting import loop_state, report, resume_loop, trial_seed
+from bdlsweep.trainables.settings import MethodSettings
+from bdlsweep.trainables.sgmcmc_sampler import SGMCMC
+from bdlsweep.trainables.training import (
+    load_weight_vector,
+    predictive_outputs,
+    seed_everything,
+    train_epoch,
+    trial_device,
+)
+
+
+class SGMCMCSettings(MethodSettings):
+    """Hyper-parameters of SGLD / SGHMC; ``lr`` (the step size on U) and ``temperature`` are tuned."""
+
+    sampler: Literal["sgld", "sghmc"] = "sghmc"
+    lr: float = Field(1e-5, gt=0)
+    momentum_decay: float = Field(0.1, gt=0, le=1)
+    preconditioning: bool = False
+    temperature: float = Field(1.0, ge=0)
+    prior_variance: float = Field(1.0, gt=0)
+    schedule: Literal["constant", "cyclical"] = "constant"
+    cycles: int = Field(4, gt=0)
+    exploration: float = Field(0.8, ge=0, lt=1)
+    epochs: int = Field(40, gt=0)
+    burn_in: int = Field(10, ge=0)
+    thin: int = Field(1, gt=0)
+    max_samples: int = Field(50, gt=0)
+    batch_size: int = Field(128, gt=0)
+    val_samples: int = Field(20, gt=0)
+    augment: bool = False
+
+    @model_validator(mode="after")
+    def _keeps_a_sample(self) -> SGMCMCSettings:
+        if self.schedule == "constant" and self.burn_in >= self.epochs:
+            raise ValueError(
+                f"burn_in ({self.burn_in}) must be below epochs ({self.epochs}) to keep a sample"
+            )
+        if self.schedule == "cyclical" and self.epochs < self.cycles:
+            raise ValueError(f"epochs ({self.epochs}) must be at least cycles ({self.cycles})")
+        return self
+
+
+class SGMCMCPosterior(Posterior):
+    """Stored weight samples ``[K, P]`` of one network; ``predict`` replays them in a random order."""
+
+    method: ClassVar[str] = "sgmcmc"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        recipe: ModelRecipe,
+        samples: torch.Tensor,
+        train_inputs: torch.Tensor | None = None,
+    ) -> None:
+        if len(samples) == 0:
+            raise ValueError("an SGMCMC posterior needs at least one kept sample")
+        self.model = model
+        self.recipe = recipe
+        self.samples = samples
+        self.train_inputs = train_inputs
+
+    def predict(self, inputs: torch.Tensor, num_samples: int, generator: torch.Generator) -> torch.Tensor:
+        """``num_samples`` stored samples: a random permutation of all, repeated when more are asked."""
+        rounds = math.ceil(num_samples / len(self.samples))
+        order = torch.cat(
+            [
+                torch.randperm(len(self.samples), generator=generator, device=generator.device)
+                for _ in range(rounds)
+            ]
+        )[:num_samples]
+        outputs = []
+        for index in order.tolist():
+            load_weight_vector(self.model, self.samples[index], self.train_inputs)
+            outputs.append(predictive_outputs(self.model, inputs, self.recipe.output_model))
+        return torch.stack(outputs)
+
+    def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        return (
+            {"model": self.recipe.to_dict(), "kept_samples": len(self.samples)},
+            {"model_state": self.model.state_dict(), "samples": self.samples},
+        )
+
+    @classmethod
+    def from_state(
+        cls,
+        metadata: dict[str, Any],
+        state: dict[str, Any],
+        device: torch.device,
+        train_inputs: torch.Tensor | None,
+    ) -> SGMCMCPosterior:
+        model, recipe = load_network(metadata, state, device)
+        inputs = None if train_inputs is None else train_inputs.to(device)
+        return cls(model, recipe, state["samples"].to(device), inputs)
+
+
+def _keeps_sample(settings: SGMCMCSettings, epoch: int) -> bool:
+    """Whether the end of ``epoch`` (0-based) is a sampling point of the schedule."""
+    if settings.schedule == "cyclical":
+        epochs_per_cycle = max(1, settings.epochs // settings.cycles)
+        return (epoch % epochs_per_cycle + 1) / epochs_per_cycle > settings.exploration
+    return epoch >= settings.burn_in and (epoch - settings.burn_in) % settings.thin == 0
+
+
+def _sampler(model: nn.Module, settings: SGMCMCSettings, data_size: int, noise: torch.Generator) -> SGMCMC:
+    """The sampler over ``model``'s weights; a cyclical cycle spans ``epochs // cycles`` epochs."""
+    cycle_steps = None
+    if settings.schedule == "cyclical":
+        cycle_steps = settings.epochs // settings.cycles * math.ceil(data_size / settings.batch_size)
+    return SGMCMC(
+        model.parameters(),
+        lr=settings.lr,
+        data_size=data_size,
+        momentum_decay=1.0 if settings.sampler == "sgld" else settings.momentum_decay,
+        temperature=settings.temperature,
+        prior_precision=1.0 / settings.prior_variance,
+        preconditioning=settings.preconditioning,
+        cycle_steps=cycle_steps,
+        exploration=settings.exploration,
+        generator=noise,
+    )
+
+
+def train_sgmcmc(config: dict[str, Any], context: TrialContext) -> None:
+    """Ray Tune trainable: run the sampler, keep samples per the schedule, report validation metrics."""
+    settings = SGMCMCSettings.from_config(config)
+    seed = trial_seed(config)
+    generator = seed_everything(seed)
+    device = trial_device()
+    data = context.load_data(device)
+    recipe = context.recipe(data)
+    model = recipe.build().to(device)
+    noise = torch.Generator(device=device).manual_seed(seed + 1)
+    sampler = _sampler(model, settings, len(data.train.labels), noise)
+    start, resumed = resume_loop(model, sampler, generator)
+    size = sum(p.numel() for p in model.parameters())
+    samples = resumed.get("samples", torch.empty(0, size, device=device))
+    if resumed:
+        noise.set_state(resumed["noise"])
+    likelihood = recipe.output_model
+    for epoch in range(start, settings.epochs):
+        sampler.set_phase(adapt_preconditioner=epoch < max(settings.burn_in, 1))
+        augment = data.augment if settings.augment else None
+        loss = train_epoch(
+            model,
+            sampler,
+            data.train.inputs,
+            data.train.labels,
+            settings.batch_size,
+            generator,
+            likelihood,
+            augment,
+        )
+        if _keeps_sample(settings, epoch):
+            samples = torch.cat([samples, parameters_to_vector(model.parameters()).detach()[None]])
+            samples = samples[-settings.max_samples :]
+        metrics = {"epoch": epoch + 1, "train_loss": loss, "kept_samples": len(samples)}
+        posterior = None
+        if len(samples):
+            evaluation_model = recipe.build().to(device)
+            evaluation_model.load_state_dict(model.state_dict())
+            posterior = SGMCMCPosterior(evaluation_model, recipe, samples, data.train.inputs)
+            replay = torch.Generator(device=device).manual_seed(seed)
+            outputs = posterior.predict(data.val.inputs, min(settings.val_samples, len(samples)), replay)
+            metrics.update(likelihood.validation(outputs, data.val.labels))
+            posterior = SGMCMCPosterior(evaluation_model, recipe, samples)
+        state = loop_state(model, sampler, generator, epoch + 1, samples=samples, noise=noise.get_state())
+        report(metrics, posterior, state, final=epoch + 1 == settings.epochs)
+
+
+METHOD = Method(
+    name="sgmcmc",
+    settings=SGMCMCSettings,
+    trainable=train_sgmcmc,
+    posterior=SGMCMCPosterior,
+    checkpoint="last",
+)
