@@ -14,6 +14,7 @@ METHOD_NAMES = {
     "laplace_nf": "LA-NF",
     "mc_dropout": "MC dropout",
     "sgmcmc": "SGMCMC",
+    "hmc": "HMC",
 }
 ENSEMBLE_NAMES = {"map": "DE", "swa": "MultiSWA", "swag": "MultiSWAG"}
 METRICS = {

@@ -127,9 +127,10 @@ def test_posterior_replays_its_samples_and_round_trips(tmp_path):
 
 
 @pytest.mark.slow
-def test_digits_sampling_sweep_runs_sgld_and_cyclical_sghmc(tmp_path, ray_session):
+def test_digits_sampling_sweep_runs_sgld_cyclical_sghmc_and_hmc(tmp_path, ray_session):
     from pathlib import Path
 
+    from bdlsweep.analysis import results
     from bdlsweep.sweeps.pipeline import run_sweep
     from bdlsweep.sweeps.spec import load_spec
 
@@ -145,6 +146,8 @@ def test_digits_sampling_sweep_runs_sgld_and_cyclical_sghmc(tmp_path, ray_sessio
         "stages.sgld.search.lr=[3.0e-5]",
         "stages.csghmc.epochs=6",
         "stages.csghmc.search.temperature=[1.0]",
+        "stages.hmc.iterations=5",
+        "stages.hmc.burn_in=2",
         "evaluate.ensemble_sizes=[1,2]",
         "evaluate.ensembles_per_size=1",
         "evaluate.num_posterior_samples=4",
@@ -153,8 +156,63 @@ def test_digits_sampling_sweep_runs_sgld_and_cyclical_sghmc(tmp_path, ray_sessio
     outcome = run_sweep(load_spec(Path(__file__).parents[1] / "sweeps" / "digits_sampling.yaml", overrides))
     frame = outcome.ensembles
     test = frame[frame["split"] == "test"]
-    assert set(test["method"]) == {"map", "swag", "sgld", "csghmc"}
+    assert set(test["method"]) == {"map", "swag", "sgld", "csghmc", "hmc"}
+    chains = results.trials(outcome.storage, "hmc")
+    assert len(chains) == 2 and chains["acceptance_rate"].between(0, 1).all()
+    assert (chains["kept_samples"] == 3).all() and (chains["leapfrog_steps"] >= 1).all()
     assert set(test[test["method"] == "sgld"]["num_samples"]) == {2, 4}
-    assert test["test_acc"].min() > 0.15  # above chance (0.1) after a few epochs
+    trained = test[test["method"] != "hmc"]  # a 5-iteration chain from a random start has not moved far
+    assert trained["test_acc"].min() > 0.15  # above chance (0.1) after a few epochs
+    assert test[test["method"] == "hmc"]["test_elpd"].notna().all()
     table = outcome.table_files["markdown"].read_text()
-    assert "| 1 | sgld |" in table and "| 2 | csghmc |" in table
+    assert "| 1 | sgld |" in table and "| 2 | csghmc |" in table and "| 2 | HMC |" in table
+
+
+def _hmc_chain(problem, iterations=2000, burn_in=400, temperature=1.0):
+    from bdlsweep.trainables.hmc_kernel import DualAveraging, hmc_iteration
+
+    inputs, targets, _, _ = problem
+
+    def energy_and_gradient(weights):
+        residual = targets - inputs @ weights
+        energy = (residual**2).sum() / (2 * NOISE_VARIANCE) + (weights**2).sum() / (2 * PRIOR_VARIANCE)
+        gradient = -inputs.T @ residual / NOISE_VARIANCE + weights / PRIOR_VARIANCE
+        return energy, gradient
+
+    generator = torch.Generator().manual_seed(2)
+    position = torch.zeros(2, dtype=torch.float64)
+    energy, gradient = energy_and_gradient(position)
+    adaptation = DualAveraging(0.05, target=0.8)
+    step_size, kept, accepted = 0.05, [], []
+    for iteration in range(iterations):
+        result = hmc_iteration(
+            position, energy, gradient, energy_and_gradient, step_size, 0.3, 100, temperature, generator
+        )
+        position, energy, gradient = result.position, result.energy, result.gradient
+        if iteration < burn_in:
+            step_size = adaptation.update(result.accept_probability)
+            if iteration == burn_in - 1:
+                step_size = adaptation.final_step_size
+        else:
+            kept.append(position)
+            accepted.append(result.accepted)
+    return torch.stack(kept), sum(accepted) / len(accepted)
+
+
+def test_hmc_matches_the_closed_form_posterior_and_adapts_to_the_target_acceptance(problem):
+    _, _, mean, covariance = problem
+    samples, acceptance = _hmc_chain(problem)
+    assert 0.6 < acceptance < 0.97
+    assert_gaussian_moments(samples, mean, covariance)
+    cold, _ = _hmc_chain(problem, temperature=0.1)
+    assert_gaussian_moments(cold, mean, 0.1 * covariance)
+
+
+def assert_gaussian_moments(samples, mean, covariance, rtol=0.15, correlation_atol=0.1):
+    """Mean within 0.2 posterior std, variances within ``rtol``, correlation within ``correlation_atol``."""
+    std = covariance.diag().sqrt()
+    assert ((samples.mean(0) - mean).abs() < 0.2 * std).all()
+    estimate = torch.cov(samples.T)
+    assert torch.allclose(estimate.diag(), covariance.diag(), rtol=rtol)
+    correlation = covariance[0, 1] / (std[0] * std[1])
+    assert abs(estimate[0, 1] / estimate.diag().sqrt().prod() - correlation) < correlation_atol

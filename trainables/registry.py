@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bdlsweep.trainables.hmc import METHOD as HMC
 from bdlsweep.trainables.laplace_nf import METHOD as LAPLACE_NF
 from bdlsweep.trainables.llla import METHOD as LLLA
 from bdlsweep.trainables.map import METHOD as MAP
@@ -12,7 +13,7 @@ from bdlsweep.trainables.sgmcmc import METHOD as SGMCMC
 from bdlsweep.trainables.swag import METHOD as SWAG
 
 METHODS: dict[str, Method] = {
-    method.name: method for method in (MAP, SWAG, LLLA, LAPLACE_NF, MC_DROPOUT, SGMCMC)
+    method.name: method for method in (MAP, SWAG, LLLA, LAPLACE_NF, MC_DROPOUT, SGMCMC, HMC)
 }
 
 

@@ -20,17 +20,11 @@ from torch.nn.utils import parameters_to_vector
 
 from bdlsweep.trainables.context import TrialContext
 from bdlsweep.trainables.method import Method
-from bdlsweep.trainables.posterior import ModelRecipe, Posterior, load_network
 from bdlsweep.trainables.reporting import loop_state, report, resume_loop, trial_seed
+from bdlsweep.trainables.sampled_weights import SampledWeightsPosterior
 from bdlsweep.trainables.settings import MethodSettings
 from bdlsweep.trainables.sgmcmc_sampler import SGMCMC
-from bdlsweep.trainables.training import (
-    load_weight_vector,
-    predictive_outputs,
-    seed_everything,
-    train_epoch,
-    trial_device,
-)
+from bdlsweep.trainables.training import seed_everything, train_epoch, trial_device
 
 
 class SGMCMCSettings(MethodSettings):
@@ -64,57 +58,10 @@ class SGMCMCSettings(MethodSettings):
         return self
 
 
-class SGMCMCPosterior(Posterior):
-    """Stored weight samples ``[K, P]`` of one network; ``predict`` replays them in a random order."""
+class SGMCMCPosterior(SampledWeightsPosterior):
+    """The samples an SGMCMC trial kept."""
 
     method: ClassVar[str] = "sgmcmc"
-
-    def __init__(
-        self,
-        model: nn.Module,
-        recipe: ModelRecipe,
-        samples: torch.Tensor,
-        train_inputs: torch.Tensor | None = None,
-    ) -> None:
-        if len(samples) == 0:
-            raise ValueError("an SGMCMC posterior needs at least one kept sample")
-        self.model = model
-        self.recipe = recipe
-        self.samples = samples
-        self.train_inputs = train_inputs
-
-    def predict(self, inputs: torch.Tensor, num_samples: int, generator: torch.Generator) -> torch.Tensor:
-        """``num_samples`` stored samples: a random permutation of all, repeated when more are asked."""
-        rounds = math.ceil(num_samples / len(self.samples))
-        order = torch.cat(
-            [
-                torch.randperm(len(self.samples), generator=generator, device=generator.device)
-                for _ in range(rounds)
-            ]
-        )[:num_samples]
-        outputs = []
-        for index in order.tolist():
-            load_weight_vector(self.model, self.samples[index], self.train_inputs)
-            outputs.append(predictive_outputs(self.model, inputs, self.recipe.output_model))
-        return torch.stack(outputs)
-
-    def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        return (
-            {"model": self.recipe.to_dict(), "kept_samples": len(self.samples)},
-            {"model_state": self.model.state_dict(), "samples": self.samples},
-        )
-
-    @classmethod
-    def from_state(
-        cls,
-        metadata: dict[str, Any],
-        state: dict[str, Any],
-        device: torch.device,
-        train_inputs: torch.Tensor | None,
-    ) -> SGMCMCPosterior:
-        model, recipe = load_network(metadata, state, device)
-        inputs = None if train_inputs is None else train_inputs.to(device)
-        return cls(model, recipe, state["samples"].to(device), inputs)
 
 
 def _keeps_sample(settings: SGMCMCSettings, epoch: int) -> bool:
