@@ -15,6 +15,7 @@ METHOD_NAMES = {
     "mc_dropout": "MC dropout",
     "sgmcmc": "SGMCMC",
     "hmc": "HMC",
+    "vi": "MFVI",
 }
 ENSEMBLE_NAMES = {"map": "DE", "swa": "MultiSWA", "swag": "MultiSWAG"}
 METRICS = {

@@ -23,6 +23,7 @@ LANF_PRIOR_PRECISION_RANGE = Range("loguniform", 1.0, 500.0)
 DROPOUT_RANGE = Range("uniform", 0.01, 0.5)
 MAP_LR_RANGE = Range("loguniform", 1e-3, 0.3)
 SGMCMC_LR_RANGE = Range("loguniform", 1e-7, 1e-4)
+PRIOR_VARIANCE_RANGE = Range("loguniform", 1e-3, 10.0)
 
 DEFAULT_OPTUNA_SPACES: dict[str, dict[str, Range]] = {
     "map": {"optimizer.lr": MAP_LR_RANGE},
@@ -31,4 +32,5 @@ DEFAULT_OPTUNA_SPACES: dict[str, dict[str, Range]] = {
     "laplace_nf": {"prior_precision": LANF_PRIOR_PRECISION_RANGE},
     "mc_dropout": {"dropout": DROPOUT_RANGE},
     "sgmcmc": {"lr": SGMCMC_LR_RANGE},
+    "vi": {"prior_variance": PRIOR_VARIANCE_RANGE},
 }

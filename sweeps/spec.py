@@ -308,7 +308,7 @@ def _dependency_order(source: str, stages: dict[str, StageSpec]) -> dict[str, St
         visiting.add(name)
         stage = stages[name]
         method = stage.method_info
-        if stage.parent is None and method.parents:
+        if stage.parent is None and method.parents and not method.parent_optional:
             raise SpecError(
                 source,
                 f"stages.{name}.from",

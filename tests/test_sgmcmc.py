@@ -127,7 +127,7 @@ def test_posterior_replays_its_samples_and_round_trips(tmp_path):
 
 
 @pytest.mark.slow
-def test_digits_sampling_sweep_runs_sgld_cyclical_sghmc_and_hmc(tmp_path, ray_session):
+def test_digits_sampling_sweep_runs_sgld_cyclical_sghmc_hmc_and_vi(tmp_path, ray_session):
     from pathlib import Path
 
     from bdlsweep.analysis import results
@@ -148,6 +148,8 @@ def test_digits_sampling_sweep_runs_sgld_cyclical_sghmc_and_hmc(tmp_path, ray_se
         "stages.csghmc.search.temperature=[1.0]",
         "stages.hmc.iterations=5",
         "stages.hmc.burn_in=2",
+        "stages.vi.epochs=2",
+        "stages.vi.search.prior_variance=[1.0]",
         "evaluate.ensemble_sizes=[1,2]",
         "evaluate.ensembles_per_size=1",
         "evaluate.num_posterior_samples=4",
@@ -156,7 +158,7 @@ def test_digits_sampling_sweep_runs_sgld_cyclical_sghmc_and_hmc(tmp_path, ray_se
     outcome = run_sweep(load_spec(Path(__file__).parents[1] / "sweeps" / "digits_sampling.yaml", overrides))
     frame = outcome.ensembles
     test = frame[frame["split"] == "test"]
-    assert set(test["method"]) == {"map", "swag", "sgld", "csghmc", "hmc"}
+    assert set(test["method"]) == {"map", "swag", "sgld", "csghmc", "hmc", "vi"}
     chains = results.trials(outcome.storage, "hmc")
     assert len(chains) == 2 and chains["acceptance_rate"].between(0, 1).all()
     assert (chains["kept_samples"] == 3).all() and (chains["leapfrog_steps"] >= 1).all()
@@ -216,3 +218,32 @@ def assert_gaussian_moments(samples, mean, covariance, rtol=0.15, correlation_at
     assert torch.allclose(estimate.diag(), covariance.diag(), rtol=rtol)
     correlation = covariance[0, 1] / (std[0] * std[1])
     assert abs(estimate[0, 1] / estimate.diag().sqrt().prod() - correlation) < correlation_atol
+
+
+def test_mean_field_vi_recovers_means_and_the_mean_field_variances(problem):
+    from bdlsweep.trainables.mean_field import MeanField, negative_elbo
+
+    independent, targets, _, _ = problem
+    inputs = independent @ torch.tensor([[1.0, 0.9], [0.0, 0.45]], dtype=torch.float64)  # correlated features
+    precision = inputs.T @ inputs / NOISE_VARIANCE + torch.eye(2, dtype=torch.float64) / PRIOR_VARIANCE
+    covariance = torch.linalg.inv(precision)
+    mean = covariance @ inputs.T @ targets / NOISE_VARIANCE
+    model = torch.nn.Linear(2, 1, bias=False).double()
+    q = MeanField(torch.zeros(2, dtype=torch.float64), initial_std=0.05)
+    optimizer = torch.optim.Adam(q.parameters(), lr=0.01)
+    generator = torch.Generator().manual_seed(3)
+
+    def squared_error(outputs, labels):
+        return ((outputs.squeeze(-1) - labels) ** 2).mean() / (2 * NOISE_VARIANCE)
+
+    for step in range(4000):
+        optimizer.zero_grad()
+        negative_elbo(model, q, inputs, targets, squared_error, 40, 1.0, PRIOR_VARIANCE, generator).backward()
+        if step == 3000:
+            optimizer.param_groups[0]["lr"] = 0.002
+        optimizer.step()
+    mean_field_variance = 1 / precision.diag()  # the KL(q‖p) optimum: 1/A_ii ≤ Σ_ii
+    assert (mean_field_variance < 0.5 * covariance.diag()).all()
+    assert torch.allclose(q.mean.detach(), mean, atol=0.03)
+    variance = q.std.detach() ** 2
+    assert torch.allclose(variance, mean_field_variance, rtol=0.2)

@@ -25,7 +25,8 @@ class Method:
     ``checkpoint`` says which checkpoint of a trial is its result: ``best`` (highest ``val_elpd``
     over the trial's reports, as for MAP's best epoch) or ``last`` (the finished posterior).
     ``likelihoods`` lists the data it supports.
-    ``parents`` lists the methods whose selected checkpoints this one starts from (empty: none).
+    ``parents`` lists the methods whose selected checkpoints this one starts from (empty: none);
+    with ``parent_optional`` a stage may also leave ``from`` out and start from scratch.
     ``prepare(context, settings, seed, folder)``, when given, runs once per seed before the trials, so that
     work shared by a seed's grid points (features, Hessians) is not repeated per trial.
     """
@@ -37,5 +38,6 @@ class Method:
     checkpoint: Literal["best", "last"] = "last"
     prepare: Callable | None = None
     parents: tuple[str, ...] = ()
+    parent_optional: bool = False
     likelihoods: tuple[str, ...] = ("classification", "regression")
     derived: dict[str, DerivedSelection] = field(default_factory=dict)

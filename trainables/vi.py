@@ -1,0 +1,144 @@
+"""Mean-field Gaussian VI (Bayes by backprop) as a Ray trainable; starts from MAP when the stage has ``from``.
+
+Adam minimises N · E_q[mean NLL] + T · KL(q ‖ N(0, σ_p² I)) with one reparameterised weight sample
+per minibatch; μ starts at the seed's selected MAP weights (or a fresh initialisation) and σ at
+``initial_std``. ``predict`` draws weight vectors from q.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from pydantic import Field
+from torch import nn
+from torch.nn.utils import parameters_to_vector
+
+from bdlsweep.trainables.context import TrialContext
+from bdlsweep.trainables.map import MAPPosterior
+from bdlsweep.trainables.mean_field import MeanField, negative_elbo
+from bdlsweep.trainables.method import Method
+from bdlsweep.trainables.posterior import ModelRecipe, Posterior, load_network
+from bdlsweep.trainables.reporting import loop_state, report, resume_loop, trial_seed
+from bdlsweep.trainables.settings import MethodSettings
+from bdlsweep.trainables.training import (
+    batches,
+    load_weight_vector,
+    predictive_outputs,
+    seed_everything,
+    trial_device,
+)
+
+
+class VISettings(MethodSettings):
+    """Hyper-parameters of mean-field VI; ``prior_variance`` and ``temperature`` are the tuned ones."""
+
+    epochs: int = Field(30, gt=0)
+    batch_size: int = Field(128, gt=0)
+    lr: float = Field(1e-3, gt=0)
+    initial_std: float = Field(1e-3, gt=0)
+    prior_variance: float = Field(1.0, gt=0)
+    temperature: float = Field(1.0, ge=0)
+    val_samples: int = Field(20, gt=0)
+    augment: bool = False
+
+
+class MeanFieldPosterior(Posterior):
+    """q(θ) = N(μ, diag σ²) over one network's weights; every sample is a fresh weight draw."""
+
+    method: ClassVar[str] = "vi"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        recipe: ModelRecipe,
+        mean: torch.Tensor,
+        std: torch.Tensor,
+        train_inputs: torch.Tensor | None = None,
+    ) -> None:
+        self.model = model
+        self.recipe = recipe
+        self.mean = mean
+        self.std = std
+        self.train_inputs = train_inputs
+
+    def predict(self, inputs: torch.Tensor, num_samples: int, generator: torch.Generator) -> torch.Tensor:
+        outputs = []
+        for _ in range(num_samples):
+            noise = torch.randn(self.mean.shape, generator=generator, device=self.mean.device)
+            load_weight_vector(self.model, self.mean + self.std * noise, self.train_inputs)
+            outputs.append(predictive_outputs(self.model, inputs, self.recipe.output_model))
+        return torch.stack(outputs)
+
+    def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        return (
+            {"model": self.recipe.to_dict()},
+            {"model_state": self.model.state_dict(), "mean": self.mean, "std": self.std},
+        )
+
+    @classmethod
+    def from_state(
+        cls,
+        metadata: dict[str, Any],
+        state: dict[str, Any],
+        device: torch.device,
+        train_inputs: torch.Tensor | None,
+    ) -> MeanFieldPosterior:
+        model, recipe = load_network(metadata, state, device)
+        inputs = None if train_inputs is None else train_inputs.to(device)
+        return cls(model, recipe, state["mean"].to(device), state["std"].to(device), inputs)
+
+
+def train_vi(config: dict[str, Any], context: TrialContext) -> None:
+    """Ray Tune trainable: fit q by the tempered ELBO; report validation metrics of q's samples."""
+    settings = VISettings.from_config(config)
+    seed = trial_seed(config)
+    generator = seed_everything(seed)
+    device = trial_device()
+    data = context.load_data(device)
+    if context.parents:
+        start = MAPPosterior.load(context.parent(seed), device)
+        model, recipe = start.model, start.recipe
+    else:
+        recipe = context.recipe(data)
+        model = recipe.build().to(device)
+    q = MeanField(parameters_to_vector(model.parameters()), settings.initial_std).to(device)
+    optimizer = torch.optim.Adam(q.parameters(), lr=settings.lr)
+    noise = torch.Generator(device=device).manual_seed(seed + 1)
+    first_epoch, resumed = resume_loop(q, optimizer, generator)
+    if resumed:
+        noise.set_state(resumed["noise"])
+    likelihood, count = recipe.output_model, len(data.train.labels)
+    priors = (settings.temperature, settings.prior_variance)
+    for epoch in range(first_epoch, settings.epochs):
+        model.train()
+        total = torch.zeros((), device=device)
+        for inputs, labels in batches(data.train.inputs, data.train.labels, settings.batch_size, generator):
+            if data.augment is not None and settings.augment:
+                inputs = data.augment(inputs, generator)
+            optimizer.zero_grad(set_to_none=True)
+            loss = negative_elbo(model, q, inputs, labels, likelihood.loss, count, *priors, noise)
+            (loss / count).backward()
+            optimizer.step()
+            total += loss.detach() * len(labels) / count
+        mean, std = q.mean.detach().clone(), q.std.detach().clone()
+        posterior = MeanFieldPosterior(model, recipe, mean, std, data.train.inputs)
+        replay = torch.Generator(device=device).manual_seed(seed)
+        outputs = posterior.predict(data.val.inputs, settings.val_samples, replay)
+        metrics = {"epoch": epoch + 1, "negative_elbo": float(total)}
+        metrics.update(likelihood.validation(outputs, data.val.labels))
+        state = loop_state(q, optimizer, generator, epoch + 1, noise=noise.get_state())
+        report(
+            metrics, MeanFieldPosterior(model, recipe, mean, std), state, final=epoch + 1 == settings.epochs
+        )
+
+
+METHOD = Method(
+    name="vi",
+    settings=VISettings,
+    trainable=train_vi,
+    posterior=MeanFieldPosterior,
+    checkpoint="last",
+    parents=("map",),
+    parent_optional=True,
+)
