@@ -3,7 +3,15 @@
 from pathlib import Path
 
 import pytest
-from fake_data import write_cifar, write_corrupted, write_qm9_raw, write_sst2, write_svhn
+from fake_data import (
+    write_cifar,
+    write_corrupted,
+    write_idx,
+    write_imdb,
+    write_qm9_raw,
+    write_sst2,
+    write_svhn,
+)
 
 from bdlsweep.cli import main
 from bdlsweep.sweeps.pipeline import run_sweep
@@ -29,6 +37,9 @@ def data_dir(tmp_path_factory):
     write_svhn(root)
     write_sst2(root)
     write_qm9_raw(root)
+    write_idx(root, "mnist")
+    write_idx(root, "fashion_mnist")
+    write_imdb(root)
     return root
 
 
@@ -41,6 +52,8 @@ def data_dir(tmp_path_factory):
         ("cifar10_multiswag", {"map": 10, "swag": 10}),
         ("sst2_bert", {"map": 30, "swag": 630, "llla": 630, "laplace_nf": 450}),
         ("qm9_painn", {"map": 30, "swag": 900, "llla": 630, "laplace_nf": 450}),
+        ("mnist_mlp_hmc", {"hmc": 3}),
+        ("imdb_cnn_lstm_hmc", {"hmc_t1": 3, "hmc_t03": 3, "hmc_t01": 3, "hmc_t003": 3, "sghmc": 12}),
     ],
 )
 def test_dry_run_prints_stages_trials_and_resources(name, expected, data_dir, capsys):
@@ -220,3 +233,28 @@ def test_qm9_painn_sweep_end_to_end_reports_test_metrics_in_ev(data_dir, tmp_pat
     }
     assert frame["test_rmse"].between(0.01, 10).all()
     assert "RMSE" in outcome.table_files["markdown"].read_text()
+
+
+@pytest.mark.slow
+def test_mnist_mlp_hmc_sweep_end_to_end_on_fake_mnist(data_dir, tmp_path, ray_session):
+    overrides = [
+        f"data_dir={data_dir}",
+        f"storage={tmp_path / 'hmc'}",
+        "seeds=[1,2]",
+        "dataset.val_size=20",
+        "dataset.train_subset=60",
+        "dataset.corruptions=[contrast]",
+        "stages.hmc.iterations=3",
+        "stages.hmc.burn_in=1",
+        "stages.hmc.trajectory_length=3.0e-4",
+        "stages.hmc.resources={cpu: 1, gpu: 0}",
+        "evaluate.ensemble_sizes=[1,2]",
+        "evaluate.ensembles_per_size=1",
+        "evaluate.num_posterior_samples=4",
+        "evaluate.subsample_sizes=[2,4]",
+        "evaluate.resources={cpu: 1, gpu: 0}",
+    ]
+    outcome = run_sweep(load_spec(SWEEPS / "mnist_mlp_hmc.yaml", overrides))
+    chains = outcome.ensembles
+    assert set(chains["split"]) == {"test", "shift", "ood"} and set(chains["K"]) == {1, 2}
+    assert set(chains[chains["split"] == "ood"]["ood_set"]) == {"fashion_mnist"}
