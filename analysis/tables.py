@@ -16,6 +16,7 @@ METHOD_NAMES = {
     "sgmcmc": "SGMCMC",
     "hmc": "HMC",
     "vi": "MFVI",
+    "packed": "Packed-Ens.",
 }
 ENSEMBLE_NAMES = {"map": "DE", "swa": "MultiSWA", "swag": "MultiSWAG"}
 METRICS = {

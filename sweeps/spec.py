@@ -418,6 +418,12 @@ def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
                 f"stages.{name}.method",
                 f"{method.name} does not support {likelihood} data (dataset {dataset!r})",
             )
+        if method is not None and method.models and model not in method.models:
+            raise SpecError(
+                source,
+                f"stages.{name}.method",
+                f"{method.name} needs the model {' or '.join(method.models)} (the sweep's is {model!r})",
+            )
     stages = _dependency_order(
         source,
         {name: _validate_stage(source, name, raw_stage) for name, raw_stage in top.stages.items()},

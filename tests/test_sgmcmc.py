@@ -127,7 +127,7 @@ def test_posterior_replays_its_samples_and_round_trips(tmp_path):
 
 
 @pytest.mark.slow
-def test_digits_sampling_sweep_runs_sgld_cyclical_sghmc_hmc_and_vi(tmp_path, ray_session):
+def test_digits_sampling_sweep_runs_every_sampling_method(tmp_path, ray_session):
     from pathlib import Path
 
     from bdlsweep.analysis import results
@@ -150,6 +150,7 @@ def test_digits_sampling_sweep_runs_sgld_cyclical_sghmc_hmc_and_vi(tmp_path, ray
         "stages.hmc.burn_in=2",
         "stages.vi.epochs=2",
         "stages.vi.search.prior_variance=[1.0]",
+        "stages.packed.epochs=2",
         "evaluate.ensemble_sizes=[1,2]",
         "evaluate.ensembles_per_size=1",
         "evaluate.num_posterior_samples=4",
@@ -158,7 +159,8 @@ def test_digits_sampling_sweep_runs_sgld_cyclical_sghmc_hmc_and_vi(tmp_path, ray
     outcome = run_sweep(load_spec(Path(__file__).parents[1] / "sweeps" / "digits_sampling.yaml", overrides))
     frame = outcome.ensembles
     test = frame[frame["split"] == "test"]
-    assert set(test["method"]) == {"map", "swag", "sgld", "csghmc", "hmc", "vi"}
+    assert set(test["method"]) == {"map", "swag", "sgld", "csghmc", "hmc", "vi", "packed"}
+    assert set(test[test["method"] == "packed"]["num_samples"]) == {2, 4}
     chains = results.trials(outcome.storage, "hmc")
     assert len(chains) == 2 and chains["acceptance_rate"].between(0, 1).all()
     assert (chains["kept_samples"] == 3).all() and (chains["leapfrog_steps"] >= 1).all()

@@ -37,11 +37,13 @@ class TrialContext:
             return splits
         return splits.to(device)
 
-    def recipe(self, splits: DatasetSplits, overrides: dict[str, Any] | None = None) -> ModelRecipe:
-        """The model recipe for this stage's architecture on ``splits``, with option ``overrides``."""
+    def recipe(
+        self, splits: DatasetSplits, overrides: dict[str, Any] | None = None, name: str | None = None
+    ) -> ModelRecipe:
+        """The recipe of this stage's architecture (or ``name``) on ``splits``, with option ``overrides``."""
         options = {**self.model_options, **splits.model_arguments, **(overrides or {})}
         outputs = LIKELIHOODS[splits.likelihood].num_outputs(splits.target_size)
-        return ModelRecipe(self.model, options, splits.input_shape, outputs, splits.likelihood)
+        return ModelRecipe(name or self.model, options, splits.input_shape, outputs, splits.likelihood)
 
     def parent(self, seed: int) -> str:
         """The upstream checkpoint folder of ``seed``."""

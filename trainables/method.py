@@ -24,7 +24,7 @@ class Method:
 
     ``checkpoint`` says which checkpoint of a trial is its result: ``best`` (highest ``val_elpd``
     over the trial's reports, as for MAP's best epoch) or ``last`` (the finished posterior).
-    ``likelihoods`` lists the data it supports.
+    ``likelihoods`` lists the data it supports; ``models``, when not empty, the architectures.
     ``parents`` lists the methods whose selected checkpoints this one starts from (empty: none);
     with ``parent_optional`` a stage may also leave ``from`` out and start from scratch.
     ``prepare(context, settings, seed, folder)``, when given, runs once per seed before the trials, so that
@@ -40,4 +40,5 @@ class Method:
     parents: tuple[str, ...] = ()
     parent_optional: bool = False
     likelihoods: tuple[str, ...] = ("classification", "regression")
+    models: tuple[str, ...] = ()
     derived: dict[str, DerivedSelection] = field(default_factory=dict)

@@ -10,6 +10,7 @@ from pydantic import Field
 from torch import nn
 
 from bdlsweep.trainables.context import TrialContext
+from bdlsweep.trainables.likelihood import Likelihood
 from bdlsweep.trainables.posterior import ModelRecipe, Posterior
 from bdlsweep.trainables.reporting import loop_state, report, resume_loop, trial_seed
 from bdlsweep.trainables.settings import MethodSettings, OptimizerSettings, ScheduleSettings
@@ -42,17 +43,22 @@ def fit_network(
     settings: NetworkSettings,
     make_posterior: Callable[[nn.Module, ModelRecipe], Posterior],
     model_overrides: dict[str, Any] | None = None,
+    model_name: str | None = None,
+    training_loss: Callable[[Likelihood], Likelihood] | None = None,
 ) -> None:
     """Train the stage's model; each epoch report validation metrics of ``make_posterior(model)``.
 
-    Validation uses ``settings.val_samples`` posterior samples from a generator seeded per epoch;
-    the checkpoint holds the posterior and the optimizer/schedule/data-order state for resuming.
+    ``model_name`` replaces the sweep's architecture (a Packed-Ensemble of it) and ``training_loss``
+    wraps the likelihood used for the training loss (one per estimator). Validation uses
+    ``settings.val_samples`` posterior samples from a generator seeded per epoch; the checkpoint
+    holds the posterior and the optimizer/schedule/data-order state for resuming.
     """
     seed = trial_seed(config)
     generator = seed_everything(seed)
     device = trial_device()
     data = context.load_data(device)
-    recipe = context.recipe(data, model_overrides)
+    recipe = context.recipe(data, model_overrides, model_name)
+    loss_likelihood = recipe.output_model if training_loss is None else training_loss(recipe.output_model)
     model = recipe.build().to(device)
     optimizer = build_optimizer(model.parameters(), settings.optimizer)
     schedule = build_schedule(optimizer, settings.schedule, settings.epochs)
@@ -67,7 +73,7 @@ def fit_network(
             data.train.labels,
             settings.batch_size,
             generator,
-            recipe.output_model,
+            loss_likelihood,
             data.augment if settings.augment else None,
         )
         schedule.step()

@@ -8,13 +8,14 @@ from bdlsweep.trainables.llla import METHOD as LLLA
 from bdlsweep.trainables.map import METHOD as MAP
 from bdlsweep.trainables.mc_dropout import METHOD as MC_DROPOUT
 from bdlsweep.trainables.method import Method
+from bdlsweep.trainables.packed import METHOD as PACKED
 from bdlsweep.trainables.posterior import Posterior
 from bdlsweep.trainables.sgmcmc import METHOD as SGMCMC
 from bdlsweep.trainables.swag import METHOD as SWAG
 from bdlsweep.trainables.vi import METHOD as VI
 
 METHODS: dict[str, Method] = {
-    method.name: method for method in (MAP, SWAG, LLLA, LAPLACE_NF, MC_DROPOUT, SGMCMC, HMC, VI)
+    method.name: method for method in (MAP, SWAG, LLLA, LAPLACE_NF, MC_DROPOUT, SGMCMC, HMC, VI, PACKED)
 }
 
 

@@ -12,6 +12,15 @@ from bdlsweep.trainables.posterior import ModelRecipe, Posterior, load_network
 from bdlsweep.trainables.training import load_weight_vector, predictive_outputs
 
 
+def replay_order(count: int, num_samples: int, generator: torch.Generator) -> torch.Tensor:
+    """Which of ``count`` stored samples give ``num_samples`` draws: random permutations, concatenated."""
+    rounds = math.ceil(num_samples / count)
+    device = generator.device
+    return torch.cat([torch.randperm(count, generator=generator, device=device) for _ in range(rounds)])[
+        :num_samples
+    ]
+
+
 class SampledWeightsPosterior(Posterior):
     """Stored weight samples ``[K, P]`` of one network; ``predict`` replays them in a random order."""
 
@@ -31,13 +40,7 @@ class SampledWeightsPosterior(Posterior):
 
     def predict(self, inputs: torch.Tensor, num_samples: int, generator: torch.Generator) -> torch.Tensor:
         """``num_samples`` stored samples: a random permutation of all, repeated when more are asked."""
-        rounds = math.ceil(num_samples / len(self.samples))
-        order = torch.cat(
-            [
-                torch.randperm(len(self.samples), generator=generator, device=generator.device)
-                for _ in range(rounds)
-            ]
-        )[:num_samples]
+        order = replay_order(len(self.samples), num_samples, generator)
         outputs = []
         dtype = next(self.model.parameters()).dtype
         for index in order.tolist():

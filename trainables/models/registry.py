@@ -12,6 +12,7 @@ from bdlsweep.trainables.models.cnn import SmallCNN
 from bdlsweep.trainables.models.cnn_lstm import CNNLSTM
 from bdlsweep.trainables.models.lenet import LeNet5
 from bdlsweep.trainables.models.mlp import MLP
+from bdlsweep.trainables.models.packed import PackedMLP
 from bdlsweep.trainables.models.painn import PaiNN
 from bdlsweep.trainables.models.preact_resnet import PreResNet, WideResNet
 from bdlsweep.trainables.models.resnet import ResNet
@@ -26,6 +27,7 @@ MODELS: dict[str, type[nn.Module]] = {
     "bert": BertClassifier,
     "cnn_lstm": CNNLSTM,
     "painn": PaiNN,
+    "packed_mlp": PackedMLP,
 }
 
 _DATA_ARGUMENTS = {"input_shape", "num_outputs", "vocab_size"}
