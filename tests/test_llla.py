@@ -149,3 +149,37 @@ def test_regression_posterior_samples_means_and_keeps_map_variances():
     assert torch.allclose(variances, map_outputs[None, :, 1:].expand_as(variances))
     assert torch.allclose(means.mean(0), map_outputs[:, :1], atol=0.1)
     assert means.std(0).min() > 0
+
+
+def test_marginal_likelihood_prior_precision_maximises_the_evidence(trained):
+    from bdlsweep.trainables.llla import marginal_likelihood_prior_precision
+
+    data, model = trained
+    features = backbone_features(model, data.train.inputs)
+    laplace = fit_head_laplace(model.head, features, data.train.labels, "full")
+    fitted = marginal_likelihood_prior_precision([laplace])
+    assert laplace.prior_precision.numel() == 1 and fitted > 0
+
+    def evidence(precision: float) -> float:
+        return float(laplace.log_marginal_likelihood(prior_precision=torch.tensor([precision])))
+
+    best = evidence(fitted)
+    for factor in (0.25, 0.5, 2.0, 4.0):
+        assert evidence(fitted * factor) <= best + 1e-3
+
+
+def test_shared_prior_precision_of_regression_outputs_maximises_their_summed_evidence():
+    from bdlsweep.trainables.llla import marginal_likelihood_prior_precision
+
+    torch.manual_seed(2)
+    features = torch.randn(60, 3)
+    head = torch.nn.Linear(3, 4)
+    targets = features @ torch.randn(3, 2) + 0.3 * torch.randn(60, 2)
+    laplaces = fit_mean_head_laplaces(head, features, targets, "full")
+    fitted = marginal_likelihood_prior_precision(laplaces)
+
+    def evidence(precision: float) -> float:
+        value = torch.tensor([precision])
+        return float(sum(laplace.log_marginal_likelihood(prior_precision=value) for laplace in laplaces))
+
+    assert all(evidence(fitted * factor) <= evidence(fitted) + 1e-3 for factor in (0.25, 0.5, 2.0, 4.0))

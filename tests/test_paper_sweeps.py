@@ -166,12 +166,17 @@ def test_multiswag_cifar100_and_wrn28_10_sweeps_end_to_end_on_fake_data(data_dir
         *laplace_tiny,
         "dataset.val_size=20",
         "stages.llla.hessian=diag",
+        "stages.llla.prior_precision_method=marglik",
         "stages.laplace_nf.base=diag",
     ]
     cifar100 = run_sweep(load_spec(SWEEPS / "cifar100_wrn16_4.yaml", cifar100_overrides))
     shift = cifar100.ensembles[cifar100.ensembles["split"] == "shift"]
     assert set(shift["corruption"]) == {"gaussian_noise"}
     assert cifar100.ensembles["test_acc"].dropna().between(0, 1).all()
+    from bdlsweep.analysis import results
+
+    fitted = results.trials(cifar100.storage, "llla")["fitted_prior_precision"]
+    assert (fitted > 0).all() and (fitted != 1.0).all()  # marglik, not the grid value
     wide_overrides = [*_tiny(data_dir, tmp_path / "wide"), *laplace_tiny]
     wide = run_sweep(load_spec(SWEEPS / "cifar10_wrn28_10.yaml", wide_overrides))
     assert set(wide.ensembles["method"]) == {"map", "swa", "swag", "llla", "laplace_nf"}

@@ -35,10 +35,16 @@ HessianStructure = Literal["full", "diag", "kron"]
 
 
 class LLLASettings(MethodSettings):
-    """Hyper-parameters of LLLA; ``prior_precision`` is what the papers tune on a grid."""
+    """Hyper-parameters of LLLA; ``prior_precision`` is what the papers tune on a grid.
+
+    ``prior_precision_method: marglik`` instead fits one scalar prior precision per seed by
+    maximising laplace-torch's Laplace marginal likelihood (``optimize_prior_precision``); the
+    trial then ignores ``prior_precision`` and reports the fitted value.
+    """
 
     hessian: HessianStructure = "full"
     prior_precision: float = Field(1.0, gt=0)
+    prior_precision_method: Literal["grid", "marglik"] = "grid"
     predictive: Literal["nn", "glm", "probit"] = "nn"
     val_samples: int = Field(100, gt=0)
     fit_batch_size: int = Field(256, gt=0)
@@ -303,6 +309,28 @@ def prepared_posterior(
     return posterior, state["val_features"]
 
 
+def marginal_likelihood_prior_precision(laplaces: list) -> float:
+    """The scalar prior precision maximising the summed Laplace log marginal likelihood of ``laplaces``.
+
+    With one Laplace (classification) this is laplace-torch's ``optimize_prior_precision(method="marglik",
+    prior_structure="scalar")``; regression heads (one Laplace per output) share one value, fitted on the
+    sum of their log marginal likelihoods with the same Adam-on-log-precision procedure.
+    """
+    if len(laplaces) == 1:
+        laplaces[0].optimize_prior_precision(pred_type="nn", method="marglik", prior_structure="scalar")
+        return float(laplaces[0].prior_precision)
+    log_precision = torch.zeros(1, requires_grad=True)
+    optimizer = torch.optim.Adam([log_precision], lr=0.1)
+    for _ in range(100):
+        optimizer.zero_grad()
+        loss = -sum(
+            laplace.log_marginal_likelihood(prior_precision=log_precision.exp()) for laplace in laplaces
+        )
+        loss.backward()
+        optimizer.step()
+    return float(log_precision.exp())
+
+
 def train_llla(config: dict[str, Any], context: TrialContext) -> None:
     """Ray Tune trainable: one prior precision on a seed's prepared Laplace; validation by sampling."""
     settings = LLLASettings.from_config(config)
@@ -310,11 +338,15 @@ def train_llla(config: dict[str, Any], context: TrialContext) -> None:
     device = trial_device()
     prepared = context.prepared[seed]
     posterior, val_features = prepared_posterior(prepared, settings.predictive, device)
-    posterior.prior_precision = settings.prior_precision
+    if settings.prior_precision_method == "marglik":
+        posterior.prior_precision = marginal_likelihood_prior_precision(posterior.laplaces)
+    else:
+        posterior.prior_precision = settings.prior_precision
     data = context.load_data(device)
     generator = torch.Generator(device=device).manual_seed(seed)
     outputs = posterior.predict_from_features(val_features, settings.val_samples, generator)
-    report(LIKELIHOODS[data.likelihood].validation(outputs, data.val.labels), posterior, final=True)
+    metrics = LIKELIHOODS[data.likelihood].validation(outputs, data.val.labels)
+    report({**metrics, "fitted_prior_precision": posterior.prior_precision}, posterior, final=True)
 
 
 METHOD = Method(
