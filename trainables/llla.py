@@ -317,7 +317,9 @@ def marginal_likelihood_prior_precision(laplaces: list) -> float:
     sum of their log marginal likelihoods with the same Adam-on-log-precision procedure.
     """
     if len(laplaces) == 1:
-        laplaces[0].optimize_prior_precision(pred_type="nn", method="marglik", prior_structure="scalar")
+        laplaces[0].optimize_prior_precision(
+            pred_type="nn", method="marglik", prior_structure="scalar", link_approx="mc"
+        )
         return float(laplaces[0].prior_precision)
     log_precision = torch.zeros(1, requires_grad=True)
     optimizer = torch.optim.Adam([log_precision], lr=0.1)
@@ -328,7 +330,7 @@ def marginal_likelihood_prior_precision(laplaces: list) -> float:
         )
         loss.backward()
         optimizer.step()
-    return float(log_precision.exp())
+    return float(log_precision.detach().exp())
 
 
 def train_llla(config: dict[str, Any], context: TrialContext) -> None:
