@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import torch
 from torch import nn
 
-from bdlsweep.trainables.posterior import ModelRecipe, Posterior, load_network
-from bdlsweep.trainables.training import load_weight_vector, predictive_outputs
+from bdlsweep.trainables.posterior import ModelRecipe
+from bdlsweep.trainables.weight_sampling import WeightSamplingPosterior, load_sampling_network
 
 
 def replay_order(count: int, num_samples: int, generator: torch.Generator) -> torch.Tensor:
@@ -21,7 +22,7 @@ def replay_order(count: int, num_samples: int, generator: torch.Generator) -> to
     ]
 
 
-class SampledWeightsPosterior(Posterior):
+class SampledWeightsPosterior(WeightSamplingPosterior):
     """Stored weight samples ``[K, P]`` of one network; ``predict`` replays them in a random order."""
 
     def __init__(
@@ -33,20 +34,13 @@ class SampledWeightsPosterior(Posterior):
     ) -> None:
         if len(samples) == 0:
             raise ValueError(f"a {self.method} posterior needs at least one kept sample")
-        self.model = model
-        self.recipe = recipe
+        super().__init__(model, recipe, train_inputs)
         self.samples = samples
-        self.train_inputs = train_inputs
 
-    def predict(self, inputs: torch.Tensor, num_samples: int, generator: torch.Generator) -> torch.Tensor:
-        """``num_samples`` stored samples: a random permutation of all, repeated when more are asked."""
-        order = replay_order(len(self.samples), num_samples, generator)
-        outputs = []
-        dtype = next(self.model.parameters()).dtype
-        for index in order.tolist():
-            load_weight_vector(self.model, self.samples[index].to(dtype), self.train_inputs)
-            outputs.append(predictive_outputs(self.model, inputs, self.recipe.output_model))
-        return torch.stack(outputs)
+    def weight_samples(self, num_samples: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+        """The stored samples in a random permutation, repeated when more are asked."""
+        for index in replay_order(len(self.samples), num_samples, generator).tolist():
+            yield self.samples[index]
 
     def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
         return (
@@ -62,6 +56,5 @@ class SampledWeightsPosterior(Posterior):
         device: torch.device,
         train_inputs: torch.Tensor | None,
     ) -> SampledWeightsPosterior:
-        model, recipe = load_network(metadata, state, device)
-        inputs = None if train_inputs is None else train_inputs.to(device)
+        model, recipe, inputs = load_sampling_network(metadata, state, device, train_inputs)
         return cls(model, recipe, state["samples"].to(device), inputs)

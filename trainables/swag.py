@@ -7,6 +7,7 @@ deviation matrix D of the last ``rank`` snapshots around the mean; a sample is
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import torch
@@ -18,17 +19,17 @@ from bdlsweep.trainables.context import TrialContext
 from bdlsweep.trainables.fixed_weights import FixedWeightsPosterior
 from bdlsweep.trainables.map import MAPPosterior
 from bdlsweep.trainables.method import DerivedSelection, Method
-from bdlsweep.trainables.posterior import ModelRecipe, Posterior, load_network
+from bdlsweep.trainables.posterior import ModelRecipe
 from bdlsweep.trainables.reporting import loop_state, report, resume_loop, trial_seed
 from bdlsweep.trainables.settings import MethodSettings, OptimizerSettings
 from bdlsweep.trainables.training import (
     build_optimizer,
     load_weight_vector,
-    predictive_outputs,
     seed_everything,
     train_epoch,
     trial_device,
 )
+from bdlsweep.trainables.weight_sampling import WeightSamplingPosterior, load_sampling_network
 
 VARIANCE_FLOOR = 1e-8
 
@@ -119,7 +120,7 @@ class SWAGMoments:
         return moments
 
 
-class SWAGPosterior(Posterior):
+class SWAGPosterior(WeightSamplingPosterior):
     """Gaussian posterior over all weights with diagonal plus low-rank covariance."""
 
     method: ClassVar[str] = "swag"
@@ -131,17 +132,12 @@ class SWAGPosterior(Posterior):
         moments: SWAGMoments,
         train_inputs: torch.Tensor | None = None,
     ) -> None:
-        self.model = model
-        self.recipe = recipe
+        super().__init__(model, recipe, train_inputs)
         self.moments = moments
-        self.train_inputs = train_inputs
 
-    def predict(self, inputs: torch.Tensor, num_samples: int, generator: torch.Generator) -> torch.Tensor:
-        outputs = []
+    def weight_samples(self, num_samples: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
         for _ in range(num_samples):
-            load_weight_vector(self.model, self.moments.sample(generator), self.train_inputs)
-            outputs.append(predictive_outputs(self.model, inputs, self.recipe.output_model))
-        return torch.stack(outputs)
+            yield self.moments.sample(generator)
 
     def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
         return (
@@ -157,10 +153,8 @@ class SWAGPosterior(Posterior):
         device: torch.device,
         train_inputs: torch.Tensor | None,
     ) -> SWAGPosterior:
-        model, recipe = load_network(metadata, state, device)
-        moments = SWAGMoments.from_state_dict(state["moments"])
-        inputs = None if train_inputs is None else train_inputs.to(device)
-        return cls(model, recipe, moments, inputs)
+        model, recipe, inputs = load_sampling_network(metadata, state, device, train_inputs)
+        return cls(model, recipe, SWAGMoments.from_state_dict(state["moments"]), inputs)
 
     def swa(self) -> SWAPosterior:
         """The SWA solution: the mean weights (batch norm updated for them)."""

@@ -7,6 +7,7 @@ per minibatch; μ starts at the seed's selected MAP weights (or a fresh initiali
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import torch
@@ -18,16 +19,11 @@ from bdlsweep.trainables.context import TrialContext
 from bdlsweep.trainables.map import MAPPosterior
 from bdlsweep.trainables.mean_field import MeanField, negative_elbo
 from bdlsweep.trainables.method import Method
-from bdlsweep.trainables.posterior import ModelRecipe, Posterior, load_network
+from bdlsweep.trainables.posterior import ModelRecipe
 from bdlsweep.trainables.reporting import loop_state, report, resume_loop, trial_seed
 from bdlsweep.trainables.settings import MethodSettings
-from bdlsweep.trainables.training import (
-    batches,
-    load_weight_vector,
-    predictive_outputs,
-    seed_everything,
-    trial_device,
-)
+from bdlsweep.trainables.training import batches, seed_everything, trial_device
+from bdlsweep.trainables.weight_sampling import WeightSamplingPosterior, load_sampling_network
 
 
 class VISettings(MethodSettings):
@@ -43,7 +39,7 @@ class VISettings(MethodSettings):
     augment: bool = False
 
 
-class MeanFieldPosterior(Posterior):
+class MeanFieldPosterior(WeightSamplingPosterior):
     """q(θ) = N(μ, diag σ²) over one network's weights; every sample is a fresh weight draw."""
 
     method: ClassVar[str] = "vi"
@@ -56,19 +52,14 @@ class MeanFieldPosterior(Posterior):
         std: torch.Tensor,
         train_inputs: torch.Tensor | None = None,
     ) -> None:
-        self.model = model
-        self.recipe = recipe
+        super().__init__(model, recipe, train_inputs)
         self.mean = mean
         self.std = std
-        self.train_inputs = train_inputs
 
-    def predict(self, inputs: torch.Tensor, num_samples: int, generator: torch.Generator) -> torch.Tensor:
-        outputs = []
+    def weight_samples(self, num_samples: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
         for _ in range(num_samples):
             noise = torch.randn(self.mean.shape, generator=generator, device=self.mean.device)
-            load_weight_vector(self.model, self.mean + self.std * noise, self.train_inputs)
-            outputs.append(predictive_outputs(self.model, inputs, self.recipe.output_model))
-        return torch.stack(outputs)
+            yield self.mean + self.std * noise
 
     def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
         return (
@@ -84,8 +75,7 @@ class MeanFieldPosterior(Posterior):
         device: torch.device,
         train_inputs: torch.Tensor | None,
     ) -> MeanFieldPosterior:
-        model, recipe = load_network(metadata, state, device)
-        inputs = None if train_inputs is None else train_inputs.to(device)
+        model, recipe, inputs = load_sampling_network(metadata, state, device, train_inputs)
         return cls(model, recipe, state["mean"].to(device), state["std"].to(device), inputs)
 
 
