@@ -25,6 +25,16 @@ CPU_ONLY = [
     "evaluate.resources={cpu: 1, gpu: 0}",
 ]
 LAPLACE_CPU_ONLY = ["stages.llla.resources={cpu: 1, gpu: 0}", "stages.laplace_nf.resources={cpu: 1, gpu: 0}"]
+TINY_LAPLACE_STAGES = [
+    "stages.swag.search.lr=[0.01]",
+    "stages.llla.search.prior_precision=[1.0]",
+    "stages.llla.val_samples=3",
+    "stages.laplace_nf.search.prior_precision=[10]",
+    "stages.laplace_nf.num_transforms=1",
+    "stages.laplace_nf.epochs=1",
+    "stages.laplace_nf.val_samples=3",
+    *LAPLACE_CPU_ONLY,
+]
 
 
 @pytest.fixture(scope="module")
@@ -123,14 +133,9 @@ def test_cifar10_wrn16_4_sweep_end_to_end_on_fake_cifar(data_dir, tmp_path, ray_
 
     overrides = [
         *_tiny(data_dir, tmp_path / "sweep"),
-        "stages.swag.search.lr=[0.01]",
+        *TINY_LAPLACE_STAGES,
         "stages.llla.search.prior_precision=[1.0,100.0]",
-        "stages.llla.val_samples=5",
-        "stages.laplace_nf.search.prior_precision=[10]",
         "stages.laplace_nf.num_transforms=2",
-        "stages.laplace_nf.epochs=1",
-        "stages.laplace_nf.val_samples=5",
-        *LAPLACE_CPU_ONLY,
     ]
     outcome = run_sweep(load_spec(SWEEPS / "cifar10_wrn16_4.yaml", overrides))
     trials = results.trials(outcome.storage, "map")
@@ -152,14 +157,7 @@ def test_multiswag_cifar100_and_wrn28_10_sweeps_end_to_end_on_fake_data(data_dir
     laplace_tiny = [
         "model.depth=10",
         "model.widen_factor=1",
-        "stages.swag.search.lr=[0.01]",
-        "stages.llla.search.prior_precision=[1.0]",
-        "stages.llla.val_samples=3",
-        "stages.laplace_nf.search.prior_precision=[10]",
-        "stages.laplace_nf.num_transforms=1",
-        "stages.laplace_nf.epochs=1",
-        "stages.laplace_nf.val_samples=3",
-        *LAPLACE_CPU_ONLY,
+        *TINY_LAPLACE_STAGES,
     ]
     cifar100_overrides = [
         *_tiny(data_dir, tmp_path / "c100"),
@@ -194,14 +192,7 @@ def test_sst2_bert_sweep_end_to_end_with_a_tokenizer_saved_once(data_dir, tmp_pa
         *_tiny(data_dir, tmp_path / "sst2"),
         *tiny_bert,
         "dataset.vocab_size=200",
-        "stages.swag.search.lr=[0.01]",
-        "stages.llla.search.prior_precision=[1.0]",
-        "stages.llla.val_samples=3",
-        "stages.laplace_nf.search.prior_precision=[10]",
-        "stages.laplace_nf.num_transforms=1",
-        "stages.laplace_nf.epochs=1",
-        "stages.laplace_nf.val_samples=3",
-        *LAPLACE_CPU_ONLY,
+        *TINY_LAPLACE_STAGES,
     ]
     overrides.remove("dataset.val_size=40")
     outcome = run_sweep(load_spec(SWEEPS / "sst2_bert.yaml", overrides))
@@ -221,14 +212,9 @@ def test_qm9_painn_sweep_end_to_end_reports_test_metrics_in_ev(data_dir, tmp_pat
         "model.radial=8",
         "stages.map.batch_size=8",
         "stages.swag.batch_size=8",
+        *TINY_LAPLACE_STAGES,
         "stages.swag.search.lr=[1.0e-4]",
         "stages.llla.search.prior_precision=[1.0,100.0]",
-        "stages.llla.val_samples=3",
-        "stages.laplace_nf.search.prior_precision=[10]",
-        "stages.laplace_nf.num_transforms=1",
-        "stages.laplace_nf.epochs=1",
-        "stages.laplace_nf.val_samples=3",
-        *LAPLACE_CPU_ONLY,
     ]
     overrides.remove("dataset.val_size=40")
     outcome = run_sweep(load_spec(SWEEPS / "qm9_painn.yaml", overrides))
