@@ -11,11 +11,13 @@ from bdlsweep.trainables.method import Method
 from bdlsweep.trainables.packed import METHOD as PACKED
 from bdlsweep.trainables.posterior import Posterior
 from bdlsweep.trainables.sgmcmc import METHOD as SGMCMC
+from bdlsweep.trainables.subspace import METHOD as SUBSPACE
 from bdlsweep.trainables.swag import METHOD as SWAG
 from bdlsweep.trainables.vi import METHOD as VI
 
 METHODS: dict[str, Method] = {
-    method.name: method for method in (MAP, SWAG, LLLA, LAPLACE_NF, MC_DROPOUT, SGMCMC, HMC, VI, PACKED)
+    method.name: method
+    for method in (MAP, SWAG, LLLA, LAPLACE_NF, MC_DROPOUT, SGMCMC, HMC, VI, PACKED, SUBSPACE)
 }
 
 
