@@ -17,6 +17,7 @@ METHOD_NAMES = {
     "hmc": "HMC",
     "vi": "MFVI",
     "packed": "Packed-Ens.",
+    "subspace": "Subspace",
 }
 ENSEMBLE_NAMES = {"map": "DE", "swa": "MultiSWA", "swag": "MultiSWAG"}
 METRICS = {

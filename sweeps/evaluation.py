@@ -94,6 +94,7 @@ class EnsembleEvaluator:
         splits = settings["splits"]
         self.shift = data.shift if "shift" in splits else {}
         self.ood = data.ood if "ood" in splits else {}
+        self.curve = data.curve
 
     def _outputs(self, inputs, seeds, draws, ensemble_seed) -> torch.Tensor:
         """Per-sample predictives ``[S, N, K]`` in draw order; samples fixed per member."""
@@ -173,6 +174,26 @@ class EnsembleEvaluator:
             rows.append({**draw.row(n), "split": item.split, **item.where, **_prefixed(item.split, values)})
         return rows
 
+    def predictive_curve(self, model_ids: str) -> pd.DataFrame:
+        """The ensemble's predictive mean and std (a mixture over all its samples) over the dataset's 1-D
+        input grid, in data units: columns method, K, x, mean, std."""
+        if self.curve is None:
+            raise ValueError("the dataset has no 1-D input grid to draw a predictive over")
+        seeds = members_of(model_ids)
+        draw = self._draw(len(seeds), 0, model_ids)
+        means, variances = self.likelihood.split(self._predict(self.curve.inputs, draw))
+        mean = means.mean(0)[:, 0]
+        variance = (variances + means**2).mean(0)[:, 0] - mean**2
+        return pd.DataFrame(
+            {
+                "method": self.label,
+                "K": len(seeds),
+                "x": self.curve.x,
+                "mean": mean.numpy() * self.curve.target_scale + self.curve.target_mean,
+                "std": variance.clamp_min(0).sqrt().numpy() * self.curve.target_scale,
+            }
+        )
+
     def evaluate_plan(self, plan: list[tuple[int, int, str]]) -> list[dict[str, Any]]:
         """Rows of every ensemble in ``plan`` (K, ensemble_id, model_ids).
 
@@ -199,15 +220,20 @@ def evaluate_ensembles(
     dataset_options: dict[str, Any],
     settings: dict[str, Any],
     resources: dict[str, float],
-) -> pd.DataFrame:
-    """One Ray actor per method evaluates all its ensembles; methods run in parallel."""
+    curve_members: str | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """One Ray actor per method evaluates all its ensembles; methods run in parallel.
+
+    With ``curve_members`` (model ids), each actor also draws that ensemble's predictive over the
+    dataset's 1-D input grid; the curves come back as a second frame.
+    """
     actor_class = ray.remote(EnsembleEvaluator).options(
         num_cpus=resources.get("cpu", 1),
         num_gpus=resources.get("gpu", 0),
         resources={k: v for k, v in resources.items() if k not in {"cpu", "gpu"}} or None,
     )
     ensembles = list(plan[["K", "ensemble_id", "model_ids"]].itertuples(index=False, name=None))
-    futures = []
+    futures, curves = [], []
     for label, selection in selections.items():
         actor = actor_class.remote(
             label,
@@ -219,5 +245,7 @@ def evaluate_ensembles(
             settings,
         )
         futures.append(actor.evaluate_plan.remote(ensembles))
+        if curve_members is not None:
+            curves.append(actor.predictive_curve.remote(curve_members))
     rows = [row for batch in ray.get(futures) for row in batch]
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), pd.concat(ray.get(curves), ignore_index=True) if curves else None

@@ -12,8 +12,9 @@ import pandas as pd
 import ray
 
 from bdlsweep.analysis import tables
+from bdlsweep.analysis.predictive_curves import plot_predictive_curves
 from bdlsweep.analysis.results import ENSEMBLES_FILE
-from bdlsweep.sweeps.atomic import write_text_atomic
+from bdlsweep.sweeps.atomic import write_bytes_atomic, write_text_atomic
 from bdlsweep.sweeps.ensemble_plan import plan_ensembles, read_ensemble_file, write_ensemble_file
 from bdlsweep.sweeps.errors import SpecError
 from bdlsweep.sweeps.evaluation import evaluate_ensembles
@@ -23,11 +24,14 @@ from bdlsweep.sweeps.spec import SweepSpec
 from bdlsweep.sweeps.stage import run_stage
 from bdlsweep.sweeps.storage_guard import check_and_record
 from bdlsweep.sweeps.tracking import ensure_experiment, log_evaluation
+from bdlsweep.trainables.data import load_dataset
 from bdlsweep.trainables.data.files import MissingDataFileError
 from bdlsweep.trainables.data.registry import download_dataset, locate_dataset, prepare_dataset
 
 logger = logging.getLogger(__name__)
 
+CURVES_FILE = Path("evaluation") / "predictive_curves.csv"
+PREDICTIVE_PLOT = Path("results") / "predictive_1d.png"
 RAY_DEFAULTS = {"TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0"}
 
 
@@ -117,17 +121,29 @@ def run_evaluation(spec: SweepSpec, selections: dict[str, Selection]) -> tuple[p
         return pd.read_csv(path), False
     write_text_atomic(path.with_name("ensemble_plan.tsv"), write_ensemble_file(plan))
     chosen = {label: selections[label] for label in spec.evaluate.methods}
-    frame = evaluate_ensembles(
+    curve_size = spec.evaluate.predictive_plot
+    frame, curves = evaluate_ensembles(
         chosen,
         plan,
         spec.dataset,
         spec.dataset_options,
         settings,
         spec.evaluate.resources.as_tune(),
+        None if curve_size is None else ",".join(map(str, spec.seeds[:curve_size])),
     )
+    if curves is not None:
+        write_predictive_plot(spec, curves)
     write_text_atomic(path, frame.to_csv(index=False))
     write_text_atomic(record_path, record)
     return frame, True
+
+
+def write_predictive_plot(spec: SweepSpec, curves: pd.DataFrame) -> Path:
+    """The curves as ``evaluation/predictive_curves.csv`` and their plot as ``results/predictive_1d.png``."""
+    write_text_atomic(spec.storage / CURVES_FILE, curves.to_csv(index=False))
+    data = load_dataset(spec.dataset, spec.dataset_options).curve
+    image = plot_predictive_curves(curves, data.train_x, data.train_y)
+    return write_bytes_atomic(spec.storage / PREDICTIVE_PLOT, image)
 
 
 def write_tables(spec: SweepSpec, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Path]]:
@@ -140,6 +156,11 @@ def write_tables(spec: SweepSpec, frame: pd.DataFrame) -> tuple[pd.DataFrame, di
         "latex": write_text_atomic(folder / "table.tex", tables.to_latex(table, stderr=True)),
     }
     return table, files
+
+
+def _plots(spec: SweepSpec) -> list[Path]:
+    """The plots this sweep's evaluation wrote."""
+    return [path for path in [spec.storage / PREDICTIVE_PLOT] if path.is_file()]
 
 
 def run_sweep(spec: SweepSpec) -> SweepOutcome:
@@ -168,7 +189,7 @@ def run_sweep(spec: SweepSpec) -> SweepOutcome:
                     "model": spec.model,
                 },
                 _summary(frame),
-                [spec.storage / ENSEMBLES_FILE, *files.values()],
+                [spec.storage / ENSEMBLES_FILE, *files.values(), *_plots(spec)],
             )
     finally:
         if started:

@@ -59,7 +59,11 @@ class RaySpec(StrictModel):
 
 
 class EvaluateSpec(StrictModel):
-    """How the selected members are combined into ensembles and scored."""
+    """How the selected members are combined into ensembles and scored.
+
+    ``predictive_plot: K`` (1-D regression sets) also draws each method's predictive mean ± 2 std
+    over x for the ensemble of the first K seeds.
+    """
 
     methods: list[str] = Field(min_length=1)
     ensemble_sizes: list[int] = Field(default_factory=lambda: [1], min_length=1)
@@ -71,6 +75,7 @@ class EvaluateSpec(StrictModel):
     splits: list[Literal["test", "shift", "ood"]] = Field(default_factory=lambda: list(SPLITS))
     seed: int = 0
     resources: Resources = Field(default_factory=Resources)
+    predictive_plot: int | None = Field(None, gt=0)
 
 
 class SweepFile(StrictModel):
@@ -362,6 +367,20 @@ def _check_evaluate(source: str, evaluate: EvaluateSpec, seeds: list[int], names
             )
 
 
+def _check_predictive_plot(source: str, evaluate: EvaluateSpec, seeds: list[int], dataset: str) -> None:
+    """``evaluate.predictive_plot`` needs a 1-D dataset and at most as many members as seeds."""
+    if evaluate.predictive_plot is None:
+        return
+    key = "evaluate.predictive_plot"
+    if not DATASET_REGISTRY[dataset].input_curve:
+        curves = ", ".join(name for name, entry in DATASET_REGISTRY.items() if entry.input_curve)
+        raise SpecError(source, key, f"dataset {dataset} has no 1-D input to plot over (these do: {curves})")
+    if evaluate.predictive_plot > len(seeds):
+        raise SpecError(
+            source, key, f"K={evaluate.predictive_plot} is larger than the number of seeds ({len(seeds)})"
+        )
+
+
 def _check_ensemble_file(source: str, path: Path, seeds: list[int]) -> None:
     key = "evaluate.ensemble_file"
     if not path.is_file():
@@ -450,4 +469,5 @@ def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
         ensemble_file=ensemble_file,
     )
     _check_evaluate(source, top.evaluate, top.seeds, spec.selection_names())
+    _check_predictive_plot(source, top.evaluate, top.seeds, dataset)
     return spec

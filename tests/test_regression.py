@@ -4,6 +4,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch.nn import functional as F
@@ -109,3 +110,57 @@ def test_tiny_regression_sweep(tmp_path, ray_session):
     assert "RMSE" in outcome.table_files["markdown"].read_text()
     trials = results.trials(tmp_path, "map")
     assert {"val_elpd", "val_rmse", "val_nll"} <= set(trials.columns)
+
+
+@pytest.mark.slow
+def test_regression_1d_sweep_draws_every_methods_predictive_over_x(tmp_path, ray_session):
+    from bdlsweep.trainables.map import MAPPosterior
+
+    spec = load_spec(
+        Path(__file__).parents[1] / "sweeps" / "regression_1d_hmc.yaml",
+        [
+            f"storage={tmp_path}",
+            "seeds=[1,2]",
+            "stages.map.epochs=20",
+            "stages.swag.epochs=2",
+            "stages.swag.rank=2",
+            "stages.swag.search.lr=[0.001]",
+            "stages.sghmc.epochs=4",
+            "stages.sghmc.cycles=2",
+            "stages.sghmc.search.lr=[1.0e-4]",
+            "stages.hmc.iterations=2",
+            "stages.hmc.burn_in=1",
+            "stages.hmc.step_size=1.0e-9",  # a chain that cannot move: its samples are its MAP start
+            "stages.hmc.adapt_step_size=false",
+            "stages.vi.epochs=2",
+            "stages.vi.search.prior_variance=[1.0]",
+            "evaluate.ensemble_sizes=[1,2]",
+            "evaluate.num_posterior_samples=4",
+            "evaluate.subsample_sizes=[4]",
+            "evaluate.predictive_plot=2",
+        ],
+    )
+    outcome = run_sweep(spec)
+    assert set(outcome.ensembles["method"]) == {"map", "swag", "sghmc", "hmc", "vi"}
+    image = (tmp_path / "results" / "predictive_1d.png").read_bytes()
+    assert image.startswith(b"\x89PNG") and len(image) > 10_000
+    curves = pd.read_csv(tmp_path / "evaluation" / "predictive_curves.csv")
+    data = load_dataset(spec.dataset, spec.dataset_options)
+    assert curves.groupby("method").size().to_dict() == {
+        m: len(data.curve.x) for m in curves["method"].unique()
+    }
+    assert len(curves["method"].unique()) == 5 and (curves["K"] == 2).all() and (curves["std"] > 0).all()
+    # the deep ensemble's curve, recomputed here: the mixture of the two MAP networks, in data units
+    members = [MAPPosterior.load(outcome.selections["map"].checkpoints()[seed]) for seed in (1, 2)]
+    outputs = torch.cat([m.predict(data.curve.inputs, 1, torch.Generator()) for m in members])
+    means, variances = outputs[..., 0], outputs[..., 1]
+    mean = means.mean(0)
+    std = ((variances + means**2).mean(0) - mean**2).sqrt()
+    ensemble = curves[curves["method"] == "map"].sort_values("x")
+    scale, shift = data.curve.target_scale, data.curve.target_mean
+    assert np.allclose(ensemble["mean"], mean.numpy() * scale + shift, rtol=1e-4, atol=1e-4 * scale)
+    assert np.allclose(ensemble["std"], std.numpy() * scale, rtol=1e-4, atol=1e-4 * scale)
+    # HMC started from each seed's MAP weights: a chain that cannot move scores as its MAP network
+    for seed in (1, 2):
+        chain = outcome.selections["hmc"].members[seed].metrics["val_elpd"]
+        assert chain == pytest.approx(outcome.selections["map"].members[seed].metrics["val_elpd"], abs=1e-3)

@@ -151,6 +151,7 @@ def test_digits_sampling_sweep_runs_every_sampling_method(tmp_path, ray_session)
         "stages.hmc.burn_in=2",
         "stages.vi.epochs=2",
         "stages.vi.search.prior_variance=[1.0]",
+        "stages.vi.estimator=flipout",
         "stages.packed.epochs=2",
         "stages.subspace.rank=2",
         "stages.subspace.iterations=4",

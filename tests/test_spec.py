@@ -62,6 +62,16 @@ BAD = [
         "cannot start from",
     ),
     (lambda r: r["model"].update(hiden=[3]), "model.hiden", "did you mean 'hidden'"),
+    (
+        lambda r: r["evaluate"].update(predictive_plot=2),
+        "evaluate.predictive_plot",
+        "dataset digits has no 1-D input to plot over (these do: gap_1d, regression_1d)",
+    ),
+    (
+        lambda r: r.update(dataset={"name": "gap_1d"}) or r["evaluate"].update(predictive_plot=9),
+        "evaluate.predictive_plot",
+        "K=9 is larger than the number of seeds",
+    ),
 ]
 
 

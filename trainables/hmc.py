@@ -22,6 +22,7 @@ from bdlsweep.trainables.context import TrialContext
 from bdlsweep.trainables.data.splits import DatasetSplits, LabelledSet
 from bdlsweep.trainables.hmc_kernel import DualAveraging, hmc_iteration
 from bdlsweep.trainables.likelihood import Likelihood
+from bdlsweep.trainables.map import MAPPosterior
 from bdlsweep.trainables.method import Method
 from bdlsweep.trainables.reporting import report, resume_state, trial_seed
 from bdlsweep.trainables.sampled_weights import SampledWeightsPosterior
@@ -92,7 +93,8 @@ def _in_float64(data: DatasetSplits) -> DatasetSplits:
 
 
 def train_hmc(config: dict[str, Any], context: TrialContext) -> None:
-    """Ray Tune trainable: one HMC chain from a fresh initialisation; report every iteration."""
+    """Ray Tune trainable: one HMC chain from the seed's MAP weights (with ``from``) or a fresh
+    initialisation; report every iteration."""
     settings = HMCSettings.from_config(config)
     seed = trial_seed(config)
     seed_everything(seed)
@@ -101,8 +103,12 @@ def train_hmc(config: dict[str, Any], context: TrialContext) -> None:
     data = context.load_data(device)
     if settings.float64:
         data = _in_float64(data)
-    recipe = context.recipe(data)
-    model = recipe.build().to(device=device, dtype=dtype).eval()
+    if context.parents:
+        start = MAPPosterior.load(context.parent(seed), device)
+        model, recipe = start.model.to(dtype=dtype).eval(), start.recipe
+    else:
+        recipe = context.recipe(data)
+        model = recipe.build().to(device=device, dtype=dtype).eval()
     generator = torch.Generator(device=device).manual_seed(seed)
     energy_and_gradient = full_batch_energy(model, data, recipe.output_model, settings.prior_variance)
     adaptation = DualAveraging(settings.step_size, target=settings.target_accept)
@@ -169,4 +175,6 @@ METHOD = Method(
     trainable=train_hmc,
     posterior=HMCPosterior,
     checkpoint="last",
+    parents=("map",),
+    parent_optional=True,
 )

@@ -1,7 +1,8 @@
 """A factorised Gaussian q(θ) = N(μ, diag σ²) over a network's flattened weights, and its tempered ELBO loss.
 
 σ = softplus(ρ). Minimising ``negative_elbo`` = N · E_q[mean NLL] + T · KL(q ‖ N(0, σ_p² I)) (one
-reparameterised sample per step) fits q to the posterior tempered by T (T = 1: the Bayes posterior).
+reparameterised sample per step, or flipout's per-example perturbations) fits q to the posterior
+tempered by T (T = 1: the Bayes posterior).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
+
+from bdlsweep.trainables.flipout import flipout_forward
 
 
 def inverse_softplus(value: torch.Tensor) -> torch.Tensor:
@@ -65,7 +68,12 @@ def negative_elbo(
     temperature: float,
     prior_variance: float,
     generator: torch.Generator | None = None,
+    flipout: bool = False,
 ) -> torch.Tensor:
-    """N · minibatch mean NLL at one sample of q, plus T · KL(q ‖ prior)."""
-    outputs = functional_call(model, as_parameters(model, q.sample(generator)), (inputs,))
+    """N · minibatch mean NLL at a draw from q (shared, or per example by flipout) plus T · KL(q ‖ prior)."""
+    if flipout:
+        mean, std = as_parameters(model, q.mean), as_parameters(model, q.std)
+        outputs = flipout_forward(model, mean, std, inputs, generator)
+    else:
+        outputs = functional_call(model, as_parameters(model, q.sample(generator)), (inputs,))
     return data_size * loss_fn(outputs, labels) + temperature * q.kl_to_prior(prior_variance)

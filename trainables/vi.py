@@ -8,7 +8,7 @@ per minibatch; μ starts at the seed's selected MAP weights (or a fresh initiali
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 from pydantic import Field
@@ -27,12 +27,17 @@ from bdlsweep.trainables.weight_sampling import WeightSamplingPosterior, load_sa
 
 
 class VISettings(MethodSettings):
-    """Hyper-parameters of mean-field VI; ``prior_variance`` and ``temperature`` are the tuned ones."""
+    """Hyper-parameters of mean-field VI; ``prior_variance`` and ``temperature`` are the tuned ones.
+
+    ``estimator`` picks the ELBO gradient estimator: one weight draw per minibatch
+    (reparameterisation) or flipout's per-example perturbations of linear and conv layers.
+    """
 
     epochs: int = Field(30, gt=0)
     batch_size: int = Field(128, gt=0)
     lr: float = Field(1e-3, gt=0)
     initial_std: float = Field(1e-3, gt=0)
+    estimator: Literal["reparameterization", "flipout"] = "reparameterization"
     prior_variance: float = Field(1.0, gt=0)
     temperature: float = Field(1.0, ge=0)
     val_samples: int = Field(20, gt=0)
@@ -100,6 +105,7 @@ def train_vi(config: dict[str, Any], context: TrialContext) -> None:
         noise.set_state(resumed["noise"])
     likelihood, count = recipe.output_model, len(data.train.labels)
     priors = (settings.temperature, settings.prior_variance)
+    flipout = settings.estimator == "flipout"
     for epoch in range(first_epoch, settings.epochs):
         model.train()
         total = torch.zeros((), device=device)
@@ -107,7 +113,9 @@ def train_vi(config: dict[str, Any], context: TrialContext) -> None:
             if data.augment is not None and settings.augment:
                 inputs = data.augment(inputs, generator)
             optimizer.zero_grad(set_to_none=True)
-            loss = negative_elbo(model, q, inputs, labels, likelihood.loss, count, *priors, noise)
+            loss = negative_elbo(
+                model, q, inputs, labels, likelihood.loss, count, *priors, noise, flipout=flipout
+            )
             (loss / count).backward()
             optimizer.step()
             total += loss.detach() * len(labels) / count

@@ -40,7 +40,8 @@ class DatasetEntry:
     ``download(options)`` fetches the files where a library offers that; ``prepare(options, folder)``
     does once per sweep what every trial would otherwise redo (training a tokenizer) and returns
     the options that use it. ``inputs``: what the examples are (``tensor``, token ids ``tokens``, or
-    packed ``molecules``); a model must read the same kind.
+    packed ``molecules``); a model must read the same kind. ``input_curve``: the splits carry a 1-D
+    input grid (``DatasetSplits.curve``) to draw the predictive over.
     """
 
     loader: Callable[..., DatasetSplits]
@@ -49,6 +50,7 @@ class DatasetEntry:
     download: Callable[[dict[str, Any]], None] | None = None
     prepare: Callable[[dict[str, Any], Path], dict[str, Any]] | None = None
     inputs: str = "tensor"
+    input_curve: bool = False
 
 
 def _image_entry(name: str, loader: Callable[..., DatasetSplits]) -> DatasetEntry:
@@ -67,8 +69,8 @@ REGISTRY: dict[str, DatasetEntry] = {
     "mnist": _image_entry("mnist", load_mnist),
     "fashion_mnist": _image_entry("fashion_mnist", load_fashion_mnist),
     "diabetes": DatasetEntry(load_diabetes, "regression"),
-    "gap_1d": DatasetEntry(load_gap_1d, "regression"),
-    "regression_1d": DatasetEntry(load_regression_1d, "regression"),
+    "gap_1d": DatasetEntry(load_gap_1d, "regression", input_curve=True),
+    "regression_1d": DatasetEntry(load_regression_1d, "regression", input_curve=True),
     "uci": DatasetEntry(load_uci, "regression", locate_uci),
     "qm9": DatasetEntry(load_qm9, "regression", locate_qm9, download_qm9, inputs="molecules"),
     "sst2": DatasetEntry(load_sst2, "classification", locate_sst2, prepare=prepare_sst2, inputs="tokens"),

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from sklearn.datasets import load_diabetes as sklearn_diabetes
 
-from bdlsweep.trainables.data.splits import DatasetSplits, LabelledSet
+from bdlsweep.trainables.data.splits import DatasetSplits, InputCurve, LabelledSet
 
 INPUT_NOISE_STD = (0.1, 0.25, 0.5, 0.75, 1.0)
 
@@ -24,10 +24,12 @@ def standardised_splits(
     test: tuple[np.ndarray, np.ndarray],
     ood: dict[str, np.ndarray],
     seed: int,
+    curve: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> DatasetSplits:
     """Splits standardised by the training inputs' and targets' mean and std, with noisy shifts.
 
     For one target, ``target_scale`` is its training std, so test metrics come out in its units.
+    ``curve`` (1-D sets): raw x of a plotting grid, the features at it, and the training points' raw x.
     """
     x_mean, x_std = train[0].mean(0), train[0].std(0) + 1e-12
     y_mean, y_std = train[1].mean(0), train[1].std(0) + 1e-12
@@ -53,6 +55,16 @@ def standardised_splits(
         target_scale=float(y_std[0]) if len(y_std) == 1 else 1.0,
         shift=shift,
         ood={name: torch.tensor((x - x_mean) / x_std, dtype=torch.float32) for name, x in ood.items()},
+        curve=None
+        if curve is None
+        else InputCurve(
+            x=curve[0],
+            inputs=torch.tensor((curve[1] - x_mean) / x_std, dtype=torch.float32),
+            train_x=curve[2],
+            train_y=train[1][:, 0],
+            target_mean=float(y_mean[0]),
+            target_scale=float(y_std[0]),
+        ),
     )
 
 
@@ -82,7 +94,9 @@ def load_gap_1d(num_points: int = 400, noise: float = 0.1, split_seed: int = 0) 
     y = np.sin(2 * x) + x / 2 + noise * rng.normal(size=num_points)
     train, val, test = _split(x[:, None], y[:, None], num_points // 5, num_points // 5, split_seed)
     ood = np.r_[np.linspace(-0.8, 0.8, 50), np.linspace(4, 6, 25), np.linspace(-6, -4, 25)][:, None]
-    return standardised_splits(train, val, test, {"gap_and_beyond": ood}, split_seed)
+    grid = np.linspace(-6, 6, 241)
+    curve = (grid, grid[:, None], train[0][:, 0])
+    return standardised_splits(train, val, test, {"gap_and_beyond": ood}, split_seed, curve)
 
 
 def load_regression_1d(val_size: int = 12, split_seed: int = 0) -> DatasetSplits:
@@ -102,10 +116,12 @@ def load_regression_1d(val_size: int = 12, split_seed: int = 0) -> DatasetSplits
     order = np.random.default_rng(split_seed).permutation(len(x))
     val, train = order[:val_size], order[val_size:]
     far = np.r_[np.linspace(-20, -13, 20), np.linspace(13, 20, 20)]
+    grid = np.linspace(-20, 20, 321)
     return standardised_splits(
         (features(x[train]), y[train].reshape(-1, 1)),
         (features(x[val]), y[val].reshape(-1, 1)),
         (features(x_test), y_test.reshape(-1, 1)),
         {"far_inputs": features(far)},
         split_seed,
+        (grid, features(grid), x[train].astype(np.float64)),
     )

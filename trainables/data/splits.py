@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
+import numpy as np
 import torch
 
 from bdlsweep.trainables.data.molecules import Molecules
@@ -49,6 +50,20 @@ class LabelledSet:
 
 
 @dataclass(frozen=True)
+class InputCurve:
+    """A 1-D input grid to plot predictives over: raw x values, the model inputs at them, and the
+    training points (raw x, targets in data units); standardised predictions map back to data units
+    by ``target_mean`` and ``target_scale``."""
+
+    x: np.ndarray
+    inputs: torch.Tensor
+    train_x: np.ndarray
+    train_y: np.ndarray
+    target_mean: float
+    target_scale: float
+
+
+@dataclass(frozen=True)
 class DatasetSplits:
     """Train/val/test splits, shifted sets by (corruption, severity) and OOD inputs by name.
 
@@ -57,7 +72,8 @@ class DatasetSplits:
     applied by methods whose settings ask for it. Inputs of text sets are token ids (0 = padding).
     ``model_arguments`` are what the architecture needs from the data besides shapes (``vocab_size``).
     ``target_scale`` is the unit of standardised regression targets in the data's own units (QM9:
-    eV); evaluation reports error metrics in those units.
+    eV); evaluation reports error metrics in those units. ``curve`` is set by 1-D regression sets,
+    whose predictive can be drawn over x.
     """
 
     train: LabelledSet
@@ -70,6 +86,7 @@ class DatasetSplits:
     augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
     model_arguments: dict[str, Any] = field(default_factory=dict)
     target_scale: float = 1.0
+    curve: InputCurve | None = None
 
     def to(self, device: torch.device) -> DatasetSplits:
         """The train/val/test splits on ``device``; shifted and OOD sets stay where they are."""
