@@ -250,3 +250,22 @@ def test_mean_field_vi_recovers_means_and_the_mean_field_variances(problem):
     assert torch.allclose(q.mean.detach(), mean, atol=0.03)
     variance = q.std.detach() ** 2
     assert torch.allclose(variance, mean_field_variance, rtol=0.2)
+
+
+def test_network_energy_is_the_exact_full_batch_energy_and_gradient(problem):
+    from bdlsweep.trainables.network_energy import full_batch_energy
+
+    inputs, targets, _, _ = problem
+
+    class KnownNoise:
+        def loss(self, outputs, labels):
+            return ((outputs.squeeze(-1) - labels) ** 2).mean() / (2 * NOISE_VARIANCE)
+
+    model = torch.nn.Linear(2, 1, bias=False).double()
+    energy_and_gradient = full_batch_energy(model, inputs, targets, KnownNoise(), PRIOR_VARIANCE)
+    weights = torch.tensor([0.3, -0.7], dtype=torch.float64)
+    energy, gradient = energy_and_gradient(weights)
+    residual = targets - inputs @ weights
+    expected = (residual**2).sum() / (2 * NOISE_VARIANCE) + (weights**2).sum() / (2 * PRIOR_VARIANCE)
+    assert energy.item() == pytest.approx(expected.item(), rel=1e-12)
+    assert torch.allclose(gradient, -inputs.T @ residual / NOISE_VARIANCE + weights / PRIOR_VARIANCE)

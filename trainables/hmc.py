@@ -15,19 +15,18 @@ from typing import Any, ClassVar
 
 import torch
 from pydantic import Field, model_validator
-from torch import nn
-from torch.nn.utils import parameters_to_vector, vector_to_parameters
+from torch.nn.utils import parameters_to_vector
 
 from bdlsweep.trainables.context import TrialContext
 from bdlsweep.trainables.data.splits import DatasetSplits, LabelledSet
 from bdlsweep.trainables.hmc_kernel import DualAveraging, hmc_iteration
-from bdlsweep.trainables.likelihood import Likelihood
 from bdlsweep.trainables.map import MAPPosterior
 from bdlsweep.trainables.method import Method
+from bdlsweep.trainables.network_energy import full_batch_energy
 from bdlsweep.trainables.reporting import report, resume_state, trial_seed
 from bdlsweep.trainables.sampled_weights import SampledWeightsPosterior
 from bdlsweep.trainables.settings import MethodSettings
-from bdlsweep.trainables.training import EVAL_BATCH_SIZE, seed_everything, trial_device
+from bdlsweep.trainables.training import seed_everything, trial_device
 
 
 class HMCSettings(MethodSettings):
@@ -43,6 +42,7 @@ class HMCSettings(MethodSettings):
     temperature: float = Field(1.0, gt=0)
     prior_variance: float = Field(1.0, gt=0)
     float64: bool = False
+    energy_chunk_size: int = Field(1024, gt=0)
     max_samples: int = Field(100, gt=0)
     val_samples: int = Field(20, gt=0)
 
@@ -57,28 +57,6 @@ class HMCPosterior(SampledWeightsPosterior):
     """The positions an HMC chain visited after burn-in."""
 
     method: ClassVar[str] = "hmc"
-
-
-def full_batch_energy(
-    model: nn.Module, data: DatasetSplits, likelihood: Likelihood, prior_variance: float
-) -> Any:
-    """U(θ) and ∇U at a flat weight vector, exact over the training set (summed in chunks)."""
-    parameters = list(model.parameters())
-    inputs, labels = data.train.inputs, data.train.labels
-
-    def energy_and_gradient(position: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        vector_to_parameters(position, parameters)
-        model.zero_grad(set_to_none=True)
-        total = (position**2).sum().detach() / (2 * prior_variance)
-        for start in range(0, len(labels), EVAL_BATCH_SIZE):
-            chunk = slice(start, start + EVAL_BATCH_SIZE)
-            loss = likelihood.loss(model(inputs[chunk]), labels[chunk]) * len(labels[chunk])
-            loss.backward()
-            total = total + loss.detach()
-        gradient = parameters_to_vector([p.grad for p in parameters]) + position / prior_variance
-        return total, gradient
-
-    return energy_and_gradient
 
 
 def _in_float64(data: DatasetSplits) -> DatasetSplits:
@@ -110,7 +88,14 @@ def train_hmc(config: dict[str, Any], context: TrialContext) -> None:
         recipe = context.recipe(data)
         model = recipe.build().to(device=device, dtype=dtype).eval()
     generator = torch.Generator(device=device).manual_seed(seed)
-    energy_and_gradient = full_batch_energy(model, data, recipe.output_model, settings.prior_variance)
+    energy_and_gradient = full_batch_energy(
+        model,
+        data.train.inputs,
+        data.train.labels,
+        recipe.output_model,
+        settings.prior_variance,
+        settings.energy_chunk_size,
+    )
     adaptation = DualAveraging(settings.step_size, target=settings.target_accept)
     position = parameters_to_vector(model.parameters()).detach()
     samples = torch.empty(0, len(position), device=device, dtype=dtype)
