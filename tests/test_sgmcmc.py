@@ -163,7 +163,8 @@ def test_digits_sampling_sweep_runs_every_sampling_method(tmp_path, ray_session)
         "evaluate.num_posterior_samples=4",
         "evaluate.subsample_sizes=[2,4]",
     ]
-    outcome = run_sweep(load_spec(Path(__file__).parents[1] / "sweeps" / "digits_sampling.yaml", overrides))
+    spec = load_spec(Path(__file__).parents[1] / "sweeps" / "digits_sampling.yaml", overrides)
+    outcome = run_sweep(spec)
     frame = outcome.ensembles
     test = frame[frame["split"] == "test"]
     methods = {"map", "swag", "sgld", "csghmc", "hmc", "vi", "packed", "subspace", "subspace_vi"}
@@ -179,8 +180,29 @@ def test_digits_sampling_sweep_runs_every_sampling_method(tmp_path, ray_session)
     trained = test[test["method"] != "hmc"]  # a 5-iteration chain from a random start has not moved far
     assert trained["test_acc"].min() > 0.15  # above chance (0.1) after a few epochs
     assert test[test["method"] == "hmc"]["test_elpd"].notna().all()
+    import mlflow
+
+    mlflow.set_tracking_uri(spec.tracking_uri)
+    runs = mlflow.search_runs(experiment_names=[spec.experiment])
+    for stage in (
+        "sgld",
+        "csghmc",
+        "hmc",
+        "vi",
+        "packed",
+        "subspace",
+        "subspace_vi",
+    ):  # one MLflow run per trial
+        logged = runs[runs["tags.stage"] == stage]
+        assert sorted(logged["tags.trial_id"]) == sorted(results.trials(outcome.storage, stage)["trial_id"])
+        assert logged["metrics.val_elpd"].notna().all()
     table = outcome.table_files["markdown"].read_text()
-    assert "| 1 | sgld |" in table and "| 2 | csghmc |" in table and "| 2 | HMC |" in table
+    assert (
+        "| 1 | Subspace |" in table
+        and "| 1 | sgld |" in table
+        and "| 2 | csghmc |" in table
+        and "| 2 | HMC |" in table
+    )
 
 
 def _hmc_chain(problem, iterations=2000, burn_in=400, temperature=1.0):
