@@ -1,4 +1,4 @@
-"""The ``bdlsweep`` command: ``bdlsweep run SWEEP.yaml [key=value ...] [--dry-run]``."""
+"""The ``bdlsweep`` command: ``run SWEEP.yaml [key=value ...] [--dry-run]`` and ``resume SWEEP_DIR``."""
 
 from __future__ import annotations
 
@@ -21,6 +21,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("sweep", help="path of the sweep file (YAML)")
     run.add_argument("overrides", nargs="*", help="key.path=value overrides, e.g. seeds=3")
     run.add_argument("--dry-run", action="store_true", help="print the plan (stages, trials, resources) only")
+    resume = commands.add_parser(
+        "resume", help="resume the sweep stored in a folder (finished trials are kept)"
+    )
+    resume.add_argument("sweep_dir", help="the sweep's storage folder")
+    resume.add_argument(
+        "overrides", nargs="*", help="further overrides, e.g. a larger stages.map.resources.gpu"
+    )
+    resume.add_argument("--dry-run", action="store_true", help="print the plan only")
     return parser
 
 
@@ -70,7 +78,21 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated")
     if args.command == "run":
         return run_command(args.sweep, args.overrides, args.dry_run)
+    if args.command == "resume":
+        return resume_command(args.sweep_dir, args.overrides, args.dry_run)
     return EXIT_BAD_INPUT
+
+
+def resume_command(sweep_dir: str, overrides: list[str], dry_run: bool = False) -> int:
+    """Run a stored sweep again with the file and overrides it was run with (exit 2 if there is none)."""
+    from bdlsweep.sweeps.resume import resume_arguments
+
+    try:
+        sweep, recorded = resume_arguments(sweep_dir)
+    except SpecError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return run_command(str(sweep), [*recorded, *overrides], dry_run)
 
 
 if __name__ == "__main__":

@@ -161,6 +161,7 @@ class SweepSpec(BaseModel):
     stages: dict[str, StageSpec]
     evaluate: EvaluateSpec
     ensemble_file: Path | None
+    overrides: tuple[str, ...] = ()
 
     def selection_names(self) -> dict[str, tuple[str, str | None]]:
         """Every selectable name → (stage, derived name or None); SWA of stage ``swag`` is ``swa``."""
@@ -467,6 +468,7 @@ def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
         stages=stages,
         evaluate=top.evaluate,
         ensemble_file=ensemble_file,
+        overrides=tuple(overrides),
     )
     _check_evaluate(source, top.evaluate, top.seeds, spec.selection_names())
     _check_predictive_plot(source, top.evaluate, top.seeds, dataset)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from bdlsweep.sweeps.atomic import write_text_atomic
@@ -10,6 +11,7 @@ from bdlsweep.sweeps.errors import SpecError
 from bdlsweep.sweeps.spec import SweepSpec
 
 RECORD = "sweep.json"
+SOURCE_COPY = "source.yaml"
 SHARED_KEYS = ("name", "dataset", "dataset_options", "model", "model_options", "seeds")
 
 
@@ -26,7 +28,9 @@ def check_and_record(spec: SweepSpec) -> None:
     """Raise ``SpecError`` if the storage holds a sweep with other settings; else record this one.
 
     Stages present in both must agree; stages may be added. Resources, tracking and evaluation
-    settings may change between runs (evaluation is redone when its settings change).
+    settings may change between runs (evaluation is redone when its settings change). The record
+    holds the sweep file's path and overrides, and ``source.yaml`` a copy of the file, so that
+    ``bdlsweep resume`` can run it again from the folder alone.
     """
     current = json.loads(spec.model_dump_json())
     path = spec.storage / RECORD
@@ -47,4 +51,5 @@ def check_and_record(spec: SweepSpec) -> None:
                 "choose another storage or remove that folder",
             )
     spec.storage.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(spec.storage / SOURCE_COPY, Path(spec.source).read_text())
     write_text_atomic(path, json.dumps(current, indent=2))

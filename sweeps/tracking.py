@@ -10,6 +10,8 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from ray import tune
 
+from bdlsweep.trainables.reporting import NODE_ID
+
 MAX_BATCH = 900
 
 
@@ -114,7 +116,8 @@ class MLflowTrialLogger(tune.Callback):
             and key not in {"training_iteration", "timestamp", "pid", "time_this_iter_s"}
             and math.isfinite(value)
         ]
-        self.client.log_batch(self.run_id(trial), metrics=metrics)
+        tags = [RunTag(NODE_ID, str(result[NODE_ID]))] if NODE_ID in result else []
+        self.client.log_batch(self.run_id(trial), metrics=metrics, tags=tags)
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         self.client.set_terminated(self.run_id(trial), "FINISHED")

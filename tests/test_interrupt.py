@@ -1,4 +1,4 @@
-"""Ctrl+C in the middle of a stage, then the same command again: the stage resumes, nothing is lost."""
+"""Ctrl+C in the middle of a stage, then ``bdlsweep resume``: the stage resumes, nothing is lost."""
 
 import signal
 import subprocess
@@ -10,7 +10,7 @@ import mlflow
 import pytest
 
 from bdlsweep.analysis import results
-from bdlsweep.sweeps.pipeline import run_sweep
+from bdlsweep.cli import main
 from bdlsweep.sweeps.spec import load_spec
 
 QUICKSTART = Path(__file__).parents[1] / "sweeps" / "quickstart.yaml"
@@ -58,8 +58,8 @@ def test_sigint_mid_stage_then_rerun_resumes(tmp_path, ray_session):
     assert "interrupted" in stderr
     assert not (tmp_path / "sweep" / "selections" / "swag.json").exists()
 
+    assert main(["resume", str(tmp_path / "sweep")]) == 0  # the explicit resume of the stored sweep
     spec = load_spec(QUICKSTART, overrides)
-    run_sweep(spec)
     trials = results.trials(spec.storage, "swag")
     assert len(trials) == 4 and (trials["epoch"] == 40).all()
     mlflow.set_tracking_uri(spec.tracking_uri)
@@ -68,3 +68,20 @@ def test_sigint_mid_stage_then_rerun_resumes(tmp_path, ray_session):
     assert len(swag_runs) == 4
     assert sorted(swag_runs["tags.trial_id"]) == sorted(trials["trial_id"])
     assert (tmp_path / "sweep" / "selections" / "swag.json").is_file()
+
+
+def test_resume_reads_the_stored_file_and_overrides_and_falls_back_to_its_copy(tmp_path, capsys):
+    from bdlsweep.sweeps.resume import resume_arguments
+    from bdlsweep.sweeps.storage_guard import check_and_record
+
+    sweep = tmp_path / "mine.yaml"
+    sweep.write_text(QUICKSTART.read_text())
+    storage = tmp_path / "storage"
+    check_and_record(load_spec(sweep, ["seeds=3", f"storage={storage}"]))
+    assert resume_arguments(storage) == (sweep, ["seeds=3", f"storage={storage}", f"storage={storage}"])
+    sweep.unlink()
+    path, _ = resume_arguments(storage)
+    assert path == storage / "source.yaml" and path.read_text() == QUICKSTART.read_text()
+    assert main(["resume", str(tmp_path / "nowhere")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "sweep.json" in error and "not a bdlsweep storage folder" in error

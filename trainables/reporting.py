@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import ray
 import torch
 from ray import tune
 
@@ -16,6 +17,7 @@ TRAINING_STATE_FILE = "training.pt"
 
 
 COMPLETE = "trial_complete"
+NODE_ID = "node_id"
 
 
 def report(
@@ -30,9 +32,10 @@ def report(
     ``final`` marks a trial's last report (as ``trial_complete``), which is how the pipeline tells
     a finished trial from one stopped by Ctrl+C (Tune marks both terminated). The checkpoint folder
     holds ``posterior/`` (what later stages and evaluation load) and
-    ``training.pt`` (optimizer and loop state, for resuming the trial).
+    ``training.pt`` (optimizer and loop state, for resuming the trial). Every report also names the
+    Ray node the trial ran on (``node_id``), so placement on a cluster can be checked.
     """
-    metrics = {**metrics, COMPLETE: final}
+    metrics = {**metrics, COMPLETE: final, NODE_ID: ray.get_runtime_context().get_node_id()}
     if posterior is None:
         tune.report(metrics)
         return

@@ -1,0 +1,188 @@
+"""Running on a cluster: launcher file, submit entry point, MLflow server, several nodes, node loss."""
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+ROOT = Path(__file__).parents[1]
+QUICKSTART = ROOT / "sweeps" / "quickstart.yaml"
+SMALL_SWEEP = {
+    "name": "small",
+    "dataset": {"name": "digits"},
+    "model": {"name": "mlp", "hidden": [32]},
+    "seeds": [1, 2],
+    "stages": {
+        "map": {"method": "map", "epochs": 3, "batch_size": 64},
+        "swag": {"method": "swag", "from": "map", "epochs": 2, "rank": 2, "val_samples": 2},
+    },
+    "evaluate": {
+        "methods": ["map", "swag"],
+        "ensemble_sizes": [1, 2],
+        "ensembles_per_size": 1,
+        "num_posterior_samples": 2,
+    },
+}
+
+
+def _readme_install_command() -> str:
+    """The install part of the README's quick-start command."""
+    block = re.search(r"## Quick start.*?```bash\n(.*?)\n```", (ROOT / "README.md").read_text(), re.S)
+    return block.group(1).split("&&")[0].strip()
+
+
+def test_cluster_yaml_is_a_valid_launcher_file_that_installs_as_the_readme_does():
+    config = yaml.safe_load((ROOT / "cluster.yaml").read_text())
+    schema = json.loads(resources.files("ray.autoscaler").joinpath("ray-schema.json").read_text())
+    jsonschema.validate(config, schema)
+    assert config["provider"]["type"] == "aws"
+    assert config["head_node_type"] in config["available_node_types"]
+    workers = {name: node for name, node in config["available_node_types"].items() if name != "head"}
+    assert workers and all(node["node_config"]["InstanceType"].startswith("g") for node in workers.values())
+    assert all(node["max_workers"] >= node["min_workers"] for node in workers.values())
+    install = _readme_install_command()
+    assert install == "python -m pip install -e '.[dev]'"
+    assert any(command.endswith(install) for command in config["setup_commands"])
+    assert config["file_mounts"] == {"~/bdlsweep": "."}
+    head = " ".join(config["head_start_ray_commands"])
+    assert "mlflow server" in head and "--backend-store-uri sqlite:////mnt/shared/mlflow/mlflow.db" in head
+    assert '--host "$(hostname -I' in head and "0.0.0.0" not in head  # the head's private address only
+    assert "ray start --head" in head and "--dashboard-host=127.0.0.1" in head
+
+
+def test_submit_runs_bdlsweep_with_the_cluster_defaults_and_user_overrides_last(monkeypatch, tmp_path):
+    from bdlsweep.sweeps.submit import cluster_arguments
+
+    monkeypatch.chdir(tmp_path)  # as `ray submit` runs it: from the home folder, not the project
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://10.0.0.5:5000")
+    arguments = cluster_arguments(["sweeps/quickstart.yaml", "seeds=2", "--storage-root", "/shared/runs"])
+    assert arguments == [
+        "run",
+        str(QUICKSTART),
+        "ray.address=auto",
+        "mlflow.tracking_uri=http://10.0.0.5:5000",
+        "storage=/shared/runs/quickstart",
+        "seeds=2",
+    ]
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    monkeypatch.setattr("ray.util.get_node_ip_address", lambda: "10.0.0.7")
+    assert "mlflow.tracking_uri=http://10.0.0.7:5000" in cluster_arguments([str(QUICKSTART), "--dry-run"])
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    """A real ``mlflow server`` on 127.0.0.1 (SQLite store, proxied artifacts); yields its URI."""
+    port = _free_port()
+    folder = tmp_path / "server"
+    folder.mkdir()
+    command = [
+        sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+        "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
+        "--artifacts-destination", str(folder / "artifacts"), "--workers", "1",
+    ]  # fmt: skip
+    with open(folder / "server.log", "wb") as log:
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"{uri}/health", timeout=2)
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError((folder / "server.log").read_text()[-2000:]) from None
+                time.sleep(0.5)
+        yield uri
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_a_sweep_submitted_to_the_cluster_records_to_a_real_mlflow_server(
+    tmp_path, mlflow_server, monkeypatch, ray_session
+):
+    from mlflow.tracking import MlflowClient
+
+    from bdlsweep.analysis import results
+    from bdlsweep.sweeps.submit import main
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    sweep = tmp_path / "small.yaml"
+    sweep.write_text(yaml.safe_dump(SMALL_SWEEP))
+    assert main([str(sweep), "--storage-root", str(tmp_path / "shared")]) == 0
+    storage = tmp_path / "shared" / "small"
+    client = MlflowClient(mlflow_server)
+    experiment = client.get_experiment_by_name("small")
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    for stage in SMALL_SWEEP["stages"]:
+        logged = sorted(run.data.tags["trial_id"] for run in runs if run.data.tags.get("stage") == stage)
+        assert logged == sorted(results.trials(storage, stage)["trial_id"])
+    (evaluation,) = [run for run in runs if run.data.tags.get("stage") == "evaluate"]
+    artifacts = {item.path for item in client.list_artifacts(evaluation.info.run_id)}
+    assert {"ensembles.csv", "table.md"} <= artifacts  # proxied by the server into its artifact store
+    assert not (storage / "mlflow.db").exists()
+
+
+@pytest.fixture(scope="module")
+def multinode(tmp_path_factory) -> dict:
+    """Run ``multinode_sweep.py`` in a fresh process (its own Ray cluster) and read its records."""
+    folder = tmp_path_factory.mktemp("multinode")
+    out = folder / "record.json"
+    completed = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("multinode_sweep.py")), str(out), str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+@pytest.mark.slow
+def test_trials_spread_over_worker_nodes_and_pack_two_per_node_by_fractional_resources(multinode):
+    record = multinode["spread"]
+    nodes = [trial["node_id"] for trial in record["trials"]]
+    assert record["head"] not in nodes  # the head has no `accel`: no trial ran there
+    assert sorted(nodes.count(worker) for worker in record["workers"]) == [2, 2]
+    for worker in record["workers"]:  # accel 0.5 each: a worker's two trials ran side by side
+        first, second = sorted(
+            (trial for trial in record["trials"] if trial["node_id"] == worker), key=lambda t: t["timestamp"]
+        )
+        latest_start = second["timestamp"] + 1 - second["time_total_s"]  # timestamps are whole seconds
+        assert latest_start < first["timestamp"]
+    assert record["ensembles"] > 0
+
+
+@pytest.mark.slow
+def test_a_worker_node_lost_mid_stage_is_survived_without_losing_or_duplicating_runs(multinode):
+    record = multinode["kill"]
+    assert record["removed"]
+    trials = record["trials"]
+    assert len(trials) == 4 and all(trial["epoch"] == 120 for trial in trials)
+    lost = record["workers"][0]
+    assert all(trial["node_id"] != lost for trial in trials)  # every trial finished on the surviving worker
+    assert any(
+        trial["iterations_since_restore"] < trial["epoch"] for trial in trials
+    )  # resumed from a checkpoint
+    assert sorted(record["selected"]) == ["1", "2", "3", "4"]
+    run_ids = sorted(run["tags.trial_id"] for run in record["runs"])
+    assert run_ids == sorted(trial["trial_id"] for trial in trials)  # one MLflow run per trial, none lost
+    assert all(run["status"] == "FINISHED" for run in record["runs"])
