@@ -42,3 +42,31 @@ def test_map_posterior_round_trip(tmp_path):
     generator = torch.Generator()
     assert torch.equal(posterior.predict(inputs, 1, generator), loaded.predict(inputs, 1, generator))
     assert loaded.predict(inputs, 4, generator).shape == (1, 6, 10)
+
+
+def test_a_checkpoint_at_a_uri_round_trips_and_is_checked(tmp_path):
+    from bdlsweep.trainables.checkpoint import read_metadata
+
+    uri = f"file://{tmp_path}/bucket/run/ckpt"
+    assert write_checkpoint(uri, {"method": "x"}, {"w": torch.arange(4.0)}) == uri
+    metadata, state = read_checkpoint(uri)
+    assert metadata["method"] == "x" and torch.equal(state["w"], torch.arange(4.0))
+    assert read_metadata(uri)["method"] == "x"
+    folder = tmp_path / "bucket" / "run" / "ckpt"
+    assert sorted(p.name for p in folder.iterdir()) == ["metadata.json", "state.pt"]
+    torch.save({"w": torch.zeros(4)}, folder / "state.pt")  # replaced behind the checksum's back
+    with pytest.raises(CorruptCheckpointError, match="checksum mismatch"):
+        read_checkpoint(uri)
+    (folder / "metadata.json").unlink()  # as if the upload stopped before its last file
+    with pytest.raises(CorruptCheckpointError, match="not a bdlsweep checkpoint"):
+        read_checkpoint(uri)
+
+
+def test_posterior_saved_to_a_uri_predicts_as_before(tmp_path):
+    recipe = ModelRecipe("mlp", {"hidden": [8]}, (4,), 3)
+    posterior = MAPPosterior(recipe.build(), recipe)
+    inputs = torch.randn(5, 4)
+    uri = f"file://{tmp_path}/remote/map"
+    loaded = MAPPosterior.load(posterior.save(uri))
+    generator = torch.Generator()
+    assert torch.equal(loaded.predict(inputs, 1, generator), posterior.predict(inputs, 1, generator))

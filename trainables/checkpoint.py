@@ -1,4 +1,9 @@
-"""Checkpoint folders written atomically, with a checksum that detects corrupted state files."""
+"""Checkpoint folders written atomically, with a checksum that detects corrupted state files.
+
+A folder is a local path or a URI that ``pyarrow.fs`` opens (``s3://``, ``gs://``, ``file://``): a
+URI checkpoint is staged in a local temporary folder, and uploaded state file first, metadata
+(which holds the state's checksum) last, so a reader never accepts a half-uploaded one.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,12 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
 
+import pyarrow.fs
 import torch
 
 STATE_FILE = "state.pt"
@@ -28,12 +35,41 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_checkpoint(folder: str | Path, metadata: dict[str, Any], state: dict[str, Any]) -> Path:
+def is_uri(folder: str | Path) -> bool:
+    """Whether ``folder`` names a location by URI (``scheme://...``) rather than a local path."""
+    return "://" in str(folder)
+
+
+def _upload(local: Path, uri: str) -> None:
+    """Copy a finished local checkpoint folder to ``uri``: the state file first, the metadata last."""
+    filesystem, root = pyarrow.fs.FileSystem.from_uri(uri)
+    filesystem.create_dir(root, recursive=True)
+    for name in (STATE_FILE, METADATA_FILE):
+        with filesystem.open_output_stream(f"{root}/{name}") as stream:
+            stream.write((local / name).read_bytes())
+
+
+def _download(uri: str, local: Path) -> None:
+    """Copy the files of the checkpoint at ``uri`` into the local folder ``local`` (missing ones skipped)."""
+    filesystem, root = pyarrow.fs.FileSystem.from_uri(uri)
+    for name in (METADATA_FILE, STATE_FILE):
+        if filesystem.get_file_info(f"{root}/{name}").type == pyarrow.fs.FileType.File:
+            with filesystem.open_input_stream(f"{root}/{name}") as stream:
+                (local / name).write_bytes(stream.read())
+
+
+def write_checkpoint(folder: str | Path, metadata: dict[str, Any], state: dict[str, Any]) -> str | Path:
     """Write ``state`` (tensors, via torch.save) and ``metadata`` (JSON) to ``folder`` atomically.
 
     Everything is written to a sibling temporary folder that is renamed into place, so a crash
-    leaves either the old checkpoint or the new one, never half of one.
+    leaves either the old checkpoint or the new one, never half of one. A URI folder is written
+    locally first and uploaded (see the module docstring).
     """
+    if is_uri(folder):
+        with tempfile.TemporaryDirectory() as staging:
+            write_checkpoint(Path(staging) / "checkpoint", metadata, state)
+            _upload(Path(staging) / "checkpoint", str(folder))
+        return str(folder)
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = folder.with_name(f".{folder.name}.tmp-{uuid.uuid4().hex}")
@@ -53,7 +89,15 @@ def write_checkpoint(folder: str | Path, metadata: dict[str, Any], state: dict[s
 
 def read_metadata(folder: str | Path) -> dict[str, Any]:
     """The JSON metadata of a checkpoint folder."""
-    path = Path(folder) / METADATA_FILE
+    if is_uri(folder):
+        with tempfile.TemporaryDirectory() as local:
+            _download(str(folder), Path(local))
+            return _read_local_metadata(Path(local), folder)
+    return _read_local_metadata(Path(folder), folder)
+
+
+def _read_local_metadata(local: Path, folder: str | Path) -> dict[str, Any]:
+    path = local / METADATA_FILE
     if not path.is_file():
         raise CorruptCheckpointError(f"{folder}: no {METADATA_FILE}; not a bdlsweep checkpoint")
     return json.loads(path.read_text())
@@ -63,9 +107,19 @@ def read_checkpoint(
     folder: str | Path, map_location: str | torch.device = "cpu"
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Metadata and state of a checkpoint folder, after checking the state file's checksum."""
-    metadata = read_metadata(folder)
-    state_path = Path(folder) / STATE_FILE
+    if is_uri(folder):
+        with tempfile.TemporaryDirectory() as local:
+            _download(str(folder), Path(local))
+            return _read_local_checkpoint(Path(local), folder, map_location)
+    return _read_local_checkpoint(Path(folder), folder, map_location)
+
+
+def _read_local_checkpoint(
+    local: Path, folder: str | Path, map_location: str | torch.device
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    metadata = _read_local_metadata(local, folder)
+    state_path = local / STATE_FILE
     if not state_path.is_file() or _sha256(state_path) != metadata.get("sha256"):
-        raise CorruptCheckpointError(f"{state_path}: checksum mismatch; the checkpoint is corrupted")
+        raise CorruptCheckpointError(f"{folder}/{STATE_FILE}: checksum mismatch; the checkpoint is corrupted")
     state = torch.load(state_path, map_location=map_location, weights_only=True)
     return metadata, state

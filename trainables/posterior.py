@@ -84,8 +84,8 @@ class Posterior(ABC):
     ) -> Posterior:
         """Rebuild from a checkpoint; ``train_inputs`` serve batch-norm updates where needed."""
 
-    def save(self, folder: str | Path) -> Path:
-        """Write this posterior to ``folder`` atomically."""
+    def save(self, folder: str | Path) -> str | Path:
+        """Write this posterior to ``folder`` (a path or a URI) atomically."""
         metadata, state = self.state()
         return write_checkpoint(folder, {"method": self.method, **metadata}, state)
 
