@@ -17,7 +17,7 @@ import pandas as pd
 import ray
 import torch
 
-from bdlsweep.analysis import metrics
+from bdlsweep.analysis import metrics, regression_metrics
 from bdlsweep.sweeps.ensemble_plan import members_of
 from bdlsweep.sweeps.stratified import draw_members
 from bdlsweep.trainables.data import load_dataset
@@ -181,16 +181,16 @@ class EnsembleEvaluator:
             raise ValueError("the dataset has no 1-D input grid to draw a predictive over")
         seeds = members_of(model_ids)
         draw = self._draw(len(seeds), 0, model_ids)
-        means, variances = self.likelihood.split(self._predict(self.curve.inputs, draw))
-        mean = means.mean(0)[:, 0]
-        variance = (variances + means**2).mean(0)[:, 0] - mean**2
+        mean, variance = regression_metrics.predictive_moments(
+            *self.likelihood.split(self._predict(self.curve.inputs, draw))
+        )
         return pd.DataFrame(
             {
                 "method": self.label,
                 "K": len(seeds),
                 "x": self.curve.x,
-                "mean": mean.numpy() * self.curve.target_scale + self.curve.target_mean,
-                "std": variance.clamp_min(0).sqrt().numpy() * self.curve.target_scale,
+                "mean": mean[:, 0] * self.curve.target_scale + self.curve.target_mean,
+                "std": np.sqrt(variance[:, 0]) * self.curve.target_scale,
             }
         )
 
