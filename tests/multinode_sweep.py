@@ -3,7 +3,7 @@
 Usage: ``python multinode_sweep.py OUT.json FOLDER``. Head (no accelerator) plus two worker nodes
 with a custom ``accel`` resource standing in for a GPU; the MAP stage asks for ``accel: 0.5`` per
 trial, so each worker holds two trials at a time. Two sweeps run on the one cluster: ``spread``,
-then ``kill``, during which one worker is removed as soon as a trial has written a checkpoint.
+then ``kill``, during which one worker is removed as soon as every trial has written a checkpoint.
 The JSON holds, per sweep, each trial's node and times, the worker node ids, the selection and
 the MLflow runs.
 """
@@ -51,10 +51,11 @@ SWEEP = {
 
 
 def remove_when_checkpointed(cluster: Cluster, node, stage_folder: Path) -> threading.Thread:
-    """A thread that removes ``node`` (no graceful shutdown) once a trial has saved a checkpoint."""
+    """A thread that removes ``node`` (no graceful shutdown) once every trial has saved a checkpoint,
+    so the trials it held have one to resume from."""
 
     def wait_and_remove() -> None:
-        while not any(stage_folder.glob("*/checkpoint_*")):
+        while len({path.parent for path in stage_folder.glob("*/checkpoint_*")}) < len(SWEEP["seeds"]):
             time.sleep(0.2)
         cluster.remove_node(node, allow_graceful=False)
 
