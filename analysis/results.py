@@ -2,30 +2,39 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import pandas as pd
 
-ENSEMBLES_FILE = Path("evaluation") / "ensembles.csv"
+from bdlsweep.locations import Location
+
+ENSEMBLES_FILE = "evaluation/ensembles.csv"
+ENSEMBLE_PLAN_FILE = "evaluation/ensemble_plan.tsv"
+EVALUATION_SETTINGS_FILE = "evaluation/settings.json"
+
+SweepDir = str | Path | Location
 
 
-def experiment_folders(sweep_dir: str | Path, stage: str) -> list[Path]:
+def experiment_folders(sweep_dir: SweepDir, stage: str) -> list[Location]:
     """The Tune experiment folders of a stage: the stage folder (grid) or one per seed (Optuna)."""
-    folder = Path(sweep_dir).resolve() / stage
+    folder = Location.parse(sweep_dir) / stage
     if (folder / "tuner.pkl").is_file():
         return [folder]
-    return sorted(path for path in folder.glob("seed_*") if (path / "tuner.pkl").is_file())
+    return [
+        path for path in folder.children() if path.name.startswith("seed_") and (path / "tuner.pkl").is_file()
+    ]
 
 
-def load_result_grids(sweep_dir: str | Path, stage: str) -> list:
+def load_result_grids(sweep_dir: SweepDir, stage: str) -> list:
     """The Ray Tune ``ResultGrid`` of each experiment of a stage (no trainable needed)."""
     from ray.tune import ExperimentAnalysis, ResultGrid
 
     return [ResultGrid(ExperimentAnalysis(str(path))) for path in experiment_folders(sweep_dir, stage)]
 
 
-def load_result_grid(sweep_dir: str | Path, stage: str):
+def load_result_grid(sweep_dir: SweepDir, stage: str):
     """The Ray Tune ``ResultGrid`` of a grid stage (one Tuner); see ``load_result_grids`` for Optuna."""
     grids = load_result_grids(sweep_dir, stage)
     if len(grids) != 1:
@@ -33,16 +42,18 @@ def load_result_grid(sweep_dir: str | Path, stage: str):
     return grids[0]
 
 
-def trials(sweep_dir: str | Path, stage: str) -> pd.DataFrame:
+def trials(sweep_dir: SweepDir, stage: str) -> pd.DataFrame:
     """One row per trial of a stage: its last reported metrics and its config (``config/...``)."""
     frames = [grid.get_dataframe() for grid in load_result_grids(sweep_dir, stage)]
     return pd.concat(frames, ignore_index=True)
 
 
-def selections(sweep_dir: str | Path) -> pd.DataFrame:
+def selections(sweep_dir: SweepDir) -> pd.DataFrame:
     """One row per (selection label, seed): chosen trial, checkpoint, config and metrics."""
     rows = []
-    for path in sorted((Path(sweep_dir) / "selections").glob("*.json")):
+    for path in (Location.parse(sweep_dir) / "selections").children():
+        if not path.name.endswith(".json"):
+            continue
         record = json.loads(path.read_text())
         for seed, member in record["members"].items():
             rows.append(
@@ -61,6 +72,6 @@ def selections(sweep_dir: str | Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def ensembles(sweep_dir: str | Path) -> pd.DataFrame:
+def ensembles(sweep_dir: SweepDir) -> pd.DataFrame:
     """The tidy ensemble results: one row per method, K, ensemble, subsample size and split."""
-    return pd.read_csv(Path(sweep_dir) / ENSEMBLES_FILE)
+    return pd.read_csv(io.StringIO((Location.parse(sweep_dir) / ENSEMBLES_FILE).read_text()))

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from ray import tune
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
+from bdlsweep.locations import Location
 from bdlsweep.search_spaces import Range
 from bdlsweep.sweeps.spec import StageSpec, SweepSpec
 
@@ -50,7 +50,7 @@ def _range_domain(values: list[Any] | Range):
 class Experiment:
     """One Tuner of a stage: where it lives, its param space and how it searches."""
 
-    storage_path: Path
+    storage_path: Location
     name: str
     param_space: dict[str, Any]
     tune_config: tune.TuneConfig

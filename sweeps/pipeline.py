@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 import ray
 
 from bdlsweep.analysis import tables
 from bdlsweep.analysis.predictive_curves import plot_predictive_curves
-from bdlsweep.analysis.results import ENSEMBLES_FILE
-from bdlsweep.sweeps.atomic import write_bytes_atomic, write_text_atomic
+from bdlsweep.analysis.results import ENSEMBLE_PLAN_FILE, ENSEMBLES_FILE, EVALUATION_SETTINGS_FILE
+from bdlsweep.locations import Location
 from bdlsweep.sweeps.ensemble_plan import plan_ensembles, read_ensemble_file, write_ensemble_file
 from bdlsweep.sweeps.errors import SpecError
 from bdlsweep.sweeps.evaluation import evaluate_ensembles
@@ -30,8 +30,8 @@ from bdlsweep.trainables.data.registry import download_dataset, locate_dataset, 
 
 logger = logging.getLogger(__name__)
 
-CURVES_FILE = Path("evaluation") / "predictive_curves.csv"
-PREDICTIVE_PLOT = Path("results") / "predictive_1d.png"
+CURVES_FILE = "evaluation/predictive_curves.csv"
+PREDICTIVE_PLOT = "results/predictive_1d.png"
 RAY_DEFAULTS = {"TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0"}
 
 
@@ -39,11 +39,11 @@ RAY_DEFAULTS = {"TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0
 class SweepOutcome:
     """Where a finished sweep put its results, and the tables themselves."""
 
-    storage: Path
+    storage: Location
     selections: dict[str, Selection]
     ensembles: pd.DataFrame
     table: pd.DataFrame
-    table_files: dict[str, Path]
+    table_files: dict[str, Location]
 
 
 def start_ray(spec: SweepSpec) -> bool:
@@ -115,11 +115,11 @@ def run_evaluation(spec: SweepSpec, selections: dict[str, Selection]) -> tuple[p
     plan = ensemble_plan(spec)
     settings = spec.evaluate.model_dump(exclude={"resources", "methods", "ensemble_file"})
     record = json.dumps({**settings, "methods": spec.evaluate.methods, "plan": plan.to_dict("list")})
-    record_path = path.with_name("settings.json")
+    record_path = spec.storage / EVALUATION_SETTINGS_FILE
     if path.is_file() and record_path.is_file() and record_path.read_text() == record:
         logger.info("evaluation: finished earlier with the same settings, skipped")
-        return pd.read_csv(path), False
-    write_text_atomic(path.with_name("ensemble_plan.tsv"), write_ensemble_file(plan))
+        return pd.read_csv(io.StringIO(path.read_text())), False
+    (spec.storage / ENSEMBLE_PLAN_FILE).write_text(write_ensemble_file(plan))
     chosen = {label: selections[label] for label in spec.evaluate.methods}
     curve_size = spec.evaluate.predictive_plot
     frame, curves = evaluate_ensembles(
@@ -133,32 +133,32 @@ def run_evaluation(spec: SweepSpec, selections: dict[str, Selection]) -> tuple[p
     )
     if curves is not None:
         write_predictive_plot(spec, curves)
-    write_text_atomic(path, frame.to_csv(index=False))
-    write_text_atomic(record_path, record)
+    path.write_text(frame.to_csv(index=False))
+    record_path.write_text(record)
     return frame, True
 
 
-def write_predictive_plot(spec: SweepSpec, curves: pd.DataFrame) -> Path:
+def write_predictive_plot(spec: SweepSpec, curves: pd.DataFrame) -> Location:
     """The curves as ``evaluation/predictive_curves.csv`` and their plot as ``results/predictive_1d.png``."""
-    write_text_atomic(spec.storage / CURVES_FILE, curves.to_csv(index=False))
+    (spec.storage / CURVES_FILE).write_text(curves.to_csv(index=False))
     data = load_dataset(spec.dataset, spec.dataset_options).curve
     image = plot_predictive_curves(curves, data.train_x, data.train_y)
-    return write_bytes_atomic(spec.storage / PREDICTIVE_PLOT, image)
+    return (spec.storage / PREDICTIVE_PLOT).write_bytes(image)
 
 
-def write_tables(spec: SweepSpec, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Path]]:
+def write_tables(spec: SweepSpec, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Location]]:
     """The main table as Markdown, CSV and LaTeX under ``<storage>/results``."""
     table = tables.main_table({f"{spec.dataset} {spec.model}": frame}, methods=spec.evaluate.methods)
     folder = spec.storage / "results"
     files = {
-        "markdown": write_text_atomic(folder / "table.md", tables.to_markdown(table, stderr=True)),
-        "csv": write_text_atomic(folder / "table.csv", tables.to_csv(table)),
-        "latex": write_text_atomic(folder / "table.tex", tables.to_latex(table, stderr=True)),
+        "markdown": (folder / "table.md").write_text(tables.to_markdown(table, stderr=True)),
+        "csv": (folder / "table.csv").write_text(tables.to_csv(table)),
+        "latex": (folder / "table.tex").write_text(tables.to_latex(table, stderr=True)),
     }
     return table, files
 
 
-def _plots(spec: SweepSpec) -> list[Path]:
+def _plots(spec: SweepSpec) -> list[Location]:
     """The plots this sweep's evaluation wrote."""
     return [path for path in [spec.storage / PREDICTIVE_PLOT] if path.is_file()]
 

@@ -1,23 +1,40 @@
-"""``bdlsweep resume SWEEP_DIR``: the sweep file and overrides a storage folder was run with."""
+"""``bdlsweep resume SWEEP_DIR``: the sweep file and overrides a storage folder (or URI) was run with."""
 
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
+from bdlsweep.locations import Location
 from bdlsweep.sweeps.errors import SpecError
 from bdlsweep.sweeps.storage_guard import RECORD, SOURCE_COPY
+
+
+def _local_copy(copy: Location) -> Path:
+    """The stored copy of the sweep file as a local file (downloaded when the storage is a URI)."""
+    if not copy.is_uri:
+        return copy.path
+    folder = Path(tempfile.mkdtemp(prefix="bdlsweep-resume-"))
+    target = folder / SOURCE_COPY
+    target.write_bytes(copy.read_bytes())
+    return target
 
 
 def resume_arguments(sweep_dir: str | Path) -> tuple[Path, list[str]]:
     """(sweep file, overrides) that run the sweep stored in ``sweep_dir`` again, into the same folder.
 
-    The original file is used while it exists (relative paths in it keep their meaning), else the
-    copy the folder holds; the recorded overrides come first, then ``storage=<sweep_dir>``.
+    The original file is used while it exists on this machine (relative paths in it keep their
+    meaning), else the copy the folder holds; the recorded overrides come first, then
+    ``storage=<sweep_dir>``. ``sweep_dir`` may be a URI (``s3://...``), so any node can resume.
     """
-    folder = Path(sweep_dir).expanduser().resolve()
+    folder = Location.parse(sweep_dir)
     record_path = folder / RECORD
-    if not record_path.is_file():
+    try:
+        present = record_path.is_file()
+    except OSError as error:
+        raise SpecError(str(folder), RECORD, f"cannot read the storage ({error})") from None
+    if not present:
         raise SpecError(str(folder), RECORD, "not a bdlsweep storage folder (it has no sweep record)")
     try:
         record = json.loads(record_path.read_text())
@@ -25,7 +42,8 @@ def resume_arguments(sweep_dir: str | Path) -> tuple[Path, list[str]]:
     except (json.JSONDecodeError, KeyError, TypeError) as error:
         raise SpecError(str(record_path), "source", f"unreadable sweep record ({error})") from None
     if not source.is_file():
-        source = folder / SOURCE_COPY
-        if not source.is_file():
-            raise SpecError(str(record_path), "source", f"{record['source']} and {source} are both gone")
+        copy = folder / SOURCE_COPY
+        if not copy.is_file():
+            raise SpecError(str(record_path), "source", f"{record['source']} and {copy} are both gone")
+        source = _local_copy(copy)
     return source, [*overrides, f"storage={folder}"]

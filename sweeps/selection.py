@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
-from bdlsweep.sweeps.atomic import write_text_atomic
+from bdlsweep.locations import Location
 
 
 @dataclass(frozen=True)
@@ -37,15 +36,16 @@ class Selection:
         """Seed → selected posterior folder."""
         return {seed: record.checkpoint for seed, record in self.members.items()}
 
-    def save(self, folder: Path) -> Path:
+    def save(self, folder: str | Location) -> Location:
         """Write ``<folder>/<label>.json`` atomically."""
         record = {**asdict(self), "members": {str(s): asdict(r) for s, r in self.members.items()}}
-        return write_text_atomic(folder / f"{self.label}.json", json.dumps(record, indent=2, default=str))
+        path = Location.parse(folder) / f"{self.label}.json"
+        return path.write_text(json.dumps(record, indent=2, default=str))
 
     @classmethod
-    def load(cls, path: Path) -> Selection:
+    def load(cls, path: str | Location) -> Selection:
         """Read a selection file."""
-        record = json.loads(path.read_text())
+        record = json.loads(Location.parse(path).read_text())
         members = {int(seed): TrialRecord(**member) for seed, member in record.pop("members").items()}
         return cls(**record, members=members)
 

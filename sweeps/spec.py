@@ -11,8 +11,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, create_model
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    create_model,
+    field_serializer,
+)
 
+from bdlsweep.locations import Location
 from bdlsweep.search_spaces import Range
 from bdlsweep.search_spaces.ranges import RangeKind
 from bdlsweep.sweeps.ensemble_plan import members_of, read_ensemble_file
@@ -143,9 +152,9 @@ class StageSpec(BaseModel):
 
 
 class SweepSpec(BaseModel):
-    """A validated sweep: everything the pipeline needs, with absolute paths."""
+    """A validated sweep: everything the pipeline needs, with absolute paths (storage may be a URI)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
 
     source: str
     name: str
@@ -154,7 +163,7 @@ class SweepSpec(BaseModel):
     model: str
     model_options: dict[str, Any]
     seeds: list[int]
-    storage: Path
+    storage: Location
     tracking_uri: str
     experiment: str
     ray: RaySpec
@@ -162,6 +171,10 @@ class SweepSpec(BaseModel):
     evaluate: EvaluateSpec
     ensemble_file: Path | None
     overrides: tuple[str, ...] = ()
+
+    @field_serializer("storage")
+    def _storage_address(self, storage: Location) -> str:
+        return str(storage)
 
     def selection_names(self) -> dict[str, tuple[str, str | None]]:
         """Every selectable name → (stage, derived name or None); SWA of stage ``swag`` is ``swa``."""
@@ -448,7 +461,13 @@ def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
         source,
         {name: _validate_stage(source, name, raw_stage) for name, raw_stage in top.stages.items()},
     )
-    storage = Path(top.storage or f"runs/{top.name}").expanduser().resolve()
+    storage = Location.parse(top.storage or f"runs/{top.name}")
+    if storage.is_uri and top.mlflow.tracking_uri is None:
+        raise SpecError(
+            source,
+            "mlflow.tracking_uri",
+            f"required when storage is a URI ({storage}): MLflow's default SQLite file needs a local folder",
+        )
     ensemble_file = None
     if top.evaluate.ensemble_file is not None:
         ensemble_file = (path.parent / top.evaluate.ensemble_file).resolve()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from pathlib import Path
 
 import ray
 from ray import tune
 
+from bdlsweep.locations import Location
 from bdlsweep.sweeps.experiments import SELECTION_METRIC, Experiment, experiments, trial_count
 from bdlsweep.sweeps.progress import TrialProgress
 from bdlsweep.sweeps.selection import Selection, TrialRecord, select_per_seed
@@ -25,7 +25,7 @@ class StageInterrupted(RuntimeError):  # noqa: N818 (an interruption, not an err
     """A stage stopped before all its trials finished (Ctrl+C); running again resumes it."""
 
 
-def selections_folder(spec: SweepSpec) -> Path:
+def selections_folder(spec: SweepSpec) -> Location:
     """Where the selection files of a sweep live."""
     return spec.storage / "selections"
 
@@ -51,15 +51,16 @@ def _prepare_seeds(spec: SweepSpec, stage: StageSpec, context: TrialContext) -> 
     pending = []
     for seed, folder in folders.items():
         try:
-            read_metadata(folder)
+            read_metadata(str(folder))
         except CorruptCheckpointError:
-            pending.append(task.remote(context, stage.settings, seed, folder))
+            pending.append(task.remote(context, stage.settings, seed, str(folder)))
     ray.get(pending)
     return {seed: str(folder) for seed, folder in folders.items()}
 
 
-def _records(grid: tune.ResultGrid, policy: str) -> list[TrialRecord]:
-    """Each finished trial as a selection candidate, at its best or last checkpoint."""
+def _records(grid: tune.ResultGrid, policy: str, storage: Location) -> list[TrialRecord]:
+    """Each finished trial as a selection candidate, at its best or last checkpoint (addressed by URI
+    when the storage is one, so that any node can read it)."""
     records = []
     for result in grid:
         if result.error is not None or result.checkpoint is None:
@@ -76,7 +77,7 @@ def _records(grid: tune.ResultGrid, policy: str) -> list[TrialRecord]:
                 seed=int(result.config["seed"]),
                 config=result.config,
                 metrics={k: v for k, v in metrics.items() if isinstance(v, (int, float, str))},
-                checkpoint=str(Path(checkpoint.path) / POSTERIOR_DIR),
+                checkpoint=str(storage.on_same_filesystem(checkpoint.path) / POSTERIOR_DIR),
             )
         )
     return records
@@ -163,7 +164,7 @@ def run_stage(
         for result in grid:
             if result.error is not None:
                 logger.warning("stage %s: trial failed and is not selectable: %s", stage.name, result.error)
-        records += _records(grid, stage.method_info.checkpoint)
+        records += _records(grid, stage.method_info.checkpoint, spec.storage)
     selections = {}
     for label, derived in labels.items():
         metric = SELECTION_METRIC if derived is None else stage.method_info.derived[derived].metric

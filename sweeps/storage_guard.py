@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bdlsweep.sweeps.atomic import write_text_atomic
 from bdlsweep.sweeps.errors import SpecError
 from bdlsweep.sweeps.spec import SweepSpec
 
@@ -34,8 +33,12 @@ def check_and_record(spec: SweepSpec) -> None:
     """
     current = json.loads(spec.model_dump_json())
     path = spec.storage / RECORD
-    if path.is_file():
-        stored = _identity(json.loads(path.read_text()))
+    try:
+        stored_text = path.read_text() if path.is_file() else None
+    except OSError as error:
+        raise SpecError(spec.source, "storage", f"cannot read {path}: {error}") from None
+    if stored_text is not None:
+        stored = _identity(json.loads(stored_text))
         new = _identity(current)
         differing = [key for key in SHARED_KEYS if stored[key] != new[key]]
         differing += [
@@ -50,6 +53,8 @@ def check_and_record(spec: SweepSpec) -> None:
                 f"{spec.storage} holds results of this sweep made with a different {differing[0]}; "
                 "choose another storage or remove that folder",
             )
-    spec.storage.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(spec.storage / SOURCE_COPY, Path(spec.source).read_text())
-    write_text_atomic(path, json.dumps(current, indent=2))
+    try:
+        (spec.storage / SOURCE_COPY).write_text(Path(spec.source).read_text())
+        path.write_text(json.dumps(current, indent=2))
+    except OSError as error:
+        raise SpecError(spec.source, "storage", f"cannot write {spec.storage}: {error}") from None

@@ -4,8 +4,9 @@ Entry point of ``ray submit cluster.yaml sweeps/submit.py SWEEP.yaml [key=value 
 ``ray job submit --working-dir . -- python sweeps/submit.py SWEEP.yaml [...]``. It joins the running
 cluster (``ray.address=auto``), records to the head's MLflow server (``$MLFLOW_TRACKING_URI``, or
 ``http://<this node's address>:5000`` as ``cluster.yaml`` starts it) and stores the sweep under the
-shared storage root (``--storage-root``, default ``/mnt/shared/runs``, as ``storage=<root>/<file
-stem>``). Overrides given after the sweep file come last and so win over these defaults.
+shared storage root (``--storage-root``: a folder or a bucket URI, default ``/mnt/shared/runs``, as
+``storage=<root>/<file stem>``). Overrides given after the sweep file come last and so win over these
+defaults.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import argparse
 import os
 import sys
 from pathlib import Path
+
+from bdlsweep.locations import Location
 
 MLFLOW_PORT = 5000
 STORAGE_ROOT = "/mnt/shared/runs"
@@ -44,14 +47,16 @@ def cluster_arguments(argv: list[str]) -> list[str]:
     parser = argparse.ArgumentParser(prog="submit.py", description=__doc__.splitlines()[0])
     parser.add_argument("sweep", help="sweep file (as given, or relative to the installed project)")
     parser.add_argument("overrides", nargs="*", help="key.path=value overrides")
-    parser.add_argument("--storage-root", default=STORAGE_ROOT, help="shared folder that holds the sweeps")
+    parser.add_argument(
+        "--storage-root", default=STORAGE_ROOT, help="shared folder or bucket URI (s3://, gs://)"
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the plan only")
     args = parser.parse_args(argv)
     path = sweep_path(args.sweep)
     defaults = [
         "ray.address=auto",
         f"mlflow.tracking_uri={tracking_uri()}",
-        f"storage={Path(args.storage_root) / path.stem}",
+        f"storage={Location.parse(args.storage_root) / path.stem}",
     ]
     return ["run", str(path), *defaults, *args.overrides, *(["--dry-run"] if args.dry_run else [])]
 

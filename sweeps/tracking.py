@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -10,13 +11,15 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from ray import tune
 
+from bdlsweep.locations import Location
 from bdlsweep.trainables.reporting import NODE_ID
 
 MAX_BATCH = 900
 
 
-def ensure_experiment(tracking_uri: str, name: str, artifact_root: Path) -> str:
-    """The id of experiment ``name``, created (with artifacts under ``artifact_root``) if needed."""
+def ensure_experiment(tracking_uri: str, name: str, artifact_root: Location) -> str:
+    """The id of experiment ``name``, created if needed; with a local tracking store its artifacts go
+    under ``artifact_root`` (a tracking server keeps its own artifact root)."""
     client = MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
@@ -145,7 +148,7 @@ def log_evaluation(
     experiment_id: str,
     tags: dict[str, str],
     summary: dict[str, dict[int, float]],
-    artifacts: list[Path],
+    artifacts: list[Location],
 ) -> str:
     """One run for the evaluation: mean metrics per method with K as the step, tables as artifacts."""
     client = MlflowClient(tracking_uri)
@@ -158,7 +161,10 @@ def log_evaluation(
     ]
     for start in range(0, len(metrics), MAX_BATCH):
         client.log_batch(run.info.run_id, metrics=metrics[start : start + MAX_BATCH])
-    for path in artifacts:
-        client.log_artifact(run.info.run_id, str(path))
+    with tempfile.TemporaryDirectory() as staging:
+        for artifact in artifacts:
+            local = Path(staging) / artifact.name
+            local.write_bytes(artifact.read_bytes())
+            client.log_artifact(run.info.run_id, str(local))
     client.set_terminated(run.info.run_id, "FINISHED")
     return run.info.run_id

@@ -70,7 +70,9 @@ def run(cluster: Cluster, workers: list, folder: Path, mode: str) -> dict:
     sweep_file = folder / f"{mode}.yaml"
     sweep_file.write_text(yaml.safe_dump(SWEEP))
     spec = load_spec(sweep_file, [f"storage={folder / mode}"])
-    killer = remove_when_checkpointed(cluster, workers[0], spec.storage / "map") if mode == "kill" else None
+    killer = None
+    if mode == "kill":
+        killer = remove_when_checkpointed(cluster, workers[0], spec.storage.path / "map")
     outcome = run_sweep(spec)
     trials = results.trials(spec.storage, "map")
     mlflow.set_tracking_uri(spec.tracking_uri)

@@ -194,7 +194,7 @@ def test_sst2_bert_sweep_end_to_end_with_a_tokenizer_saved_once(data_dir, tmp_pa
     ]
     overrides.remove("dataset.val_size=40")
     outcome = run_sweep(load_spec(SWEEPS / "sst2_bert.yaml", overrides))
-    assert [path.name for path in (outcome.storage / "data").iterdir()] == ["sst2-wordpiece-200.json"]
+    assert [path.name for path in (outcome.storage.path / "data").iterdir()] == ["sst2-wordpiece-200.json"]
     assert set(outcome.ensembles["split"]) == {"test"}
     assert set(outcome.ensembles["method"]) == {"map", "swa", "swag", "llla", "laplace_nf"}
 

@@ -86,15 +86,15 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path, ray_session):
         assert path.is_file() and path.stat().st_size > 0
     assert "| 2 | MultiSWAG |" in outcome.table_files["markdown"].read_text()
 
-    checkpoints = sorted(p for p in spec.storage.rglob("checkpoint_*"))
-    stamps = {p: p.stat().st_mtime_ns for p in spec.storage.joinpath("selections").iterdir()}
+    checkpoints = sorted(p for p in spec.storage.path.rglob("checkpoint_*"))
+    stamps = {p: p.stat().st_mtime_ns for p in spec.storage.path.joinpath("selections").iterdir()}
     again = run_sweep(spec)
     assert len(_runs(spec)) == len(runs)
-    assert sorted(p for p in spec.storage.rglob("checkpoint_*")) == checkpoints
-    assert {p: p.stat().st_mtime_ns for p in spec.storage.joinpath("selections").iterdir()} == stamps
+    assert sorted(p for p in spec.storage.path.rglob("checkpoint_*")) == checkpoints
+    assert {p: p.stat().st_mtime_ns for p in spec.storage.path.joinpath("selections").iterdir()} == stamps
     pd.testing.assert_frame_equal(again.ensembles, frame)
 
-    (spec.storage / "selections" / "llla.json").unlink()
+    (spec.storage.path / "selections" / "llla.json").unlink()
     run_sweep(spec)
     assert len(_runs(spec)[lambda r: r["tags.stage"] == "llla"]) == 6
     assert (spec.storage / "selections" / "llla.json").is_file()

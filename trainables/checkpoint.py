@@ -16,8 +16,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import pyarrow.fs
 import torch
+
+from bdlsweep.locations import Location, is_uri
 
 STATE_FILE = "state.pt"
 METADATA_FILE = "metadata.json"
@@ -35,27 +36,18 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def is_uri(folder: str | Path) -> bool:
-    """Whether ``folder`` names a location by URI (``scheme://...``) rather than a local path."""
-    return "://" in str(folder)
-
-
 def _upload(local: Path, uri: str) -> None:
     """Copy a finished local checkpoint folder to ``uri``: the state file first, the metadata last."""
-    filesystem, root = pyarrow.fs.FileSystem.from_uri(uri)
-    filesystem.create_dir(root, recursive=True)
     for name in (STATE_FILE, METADATA_FILE):
-        with filesystem.open_output_stream(f"{root}/{name}") as stream:
-            stream.write((local / name).read_bytes())
+        (Location.parse(uri) / name).write_bytes((local / name).read_bytes())
 
 
 def _download(uri: str, local: Path) -> None:
     """Copy the files of the checkpoint at ``uri`` into the local folder ``local`` (missing ones skipped)."""
-    filesystem, root = pyarrow.fs.FileSystem.from_uri(uri)
     for name in (METADATA_FILE, STATE_FILE):
-        if filesystem.get_file_info(f"{root}/{name}").type == pyarrow.fs.FileType.File:
-            with filesystem.open_input_stream(f"{root}/{name}") as stream:
-                (local / name).write_bytes(stream.read())
+        remote = Location.parse(uri) / name
+        if remote.is_file():
+            (local / name).write_bytes(remote.read_bytes())
 
 
 def write_checkpoint(folder: str | Path, metadata: dict[str, Any], state: dict[str, Any]) -> str | Path:

@@ -224,7 +224,7 @@ def _laplace_gaussian(laplace) -> tuple[torch.Tensor, torch.Tensor]:
     return laplace.mean, torch.linalg.cholesky(covariance)
 
 
-def prepare_laplace_nf(context: TrialContext, settings: LANFSettings, seed: int, folder) -> None:
+def prepare_laplace_nf(context: TrialContext, settings: LANFSettings, seed: int, folder: str) -> None:
     """Once per seed: the selected LLLA's Gaussian and the cached train/val backbone features."""
     device = trial_device()
     llla = LLLAPosterior.load(context.parent(seed), device)

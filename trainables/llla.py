@@ -261,8 +261,8 @@ class LLLAPosterior(Posterior):
         return posterior
 
 
-def prepare_llla(context: TrialContext, settings: LLLASettings, seed: int, folder: Path) -> None:
-    """Once per seed: backbone features and the head's Laplace Hessian, saved to ``folder``."""
+def prepare_llla(context: TrialContext, settings: LLLASettings, seed: int, folder: str) -> None:
+    """Once per seed: backbone features and the head's Laplace Hessian, saved to ``folder`` (path or URI)."""
     device = trial_device()
     data = context.load_data(device)
     base = MAPPosterior.load(context.parent(seed), device)

@@ -6,9 +6,9 @@ import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import Any
 
+from bdlsweep.locations import Location
 from bdlsweep.trainables.data.digits import load_digits
 from bdlsweep.trainables.data.image_datasets import (
     download_image_dataset,
@@ -48,7 +48,7 @@ class DatasetEntry:
     likelihood: str
     locate: Callable[[dict[str, Any]], None] | None = None
     download: Callable[[dict[str, Any]], None] | None = None
-    prepare: Callable[[dict[str, Any], Path], dict[str, Any]] | None = None
+    prepare: Callable[[dict[str, Any], Location], dict[str, Any]] | None = None
     inputs: str = "tensor"
     input_curve: bool = False
 
@@ -106,7 +106,7 @@ def download_dataset(name: str, options: dict[str, Any]) -> None:
         entry.download(complete_options(name, options))
 
 
-def prepare_dataset(name: str, options: dict[str, Any], folder: Path) -> dict[str, Any]:
+def prepare_dataset(name: str, options: dict[str, Any], folder: Location) -> dict[str, Any]:
     """Options for the trials after the dataset's once-per-sweep preparation (saved under ``folder``)."""
     entry = REGISTRY[name]
     if entry.prepare is None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from bdlsweep.locations import Location
 from bdlsweep.trainables.data.files import data_file
 from bdlsweep.trainables.data.splits import DatasetSplits, LabelledSet
 from bdlsweep.trainables.data.text_encoding import (
@@ -147,7 +148,7 @@ def locate_imdb(options: dict) -> None:
             data_file(options["data_dir"], [f"aclImdb/{split}/{polarity}"], "imdb", IMDB_SOURCE)
 
 
-def _prepare(name: str, kind: TokenizerKind, training_texts, options: dict, folder: Path) -> dict:
+def _prepare(name: str, kind: TokenizerKind, training_texts, options: dict, folder: Location) -> dict:
     if options["tokenizer"] is not None:
         return options
     path = folder / f"{name}-{kind}-{options['vocab_size']}.json"
@@ -156,7 +157,7 @@ def _prepare(name: str, kind: TokenizerKind, training_texts, options: dict, fold
     return {**options, "tokenizer": str(path)}
 
 
-def prepare_sst2(options: dict, folder: Path) -> dict:
+def prepare_sst2(options: dict, folder: Location) -> dict:
     """Train the WordPiece tokenizer once, save it in ``folder`` and point the options at it."""
     return _prepare(
         "sst2",
@@ -167,7 +168,7 @@ def prepare_sst2(options: dict, folder: Path) -> dict:
     )
 
 
-def prepare_imdb(options: dict, folder: Path) -> dict:
+def prepare_imdb(options: dict, folder: Location) -> dict:
     """Train the word-level tokenizer once (on the training reviews left after the validation split)."""
 
     def texts() -> list[str]:

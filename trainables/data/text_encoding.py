@@ -7,13 +7,14 @@ bnn_hmc IMDB pipeline (``pad_sequences`` defaults). Padding is always id 0 (``[P
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
 import torch
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+
+from bdlsweep.locations import Location
 
 TokenizerKind = Literal["wordpiece", "word"]
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
@@ -42,18 +43,14 @@ def train_tokenizer(texts: Sequence[str], kind: TokenizerKind, vocab_size: int) 
     return tokenizer
 
 
-def save_tokenizer(tokenizer: Tokenizer, path: Path) -> Path:
-    """Write the tokenizer's JSON atomically (temporary name, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tokenizer.save(str(temporary))
-    os.replace(temporary, path)
-    return path
+def save_tokenizer(tokenizer: Tokenizer, location: str | Path | Location) -> Location:
+    """Write the tokenizer's JSON atomically to a local path or a URI (any node of a cluster reads it)."""
+    return Location.parse(location).write_text(tokenizer.to_str())
 
 
-def load_tokenizer(path: str | Path) -> Tokenizer:
-    """A tokenizer saved by ``save_tokenizer`` (or any ``tokenizers`` JSON file)."""
-    return Tokenizer.from_file(str(path))
+def load_tokenizer(location: str | Path | Location) -> Tokenizer:
+    """A tokenizer saved by ``save_tokenizer`` (or any ``tokenizers`` JSON file), from a path or a URI."""
+    return Tokenizer.from_str(Location.parse(location).read_text())
 
 
 def encode(

@@ -1,0 +1,206 @@
+"""Sweep storage as a bucket: an S3 API (moto's server on 127.0.0.1) holding everything a sweep writes."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from bdlsweep.locations import Location
+from bdlsweep.trainables.data import load_dataset
+from bdlsweep.trainables.map import MAPPosterior
+
+BUCKET = "sweeps"
+TINY_SWEEP = {
+    "name": "tiny",
+    "dataset": {"name": "digits"},
+    "model": {"name": "mlp", "hidden": [32]},
+    "seeds": [1, 2],
+    "stages": {
+        "map": {"method": "map", "epochs": 3, "batch_size": 64, "search": {"optimizer.lr": [0.05, 0.1]}},
+        "llla": {
+            "method": "llla",
+            "from": "map",
+            "hessian": "full",
+            "search": {"prior_precision": [1.0, 10.0]},
+        },
+    },
+    "evaluate": {
+        "methods": ["map", "llla"],
+        "ensemble_sizes": [1, 2],
+        "ensembles_per_size": 1,
+        "num_posterior_samples": 4,
+    },
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def s3_environment(tmp_path_factory):
+    """A moto S3 server with an empty bucket; yields the environment that points AWS clients at it."""
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("moto") / "server.log"
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    environment = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(environment["AWS_ENDPOINT_URL"], timeout=2)
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(log_path.read_text()[-2000:]) from None
+                time.sleep(0.3)
+        with pytest.MonkeyPatch.context() as patch:
+            for key, value in environment.items():
+                patch.setenv(key, value)
+            import boto3
+
+            boto3.client("s3").create_bucket(Bucket=BUCKET)
+            yield environment
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+
+
+def _keys(prefix: str) -> list[str]:
+    import boto3
+
+    pages = boto3.client("s3").get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+    return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+
+@pytest.mark.parametrize("kind", ["local", "file", "s3"])
+def test_a_location_joins_writes_reads_and_lists_the_same_way_everywhere(kind, tmp_path, s3_environment):
+    root = {"local": str(tmp_path), "file": tmp_path.as_uri(), "s3": f"s3://{BUCKET}/unit/"}[kind]
+    base = Location.parse(root) / "sweep"
+    assert str(base).endswith("/sweep") and not str(base).endswith("//sweep")
+    assert not (base / "evaluation" / "table.md").is_file()
+    (base / "evaluation" / "table.md").write_text("| a |\n")
+    (base / "evaluation/table.csv").write_bytes(b"a\n1\n")
+    assert (base / "evaluation" / "table.md").read_text() == "| a |\n"
+    (base / "evaluation" / "table.md").write_text("| b |\n")  # replaced whole
+    assert (base / "evaluation" / "table.md").read_text() == "| b |\n"
+    assert [child.name for child in (base / "evaluation").children()] == ["table.csv", "table.md"]
+    assert (base / "evaluation").is_dir() and (base / "missing").children() == []
+    with pytest.raises(FileNotFoundError, match=r"missing\.json"):
+        (base / "missing.json").read_text()
+    if kind != "s3":  # no staging file is left beside the written one
+        assert sorted(p.name for p in (tmp_path / "sweep" / "evaluation").iterdir()) == [
+            "table.csv",
+            "table.md",
+        ]
+    assert base.as_uri().startswith({"local": "file:///", "file": "file:///", "s3": "s3://"}[kind])
+    moved = base.on_same_filesystem(f"{tmp_path}/x" if kind != "s3" else f"{BUCKET}/unit/x")
+    assert (
+        str(moved)
+        == {"local": f"{tmp_path}/x", "file": f"file://{tmp_path}/x", "s3": "s3://sweeps/unit/x"}[kind]
+    )
+
+
+def test_a_bucket_storage_needs_an_explicit_tracking_uri(tmp_path, s3_environment):
+    from bdlsweep.sweeps.errors import SpecError
+    from bdlsweep.sweeps.spec import load_spec
+
+    sweep = tmp_path / "tiny.yaml"
+    sweep.write_text(yaml.safe_dump(TINY_SWEEP))
+    with pytest.raises(SpecError, match=r"mlflow\.tracking_uri: required when storage is a URI"):
+        load_spec(sweep, [f"storage=s3://{BUCKET}/runs/tiny"])
+    spec = load_spec(
+        sweep, [f"storage=s3://{BUCKET}/runs/tiny/", "mlflow.tracking_uri=http://127.0.0.1:5000"]
+    )
+    assert str(spec.storage) == f"s3://{BUCKET}/runs/tiny"
+    assert _keys("runs/") == []  # validating writes nothing
+
+
+def _bdlsweep(arguments: list[str], cwd: Path, environment: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "bdlsweep", *arguments],
+        cwd=cwd,
+        env={**os.environ, **environment},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+@pytest.mark.slow
+def test_a_sweep_stored_in_a_bucket_keeps_every_file_there_and_resumes_from_it(tmp_path, s3_environment):
+    from mlflow.tracking import MlflowClient
+
+    from bdlsweep.analysis import results
+
+    sweep = tmp_path / "tiny.yaml"
+    sweep.write_text(yaml.safe_dump(TINY_SWEEP))
+    storage = f"s3://{BUCKET}/runs/tiny"
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    done = _bdlsweep(
+        ["run", str(sweep), f"storage={storage}", f"mlflow.tracking_uri={tracking}"], tmp_path, s3_environment
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mlflow.db", "tiny.yaml"]  # nothing written locally
+    keys = set(_keys("runs/tiny/"))
+    expected = [
+        "sweep.json", "source.yaml", "selections/map.json", "selections/llla.json",
+        "evaluation/ensembles.csv", "evaluation/settings.json", "results/table.md", "results/table.tex",
+        "prepared/llla/seed_1/metadata.json", "prepared/llla/seed_2/state.pt",
+        "map/tuner.pkl", "llla/tuner.pkl",
+    ]  # fmt: skip
+    assert {f"runs/tiny/{name}" for name in expected} <= keys
+
+    chosen = results.selections(storage)
+    assert len(chosen) == 4 and chosen["checkpoint"].str.startswith(f"{storage}/").all()
+    validation = load_dataset("digits", {}).val
+    for member in chosen[chosen["label"] == "map"].itertuples():  # read back from the bucket, as reported
+        log_probs = MAPPosterior.load(member.checkpoint).predict(validation.inputs, 1, torch.Generator())[0]
+        accuracy = (log_probs.argmax(-1) == validation.labels).double().mean().item()
+        assert accuracy == pytest.approx(member.val_acc, abs=1e-6)
+    assert len(results.trials(storage, "map")) == 4 and len(results.trials(storage, "llla")) == 4
+    assert set(results.ensembles(storage)["K"]) == {1, 2}
+
+    client = MlflowClient(tracking)
+    experiment = client.get_experiment_by_name("tiny")
+    assert experiment.artifact_location == f"{storage}/mlartifacts"
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    assert len(runs) == 9  # 8 trials and the evaluation
+    (evaluation,) = [run for run in runs if run.data.tags.get("stage") == "evaluate"]
+    assert {item.path for item in client.list_artifacts(evaluation.info.run_id)} >= {
+        "ensembles.csv",
+        "table.md",
+    }
+
+    import boto3
+
+    boto3.client("s3").delete_object(Bucket=BUCKET, Key="runs/tiny/selections/llla.json")
+    sweep.unlink()  # resumed from the copy in the bucket, as from another node
+    resumed = _bdlsweep(["resume", storage], tmp_path, s3_environment)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming from s3://sweeps/runs/tiny/llla" in resumed.stderr
+    after = results.selections(storage)
+    assert after.sort_values(["label", "seed"])["trial_id"].tolist() == (
+        chosen.sort_values(["label", "seed"])["trial_id"].tolist()
+    )
+    assert len(client.search_runs([experiment.experiment_id], max_results=1000)) == 9
