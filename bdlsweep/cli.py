@@ -1,4 +1,4 @@
-"""The ``bdlsweep`` command: ``run SWEEP.yaml [key=value ...] [--dry-run]`` and ``resume SWEEP_DIR``."""
+"""The ``bdlsweep`` command: ``run SWEEP.yaml [key=value ...]``, ``resume SWEEP_DIR``, ``sync-mlflow``."""
 
 from __future__ import annotations
 
@@ -29,15 +29,21 @@ def _parser() -> argparse.ArgumentParser:
         "overrides", nargs="*", help="further overrides, e.g. a larger stages.map.resources.gpu"
     )
     resume.add_argument("--dry-run", action="store_true", help="print the plan only")
+    sync = commands.add_parser(
+        "sync-mlflow", help="record in MLflow what the sweep's storage holds and MLflow lacks"
+    )
+    sync.add_argument("sweep_dir", help="the sweep's storage folder (or URI)")
     return parser
 
 
 def run_command(sweep: str, overrides: list[str], dry_run: bool = False) -> int:
     """Validate the sweep file (exit 2 on a bad one), then run it and print its table, or print its plan."""
+    from bdlsweep.sweeps.pipeline import check_before_start
     from bdlsweep.sweeps.spec import load_spec
 
     try:
         spec = load_spec(sweep, overrides)
+        check_before_start(spec)
     except SpecError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -80,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_command(args.sweep, args.overrides, args.dry_run)
     if args.command == "resume":
         return resume_command(args.sweep_dir, args.overrides, args.dry_run)
+    if args.command == "sync-mlflow":
+        return sync_command(args.sweep_dir)
     return EXIT_BAD_INPUT
 
 
@@ -93,6 +101,30 @@ def resume_command(sweep_dir: str, overrides: list[str], dry_run: bool = False) 
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     return run_command(str(sweep), [*recorded, *overrides], dry_run)
+
+
+def sync_command(sweep_dir: str) -> int:
+    """Log to MLflow what a stored sweep's Tune results hold and MLflow lacks; print what was added."""
+    from bdlsweep.sweeps.resume import resume_arguments
+    from bdlsweep.sweeps.spec import load_spec
+    from bdlsweep.sweeps.tracking_check import check_tracking
+
+    try:
+        sweep, recorded = resume_arguments(sweep_dir)
+        spec = load_spec(sweep, recorded)
+        check_tracking(spec)
+    except SpecError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    from bdlsweep.sweeps.mlflow_sync import sync_mlflow
+
+    counts = sync_mlflow(spec)
+    print(
+        f"MLflow {spec.tracking_uri}, experiment {spec.experiment}: {counts.runs_created} run(s) created, "
+        f"{counts.metrics_logged} metric value(s) logged, evaluation "
+        f"{'recorded' if counts.evaluation_recorded else 'already there or not run yet'}"
+    )
+    return 0
 
 
 if __name__ == "__main__":

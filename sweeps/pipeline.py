@@ -23,7 +23,8 @@ from bdlsweep.sweeps.selection import Selection
 from bdlsweep.sweeps.spec import SweepSpec
 from bdlsweep.sweeps.stage import run_stage
 from bdlsweep.sweeps.storage_guard import check_and_record
-from bdlsweep.sweeps.tracking import ensure_experiment, log_evaluation
+from bdlsweep.sweeps.tracking import UNREACHABLE, ensure_experiment, log_evaluation
+from bdlsweep.sweeps.tracking_check import check_tracking, unreachable_reason
 from bdlsweep.trainables.data import load_dataset
 from bdlsweep.trainables.data.files import MissingDataFileError
 from bdlsweep.trainables.data.registry import download_dataset, locate_dataset, prepare_dataset
@@ -44,6 +45,13 @@ class SweepOutcome:
     ensembles: pd.DataFrame
     table: pd.DataFrame
     table_files: dict[str, Location]
+
+
+def check_before_start(spec: SweepSpec) -> None:
+    """What the sweep file alone cannot show, checked before Ray starts or anything is written:
+    the tracking server answers and every trial fits some node."""
+    check_tracking(spec)
+    check_resources(spec)
 
 
 def start_ray(spec: SweepSpec) -> bool:
@@ -163,11 +171,24 @@ def _plots(spec: SweepSpec) -> list[Location]:
     return [path for path in [spec.storage / PREDICTIVE_PLOT] if path.is_file()]
 
 
+def record_evaluation(
+    spec: SweepSpec, experiment_id: str, frame: pd.DataFrame, files: dict[str, Location]
+) -> str:
+    """The evaluation's MLflow run: mean metrics per method over K, tables and plots as artifacts."""
+    return log_evaluation(
+        spec.tracking_uri,
+        experiment_id,
+        {"sweep": spec.name, "stage": "evaluate", "dataset": spec.dataset, "model": spec.model},
+        _summary(frame),
+        [spec.storage / ENSEMBLES_FILE, *files.values(), *_plots(spec)],
+    )
+
+
 def run_sweep(spec: SweepSpec) -> SweepOutcome:
     """Run (or resume) every stage, evaluate the ensembles, write and log the tables."""
+    check_before_start(spec)
     started = start_ray(spec)
     try:
-        check_resources(spec)
         check_and_record(spec)
         fetch_data(spec)
         spec = prepare_data(spec)
@@ -179,18 +200,14 @@ def run_sweep(spec: SweepSpec) -> SweepOutcome:
         frame, computed = run_evaluation(spec, selections)
         table, files = write_tables(spec, frame)
         if computed:
-            log_evaluation(
-                spec.tracking_uri,
-                experiment_id,
-                {
-                    "sweep": spec.name,
-                    "stage": "evaluate",
-                    "dataset": spec.dataset,
-                    "model": spec.model,
-                },
-                _summary(frame),
-                [spec.storage / ENSEMBLES_FILE, *files.values(), *_plots(spec)],
-            )
+            reason = unreachable_reason(spec.tracking_uri)
+            try:
+                if reason is None:
+                    record_evaluation(spec, experiment_id, frame, files)
+            except UNREACHABLE as error:
+                reason = str(error).splitlines()[0]
+            if reason is not None:
+                logger.warning("MLflow: evaluation not recorded (%s); run bdlsweep sync-mlflow later", reason)
     finally:
         if started:
             ray.shutdown()

@@ -13,10 +13,12 @@ from bdlsweep.sweeps.experiments import SELECTION_METRIC, Experiment, experiment
 from bdlsweep.sweeps.progress import TrialProgress
 from bdlsweep.sweeps.selection import Selection, TrialRecord, select_per_seed
 from bdlsweep.sweeps.spec import StageSpec, SweepSpec
-from bdlsweep.sweeps.tracking import MLflowTrialLogger, flatten, tag_selected
+from bdlsweep.sweeps.tracking import UNREACHABLE, discard_partial_runs, flatten, tag_selected
+from bdlsweep.sweeps.tracking_check import unreachable_reason
+from bdlsweep.sweeps.trial_logger import MLflowTrialLogger
 from bdlsweep.trainables.checkpoint import CorruptCheckpointError, read_metadata
 from bdlsweep.trainables.context import TrialContext
-from bdlsweep.trainables.reporting import COMPLETE, POSTERIOR_DIR
+from bdlsweep.trainables.reporting import COMPLETE, DIVERGED, POSTERIOR_DIR, stop_diverged
 
 logger = logging.getLogger(__name__)
 
@@ -59,11 +61,11 @@ def _prepare_seeds(spec: SweepSpec, stage: StageSpec, context: TrialContext) -> 
 
 
 def _records(grid: tune.ResultGrid, policy: str, storage: Location) -> list[TrialRecord]:
-    """Each finished trial as a selection candidate, at its best or last checkpoint (addressed by URI
-    when the storage is one, so that any node can read it)."""
+    """Each finished trial that did not diverge as a selection candidate, at its best or last
+    checkpoint (addressed by URI when the storage is one, so that any node can read it)."""
     records = []
     for result in grid:
-        if result.error is not None or result.checkpoint is None:
+        if result.error is not None or result.checkpoint is None or result.metrics.get(DIVERGED):
             continue
         checkpoint, metrics = result.checkpoint, result.metrics
         if policy == "best":
@@ -83,6 +85,51 @@ def _records(grid: tune.ResultGrid, policy: str, storage: Location) -> list[Tria
     return records
 
 
+def _tag_in_mlflow(
+    spec: SweepSpec, experiment_id: str, stage: StageSpec, label: str, trial_ids: list[str]
+) -> None:
+    """Tag the selected runs; a tracking server that is away costs a warning (sync-mlflow tags later)."""
+    reason = unreachable_reason(spec.tracking_uri)
+    if reason is None:
+        try:
+            tag_selected(spec.tracking_uri, experiment_id, spec.name, stage.name, label, trial_ids)
+            return
+        except UNREACHABLE as error:
+            reason = str(error).splitlines()[0]
+    logger.warning("MLflow: selected %s runs not tagged (%s); run bdlsweep sync-mlflow later", label, reason)
+
+
+def run_tags(spec: SweepSpec, stage: StageSpec, tune_experiment: str) -> dict[str, str]:
+    """The tags every MLflow run of a stage's trials carries (``tune_experiment``: the Tuner's name)."""
+    return {
+        "sweep": spec.name,
+        "stage": stage.name,
+        "method": stage.method,
+        "dataset": spec.dataset,
+        "model": spec.model,
+        "storage": str(spec.storage),
+        "tune_experiment": tune_experiment,
+    }
+
+
+def _check_divergence(stage: StageSpec, seeds: list[int], finished: list[tune.Result]) -> None:
+    """Log diverged trials; raise ``RuntimeError`` naming the seed and grid if all of a seed's diverged."""
+    for result in finished:
+        if result.metrics.get(DIVERGED):
+            chosen = {key: flatten(result.config).get(key) for key in stage.search}
+            logger.warning(
+                "stage %s: seed=%s %s diverged (NaN/inf), not selectable",
+                stage.name,
+                result.config["seed"],
+                chosen,
+            )
+    grid = ", ".join(f"{key}={values}" for key, values in stage.search.items()) or "no search"
+    for seed in seeds:
+        outcomes = [result.metrics.get(DIVERGED) for result in finished if int(result.config["seed"]) == seed]
+        if outcomes and all(outcomes):
+            raise RuntimeError(f"stage {stage.name}: every trial of seed {seed} diverged (grid: {grid})")
+
+
 def _fit(
     spec: SweepSpec, stage: StageSpec, experiment: Experiment, trainable, experiment_id: str
 ) -> tune.ResultGrid:
@@ -94,6 +141,11 @@ def _fit(
             str(path), trainable, resume_errored=True, param_space=experiment.param_space
         )
         return tuner.fit()
+    tags = run_tags(spec, stage, experiment.name)
+    try:
+        discard_partial_runs(spec.tracking_uri, experiment_id, tags)
+    except UNREACHABLE as error:
+        logger.warning("MLflow: runs of an earlier attempt not checked (%s)", str(error).splitlines()[0])
     best = stage.method_info.checkpoint == "best"
     if stage.searcher is None:
         label, total = stage.name, trial_count(stage, spec.seeds)
@@ -102,13 +154,7 @@ def _fit(
     tracker = MLflowTrialLogger(
         spec.tracking_uri,
         experiment_id,
-        tags={
-            "sweep": spec.name,
-            "stage": stage.name,
-            "method": stage.method,
-            "dataset": spec.dataset,
-            "model": spec.model,
-        },
+        tags=tags,
         searched=list(stage.search),
     )
     tuner = tune.Tuner(
@@ -124,6 +170,7 @@ def _fit(
                 checkpoint_score_order="max",
             ),
             failure_config=tune.FailureConfig(max_failures=stage.max_failures),
+            stop=stop_diverged,
             callbacks=[tracker, TrialProgress(label, list(stage.search), total)],
             verbose=0,
         ),
@@ -154,7 +201,7 @@ def run_stage(
         tune.with_parameters(stage.method_info.trainable, context=context),
         stage.resources.as_tune(),
     )
-    records = []
+    records, finished = [], []
     for experiment in experiments(spec, stage):
         grid = _fit(spec, stage, experiment, trainable, experiment_id)
         if any(result.error is None and not result.metrics.get(COMPLETE) for result in grid):
@@ -164,7 +211,9 @@ def run_stage(
         for result in grid:
             if result.error is not None:
                 logger.warning("stage %s: trial failed and is not selectable: %s", stage.name, result.error)
+        finished += [result for result in grid if result.error is None]
         records += _records(grid, stage.method_info.checkpoint, spec.storage)
+    _check_divergence(stage, spec.seeds, finished)
     selections = {}
     for label, derived in labels.items():
         metric = SELECTION_METRIC if derived is None else stage.method_info.derived[derived].metric
@@ -179,13 +228,6 @@ def run_stage(
             logger.info(
                 "%s selected seed=%s%s (%s=%.4f)", label, seed, chosen, metric, record.metrics[metric]
             )
-        tag_selected(
-            spec.tracking_uri,
-            experiment_id,
-            spec.name,
-            stage.name,
-            label,
-            [record.trial_id for record in members.values()],
-        )
+        _tag_in_mlflow(spec, experiment_id, stage, label, [record.trial_id for record in members.values()])
         selections[label] = selection
     return selections

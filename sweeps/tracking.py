@@ -7,14 +7,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import requests
 from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
-from ray import tune
 
 from bdlsweep.locations import Location
-from bdlsweep.trainables.reporting import NODE_ID
+from bdlsweep.trainables.reporting import DIVERGED, NODE_ID
 
 MAX_BATCH = 900
+UNREACHABLE = (MlflowException, requests.RequestException, OSError)
 
 
 def ensure_experiment(tracking_uri: str, name: str, artifact_root: Location) -> str:
@@ -40,93 +42,69 @@ def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def find_trial_run(client: MlflowClient, experiment_id: str, sweep: str, stage: str, trial_id: str):
-    """The run already recorded for a trial (after a resume), or None."""
-    runs = client.search_runs(
-        [experiment_id],
-        filter_string=(f"tags.sweep = '{sweep}' and tags.stage = '{stage}' and tags.trial_id = '{trial_id}'"),
-        max_results=1,
-    )
-    return runs[0] if runs else None
+TUNER_KEYS = ("sweep", "stage", "storage", "tune_experiment")
 
 
-class MLflowTrialLogger(tune.Callback):
-    """Tune callback on the driver: one MLflow run per trial, stable across resumes (keyed by trial id)."""
+def tuner_runs(client: MlflowClient, experiment_id: str, tags: dict[str, str]) -> dict[str, str]:
+    """Trial id → run id of the runs one Tuner recorded (one query, keyed by the Tuner's tags)."""
+    match = " and ".join(f"tags.{key} = '{tags[key]}'" for key in TUNER_KEYS)
+    runs = client.search_runs([experiment_id], filter_string=match, max_results=50000)
+    return {run.data.tags["trial_id"]: run.info.run_id for run in runs if "trial_id" in run.data.tags}
 
-    def __init__(
-        self,
-        tracking_uri: str,
-        experiment_id: str,
-        tags: dict[str, str],
-        searched: list[str],
-    ) -> None:
-        self.tracking_uri = tracking_uri
-        self.experiment_id = experiment_id
-        self.tags = tags
-        self.searched = searched
-        self._client: MlflowClient | None = None
-        self._runs: dict[str, str] = {}
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_client": None, "_runs": {}}
+def discard_partial_runs(tracking_uri: str, experiment_id: str, tags: dict[str, str]) -> int:
+    """Delete the runs of a Tuner that starts afresh: they record trials of an attempt killed before
+    Tune first saved its state, which are run again under new trial ids; how many were deleted."""
+    client = MlflowClient(tracking_uri)
+    runs = tuner_runs(client, experiment_id, tags)
+    for run_id in runs.values():
+        client.delete_run(run_id)
+    return len(runs)
 
-    @property
-    def client(self) -> MlflowClient:
-        if self._client is None:
-            self._client = MlflowClient(self.tracking_uri)
-        return self._client
 
-    def _run_name(self, config: dict[str, Any]) -> str:
-        flat = flatten(config)
-        parts = [self.tags["stage"], f"seed={flat.get('seed')}"]
-        parts += [
-            f"{key}={flat[key]:g}" if isinstance(flat[key], float) else f"{key}={flat[key]}"
-            for key in self.searched
-        ]
-        return " ".join(parts)
+def run_name(stage: str, config: dict[str, Any], searched: list[str]) -> str:
+    """A trial run's name: stage, seed and the searched hyper-parameters."""
+    flat = flatten(config)
+    parts = [stage, f"seed={flat.get('seed')}"]
+    for key in searched:
+        parts.append(f"{key}={flat[key]:g}" if isinstance(flat[key], float) else f"{key}={flat[key]}")
+    return " ".join(parts)
 
-    def run_id(self, trial) -> str:
-        """The MLflow run of ``trial``, found again after a resume or created once."""
-        if trial.trial_id in self._runs:
-            return self._runs[trial.trial_id]
-        existing = find_trial_run(
-            self.client, self.experiment_id, self.tags["sweep"], self.tags["stage"], trial.trial_id
-        )
-        if existing is not None:
-            run_id = existing.info.run_id
-        else:
-            config = flatten(trial.config)
-            tags = {**self.tags, "seed": str(config.get("seed")), "trial_id": trial.trial_id}
-            run = self.client.create_run(self.experiment_id, run_name=self._run_name(trial.config), tags=tags)
-            run_id = run.info.run_id
-            params = [Param(key, str(value)) for key, value in config.items()]
-            for start in range(0, len(params), MAX_BATCH):
-                self.client.log_batch(run_id, params=params[start : start + MAX_BATCH])
-        self._runs[trial.trial_id] = run_id
-        return run_id
 
-    def on_trial_start(self, iteration, trials, trial, **info) -> None:
-        self.run_id(trial)
+def create_trial_run(
+    client: MlflowClient,
+    experiment_id: str,
+    tags: dict[str, str],
+    searched: list[str],
+    trial_id: str,
+    config: dict[str, Any],
+) -> str:
+    """A new run for a trial: its name, the Tuner's tags plus seed and trial id, its config as params."""
+    flat = flatten(config)
+    run_tags = {**tags, "seed": str(flat.get("seed")), "trial_id": trial_id}
+    run = client.create_run(experiment_id, run_name=run_name(tags["stage"], config, searched), tags=run_tags)
+    params = [Param(key, str(value)) for key, value in flat.items()]
+    for start in range(0, len(params), MAX_BATCH):
+        client.log_batch(run.info.run_id, params=params[start : start + MAX_BATCH])
+    return run.info.run_id
 
-    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
-        step = int(result.get("training_iteration", 0))
-        timestamp = int(result.get("timestamp", 0) * 1000)
-        metrics = [
-            Metric(key, float(value), timestamp, step)
-            for key, value in result.items()
-            if isinstance(value, (int, float))
-            and not isinstance(value, bool)
-            and key not in {"training_iteration", "timestamp", "pid", "time_this_iter_s"}
-            and math.isfinite(value)
-        ]
-        tags = [RunTag(NODE_ID, str(result[NODE_ID]))] if NODE_ID in result else []
-        self.client.log_batch(self.run_id(trial), metrics=metrics, tags=tags)
 
-    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
-        self.client.set_terminated(self.run_id(trial), "FINISHED")
-
-    def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        self.client.set_terminated(self.run_id(trial), "FAILED")
+def result_records(result: dict[str, Any]) -> tuple[list[Metric], list[RunTag]]:
+    """The MLflow metrics (finite numbers, step = training iteration) and tags of one Tune result."""
+    step = int(result.get("training_iteration", 0))
+    timestamp = int(result.get("timestamp", 0) * 1000)
+    metrics = [
+        Metric(key, float(value), timestamp, step)
+        for key, value in result.items()
+        if isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and key not in {"training_iteration", "timestamp", "pid", "time_this_iter_s"}
+        and math.isfinite(value)
+    ]
+    tags = [RunTag(NODE_ID, str(result[NODE_ID]))] if NODE_ID in result else []
+    if result.get(DIVERGED):
+        tags.append(RunTag(DIVERGED, "true"))
+    return metrics, tags
 
 
 def tag_selected(
@@ -134,9 +112,9 @@ def tag_selected(
 ) -> None:
     """Tag the runs of selected trials: ``selected=true`` and ``selected_as.<label>=true``."""
     client = MlflowClient(tracking_uri)
-    for trial_id in trial_ids:
-        run = find_trial_run(client, experiment_id, sweep, stage, trial_id)
-        if run is not None:
+    match = f"tags.sweep = '{sweep}' and tags.stage = '{stage}'"
+    for run in client.search_runs([experiment_id], filter_string=match, max_results=50000):
+        if run.data.tags.get("trial_id") in trial_ids:
             client.log_batch(
                 run.info.run_id,
                 tags=[RunTag("selected", "true"), RunTag(f"selected_as.{label}", "true")],

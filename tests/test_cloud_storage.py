@@ -1,16 +1,14 @@
 """Sweep storage as a bucket: an S3 API (moto's server on 127.0.0.1) holding everything a sweep writes."""
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
+from local_servers import free_port, wait_until_answering
 
 from bdlsweep.locations import Location
 from bdlsweep.trainables.data import load_dataset
@@ -40,16 +38,10 @@ TINY_SWEEP = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def s3_environment(tmp_path_factory):
     """A moto S3 server with an empty bucket; yields the environment that points AWS clients at it."""
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path_factory.mktemp("moto") / "server.log"
     with open(log_path, "wb") as log:
         server = subprocess.Popen(
@@ -65,15 +57,7 @@ def s3_environment(tmp_path_factory):
         "AWS_DEFAULT_REGION": "us-east-1",
     }
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(environment["AWS_ENDPOINT_URL"], timeout=2)
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(log_path.read_text()[-2000:]) from None
-                time.sleep(0.3)
+        wait_until_answering(environment["AWS_ENDPOINT_URL"], server, log_path, timeout_s=60)
         with pytest.MonkeyPatch.context() as patch:
             for key, value in environment.items():
                 patch.setenv(key, value)

@@ -1,19 +1,16 @@
 """Running on a cluster: launcher file, submit entry point, MLflow server, several nodes, node loss."""
 
 import json
-import os
 import re
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from importlib import resources
 from pathlib import Path
 
 import jsonschema
 import pytest
 import yaml
+from local_servers import free_port, start_mlflow_server, stop_server
 
 ROOT = Path(__file__).parents[1]
 QUICKSTART = ROOT / "sweeps" / "quickstart.yaml"
@@ -79,40 +76,15 @@ def test_submit_runs_bdlsweep_with_the_cluster_defaults_and_user_overrides_last(
     assert "mlflow.tracking_uri=http://10.0.0.7:5000" in cluster_arguments([str(QUICKSTART), "--dry-run"])
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def mlflow_server(tmp_path):
     """A real ``mlflow server`` on 127.0.0.1 (SQLite store, proxied artifacts); yields its URI."""
-    port = _free_port()
-    folder = tmp_path / "server"
-    folder.mkdir()
-    command = [
-        sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-        "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
-        "--artifacts-destination", str(folder / "artifacts"), "--workers", "1",
-    ]  # fmt: skip
-    with open(folder / "server.log", "wb") as log:
-        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    uri = f"http://127.0.0.1:{port}"
+    port = free_port()
+    server = start_mlflow_server(tmp_path / "server", port)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"{uri}/health", timeout=2)
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((folder / "server.log").read_text()[-2000:]) from None
-                time.sleep(0.5)
-        yield uri
+        yield f"http://127.0.0.1:{port}"
     finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)
+        stop_server(server)
 
 
 @pytest.mark.slow

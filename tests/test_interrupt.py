@@ -1,4 +1,4 @@
-"""Ctrl+C in the middle of a stage, then ``bdlsweep resume``: the stage resumes, nothing is lost."""
+"""SIGINT or SIGKILL in the middle of a stage, then ``bdlsweep resume``: the stage resumes, nothing lost."""
 
 import signal
 import subprocess
@@ -8,30 +8,36 @@ from pathlib import Path
 
 import mlflow
 import pytest
+import yaml
 
 from bdlsweep.analysis import results
 from bdlsweep.cli import main
 from bdlsweep.sweeps.spec import load_spec
 
 QUICKSTART = Path(__file__).parents[1] / "sweeps" / "quickstart.yaml"
-SETTINGS = [
-    "seeds=[1,2]",
-    "stages.map.epochs=2",
-    "stages.swag.epochs=40",
-    "stages.swag.rank=5",
-    "stages.swag.val_samples=2",
-    "stages.swag.search.lr=[0.01,0.003]",
-    "stages.llla.search.prior_precision=[1.0]",
-    "stages.laplace_nf.epochs=1",
-    "stages.laplace_nf.search.num_transforms=[1]",
-    "stages.laplace_nf.search.prior_precision=[1]",
-    "stages.mc_dropout.epochs=1",
-    "stages.mc_dropout.search.dropout=[0.1]",
-    "evaluate.ensemble_sizes=[1]",
-    "evaluate.num_posterior_samples=2",
-    "evaluate.subsample_sizes=[2]",
-    "evaluate.splits=[test]",
-]
+MAP_AND_SWAG = {
+    "name": "interrupted",
+    "dataset": {"name": "digits"},
+    "model": {"name": "mlp", "hidden": [128, 128]},
+    "seeds": [1, 2],
+    "stages": {
+        "map": {"method": "map", "epochs": 2, "batch_size": 64},
+        "swag": {
+            "method": "swag",
+            "from": "map",
+            "epochs": 40,
+            "rank": 5,
+            "val_samples": 2,
+            "search": {"lr": [0.01, 0.003]},
+        },
+    },
+    "evaluate": {
+        "methods": ["map", "swag"],
+        "num_posterior_samples": 2,
+        "subsample_sizes": [2],
+        "splits": ["test"],
+    },
+}
 
 
 def _checkpoints(folder: Path) -> list[Path]:
@@ -39,10 +45,13 @@ def _checkpoints(folder: Path) -> list[Path]:
 
 
 @pytest.mark.slow
-def test_sigint_mid_stage_then_rerun_resumes(tmp_path, ray_session):
-    overrides = [*SETTINGS, f"storage={tmp_path / 'sweep'}"]
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL], ids=["sigint", "sigkill"])
+def test_a_driver_stopped_mid_stage_resumes_without_losing_or_duplicating(tmp_path, ray_session, stop):
+    sweep = tmp_path / "interrupted.yaml"
+    sweep.write_text(yaml.safe_dump(MAP_AND_SWAG))
+    overrides = [f"storage={tmp_path / 'sweep'}"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "bdlsweep", "run", str(QUICKSTART), *overrides],
+        [sys.executable, "-m", "bdlsweep", "run", str(sweep), *overrides],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -52,14 +61,16 @@ def test_sigint_mid_stage_then_rerun_resumes(tmp_path, ray_session):
     while len(_checkpoints(swag)) < 2 and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.2)
     assert process.poll() is None, process.stderr.read()
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop)
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130, stderr
-    assert "interrupted" in stderr
+    if stop == signal.SIGINT:
+        assert process.returncode == 130 and "interrupted" in stderr, stderr
+    else:
+        assert process.returncode == -signal.SIGKILL
     assert not (tmp_path / "sweep" / "selections" / "swag.json").exists()
 
     assert main(["resume", str(tmp_path / "sweep")]) == 0  # the explicit resume of the stored sweep
-    spec = load_spec(QUICKSTART, overrides)
+    spec = load_spec(sweep, overrides)
     trials = results.trials(spec.storage, "swag")
     assert len(trials) == 4 and (trials["epoch"] == 40).all()
     mlflow.set_tracking_uri(spec.tracking_uri)

@@ -72,23 +72,112 @@ BAD = [
         "evaluate.predictive_plot",
         "K=9 is larger than the number of seeds",
     ),
+    (lambda r: r.update(stage={}), "stage", "did you mean 'stages'"),
+    (lambda r: r.update(seeds=[]), "seeds", "at least 1 item"),
+    (lambda r: r.update(seeds="abc"), "seeds", "valid list"),
+    (lambda r: r.update(seeds=[1, 1]), "seeds", "distinct"),
+    (lambda r: r.update(seeds=0), "seeds", "must be ≥ 1"),
+    (lambda r: r.update(name=""), "name", "at least 1 character"),
+    (lambda r: r["stages"]["map"].update(epochs=-1), "stages.map.epochs", "greater than 0"),
+    (lambda r: r["stages"]["map"].update(batch_size=0), "stages.map.batch_size", "greater than 0"),
+    (
+        lambda r: r["stages"]["map"].update(max_failures=-1),
+        "stages.map.max_failures",
+        "greater than or equal",
+    ),
+    (lambda r: r["stages"]["map"]["optimizer"].update(name="adamw2"), "stages.map.optimizer.name", "'sgd'"),
+    (lambda r: r["stages"]["map"]["optimizer"].update(lr=-0.1), "stages.map.optimizer.lr", "greater than 0"),
+    (lambda r: r["stages"]["map"].pop("method"), "stages.map.method", "required key is missing"),
+    (
+        lambda r: r["stages"]["llla"].update(hessian="fulll"),
+        "stages.llla.hessian",
+        "'full', 'diag' or 'kron'",
+    ),
+    (lambda r: r["stages"].update(map=3), "stages.map", "valid dictionary"),
+    (lambda r: r.update(stages={}), "stages", "at least 1 item"),
+    (
+        lambda r: r["stages"]["swag"].update(search={"lrr": [0.1]}),
+        "stages.swag.search.lrr",
+        "did you mean 'lr'",
+    ),
+    (
+        lambda r: r["stages"]["swag"].update(search={"lr": "digits_swag_lrr"}),
+        "stages.swag.search.lr",
+        "unknown search space 'digits_swag_lrr'",
+    ),
+    (lambda r: r["model"].update(name="resnet9000"), "model.name", "unknown model 'resnet9000'"),
+    (lambda r: r.update(dataset={"name": "cifar10"}), "dataset.data_dir", "required key is missing"),
+    (
+        lambda r: r.update(dataset={"name": "cifar10", "data_dir": "/nonexistent"}),
+        "dataset.data_dir",
+        "missing cifar-10-batches-py",
+    ),
+    (
+        lambda r: r["evaluate"].update(num_posterior_samples=0),
+        "evaluate.num_posterior_samples",
+        "greater than 0",
+    ),
+    (
+        lambda r: r["evaluate"].update(splits=["test", "val"]),
+        "evaluate.splits[1]",
+        "'test', 'shift' or 'ood'",
+    ),
+    (lambda r: r["evaluate"].update(subsample_sizes=[80]), "evaluate.subsample_sizes[0]", "1..num_posterior"),
+    (lambda r: r["evaluate"].update(methods=[]), "evaluate.methods", "at least 1 item"),
+    (lambda r: r["evaluate"].update(ensemble_file="nope.tsv"), "evaluate.ensemble_file", "file not found"),
+    (lambda r: r.update(mlflow={"experiments": "x"}), "mlflow.experiments", "did you mean 'experiment'"),
+    (lambda r: r["stages"]["map"].update(resources={"gpu": -1}), "stages.map.resources.gpu", "greater than"),
+    (
+        lambda r: r["stages"]["map"].update(resources={"cpu": 1, "gpu": 4}),
+        "stages.map.resources",
+        "asks for cpu=1, gpu=4 per trial but no node has that much",
+    ),
+    (
+        lambda r: r["stages"]["llla"].update(resources={"cpu": 512}),
+        "stages.llla.resources",
+        "asks for cpu=512 per trial",
+    ),
+    (
+        lambda r: r["stages"]["llla"].update(resources={"cpu": 1, "custom": {"accel": 1}}),
+        "stages.llla.resources",
+        "accel=1 per trial but no node has that much",
+    ),
+    (
+        lambda r: r["evaluate"].update(resources={"cpu": 1, "gpu": 1}),
+        "evaluate.resources",
+        "gpu=1 per trial but no node has that much",
+    ),
 ]
 
 
+@pytest.mark.parametrize("dry_run", [False, True])
 @pytest.mark.parametrize(("mutate", "key", "problem"), BAD)
-def test_bad_sweep_file_exits_2_with_one_line(tmp_path, capsys, mutate, key, problem):
+def test_bad_sweep_file_exits_2_with_one_line(tmp_path, capsys, mutate, key, problem, dry_run):
     path = _write(tmp_path, mutate)
-    assert main(["run", str(path)]) == 2
+    assert main(["run", str(path), *(["--dry-run"] if dry_run else [])]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert str(path) in err and f": {key}: " in err and problem in err
-    assert not (tmp_path / "storage").exists()
+    assert list(tmp_path.iterdir()) == [path]  # no storage, no MLflow store, nothing half written
 
 
-def test_bad_override_exits_2(tmp_path, capsys):
+BAD_OVERRIDES = [
+    ("evaluate.ensemble_sizes=[0]", "evaluate.ensemble_sizes[0]", "K must be"),
+    ("seeds", "seeds", "an override must look like key.path=value"),
+    ("stages.swag.epochs=many", "stages.swag.epochs", "valid integer"),
+    ("stages.swagg.epochs=3", "stages.swagg.method", "required key is missing"),
+    ("evaluate.num_posterior_samples=-4", "evaluate.num_posterior_samples", "greater than 0"),
+    ("stages.map.resources.gpu=8", "stages.map.resources", "gpu=8 per trial"),
+]
+
+
+@pytest.mark.parametrize(("override", "key", "problem"), BAD_OVERRIDES)
+def test_bad_override_exits_2(tmp_path, capsys, override, key, problem):
     path = _write(tmp_path, lambda r: None)
-    assert main(["run", str(path), "evaluate.ensemble_sizes=[0]"]) == 2
-    assert "evaluate.ensemble_sizes[0]" in capsys.readouterr().err
+    assert main(["run", str(path), override]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f": {key}: " in err and problem in err
+    assert list(tmp_path.iterdir()) == [path]
 
 
 def test_invalid_yaml_names_the_line(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,20 @@ TRAINING_STATE_FILE = "training.pt"
 
 COMPLETE = "trial_complete"
 NODE_ID = "node_id"
+DIVERGED = "diverged"
+OBJECTIVES = ("train_loss", "negative_elbo", "train_log_likelihood", "val_elpd")
+
+
+def has_diverged(metrics: dict[str, Any]) -> bool:
+    """Whether a training objective or the selection metric in ``metrics`` is NaN or infinite."""
+    return any(
+        isinstance(metrics.get(key), (int, float)) and not math.isfinite(metrics[key]) for key in OBJECTIVES
+    )
+
+
+def stop_diverged(trial_id: str, result: dict[str, Any]) -> bool:
+    """Tune stopper: end a trial at its first diverged report."""
+    return bool(result.get(DIVERGED))
 
 
 def report(
@@ -33,10 +48,14 @@ def report(
     a finished trial from one stopped by Ctrl+C (Tune marks both terminated). The checkpoint folder
     holds ``posterior/`` (what later stages and evaluation load) and
     ``training.pt`` (optimizer and loop state, for resuming the trial). Every report also names the
-    Ray node the trial ran on (``node_id``), so placement on a cluster can be checked.
+    Ray node the trial ran on (``node_id``), so placement on a cluster can be checked. A report whose
+    objective is NaN or infinite is marked ``diverged`` (and final) and saves no checkpoint; the
+    stage's stopper then ends the trial and selection never picks it.
     """
-    metrics = {**metrics, COMPLETE: final, NODE_ID: ray.get_runtime_context().get_node_id()}
-    if posterior is None:
+    diverged = has_diverged(metrics)
+    node = ray.get_runtime_context().get_node_id()
+    metrics = {**metrics, DIVERGED: diverged, COMPLETE: final or diverged, NODE_ID: node}
+    if posterior is None or diverged:
         tune.report(metrics)
         return
     with tempfile.TemporaryDirectory() as folder:

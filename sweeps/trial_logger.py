@@ -1,0 +1,117 @@
+"""The Tune callback that records each trial as one MLflow run, and survives the server going away."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from mlflow.tracking import MlflowClient
+from ray import tune
+
+from bdlsweep.sweeps.tracking import UNREACHABLE, create_trial_run, result_records, tuner_runs
+from bdlsweep.sweeps.tracking_check import unreachable_reason
+from bdlsweep.trainables.reporting import DIVERGED
+
+logger = logging.getLogger(__name__)
+
+
+class MLflowTrialLogger(tune.Callback):
+    """Tune callback on the driver: one MLflow run per trial, stable across resumes (keyed by trial id).
+
+    When the tracking server cannot be reached, records wait in order and are sent once it answers
+    again (tried at most every ``retry_s`` seconds), so trials go on training meanwhile; what is
+    still waiting when the driver stops is in Tune's results, which ``bdlsweep sync-mlflow`` logs.
+    """
+
+    def __init__(
+        self,
+        tracking_uri: str,
+        experiment_id: str,
+        tags: dict[str, str],
+        searched: list[str],
+        retry_s: float = 30.0,
+    ) -> None:
+        self.tracking_uri = tracking_uri
+        self.experiment_id = experiment_id
+        self.tags = tags
+        self.searched = searched
+        self.retry_s = retry_s
+        self._client: MlflowClient | None = None
+        self._runs: dict[str, str] = {}
+        self._pending: list[Callable[[], None]] = []
+        self._retry_at = 0.0
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_client": None, "_runs": {}, "_pending": [], "_retry_at": 0.0}
+
+    @property
+    def client(self) -> MlflowClient:
+        if self._client is None:
+            self._client = MlflowClient(self.tracking_uri)
+        return self._client
+
+    def _send(self, record: Callable[[], None]) -> None:
+        """Send ``record`` after those waiting (unless the server was just found away)."""
+        self._pending.append(record)
+        if time.monotonic() >= self._retry_at:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Send the waiting records in order; stop at the first failure while the server is away."""
+        while self._pending:
+            try:
+                self._pending[0]()
+            except UNREACHABLE as error:
+                if unreachable_reason(self.tracking_uri) is None:
+                    logger.warning("MLflow refused a record, dropped: %s", str(error).splitlines()[0][:200])
+                else:
+                    if self._retry_at == 0.0:
+                        logger.warning(
+                            "MLflow at %s is unreachable; trials go on and their records wait for it",
+                            self.tracking_uri,
+                        )
+                    self._retry_at = time.monotonic() + self.retry_s
+                    return
+            self._pending.pop(0)
+        self._retry_at = 0.0
+
+    def run_id(self, trial) -> str:
+        """The MLflow run of ``trial``: recorded before (after a resume) or created once."""
+        if trial.trial_id not in self._runs:
+            self._runs[trial.trial_id] = create_trial_run(
+                self.client, self.experiment_id, self.tags, self.searched, trial.trial_id, trial.config
+            )
+        return self._runs[trial.trial_id]
+
+    def _load_runs(self) -> None:
+        self._runs.update(tuner_runs(self.client, self.experiment_id, self.tags))
+
+    def setup(self, **info) -> None:
+        self._send(self._load_runs)
+
+    def on_trial_start(self, iteration, trials, trial, **info) -> None:
+        self._send(lambda: self.run_id(trial))
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        metrics, tags = result_records(result)
+        self._send(lambda: self.client.log_batch(self.run_id(trial), metrics=metrics, tags=tags))
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        status = "FAILED" if trial.last_result.get(DIVERGED) else "FINISHED"
+        self._send(lambda: self.client.set_terminated(self.run_id(trial), status))
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        self._send(lambda: self.client.set_terminated(self.run_id(trial), "FAILED"))
+
+    def on_experiment_end(self, trials, **info) -> None:
+        self._flush()
+        if self._pending:
+            logger.warning(
+                "MLflow at %s still unreachable: %d record(s) of stage %s are only in Tune's results; "
+                "run `bdlsweep sync-mlflow SWEEP_DIR` when it is back",
+                self.tracking_uri,
+                len(self._pending),
+                self.tags["stage"],
+            )

@@ -1,0 +1,169 @@
+"""What goes wrong in long sweeps: diverging trials, a tracking server that is missing or goes away,
+and runs that must repeat exactly."""
+
+import threading
+import time
+
+import pandas as pd
+import pytest
+import yaml
+from local_servers import free_port, start_mlflow_server, stop_server
+from mlflow.tracking import MlflowClient
+
+from bdlsweep.analysis import results
+from bdlsweep.cli import main
+from bdlsweep.sweeps.pipeline import run_sweep
+from bdlsweep.sweeps.spec import load_spec
+
+DIVERGING_LR = 1.0e6
+SWEEP = {
+    "name": "reliable",
+    "dataset": {"name": "digits"},
+    "model": {"name": "mlp", "hidden": [32]},
+    "seeds": [1, 2],
+    "stages": {
+        "map": {
+            "method": "map",
+            "epochs": 3,
+            "batch_size": 64,
+            "search": {"optimizer.lr": [0.05, DIVERGING_LR]},
+        },
+        "swag": {"method": "swag", "from": "map", "epochs": 2, "rank": 2, "val_samples": 2},
+    },
+    "evaluate": {
+        "methods": ["map", "swag"],
+        "ensemble_sizes": [1, 2],
+        "ensembles_per_size": 1,
+        "num_posterior_samples": 4,
+    },
+}
+
+
+def _sweep_file(tmp_path, **changes):
+    raw = yaml.safe_load(yaml.safe_dump(SWEEP))
+    for key, value in changes.items():
+        raw[key] = value
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def _comparable(frame: pd.DataFrame) -> pd.DataFrame:
+    """A results frame without what differs between two runs by design (ids, paths, times, nodes)."""
+    varying = ("trial_id", "checkpoint", "node_id", "pid", "hostname", "date", "timestamp", "time_", "iter")
+    kept = [c for c in frame.columns if not any(c == v or c.startswith(v) for v in varying)]
+    return frame[kept].sort_values(["label", "seed"]).reset_index(drop=True)
+
+
+@pytest.mark.slow
+def test_a_seed_whose_every_trial_diverges_fails_the_stage_naming_seed_and_grid(tmp_path, ray_session):
+    stages = {"map": {**SWEEP["stages"]["map"], "search": {"optimizer.lr": [DIVERGING_LR]}}}
+    path = _sweep_file(tmp_path, stages=stages, evaluate={**SWEEP["evaluate"], "methods": ["map"]})
+    expected = r"stage map: every trial of seed 1 diverged \(grid: optimizer\.lr="
+    with pytest.raises(RuntimeError, match=expected):
+        run_sweep(load_spec(path, [f"storage={tmp_path / 'sweep'}"]))
+
+
+def test_an_unreachable_tracking_server_stops_the_sweep_before_anything_starts(tmp_path, capsys):
+    path = _sweep_file(tmp_path)
+    uri = f"http://127.0.0.1:{free_port()}"
+    code = main(["run", str(path), f"storage={tmp_path / 'sweep'}", f"mlflow.tracking_uri={uri}"])
+    error = capsys.readouterr().err.strip()
+    assert code == 2 and len(error.splitlines()) == 1
+    assert f"{path}: mlflow.tracking_uri: {uri}: no MLflow server answers there" in error
+    assert not (tmp_path / "sweep").exists()
+
+
+def _stop_after_first_metric(server, uri: str) -> threading.Thread:
+    """A thread that stops the MLflow server as soon as some run holds a ``val_elpd`` value."""
+
+    def watch() -> None:
+        client = MlflowClient(uri)
+        while True:
+            experiments = client.search_experiments()
+            ids = [e.experiment_id for e in experiments if e.name == SWEEP["name"]]
+            if ids and any("val_elpd" in run.data.metrics for run in client.search_runs(ids)):
+                stop_server(server)
+                return
+            time.sleep(0.1)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def _check_divergence(storage, runs) -> None:
+    """Diverged trials stopped after one epoch, unselected, flagged in Tune and (FAILED) in MLflow."""
+    trials = results.trials(storage, "map")
+    diverged = trials[trials["config/optimizer/lr"] == DIVERGING_LR]
+    assert len(diverged) == 2 and diverged["diverged"].all() and (diverged["epoch"] == 1).all()
+    assert not trials.loc[trials["config/optimizer/lr"] == 0.05, "diverged"].any()
+    chosen = results.selections(storage)
+    assert (chosen.loc[chosen["label"] == "map", "config/optimizer"].map(lambda o: o["lr"]) == 0.05).all()
+    flagged = {run.data.tags["trial_id"] for run in runs if run.data.tags.get("diverged") == "true"}
+    assert flagged == set(diverged["trial_id"])
+    assert {run.info.status for run in runs if run.data.tags.get("trial_id") in flagged} == {"FAILED"}
+
+
+def _check_synced(storage, client, runs) -> None:
+    """Every trial has one run holding each finite value Tune recorded; selections and evaluation too."""
+    for stage in ("map", "swag"):
+        trials = results.trials(storage, stage)
+        stage_runs = [run for run in runs if run.data.tags.get("stage") == stage]
+        assert sorted(run.data.tags["trial_id"] for run in stage_runs) == sorted(trials["trial_id"])
+    by_trial = {
+        result.metrics["trial_id"]: result
+        for stage in ("map", "swag")
+        for grid in results.load_result_grids(storage, stage)
+        for result in grid
+    }
+    for run in runs:
+        if run.data.tags.get("stage") not in ("map", "swag"):
+            continue
+        reported = by_trial[run.data.tags["trial_id"]].metrics_dataframe["val_elpd"]
+        finite = reported[reported.notna() & (reported.abs() != float("inf"))]
+        history = client.get_metric_history(run.info.run_id, "val_elpd")
+        assert sorted(m.value for m in history) == pytest.approx(sorted(finite))
+    chosen = results.selections(storage)
+    for label, group in chosen.groupby("label"):
+        tagged = {run.data.tags["trial_id"] for run in runs if run.data.tags.get(f"selected_as.{label}")}
+        assert tagged == set(group["trial_id"])
+    assert len([run for run in runs if run.data.tags.get("stage") == "evaluate"]) == 1
+
+
+@pytest.mark.slow
+def test_a_sweep_survives_its_tracking_server_going_away_handles_divergence_and_repeats_exactly(
+    tmp_path, ray_session, monkeypatch
+):
+    """One sweep (two seeds; one learning rate of the MAP grid diverges) run twice: with an MLflow
+    server that is stopped mid-sweep (then restarted for ``sync-mlflow``), and with a local store."""
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # fail fast while it is away
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    server = start_mlflow_server(tmp_path / "server", port)
+    watcher = _stop_after_first_metric(server, uri)
+    path = _sweep_file(tmp_path)
+    away = tmp_path / "away"
+    try:
+        outcome = run_sweep(load_spec(path, [f"storage={away}", f"mlflow.tracking_uri={uri}"]))
+        watcher.join(timeout=5)
+        assert not watcher.is_alive() and server.poll() is not None  # it went away mid-sweep
+        assert set(outcome.selections) == {"map", "swag", "swa"}  # and the sweep finished regardless
+
+        server = start_mlflow_server(tmp_path / "server", port)
+        assert main(["sync-mlflow", str(away)]) == 0
+        assert main(["sync-mlflow", str(away)]) == 0  # a second sync adds nothing
+        client = MlflowClient(uri)
+        experiment_id = client.get_experiment_by_name(SWEEP["name"]).experiment_id
+        runs = client.search_runs([experiment_id], max_results=1000)
+        _check_synced(away, client, runs)
+        _check_divergence(away, runs)
+    finally:
+        stop_server(server)
+
+    local = load_spec(path, [f"storage={tmp_path / 'local'}"])
+    run_sweep(local)
+    pd.testing.assert_frame_equal(
+        _comparable(results.selections(away)), _comparable(results.selections(local.storage))
+    )
+    pd.testing.assert_frame_equal(results.ensembles(away), results.ensembles(local.storage))
