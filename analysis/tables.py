@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import math
 
 import pandas as pd
@@ -145,6 +146,16 @@ def to_latex(table: pd.DataFrame, stderr: bool = False) -> str:
         lines.append(" & ".join(cell.replace("±", "$\\pm$") for cell in cells) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}"]
     return "\n".join(lines) + "\n"
+
+
+def to_html(table: pd.DataFrame, stderr: bool = False) -> str:
+    """An HTML ``<table>``; the best value per K and column in ``<b>``."""
+    head = "".join(f"<th>{html.escape(name)}</th>" for name in _headers(table))
+    rows = [
+        "<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
+        for cells in _cells(table, stderr, lambda text: f"<b>{html.escape(text)}</b>")
+    ]
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>\n"
 
 
 def to_csv(table: pd.DataFrame) -> str:

@@ -1,4 +1,4 @@
-"""The ``bdlsweep`` command: ``run SWEEP.yaml [key=value ...]``, ``resume SWEEP_DIR``, ``sync-mlflow``."""
+"""The ``bdlsweep`` command: ``run SWEEP.yaml [key=value ...]``, ``resume``, ``sync-mlflow``, ``report``."""
 
 from __future__ import annotations
 
@@ -33,6 +33,10 @@ def _parser() -> argparse.ArgumentParser:
         "sync-mlflow", help="record in MLflow what the sweep's storage holds and MLflow lacks"
     )
     sync.add_argument("sweep_dir", help="the sweep's storage folder (or URI)")
+    report = commands.add_parser(
+        "report", help="write the table, plots and report.html of a finished sweep (and log them to MLflow)"
+    )
+    report.add_argument("sweep_dir", help="the sweep's storage folder (or URI)")
     return parser
 
 
@@ -88,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         return resume_command(args.sweep_dir, args.overrides, args.dry_run)
     if args.command == "sync-mlflow":
         return sync_command(args.sweep_dir)
+    if args.command == "report":
+        return report_command(args.sweep_dir)
     return EXIT_BAD_INPUT
 
 
@@ -124,6 +130,39 @@ def sync_command(sweep_dir: str) -> int:
         f"{counts.metrics_logged} metric value(s) logged, evaluation "
         f"{'recorded' if counts.evaluation_recorded else 'already there or not run yet'}"
     )
+    return 0
+
+
+def report_command(sweep_dir: str) -> int:
+    """Build ``report/`` of a finished sweep and attach it to its MLflow evaluation run; print where it is."""
+    import json
+
+    from bdlsweep.analysis.report import build_report
+    from bdlsweep.analysis.results import ENSEMBLES_FILE
+    from bdlsweep.locations import Location
+    from bdlsweep.sweeps.storage_guard import RECORD
+    from bdlsweep.sweeps.tracking import UNREACHABLE, log_report
+    from bdlsweep.sweeps.tracking_check import unreachable_reason
+
+    storage = Location.parse(sweep_dir)
+    for name, problem in ((RECORD, "not a bdlsweep storage folder"), (ENSEMBLES_FILE, "no evaluation yet")):
+        if not (storage / name).is_file():
+            print(f"error: {storage}: {name}: {problem}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    report = build_report(storage)
+    record = json.loads((storage / RECORD).read_text())
+    logged = None
+    if unreachable_reason(record["tracking_uri"]) is None:
+        try:
+            logged = log_report(
+                record["tracking_uri"], record["experiment"], record["name"], list(report.files.values())
+            )
+        except UNREACHABLE as error:
+            print(f"MLflow: report not logged ({str(error).splitlines()[0]})", file=sys.stderr)
+    for name, location in report.files.items():
+        print(f"{name}: {location}")
+    if logged is not None:
+        print(f"MLflow: artifacts report/ of run {logged} ({record['tracking_uri']})")
     return 0
 
 

@@ -128,9 +128,3 @@ class Location:
     def write_text(self, text: str) -> Location:
         """``write_bytes`` for UTF-8 text."""
         return self.write_bytes(text.encode())
-
-    def delete_file(self) -> None:
-        """Remove the file here (no error when it is already gone)."""
-        filesystem, path = self._filesystem()
-        if filesystem.get_file_info(path).type == pyarrow.fs.FileType.File:
-            filesystem.delete_file(path)

@@ -139,10 +139,31 @@ def log_evaluation(
     ]
     for start in range(0, len(metrics), MAX_BATCH):
         client.log_batch(run.info.run_id, metrics=metrics[start : start + MAX_BATCH])
-    with tempfile.TemporaryDirectory() as staging:
-        for artifact in artifacts:
-            local = Path(staging) / artifact.name
-            local.write_bytes(artifact.read_bytes())
-            client.log_artifact(run.info.run_id, str(local))
+    log_files(client, run.info.run_id, artifacts)
     client.set_terminated(run.info.run_id, "FINISHED")
     return run.info.run_id
+
+
+def log_files(client: MlflowClient, run_id: str, files: list[Location], folder: str | None = None) -> None:
+    """Attach files (local or in a bucket) to a run as artifacts, under ``folder`` if given."""
+    with tempfile.TemporaryDirectory() as staging:
+        for item in files:
+            (Path(staging) / item.name).write_bytes(item.read_bytes())
+        client.log_artifacts(run_id, staging, artifact_path=folder)
+
+
+def log_report(tracking_uri: str, experiment: str, sweep: str, files: list[Location]) -> str | None:
+    """Attach a report's files to the sweep's latest evaluation run under ``report/``; that run's id,
+    or None when the sweep has no evaluation run."""
+    client = MlflowClient(tracking_uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    match = f"tags.sweep = '{sweep}' and tags.stage = 'evaluate'"
+    runs = client.search_runs(
+        [found.experiment_id], filter_string=match, max_results=1, order_by=["attributes.start_time DESC"]
+    )
+    if not runs:
+        return None
+    log_files(client, runs[0].info.run_id, files, "report")
+    return runs[0].info.run_id

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from bdlsweep.analysis import results
+from bdlsweep.cli import main
 from bdlsweep.sweeps.pipeline import run_sweep
 from bdlsweep.sweeps.spec import load_spec
 
@@ -85,6 +86,20 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path, ray_session):
     for path in outcome.table_files.values():
         assert path.is_file() and len(path.read_bytes()) > 0
     assert "| 2 | MultiSWAG |" in outcome.table_files["markdown"].read_text()
+
+    assert main(["report", str(spec.storage)]) == 0
+    tuning = {f"tuning_{n}.png" for n in ("swag_lr", "llla_prior_precision", "laplace_nf_num_transforms")}
+    tuning |= {"tuning_mc_dropout_dropout.png"}  # laplace_nf's prior precision has one value: no curve
+    report_files = {path.name for path in (spec.storage.path / "report").iterdir()}
+    assert report_files == {
+        "table.md", "table.csv", "table.tex", "report.html",
+        "metric_vs_K.png", "metric_vs_samples.png", "metric_vs_severity.png", *tuning,
+    }  # fmt: skip
+    (evaluation_run,) = runs[runs["tags.stage"] == "evaluate"]["run_id"]
+    client = mlflow.tracking.MlflowClient(spec.tracking_uri)
+    assert {item.path for item in client.list_artifacts(evaluation_run, "report")} == {
+        f"report/{name}" for name in report_files
+    }
 
     checkpoints = sorted(p for p in spec.storage.path.rglob("checkpoint_*"))
     stamps = {p: p.stat().st_mtime_ns for p in spec.storage.path.joinpath("selections").iterdir()}

@@ -1,0 +1,92 @@
+"""``bdlsweep report SWEEP_DIR``: a finished sweep's main table and plots as files under
+``<storage>/report/`` and as one self-contained ``report.html``, built from the stored results alone."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from bdlsweep.analysis import results, tables
+from bdlsweep.analysis.report_html import render_report_html
+from bdlsweep.analysis.report_plots import (
+    plot_metric_vs_samples,
+    plot_metric_vs_severity,
+    plot_metric_vs_size,
+    plot_tuning_curve,
+)
+from bdlsweep.locations import Location
+
+REPORT_DIR = "report"
+PREDICTIVE_PLOT = "results/predictive_1d.png"
+
+
+@dataclass(frozen=True)
+class Report:
+    """Where a report was written: its folder and each file by name (tables, PNGs, ``report.html``)."""
+
+    folder: Location
+    files: dict[str, Location]
+
+
+def _tuning_figures(storage: Location, stages: dict[str, dict]) -> list[tuple[str, str, bytes]]:
+    """(file name, caption, PNG) of validation ELPD over each numeric searched hyper-parameter."""
+    figures = []
+    for stage, record in stages.items():
+        search = record.get("search") or {}
+        frame: pd.DataFrame | None = None
+        for key in search:
+            frame = results.trials(storage, stage) if frame is None else frame
+            column = "config/" + key.replace(".", "/")
+            if column not in frame or frame[column].nunique() < 2:
+                continue
+            if not pd.api.types.is_numeric_dtype(frame[column]) or "val_elpd" not in frame:
+                continue
+            caption = f"Tuning: validation ELPD of stage {stage} ({record['method']}) over {key}, per seed"
+            image = plot_tuning_curve(frame, column, key)
+            figures.append((f"tuning_{stage}_{key.replace('.', '_')}.png", caption, image))
+    return figures
+
+
+def build_report(sweep_dir: str | Path | Location) -> Report:
+    """Write ``report/`` (table.md/.csv/.tex, PNG plots, report.html) from a sweep's storage."""
+    storage = Location.parse(sweep_dir)
+    record = json.loads((storage / "sweep.json").read_text())
+    ensembles = results.ensembles(storage)
+    group = f"{record['dataset']} {record['model']}"
+    table = tables.main_table({group: ensembles}, methods=record["evaluate"]["methods"])
+    folder = storage / REPORT_DIR
+    files = {
+        "table.md": (folder / "table.md").write_text(tables.to_markdown(table, stderr=True)),
+        "table.csv": (folder / "table.csv").write_text(tables.to_csv(table)),
+        "table.tex": (folder / "table.tex").write_text(tables.to_latex(table, stderr=True)),
+    }
+    candidates = [
+        ("metric_vs_K.png", "Test metrics over the ensemble size K (mean ± s.e. over ensembles)",
+         plot_metric_vs_size(ensembles)),
+        ("metric_vs_samples.png", "Test metrics of single models over the number of posterior samples",
+         plot_metric_vs_samples(ensembles)),
+        ("metric_vs_severity.png", "Metrics on shifted data over the corruption severity (K = 1)",
+         plot_metric_vs_severity(ensembles)),
+    ]  # fmt: skip
+    predictive = storage / PREDICTIVE_PLOT
+    if predictive.is_file():
+        candidates.append(("predictive_1d.png", "Predictive mean ± 2 std over x", predictive.read_bytes()))
+    figures = [item for item in candidates if item[2] is not None]
+    figures += _tuning_figures(storage, record["stages"])
+    for name, _, image in figures:
+        files[name] = (folder / name).write_bytes(image)
+    summary = (
+        f"Sweep {record['name']}: {record['dataset']} / {record['model']}, seeds {record['seeds']}, "
+        f"stages {', '.join(record['stages'])}; storage {storage}."
+    )
+    page = render_report_html(
+        f"bdlsweep report: {record['name']}",
+        summary,
+        tables.to_html(table, stderr=True),
+        [(caption, image) for _, caption, image in figures],
+    )
+    files["report.html"] = (folder / "report.html").write_text(page)
+    return Report(folder, files)

@@ -1,0 +1,135 @@
+"""``bdlsweep report``: tables, PNG plots and one self-contained HTML page from a sweep's stored results."""
+
+import base64
+import io
+import json
+import shutil
+import subprocess
+from html.parser import HTMLParser
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bdlsweep.analysis import tables
+from bdlsweep.analysis.report import build_report
+from bdlsweep.cli import main
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _fake_sweep(folder) -> pd.DataFrame:
+    """A storage folder with a sweep record and tidy ensemble results (no Tune experiments: no search)."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for method, samples in (("map", [1]), ("swag", [2, 8])):
+        for size in (1, 2, 3):
+            for ensemble in range(3):
+                for n in samples:
+                    base = {"method": method, "K": size, "ensemble_id": ensemble, "num_samples": n}
+                    scores = {
+                        "acc": 0.8 + 0.02 * size + rng.normal(0, 0.01),
+                        "elpd": -0.6 + 0.05 * size,
+                        "ece": 0.05,
+                    }
+                    rows.append({**base, "split": "test", **{f"test_{k}": v for k, v in scores.items()}})
+                    for severity in (1, 3, 5):
+                        shifted = {f"shift_{k}": v - 0.03 * severity for k, v in scores.items()}
+                        rows.append(
+                            {**base, "split": "shift", "corruption": "noise", "severity": severity, **shifted}
+                        )
+    frame = pd.DataFrame(rows)
+    (folder / "evaluation").mkdir(parents=True)
+    frame.to_csv(folder / "evaluation" / "ensembles.csv", index=False)
+    record = {
+        "name": "fake",
+        "dataset": "digits",
+        "model": "mlp",
+        "seeds": [1, 2, 3],
+        "stages": {"map": {"method": "map", "search": {}}, "swag": {"method": "swag", "search": {}}},
+        "evaluate": {"methods": ["map", "swag"]},
+        "tracking_uri": f"sqlite:///{folder}/mlflow.db",
+        "experiment": "fake",
+    }
+    (folder / "sweep.json").write_text(json.dumps(record))
+    return frame
+
+
+class _Page(HTMLParser):
+    """Collects image sources and table cells of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.images: list[str] = []
+        self.rows: list[list[str]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "img":
+            self.images.append(dict(attrs)["src"])
+        elif tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self.rows[-1].append("".join(self._cell).strip())
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def test_the_report_holds_the_table_and_every_plot_embedded_in_one_html_page(tmp_path):
+    frame = _fake_sweep(tmp_path)
+    report = build_report(tmp_path)
+    pngs = {name for name in report.files if name.endswith(".png")}
+    assert pngs == {"metric_vs_K.png", "metric_vs_samples.png", "metric_vs_severity.png"}
+    for name in pngs:
+        image = (tmp_path / "report" / name).read_bytes()
+        assert image.startswith(PNG_SIGNATURE) and len(image) > 5000
+    page = _Page()
+    page.feed((tmp_path / "report" / "report.html").read_text())
+    embedded = [base64.b64decode(src.split(",", 1)[1]) for src in page.images]
+    assert all(src.startswith("data:image/png;base64,") for src in page.images)
+    assert sorted(embedded) == sorted((tmp_path / "report" / name).read_bytes() for name in pngs)
+    table = tables.main_table({"digits mlp": frame}, methods=["map", "swag"])
+    header, *body = page.rows
+    assert header == ["K", "Method", "digits mlp Acc", "digits mlp ELPD", "digits mlp ECE"]
+    assert [row[:2] for row in body] == [
+        ["1", "MAP"],
+        ["1", "SWAG"],
+        ["2", "DE"],
+        ["2", "MultiSWAG"],
+        ["3", "DE"],
+        ["3", "MultiSWAG"],
+    ]
+    rows = tables.final_test_rows(frame)
+    mean = rows[(rows["method"] == "swag") & (rows["K"] == 2)]["test_acc"].mean()
+    assert body[3][2].startswith(f"{mean:.3f} ± ")
+    assert (tmp_path / "report" / "table.md").read_text() == tables.to_markdown(table, stderr=True)
+    csv = pd.read_csv(io.StringIO((tmp_path / "report" / "table.csv").read_text()))
+    assert csv["digits mlp acc mean"].iloc[3] == pytest.approx(mean)
+
+
+def test_report_of_a_folder_without_results_exits_2(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    assert "sweep.json: not a bdlsweep storage folder" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium package is not installed")
+def test_report_html_renders_in_headless_chromium(tmp_path):
+    from PIL import Image
+
+    _fake_sweep(tmp_path)
+    page = build_report(tmp_path).files["report.html"].path
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={shot}",
+         "--window-size=1200,1600", page.as_uri()],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
+    assert pixels.std() > 10 and (pixels < 128).mean() > 0.005  # text, table and plots, not a blank page
