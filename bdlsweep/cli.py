@@ -37,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
         "report", help="write the table, plots and report.html of a finished sweep (and log them to MLflow)"
     )
     report.add_argument("sweep_dir", help="the sweep's storage folder (or URI)")
+    status = commands.add_parser("status", help="each stage's state; exit code 1 if a stage failed")
+    status.add_argument("sweep_dir", help="the sweep's storage folder (or URI)")
     return parser
 
 
@@ -58,6 +60,9 @@ def run_command(sweep: str, overrides: list[str], dry_run: bool = False) -> int:
         from bdlsweep.sweeps.plan import describe_plan
 
         print("\n".join(describe_plan(spec, len(ensemble_plan(spec)))))
+        if (spec.storage / "sweep.json").is_file():
+            print("already in storage (a run resumes from here):")
+            print("\n".join(f"  {line}" for line in _status_lines(str(spec.storage))[0]))
         return 0
     from bdlsweep.sweeps.stage import StageInterrupted
 
@@ -94,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         return sync_command(args.sweep_dir)
     if args.command == "report":
         return report_command(args.sweep_dir)
+    if args.command == "status":
+        return status_command(args.sweep_dir)
     return EXIT_BAD_INPUT
 
 
@@ -164,6 +171,31 @@ def report_command(sweep_dir: str) -> int:
     if logged is not None:
         print(f"MLflow: artifacts report/ of run {logged} ({record['tracking_uri']})")
     return 0
+
+
+def _status_lines(sweep_dir: str) -> tuple[list[str], bool]:
+    """The status of each stage and of the evaluation, and whether a stage failed."""
+    from bdlsweep.analysis.status import FAILED, sweep_status
+
+    stages, evaluated = sweep_status(sweep_dir)
+    lines = [stage.describe() for stage in stages]
+    lines.append(f"evaluation: {'done' if evaluated else 'not done'}")
+    return lines, any(stage.state == FAILED for stage in stages)
+
+
+def status_command(sweep_dir: str) -> int:
+    """Print where a stored sweep stands; 1 if a stage failed, 2 if the folder holds no sweep."""
+    from bdlsweep.locations import Location
+    from bdlsweep.sweeps.storage_guard import RECORD
+
+    storage = Location.parse(sweep_dir)
+    if not (storage / RECORD).is_file():
+        print(f"error: {storage}: {RECORD}: not a bdlsweep storage folder", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    lines, failed = _status_lines(str(storage))
+    print(f"sweep in {storage}")
+    print("\n".join(lines))
+    return EXIT_FAILED if failed else 0
 
 
 if __name__ == "__main__":

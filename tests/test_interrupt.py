@@ -1,5 +1,6 @@
 """SIGINT or SIGKILL in the middle of a stage, then ``bdlsweep resume``: the stage resumes, nothing lost."""
 
+import re
 import signal
 import subprocess
 import sys
@@ -46,7 +47,9 @@ def _checkpoints(folder: Path) -> list[Path]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL], ids=["sigint", "sigkill"])
-def test_a_driver_stopped_mid_stage_resumes_without_losing_or_duplicating(tmp_path, ray_session, stop):
+def test_a_driver_stopped_mid_stage_resumes_without_losing_or_duplicating(
+    tmp_path, ray_session, stop, capsys
+):
     sweep = tmp_path / "interrupted.yaml"
     sweep.write_text(yaml.safe_dump(MAP_AND_SWAG))
     overrides = [f"storage={tmp_path / 'sweep'}"]
@@ -68,6 +71,14 @@ def test_a_driver_stopped_mid_stage_resumes_without_losing_or_duplicating(tmp_pa
     else:
         assert process.returncode == -signal.SIGKILL
     assert not (tmp_path / "sweep" / "selections" / "swag.json").exists()
+    assert main(["status", str(tmp_path / "sweep")]) == 0
+    status = capsys.readouterr().out
+    assert "stage map (map): done" in status and "evaluation: not done" in status
+    assert re.search(
+        r"stage swag \(swag\): running or interrupted; \d+ done, 0 diverged, 0 failed, [1-9]", status
+    )
+    assert main(["run", str(sweep), *overrides, "--dry-run"]) == 0
+    assert "stage swag (swag): running or interrupted" in capsys.readouterr().out
 
     assert main(["resume", str(tmp_path / "sweep")]) == 0  # the explicit resume of the stored sweep
     spec = load_spec(sweep, overrides)

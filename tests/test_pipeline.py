@@ -41,7 +41,7 @@ def _runs(spec):
 
 
 @pytest.mark.slow
-def test_tiny_sweep_end_to_end_and_resume(tmp_path, ray_session):
+def test_tiny_sweep_end_to_end_and_resume(tmp_path, ray_session, capsys):
     spec = load_spec(QUICKSTART, [*TINY, f"storage={tmp_path / 'sweep'}"])
     outcome = run_sweep(spec)
 
@@ -86,6 +86,13 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path, ray_session):
     for path in outcome.table_files.values():
         assert path.is_file() and len(path.read_bytes()) > 0
     assert "| 2 | MultiSWAG |" in outcome.table_files["markdown"].read_text()
+
+    assert main(["status", str(spec.storage)]) == 0
+    status = capsys.readouterr().out
+    assert "stage swag (swag): done; 4 done, 0 diverged, 0 failed, 0 unfinished" in status
+    assert "evaluation: done" in status
+    assert main(["run", str(QUICKSTART), *TINY, f"storage={spec.storage}", "--dry-run"]) == 0
+    assert "already in storage (a run resumes from here):\n  stage map (map): done" in capsys.readouterr().out
 
     assert main(["report", str(spec.storage)]) == 0
     tuning = {f"tuning_{n}.png" for n in ("swag_lr", "llla_prior_precision", "laplace_nf_num_transforms")}

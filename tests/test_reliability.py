@@ -56,12 +56,16 @@ def _comparable(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 @pytest.mark.slow
-def test_a_seed_whose_every_trial_diverges_fails_the_stage_naming_seed_and_grid(tmp_path, ray_session):
+def test_a_seed_whose_every_trial_diverges_fails_the_stage_naming_seed_and_grid(
+    tmp_path, ray_session, capsys
+):
     stages = {"map": {**SWEEP["stages"]["map"], "search": {"optimizer.lr": [DIVERGING_LR]}}}
     path = _sweep_file(tmp_path, stages=stages, evaluate={**SWEEP["evaluate"], "methods": ["map"]})
     expected = r"stage map: every trial of seed 1 diverged \(grid: optimizer\.lr="
     with pytest.raises(RuntimeError, match=expected):
         run_sweep(load_spec(path, [f"storage={tmp_path / 'sweep'}"]))
+    assert main(["status", str(tmp_path / "sweep")]) == 1
+    assert "stage map (map): failed; 0 done, 2 diverged, 0 failed, 0 unfinished" in capsys.readouterr().out
 
 
 def test_an_unreachable_tracking_server_stops_the_sweep_before_anything_starts(tmp_path, capsys):

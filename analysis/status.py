@@ -1,0 +1,98 @@
+"""Where a stored sweep stands, stage by stage, read from its storage alone (``bdlsweep status``)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bdlsweep.analysis import results
+from bdlsweep.locations import Location
+
+DONE, NOT_STARTED, UNFINISHED, FAILED = "done", "not started", "running or interrupted", "failed"
+OUTCOMES = ("done", "diverged", "failed", "unfinished")
+
+
+@dataclass
+class StageStatus:
+    """One stage: its state, trial counts by outcome, wall time so far and the selected trial per seed."""
+
+    name: str
+    method: str
+    state: str = NOT_STARTED
+    counts: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(("done", "diverged", "failed", "unfinished"), 0)
+    )
+    wall_s: float = 0.0
+    selected: dict[str, dict[int, str]] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """One line: ``stage map (map): done; 4 done, 0 diverged, 0 failed, 0 unfinished; wall 12 s; ...``."""
+        counts = ", ".join(f"{count} {outcome}" for outcome, count in self.counts.items())
+        line = f"stage {self.name} ({self.method}): {self.state}; {counts}; wall {self.wall_s:.0f} s"
+        for label, members in self.selected.items():
+            line += f"; {label} selected " + ", ".join(f"seed {s}: {t}" for s, t in sorted(members.items()))
+        return line
+
+
+def _outcome(trial) -> str:
+    result = trial.last_result or {}
+    if trial.status == "ERROR":
+        return "failed"
+    if result.get("diverged"):
+        return "diverged"
+    if trial.status == "TERMINATED" and result.get("trial_complete"):
+        return "done"
+    return "unfinished"
+
+
+def _stage_status(storage: Location, name: str, record: dict, labels: dict[str, dict]) -> StageStatus:
+    from ray.tune import ExperimentAnalysis
+
+    status = StageStatus(name, record["method"])
+    status.selected = {
+        label: {int(seed): member["trial_id"] for seed, member in selection["members"].items()}
+        for label, selection in labels.items()
+        if selection["stage"] == name
+    }
+    folders = results.experiment_folders(storage, name)
+    if not folders:
+        return status
+    starts, ends, by_seed = [], [], {}
+    for folder in folders:
+        try:
+            trials = ExperimentAnalysis(str(folder)).trials
+        except (ValueError, OSError, RuntimeError):  # started, no state saved yet
+            status.state = UNFINISHED
+            continue
+        for trial in trials:
+            outcome = _outcome(trial)
+            status.counts[outcome] += 1
+            by_seed.setdefault(trial.config.get("seed"), set()).add(outcome)
+            result = trial.last_result or {}
+            if "timestamp" in result:
+                ends.append(result["timestamp"])
+                starts.append(result["timestamp"] - result.get("time_total_s", 0.0))
+    status.wall_s = max(ends) - min(starts) if ends else 0.0
+    if status.selected:
+        status.state = DONE
+    elif status.counts["unfinished"] or status.state == UNFINISHED:
+        status.state = UNFINISHED
+    elif any(outcomes <= {"failed", "diverged"} for outcomes in by_seed.values()):
+        status.state = FAILED
+    else:
+        status.state = UNFINISHED
+    return status
+
+
+def sweep_status(sweep_dir: str | Path | Location) -> tuple[list[StageStatus], bool]:
+    """Each stage's status in the order of the sweep record, and whether the evaluation is done."""
+    storage = Location.parse(sweep_dir)
+    record = json.loads((storage / "sweep.json").read_text())
+    labels = {
+        path.name.removesuffix(".json"): json.loads(path.read_text())
+        for path in (storage / "selections").children()
+        if path.name.endswith(".json")
+    }
+    stages = [_stage_status(storage, name, stage, labels) for name, stage in record["stages"].items()]
+    return stages, (storage / results.ENSEMBLES_FILE).is_file()
