@@ -39,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("sweep_dir", help="the sweep's storage folder (or URI)")
     status = commands.add_parser("status", help="each stage's state; exit code 1 if a stage failed")
     status.add_argument("sweep_dir", help="the sweep's storage folder (or URI)")
+    ui = commands.add_parser("ui", help="start the MLflow UI on 127.0.0.1 for the sweep's tracking store")
+    ui.add_argument("sweep_dir", help="the sweep's storage folder (or URI)")
+    ui.add_argument("--port", type=int, default=5000, help="port of the UI (default 5000)")
     return parser
 
 
@@ -49,10 +52,17 @@ def run_command(sweep: str, overrides: list[str], dry_run: bool = False) -> int:
 
     try:
         spec = load_spec(sweep, overrides)
-        check_before_start(spec)
     except SpecError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    try:
+        check_before_start(spec)
+        machine_note = None
+    except SpecError as error:  # this machine cannot run it; a plan for a cluster is still useful
+        if not dry_run:
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        machine_note = f"note: a run from here would stop: {error}"
     from bdlsweep.analysis import tables
     from bdlsweep.sweeps.pipeline import ensemble_plan, run_sweep
 
@@ -60,6 +70,8 @@ def run_command(sweep: str, overrides: list[str], dry_run: bool = False) -> int:
         from bdlsweep.sweeps.plan import describe_plan
 
         print("\n".join(describe_plan(spec, len(ensemble_plan(spec)))))
+        if machine_note is not None:
+            print(machine_note)
         if (spec.storage / "sweep.json").is_file():
             print("already in storage (a run resumes from here):")
             print("\n".join(f"  {line}" for line in _status_lines(str(spec.storage))[0]))
@@ -101,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         return report_command(args.sweep_dir)
     if args.command == "status":
         return status_command(args.sweep_dir)
+    if args.command == "ui":
+        return ui_command(args.sweep_dir, args.port)
     return EXIT_BAD_INPUT
 
 
@@ -162,7 +176,11 @@ def report_command(sweep_dir: str) -> int:
     if unreachable_reason(record["tracking_uri"]) is None:
         try:
             logged = log_report(
-                record["tracking_uri"], record["experiment"], record["name"], list(report.files.values())
+                record["tracking_uri"],
+                record["experiment"],
+                record["name"],
+                record["storage"],
+                list(report.files.values()),
             )
         except UNREACHABLE as error:
             print(f"MLflow: report not logged ({str(error).splitlines()[0]})", file=sys.stderr)
@@ -196,6 +214,31 @@ def status_command(sweep_dir: str) -> int:
     print(f"sweep in {storage}")
     print("\n".join(lines))
     return EXIT_FAILED if failed else 0
+
+
+def ui_command(sweep_dir: str, port: int) -> int:
+    """Serve ``mlflow ui`` on 127.0.0.1 for the sweep's tracking store until Ctrl+C (a tracking server
+    is its own UI: its address is printed)."""
+    import json
+    import subprocess
+
+    from bdlsweep.locations import Location
+    from bdlsweep.sweeps.storage_guard import RECORD
+
+    storage = Location.parse(sweep_dir)
+    if not (storage / RECORD).is_file():
+        print(f"error: {storage}: {RECORD}: not a bdlsweep storage folder", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    tracking_uri = json.loads((storage / RECORD).read_text())["tracking_uri"]
+    if tracking_uri.startswith(("http://", "https://")):
+        print(f"the sweep records to a tracking server: open {tracking_uri}")
+        return 0
+    print(f"MLflow UI for {tracking_uri} on http://127.0.0.1:{port} (Ctrl+C stops it)", flush=True)
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking_uri]
+    try:
+        return subprocess.call([*command, "--host", "127.0.0.1", "--port", str(port)])
+    except KeyboardInterrupt:
+        return 0
 
 
 if __name__ == "__main__":

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from ray.tune import ExperimentAnalysis, ResultGrid
 
 from bdlsweep.analysis import results
 from bdlsweep.sweeps.pipeline import record_evaluation, write_tables
+from bdlsweep.sweeps.run_tree import stage_run, sweep_run
 from bdlsweep.sweeps.selection import Selection
 from bdlsweep.sweeps.spec import StageSpec, SweepSpec
 from bdlsweep.sweeps.stage import run_tags, selections_folder
@@ -45,10 +47,13 @@ def _logged(client: MlflowClient, run_id: str) -> set[tuple[str, int]]:
     return {(key, m.step) for key in keys for m in client.get_metric_history(run_id, key)}
 
 
-def _sync_stage(client: MlflowClient, experiment_id: str, spec: SweepSpec, stage: StageSpec) -> SyncCounts:
+def _sync_stage(
+    client: MlflowClient, experiment_id: str, spec: SweepSpec, stage: StageSpec, root: str
+) -> SyncCounts:
     counts = SyncCounts()
+    parent = stage_run(spec, experiment_id, stage.name, root)
     for folder in results.experiment_folders(spec.storage, stage.name):
-        tags = run_tags(spec, stage, folder.name)
+        tags = {**run_tags(spec, stage, folder.name), MLFLOW_PARENT_RUN_ID: parent}
         known = tuner_runs(client, experiment_id, tags)
         for result in ResultGrid(ExperimentAnalysis(str(folder))):
             if "trial_id" not in result.metrics:
@@ -64,9 +69,9 @@ def _sync_stage(client: MlflowClient, experiment_id: str, spec: SweepSpec, stage
             for report in result.metrics_dataframe.to_dict("records"):
                 metrics, _ = result_records(report)
                 missing += [m for m in metrics if (m.key, m.step) not in present]
-            _, tags = result_records(result.metrics)
+            _, last_tags = result_records(result.metrics)
             for start in range(0, max(len(missing), 1), MAX_BATCH):
-                client.log_batch(run_id, metrics=missing[start : start + MAX_BATCH], tags=tags)
+                client.log_batch(run_id, metrics=missing[start : start + MAX_BATCH], tags=last_tags)
             counts.metrics_logged += len(missing)
             if result.error is not None or result.metrics.get(DIVERGED):
                 client.set_terminated(run_id, "FAILED")
@@ -80,8 +85,9 @@ def sync_mlflow(spec: SweepSpec) -> SyncCounts:
     experiment_id = ensure_experiment(spec.tracking_uri, spec.experiment, spec.storage / "mlartifacts")
     client = MlflowClient(spec.tracking_uri)
     counts = SyncCounts()
+    root = sweep_run(spec, experiment_id)
     for stage in spec.stages.values():
-        added = _sync_stage(client, experiment_id, spec, stage)
+        added = _sync_stage(client, experiment_id, spec, stage, root)
         counts.runs_created += added.runs_created
         counts.metrics_logged += added.metrics_logged
     for path in selections_folder(spec).children():
@@ -96,6 +102,6 @@ def sync_mlflow(spec: SweepSpec) -> SyncCounts:
     if not evaluated and (spec.storage / results.ENSEMBLES_FILE).is_file():
         frame = results.ensembles(spec.storage)
         _, files = write_tables(spec, frame)
-        record_evaluation(spec, experiment_id, frame, files)
+        record_evaluation(spec, experiment_id, frame, files, root)
         counts.evaluation_recorded = True
     return counts

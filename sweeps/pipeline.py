@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 import ray
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from bdlsweep.analysis import tables
 from bdlsweep.analysis.predictive_curves import plot_predictive_curves
@@ -19,6 +21,7 @@ from bdlsweep.sweeps.ensemble_plan import plan_ensembles, read_ensemble_file, wr
 from bdlsweep.sweeps.errors import SpecError
 from bdlsweep.sweeps.evaluation import evaluate_ensembles
 from bdlsweep.sweeps.resource_check import check_resources
+from bdlsweep.sweeps.run_tree import RUN_KIND, log_ensembles, sweep_run
 from bdlsweep.sweeps.selection import Selection
 from bdlsweep.sweeps.spec import SweepSpec
 from bdlsweep.sweeps.stage import run_stage
@@ -172,16 +175,21 @@ def _plots(spec: SweepSpec) -> list[Location]:
 
 
 def record_evaluation(
-    spec: SweepSpec, experiment_id: str, frame: pd.DataFrame, files: dict[str, Location]
+    spec: SweepSpec, experiment_id: str, frame: pd.DataFrame, files: dict[str, Location], parent: str
 ) -> str:
-    """The evaluation's MLflow run: mean metrics per method over K, tables and plots as artifacts."""
-    return log_evaluation(
+    """The evaluation's MLflow run below the sweep's (mean metrics per method over K, tables and plots
+    as artifacts) and a child run per ensemble; the evaluation run's id."""
+    tags = {"sweep": spec.name, "stage": "evaluate", "dataset": spec.dataset, "model": spec.model}
+    tags.update({RUN_KIND: "evaluation", MLFLOW_PARENT_RUN_ID: parent})
+    run_id = log_evaluation(
         spec.tracking_uri,
         experiment_id,
-        {"sweep": spec.name, "stage": "evaluate", "dataset": spec.dataset, "model": spec.model},
+        tags,
         _summary(frame),
         [spec.storage / ENSEMBLES_FILE, *files.values(), *_plots(spec)],
     )
+    log_ensembles(MlflowClient(spec.tracking_uri), experiment_id, run_id, spec.name, frame)
+    return run_id
 
 
 def run_sweep(spec: SweepSpec) -> SweepOutcome:
@@ -193,17 +201,19 @@ def run_sweep(spec: SweepSpec) -> SweepOutcome:
         fetch_data(spec)
         spec = prepare_data(spec)
         experiment_id = ensure_experiment(spec.tracking_uri, spec.experiment, spec.storage / "mlartifacts")
+        root = sweep_run(spec, experiment_id)
         selections: dict[str, Selection] = {}
         for stage in spec.stages.values():
             logger.info("stage %s (%s)", stage.name, stage.method)
-            selections.update(run_stage(spec, stage, selections, experiment_id))
+            selections.update(run_stage(spec, stage, selections, experiment_id, root))
         frame, computed = run_evaluation(spec, selections)
         table, files = write_tables(spec, frame)
         if computed:
             reason = unreachable_reason(spec.tracking_uri)
             try:
                 if reason is None:
-                    record_evaluation(spec, experiment_id, frame, files)
+                    record_evaluation(spec, experiment_id, frame, files, root)
+                    MlflowClient(spec.tracking_uri).set_terminated(root, "FINISHED")
             except UNREACHABLE as error:
                 reason = str(error).splitlines()[0]
             if reason is not None:

@@ -6,11 +6,13 @@ import logging
 from dataclasses import replace
 
 import ray
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from ray import tune
 
 from bdlsweep.locations import Location
 from bdlsweep.sweeps.experiments import SELECTION_METRIC, Experiment, experiments, trial_count
 from bdlsweep.sweeps.progress import TrialProgress
+from bdlsweep.sweeps.run_tree import RUN_KIND, stage_run
 from bdlsweep.sweeps.selection import Selection, TrialRecord, select_per_seed
 from bdlsweep.sweeps.spec import StageSpec, SweepSpec
 from bdlsweep.sweeps.tracking import UNREACHABLE, discard_partial_runs, flatten, tag_selected
@@ -109,6 +111,7 @@ def run_tags(spec: SweepSpec, stage: StageSpec, tune_experiment: str) -> dict[st
         "model": spec.model,
         "storage": str(spec.storage),
         "tune_experiment": tune_experiment,
+        RUN_KIND: "trial",
     }
 
 
@@ -131,7 +134,12 @@ def _check_divergence(stage: StageSpec, seeds: list[int], finished: list[tune.Re
 
 
 def _fit(
-    spec: SweepSpec, stage: StageSpec, experiment: Experiment, trainable, experiment_id: str
+    spec: SweepSpec,
+    stage: StageSpec,
+    experiment: Experiment,
+    trainable,
+    experiment_id: str,
+    parent: str | None,
 ) -> tune.ResultGrid:
     """Run one Tuner of a stage, or restore and finish it when an earlier run was interrupted."""
     path = experiment.storage_path / experiment.name
@@ -142,6 +150,7 @@ def _fit(
         )
         return tuner.fit()
     tags = run_tags(spec, stage, experiment.name)
+    tags.update({MLFLOW_PARENT_RUN_ID: parent} if parent else {})
     try:
         discard_partial_runs(spec.tracking_uri, experiment_id, tags)
     except UNREACHABLE as error:
@@ -178,10 +187,26 @@ def _fit(
     return tuner.fit()
 
 
+def _stage_parent(
+    spec: SweepSpec, experiment_id: str, stage: StageSpec, sweep_parent: str | None
+) -> str | None:
+    """The stage's MLflow parent run (None, and trials not nested, while the server is away)."""
+    try:
+        return stage_run(spec, experiment_id, stage.name, sweep_parent) if sweep_parent else None
+    except UNREACHABLE as error:
+        logger.warning("MLflow: no parent run for stage %s (%s)", stage.name, str(error).splitlines()[0])
+        return None
+
+
 def run_stage(
-    spec: SweepSpec, stage: StageSpec, done: dict[str, Selection], experiment_id: str
+    spec: SweepSpec,
+    stage: StageSpec,
+    done: dict[str, Selection],
+    experiment_id: str,
+    sweep_parent: str | None = None,
 ) -> dict[str, Selection]:
-    """Run (or resume, or skip when finished) one stage; return its selections by label."""
+    """Run (or resume, or skip when finished) one stage; return its selections by label. Its trials'
+    MLflow runs nest under a stage run below ``sweep_parent`` (the sweep's run) when given."""
     labels = selection_labels(spec, stage)
     folder = selections_folder(spec)
     if all((folder / f"{label}.json").is_file() for label in labels):
@@ -201,9 +226,10 @@ def run_stage(
         tune.with_parameters(stage.method_info.trainable, context=context),
         stage.resources.as_tune(),
     )
+    parent = _stage_parent(spec, experiment_id, stage, sweep_parent)
     records, finished = [], []
     for experiment in experiments(spec, stage):
-        grid = _fit(spec, stage, experiment, trainable, experiment_id)
+        grid = _fit(spec, stage, experiment, trainable, experiment_id, parent)
         if any(result.error is None and not result.metrics.get(COMPLETE) for result in grid):
             raise StageInterrupted(
                 f"stage {stage.name} was interrupted; run the same command again to resume it"

@@ -152,17 +152,17 @@ def log_files(client: MlflowClient, run_id: str, files: list[Location], folder: 
         client.log_artifacts(run_id, staging, artifact_path=folder)
 
 
-def log_report(tracking_uri: str, experiment: str, sweep: str, files: list[Location]) -> str | None:
-    """Attach a report's files to the sweep's latest evaluation run under ``report/``; that run's id,
-    or None when the sweep has no evaluation run."""
+def log_report(
+    tracking_uri: str, experiment: str, sweep: str, storage: str, files: list[Location]
+) -> str | None:
+    """Attach a report's files to the sweep's parent run under ``report/``; that run's id, or None
+    when the sweep has none."""
     client = MlflowClient(tracking_uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
         return None
-    match = f"tags.sweep = '{sweep}' and tags.stage = 'evaluate'"
-    runs = client.search_runs(
-        [found.experiment_id], filter_string=match, max_results=1, order_by=["attributes.start_time DESC"]
-    )
+    match = f"tags.sweep = '{sweep}' and tags.storage = '{storage}' and tags.run_kind = 'sweep'"
+    runs = client.search_runs([found.experiment_id], filter_string=match, max_results=1)
     if not runs:
         return None
     log_files(client, runs[0].info.run_id, files, "report")

@@ -6,7 +6,7 @@ import mlflow
 import pandas as pd
 import pytest
 
-from bdlsweep.analysis import results
+from bdlsweep.analysis import results, tables
 from bdlsweep.cli import main
 from bdlsweep.sweeps.pipeline import run_sweep
 from bdlsweep.sweeps.spec import load_spec
@@ -65,7 +65,7 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path, ray_session, capsys):
             assert chosen["config/lr"].item() == per_seed.loc[per_seed[metric].idxmax(), "config/lr"]
 
     runs = _runs(spec)
-    trial_runs = runs[runs["tags.stage"] != "evaluate"]
+    trial_runs = runs[runs["tags.run_kind"] == "trial"]
     assert len(trial_runs) == 2 + 4 + 6 + 4 + 4
     assert set(trial_runs["tags.method"]) == {"map", "swag", "llla", "laplace_nf", "mc_dropout"}
     assert trial_runs[["tags.sweep", "tags.seed", "tags.dataset", "tags.model"]].notna().all().all()
@@ -102,11 +102,26 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path, ray_session, capsys):
         "table.md", "table.csv", "table.tex", "report.html",
         "metric_vs_K.png", "metric_vs_samples.png", "metric_vs_severity.png", *tuning,
     }  # fmt: skip
-    (evaluation_run,) = runs[runs["tags.stage"] == "evaluate"]["run_id"]
+    (sweep_run,) = runs[runs["tags.run_kind"] == "sweep"]["run_id"]
     client = mlflow.tracking.MlflowClient(spec.tracking_uri)
-    assert {item.path for item in client.list_artifacts(evaluation_run, "report")} == {
+    assert {item.path for item in client.list_artifacts(sweep_run, "report")} == {
         f"report/{name}" for name in report_files
     }
+
+    parent = "tags.mlflow.parentRunId"
+    stage_runs = runs[runs["tags.run_kind"] == "stage"]
+    assert sorted(stage_runs["tags.stage_name"]) == sorted(spec.stages)
+    assert (stage_runs[parent] == sweep_run).all()
+    stage_of = dict(zip(stage_runs["tags.stage_name"], stage_runs["run_id"], strict=True))
+    assert (trial_runs[parent] == trial_runs["tags.stage"].map(stage_of)).all()
+    (evaluation_run,) = runs[runs["tags.run_kind"] == "evaluation"]["run_id"]
+    assert runs.set_index("run_id").loc[evaluation_run, parent] == sweep_run
+    ensemble_runs = runs[runs["tags.run_kind"] == "ensemble"]
+    final = tables.final_test_rows(frame)
+    assert len(ensemble_runs) == len(final) and (ensemble_runs[parent] == evaluation_run).all()
+    logged = ensemble_runs.set_index(["params.method", "params.K", "params.ensemble_id"])["metrics.test_elpd"]
+    for row in final.itertuples():
+        assert logged[(row.method, str(row.K), str(row.ensemble_id))] == pytest.approx(row.test_elpd)
 
     checkpoints = sorted(p for p in spec.storage.path.rglob("checkpoint_*"))
     stamps = {p: p.stat().st_mtime_ns for p in spec.storage.path.joinpath("selections").iterdir()}

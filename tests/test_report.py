@@ -133,3 +133,31 @@ def test_report_html_renders_in_headless_chromium(tmp_path):
     )  # fmt: skip
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
     assert pixels.std() > 10 and (pixels < 128).mean() > 0.005  # text, table and plots, not a blank page
+
+
+def test_ui_serves_the_sweeps_tracking_store_on_localhost(tmp_path):
+    import json as json_module
+    import sys
+    import urllib.request
+
+    from local_servers import free_port, stop_server, wait_until_answering
+    from mlflow.tracking import MlflowClient
+
+    _fake_sweep(tmp_path)
+    MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").create_experiment("fake")
+    port = free_port()
+    log = tmp_path / "ui.log"
+    with open(log, "wb") as output:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "bdlsweep", "ui", str(tmp_path), "--port", str(port)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_until_answering(f"http://127.0.0.1:{port}/health", server, log)
+        url = f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/get-by-name?experiment_name=fake"
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            assert json_module.load(answer)["experiment"]["name"] == "fake"
+    finally:
+        stop_server(server)

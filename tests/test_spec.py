@@ -127,6 +127,10 @@ BAD = [
     (lambda r: r["evaluate"].update(ensemble_file="nope.tsv"), "evaluate.ensemble_file", "file not found"),
     (lambda r: r.update(mlflow={"experiments": "x"}), "mlflow.experiments", "did you mean 'experiment'"),
     (lambda r: r["stages"]["map"].update(resources={"gpu": -1}), "stages.map.resources.gpu", "greater than"),
+]
+
+
+NOT_ON_THIS_MACHINE = [
     (
         lambda r: r["stages"]["map"].update(resources={"cpu": 1, "gpu": 4}),
         "stages.map.resources",
@@ -159,6 +163,18 @@ def test_bad_sweep_file_exits_2_with_one_line(tmp_path, capsys, mutate, key, pro
     assert len(err.splitlines()) == 1
     assert str(path) in err and f": {key}: " in err and problem in err
     assert list(tmp_path.iterdir()) == [path]  # no storage, no MLflow store, nothing half written
+
+
+@pytest.mark.parametrize(("mutate", "key", "problem"), NOT_ON_THIS_MACHINE)
+def test_resources_no_node_has_stop_a_run_and_are_noted_by_a_dry_run(tmp_path, capsys, mutate, key, problem):
+    path = _write(tmp_path, mutate)
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{path}: {key}: " in err and problem in err
+    assert list(tmp_path.iterdir()) == [path]
+    assert main(["run", str(path), "--dry-run"]) == 0  # the plan of a cluster sweep, shown on a laptop
+    assert f"note: a run from here would stop: {path}: {key}: " in capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == [path]
 
 
 BAD_OVERRIDES = [
