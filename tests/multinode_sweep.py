@@ -4,8 +4,8 @@ Usage: ``python multinode_sweep.py OUT.json FOLDER``. Head (no accelerator) plus
 with a custom ``accel`` resource standing in for a GPU; the MAP stage asks for ``accel: 0.5`` per
 trial, so each worker holds two trials at a time. Two sweeps run on the one cluster: ``spread``,
 then ``kill``, during which one worker is removed as soon as every trial has written a checkpoint.
-The JSON holds, per sweep, each trial's node and times, the worker node ids, the selection and
-the MLflow runs.
+The JSON holds, per sweep, each trial's node and times (last and first report, whole seconds),
+the worker node ids, the selection and the MLflow runs.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def remove_when_checkpointed(cluster: Cluster, node, stage_folder: Path) -> thre
 
 def run(cluster: Cluster, workers: list, folder: Path, mode: str) -> dict:
     """One sweep on the cluster (``kill``: removing the first worker mid-stage) and its record."""
-    SWEEP["stages"]["map"]["epochs"] = 120 if mode == "kill" else 80
+    SWEEP["stages"]["map"]["epochs"] = 120 if mode == "kill" else 160
     sweep_file = folder / f"{mode}.yaml"
     sweep_file.write_text(yaml.safe_dump(SWEEP))
     spec = load_spec(sweep_file, [f"storage={folder / mode}"])
@@ -75,13 +75,18 @@ def run(cluster: Cluster, workers: list, folder: Path, mode: str) -> dict:
         killer = remove_when_checkpointed(cluster, workers[0], spec.storage.path / "map")
     outcome = run_sweep(spec)
     trials = results.trials(spec.storage, "map")
+    first_report = {
+        result.metrics["trial_id"]: int(result.metrics_dataframe["timestamp"].min())
+        for result in results.load_result_grid(spec.storage, "map")
+    }
+    trials["first_report"] = trials["trial_id"].map(first_report)
     mlflow.set_tracking_uri(spec.tracking_uri)
     runs = mlflow.search_runs(experiment_names=[spec.experiment])
     return {
         "workers": [worker.node_id for worker in workers],
         "head": cluster.head_node.node_id,
         "removed": killer is not None and not killer.is_alive(),
-        "trials": trials[[*TRIAL_COLUMNS]].to_dict("records"),
+        "trials": trials[[*TRIAL_COLUMNS, "first_report"]].to_dict("records"),
         "selected": {str(seed): m.trial_id for seed, m in outcome.selections["map"].members.items()},
         "runs": runs[runs["tags.stage"] == "map"][["tags.trial_id", "status"]].to_dict("records"),
         "ensembles": len(outcome.ensembles),

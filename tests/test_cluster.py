@@ -135,11 +135,11 @@ def test_trials_spread_over_worker_nodes_and_pack_two_per_node_by_fractional_res
     assert record["head"] not in nodes  # the head has no `accel`: no trial ran there
     assert sorted(nodes.count(worker) for worker in record["workers"]) == [2, 2]
     for worker in record["workers"]:  # accel 0.5 each: a worker's two trials ran side by side
-        first, second = sorted(
-            (trial for trial in record["trials"] if trial["node_id"] == worker), key=lambda t: t["timestamp"]
-        )
-        latest_start = second["timestamp"] + 1 - second["time_total_s"]  # timestamps are whole seconds
-        assert latest_start < first["timestamp"]
+        one, other = [trial for trial in record["trials"] if trial["node_id"] == worker]
+        # Timestamps are whole seconds: a trial started before first_report + 1 and ended at or after
+        # timestamp (its last report), so these prove each started before the other ended.
+        assert one["first_report"] + 1 <= other["timestamp"]
+        assert other["first_report"] + 1 <= one["timestamp"]
     assert record["ensembles"] > 0
 
 
