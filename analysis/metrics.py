@@ -107,6 +107,26 @@ def _equal_width_groups(conf: np.ndarray, num_bins: int) -> list[np.ndarray]:
     return [np.flatnonzero(bins == b) for b in range(num_bins)]
 
 
+def reliability_bins(log_probs, labels, num_bins: int = NUM_BINS) -> dict[str, np.ndarray]:
+    """A reliability diagram's data per equal-width confidence bin: edges, point count, mean confidence and
+    accuracy (NaN where empty); the ECE is the count-weighted mean of |accuracy − confidence|."""
+    conf, hits = _confidences_and_hits(log_probs, labels)
+    groups = _equal_width_groups(conf, num_bins)
+    edges = np.linspace(0.0, 1.0, num_bins + 1)
+    return {
+        "lower": edges[:-1],
+        "upper": edges[1:],
+        "count": np.array([len(g) for g in groups], dtype=np.int64),
+        "confidence": np.array([conf[g].mean() if len(g) else np.nan for g in groups]),
+        "accuracy": np.array([hits[g].mean() if len(g) else np.nan for g in groups]),
+    }
+
+
+def score_histogram(scores, edges: np.ndarray) -> np.ndarray:
+    """Counts of ``scores`` in the bins between ``edges``; values outside go to the first or last bin."""
+    return np.histogram(np.clip(_as_numpy(scores), edges[0], edges[-1]), bins=edges)[0]
+
+
 def ece(log_probs, labels, num_bins: int = NUM_BINS) -> float:
     """Expected calibration error (L1) over equal-width confidence bins."""
     conf, hits = _confidences_and_hits(log_probs, labels)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from bdlsweep.analysis import results, tables
+from bdlsweep.analysis.diagnostic_plots import plot_ood_histograms, plot_reliability
 from bdlsweep.analysis.report_html import render_report_html
 from bdlsweep.analysis.report_plots import (
     plot_metric_vs_samples,
@@ -70,6 +71,10 @@ def build_report(sweep_dir: str | Path | Location) -> Report:
          plot_metric_vs_samples(ensembles)),
         ("metric_vs_severity.png", "Metrics on shifted data over the corruption severity (K = 1)",
          plot_metric_vs_severity(ensembles)),
+        ("reliability.png", "Reliability diagrams on the test set: single models and the largest ensembles",
+         plot_reliability(results.reliability(storage))),
+        ("ood_histograms.png", "OOD score on the test set vs the OOD sets (largest ensembles), mean AUROC",
+         plot_ood_histograms(results.score_histograms(storage), ensembles)),
     ]  # fmt: skip
     predictive = storage / PREDICTIVE_PLOT
     if predictive.is_file():

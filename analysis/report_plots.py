@@ -20,7 +20,8 @@ from bdlsweep.analysis.tables import (
 PANEL_SIZE = (3.4, 2.8)
 
 
-def _png(figure: Figure) -> bytes:
+def png_bytes(figure: Figure) -> bytes:
+    """The figure as PNG bytes (100 dpi)."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)
     return buffer.getvalue()
@@ -47,7 +48,7 @@ def _lines(figure: Figure, axes: np.ndarray, frame: pd.DataFrame, x: str, prefix
         axis.set_xlabel(xlabel)
         axis.set_ylabel(METRICS.get(metric, (metric,))[0])
     axes[0].legend(fontsize="small")
-    return _png(figure)
+    return png_bytes(figure)
 
 
 def plot_metric_vs_size(ensembles: pd.DataFrame) -> bytes:
@@ -103,4 +104,4 @@ def plot_tuning_curve(trials: pd.DataFrame, column: str, label: str, metric: str
     axis.set_xlabel(label)
     axis.set_ylabel(metric)
     axis.legend(fontsize="small", ncol=2)
-    return _png(figure)
+    return png_bytes(figure)

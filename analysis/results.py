@@ -13,6 +13,8 @@ from bdlsweep.locations import Location
 ENSEMBLES_FILE = "evaluation/ensembles.csv"
 ENSEMBLE_PLAN_FILE = "evaluation/ensemble_plan.tsv"
 EVALUATION_SETTINGS_FILE = "evaluation/settings.json"
+RELIABILITY_FILE = "evaluation/reliability.csv"
+SCORE_HISTOGRAMS_FILE = "evaluation/ood_scores.csv"
 
 SweepDir = str | Path | Location
 
@@ -75,3 +77,20 @@ def selections(sweep_dir: SweepDir) -> pd.DataFrame:
 def ensembles(sweep_dir: SweepDir) -> pd.DataFrame:
     """The tidy ensemble results: one row per method, K, ensemble, subsample size and split."""
     return pd.read_csv(io.StringIO((Location.parse(sweep_dir) / ENSEMBLES_FILE).read_text()))
+
+
+def _optional_csv(sweep_dir: SweepDir, name: str) -> pd.DataFrame:
+    """A stored evaluation table, empty where the evaluation did not write it (or wrote no rows)."""
+    path = Location.parse(sweep_dir) / name
+    text = path.read_text() if path.is_file() else ""
+    return pd.read_csv(io.StringIO(text)) if text.strip() else pd.DataFrame()
+
+
+def reliability(sweep_dir: SweepDir) -> pd.DataFrame:
+    """Test-set reliability bins per ensemble (at its full sample count): count, confidence, accuracy."""
+    return _optional_csv(sweep_dir, RELIABILITY_FILE)
+
+
+def score_histograms(sweep_dir: SweepDir) -> pd.DataFrame:
+    """Histogram counts of the OOD score (e.g. predictive entropy) per ensemble on the test and OOD sets."""
+    return _optional_csv(sweep_dir, SCORE_HISTOGRAMS_FILE)

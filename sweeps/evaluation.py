@@ -9,7 +9,7 @@ variance for regression). Single models (K = 1) go through the same path.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -63,6 +63,27 @@ class _EvalSet:
 
     def __len__(self) -> int:
         return len(self.inputs)
+
+
+@dataclass
+class Evaluation:
+    """Rows of an evaluation: metrics per ensemble, subsample size and split; and, at each ensemble's full
+    sample count, test-set reliability bins and OOD-score histograms of the test and OOD sets."""
+
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    reliability: list[dict[str, Any]] = field(default_factory=list)
+    score_histograms: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class EvaluationFrames:
+    """An evaluation as tables: metrics per ensemble (``ensembles.csv``), reliability bins, OOD-score
+    histograms, and the predictive curves over a 1-D input grid where asked for."""
+
+    ensembles: pd.DataFrame
+    reliability: pd.DataFrame
+    score_histograms: pd.DataFrame
+    curves: pd.DataFrame | None
 
 
 class EnsembleEvaluator:
@@ -130,7 +151,7 @@ class EnsembleEvaluator:
 
     def evaluate(self, size: int, ensemble_id: int, model_ids: str) -> list[dict[str, Any]]:
         """Metric rows of one ensemble: per subsample size and per split (test, shift, ood)."""
-        return self.evaluate_plan([(size, ensemble_id, model_ids)])
+        return self.evaluate_plan([(size, ensemble_id, model_ids)]).metrics
 
     def _sets(self) -> Iterator[_EvalSet]:
         """The test set, then each shifted and OOD set, each read only when reached."""
@@ -157,22 +178,42 @@ class EnsembleEvaluator:
         if group:
             yield group
 
-    def _rows(self, item: _EvalSet, out: torch.Tensor, draw: _Draw, in_scores: dict[int, Any]) -> list[dict]:
-        """Metric rows of one set's outputs ``[S, N, K]`` at each subsample size."""
-        rows = []
+    def _rows(self, item: _EvalSet, out: torch.Tensor, draw: _Draw, in_scores: dict, result: Evaluation):
+        """Metric rows of one set's outputs ``[S, N, K]`` at each subsample size, and at the full size
+        its reliability bins (test) and OOD-score histogram (test, ood), added to ``result``."""
         for n in draw.sizes:
+            scores = None if item.split == "shift" else self.likelihood.ood_score(out[:n])
             if item.split == "test":
-                in_scores[n] = self.likelihood.ood_score(out[:n])
-                if not item.score:
-                    continue
+                in_scores[n] = scores
+            if n == draw.sizes[-1] and scores is not None:
+                self._diagnostics(item, out, draw, scores, result)
+            if item.split == "test" and not item.score:
+                continue
             if item.split == "ood":
-                values = metrics.ood_metrics(in_scores[n], self.likelihood.ood_score(out[:n]))
+                values = metrics.ood_metrics(in_scores[n], scores)
             else:
                 values = self.likelihood.metrics(
                     *self.likelihood.in_data_units(out[:n], item.labels, self.scale)
                 )
-            rows.append({**draw.row(n), "split": item.split, **item.where, **_prefixed(item.split, values)})
-        return rows
+            row = {**draw.row(n), "split": item.split, **item.where, **_prefixed(item.split, values)}
+            result.metrics.append(row)
+
+    def _diagnostics(self, item: _EvalSet, out: torch.Tensor, draw: _Draw, scores, result: Evaluation):
+        """The set's OOD-score histogram and, for the scored test set, its reliability bins."""
+        key = {**draw.row(draw.sizes[-1]), "split": item.split}
+        edges = self.likelihood.ood_score_edges(self.width)
+        counts = metrics.score_histogram(scores, edges)
+        named = {"ood_set": item.where.get("ood_set", ""), "score": self.likelihood.ood_score_name}
+        result.score_histograms += [
+            {**key, **named, "bin": b, "lower": edges[b], "upper": edges[b + 1], "count": int(count)}
+            for b, count in enumerate(counts)
+        ]
+        if item.labels is None or not item.score:
+            return
+        bins = self.likelihood.reliability(out, item.labels)
+        if bins is not None:
+            table = pd.DataFrame({**key, "bin": range(len(bins["count"])), **bins})
+            result.reliability += table.to_dict("records")
 
     def predictive_curve(self, model_ids: str) -> pd.DataFrame:
         """The ensemble's predictive mean and std (a mixture over all its samples) over the dataset's 1-D
@@ -194,7 +235,7 @@ class EnsembleEvaluator:
             }
         )
 
-    def evaluate_plan(self, plan: list[tuple[int, int, str]]) -> list[dict[str, Any]]:
+    def evaluate_plan(self, plan: list[tuple[int, int, str]]) -> Evaluation:
         """Rows of every ensemble in ``plan`` (K, ensemble_id, model_ids).
 
         The sets are read in groups that fit a memory budget; per group, every ensemble predicts
@@ -203,14 +244,14 @@ class EnsembleEvaluator:
         """
         draws = [self._draw(*ensemble) for ensemble in plan]
         in_scores: list[dict[int, Any]] = [{} for _ in draws]
-        rows: list[dict[str, Any]] = []
+        result = Evaluation()
         for group in self._groups():
             inputs = concat_inputs([item.inputs.to(self.device) for item in group])
             for draw, scores in zip(draws, in_scores, strict=True):
                 outputs = self._predict(inputs, draw).split([len(item) for item in group], dim=1)
                 for item, out in zip(group, outputs, strict=True):
-                    rows += self._rows(item, out, draw, scores)
-        return rows
+                    self._rows(item, out, draw, scores, result)
+        return result
 
 
 def evaluate_ensembles(
@@ -221,11 +262,11 @@ def evaluate_ensembles(
     settings: dict[str, Any],
     resources: dict[str, float],
     curve_members: str | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+) -> EvaluationFrames:
     """One Ray actor per method evaluates all its ensembles; methods run in parallel.
 
     With ``curve_members`` (model ids), each actor also draws that ensemble's predictive over the
-    dataset's 1-D input grid; the curves come back as a second frame.
+    dataset's 1-D input grid.
     """
     actor_class = ray.remote(EnsembleEvaluator).options(
         num_cpus=resources.get("cpu", 1),
@@ -247,5 +288,10 @@ def evaluate_ensembles(
         futures.append(actor.evaluate_plan.remote(ensembles))
         if curve_members is not None:
             curves.append(actor.predictive_curve.remote(curve_members))
-    rows = [row for batch in ray.get(futures) for row in batch]
-    return pd.DataFrame(rows), pd.concat(ray.get(curves), ignore_index=True) if curves else None
+    evaluations: list[Evaluation] = ray.get(futures)
+    return EvaluationFrames(
+        pd.DataFrame([row for part in evaluations for row in part.metrics]),
+        pd.DataFrame([row for part in evaluations for row in part.reliability]),
+        pd.DataFrame([row for part in evaluations for row in part.score_histograms]),
+        pd.concat(ray.get(curves), ignore_index=True) if curves else None,
+    )

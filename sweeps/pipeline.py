@@ -15,7 +15,13 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from bdlsweep.analysis import tables
 from bdlsweep.analysis.predictive_curves import plot_predictive_curves
-from bdlsweep.analysis.results import ENSEMBLE_PLAN_FILE, ENSEMBLES_FILE, EVALUATION_SETTINGS_FILE
+from bdlsweep.analysis.results import (
+    ENSEMBLE_PLAN_FILE,
+    ENSEMBLES_FILE,
+    EVALUATION_SETTINGS_FILE,
+    RELIABILITY_FILE,
+    SCORE_HISTOGRAMS_FILE,
+)
 from bdlsweep.locations import Location
 from bdlsweep.sweeps.ensemble_plan import plan_ensembles, read_ensemble_file, write_ensemble_file
 from bdlsweep.sweeps.errors import SpecError
@@ -133,7 +139,7 @@ def run_evaluation(spec: SweepSpec, selections: dict[str, Selection]) -> tuple[p
     (spec.storage / ENSEMBLE_PLAN_FILE).write_text(write_ensemble_file(plan))
     chosen = {label: selections[label] for label in spec.evaluate.methods}
     curve_size = spec.evaluate.predictive_plot
-    frame, curves = evaluate_ensembles(
+    frames = evaluate_ensembles(
         chosen,
         plan,
         spec.dataset,
@@ -142,11 +148,13 @@ def run_evaluation(spec: SweepSpec, selections: dict[str, Selection]) -> tuple[p
         spec.evaluate.resources.as_tune(),
         None if curve_size is None else ",".join(map(str, spec.seeds[:curve_size])),
     )
-    if curves is not None:
-        write_predictive_plot(spec, curves)
-    path.write_text(frame.to_csv(index=False))
+    if frames.curves is not None:
+        write_predictive_plot(spec, frames.curves)
+    (spec.storage / RELIABILITY_FILE).write_text(frames.reliability.to_csv(index=False))
+    (spec.storage / SCORE_HISTOGRAMS_FILE).write_text(frames.score_histograms.to_csv(index=False))
+    path.write_text(frames.ensembles.to_csv(index=False))
     record_path.write_text(record)
-    return frame, True
+    return frames.ensembles, True
 
 
 def write_predictive_plot(spec: SweepSpec, curves: pd.DataFrame) -> Location:
@@ -169,6 +177,12 @@ def write_tables(spec: SweepSpec, frame: pd.DataFrame) -> tuple[pd.DataFrame, di
     return table, files
 
 
+def _diagnostics(spec: SweepSpec) -> list[Location]:
+    """The reliability bins and OOD-score histograms this sweep's evaluation wrote."""
+    paths = [spec.storage / RELIABILITY_FILE, spec.storage / SCORE_HISTOGRAMS_FILE]
+    return [path for path in paths if path.is_file()]
+
+
 def _plots(spec: SweepSpec) -> list[Location]:
     """The plots this sweep's evaluation wrote."""
     return [path for path in [spec.storage / PREDICTIVE_PLOT] if path.is_file()]
@@ -186,7 +200,7 @@ def record_evaluation(
         experiment_id,
         tags,
         _summary(frame),
-        [spec.storage / ENSEMBLES_FILE, *files.values(), *_plots(spec)],
+        [spec.storage / ENSEMBLES_FILE, *_diagnostics(spec), *files.values(), *_plots(spec)],
     )
     log_ensembles(MlflowClient(spec.tracking_uri), experiment_id, run_id, spec.name, frame)
     return run_id

@@ -1,6 +1,7 @@
 """The evaluation actor's maths, run in-process: ensembles of fixed-weight members match direct sums."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from scipy.special import logsumexp
@@ -100,3 +101,24 @@ def test_stratified_ensemble_draws_s_over_k_samples_per_member_in_draw_order(mem
     rows = evaluator.evaluate(3, 1, "1,2,3")
     assert sorted({row["num_samples"] for row in rows}) == [3, 9]
     assert [sum(spy.requests[1:]) for spy in spies.values()] == [3, 3, 3]
+
+
+def test_reliability_bins_and_ood_histograms_agree_with_the_metric_rows(members):
+    from bdlsweep.analysis.diagnostic_plots import pooled_bins, pooled_ece
+
+    data, checkpoints = members
+    evaluator = EnsembleEvaluator("map", "map", None, checkpoints, "digits", {}, SETTINGS)
+    result = evaluator.evaluate_plan([(1, 0, "1"), (3, 0, "1,2,3")])
+    reliability = pd.DataFrame(result.reliability)
+    histograms = pd.DataFrame(result.score_histograms)
+    for size in (1, 3):
+        test_row = next(row for row in result.metrics if row["split"] == "test" and row["K"] == size)
+        bins = reliability[reliability["K"] == size]
+        assert len(bins) == 15 and bins["count"].sum() == len(data.test.labels)
+        assert pooled_ece(pooled_bins(bins)) == pytest.approx(test_row["test_ece"])
+        counts = histograms[histograms["K"] == size].groupby(["split", "ood_set"])["count"].sum()
+        (ood_name,) = data.ood
+        assert counts[("test", "")] == len(data.test.labels)
+        assert counts[("ood", ood_name)] == len(data.ood[ood_name])
+    edges = histograms[histograms["K"] == 1].groupby("bin")[["lower", "upper"]].first()
+    assert edges["lower"].iloc[0] == 0 and edges["upper"].iloc[-1] == pytest.approx(np.log(10))

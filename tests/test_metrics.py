@@ -3,6 +3,7 @@
 import itertools
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
@@ -111,3 +112,37 @@ def test_fpr95_and_detection_error_on_hand_case():
 def test_perfect_separation():
     result = metrics.ood_metrics(np.zeros(10), np.ones(10))
     assert result["auroc"] == 1.0 and result["fpr95"] == 0.0 and result["detection_error"] == 0.0
+
+
+def test_reliability_bins_match_a_loop_and_pool_into_the_ece_of_the_union():
+    from bdlsweep.analysis.diagnostic_plots import pooled_bins, pooled_ece
+
+    rng = np.random.default_rng(2)
+    logits = rng.normal(size=(4, 300, 6)) * 2
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    labels = rng.integers(0, 6, 300)
+    bins = metrics.reliability_bins(log_probs, labels)
+    mean = np.exp(log_probs).mean(0)
+    conf, hits = mean.max(1), mean.argmax(1) == labels
+    for b, (lo, hi) in enumerate(itertools.pairwise(np.linspace(0, 1, 16))):
+        inside = (conf > lo) & (conf <= hi)
+        assert bins["count"][b] == inside.sum()
+        if inside.any():
+            assert bins["confidence"][b] == pytest.approx(conf[inside].mean())
+            assert bins["accuracy"][b] == pytest.approx(hits[inside].mean())
+        else:
+            assert np.isnan(bins["accuracy"][b])
+    halves = [slice(0, 120), slice(120, 300)]  # two "ensembles" pooled = one over the union of points
+    frames = [
+        pd.DataFrame({"bin": range(15), **metrics.reliability_bins(log_probs[:, part], labels[part])})
+        for part in halves
+    ]
+    pooled = pooled_bins(pd.concat(frames))
+    assert pooled["count"].tolist() == bins["count"].tolist()
+    assert pooled_ece(pooled) == pytest.approx(metrics.ece(log_probs, labels))
+
+
+def test_score_histogram_clips_outside_values_into_the_end_bins():
+    edges = np.array([0.0, 1.0, 2.0, 3.0])
+    counts = metrics.score_histogram([-5.0, 0.5, 1.0, 1.5, 2.9, 3.0, 7.0], edges)
+    assert counts.tolist() == [2, 2, 3]

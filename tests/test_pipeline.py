@@ -101,7 +101,11 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path, ray_session, capsys):
     assert report_files == {
         "table.md", "table.csv", "table.tex", "report.html",
         "metric_vs_K.png", "metric_vs_samples.png", "metric_vs_severity.png", *tuning,
+        "reliability.png", "ood_histograms.png",
     }  # fmt: skip
+    bins = results.reliability(spec.storage)
+    per_ensemble = bins.groupby(["method", "K", "ensemble_id"])["count"].sum()
+    assert len(per_ensemble) == len(tables.final_test_rows(frame)) and per_ensemble.nunique() == 1
     (sweep_run,) = runs[runs["tags.run_kind"] == "sweep"]["run_id"]
     client = mlflow.tracking.MlflowClient(spec.tracking_uri)
     assert {item.path for item in client.list_artifacts(sweep_run, "report")} == {

@@ -38,9 +38,33 @@ def _fake_sweep(folder) -> pd.DataFrame:
                         rows.append(
                             {**base, "split": "shift", "corruption": "noise", "severity": severity, **shifted}
                         )
+    bins, histograms = [], []
+    edges = np.linspace(0, np.log(10), 31)
+    for method, samples in (("map", 1), ("swag", 8)):
+        for size in (1, 2, 3):
+            for ensemble in range(3):
+                base = {"method": method, "K": size, "ensemble_id": ensemble, "num_samples": samples}
+                auroc = 0.7 + 0.05 * size + rng.normal(0, 0.01)
+                rows.append({**base, "split": "ood", "ood_set": "uniform", "ood_auroc": auroc})
+                counts = rng.integers(0, 30, 15)
+                confidence = np.linspace(0.05, 0.95, 15)
+                bins += [
+                    {**base, "split": "test", "bin": b, "lower": b / 15, "upper": (b + 1) / 15, "count": c,
+                     "confidence": confidence[b], "accuracy": min(confidence[b] * 1.1, 1.0)}
+                    for b, c in enumerate(counts)
+                ]  # fmt: skip
+                for split, ood_set, centre in (("test", "", 5), ("ood", "uniform", 20)):
+                    counts = np.histogram(rng.normal(centre, 4, 200).clip(0, 29), bins=range(31))[0]
+                    histograms += [
+                        {**base, "split": split, "ood_set": ood_set, "score": "predictive entropy (nats)",
+                         "bin": b, "lower": edges[b], "upper": edges[b + 1], "count": count}
+                        for b, count in enumerate(counts)
+                    ]  # fmt: skip
     frame = pd.DataFrame(rows)
     (folder / "evaluation").mkdir(parents=True)
     frame.to_csv(folder / "evaluation" / "ensembles.csv", index=False)
+    pd.DataFrame(bins).to_csv(folder / "evaluation" / "reliability.csv", index=False)
+    pd.DataFrame(histograms).to_csv(folder / "evaluation" / "ood_scores.csv", index=False)
     record = {
         "name": "fake",
         "dataset": "digits",
@@ -86,7 +110,13 @@ def test_the_report_holds_the_table_and_every_plot_embedded_in_one_html_page(tmp
     frame = _fake_sweep(tmp_path)
     report = build_report(tmp_path)
     pngs = {name for name in report.files if name.endswith(".png")}
-    assert pngs == {"metric_vs_K.png", "metric_vs_samples.png", "metric_vs_severity.png"}
+    assert pngs == {
+        "metric_vs_K.png",
+        "metric_vs_samples.png",
+        "metric_vs_severity.png",
+        "reliability.png",
+        "ood_histograms.png",
+    }
     for name in pngs:
         image = (tmp_path / "report" / name).read_bytes()
         assert image.startswith(PNG_SIGNATURE) and len(image) > 5000
@@ -161,3 +191,12 @@ def test_ui_serves_the_sweeps_tracking_store_on_localhost(tmp_path):
             assert json_module.load(answer)["experiment"]["name"] == "fake"
     finally:
         stop_server(server)
+
+
+def test_the_ood_legend_shows_the_mean_auroc_of_the_largest_ensembles(tmp_path):
+    from bdlsweep.analysis.diagnostic_plots import mean_auroc
+
+    frame = _fake_sweep(tmp_path)
+    ood = frame[(frame["split"] == "ood") & (frame["method"] == "swag") & (frame["K"] == 3)]
+    assert mean_auroc(frame, "swag", 3, "uniform") == pytest.approx(ood["ood_auroc"].mean())
+    assert len(ood) == 3

@@ -23,6 +23,7 @@ class Likelihood(ABC):
     """One observation model."""
 
     name: str
+    ood_score_name: str
 
     @abstractmethod
     def num_outputs(self, target_size: int) -> int:
@@ -47,6 +48,16 @@ class Likelihood(ABC):
     @abstractmethod
     def ood_score(self, samples: torch.Tensor) -> np.ndarray:
         """Per-point score, higher meaning more likely out-of-distribution."""
+
+    @abstractmethod
+    def ood_score_edges(self, width: int) -> np.ndarray:
+        """Fixed histogram bin edges of ``ood_score`` for networks with ``width`` outputs (same for every
+        ensemble, so histograms add up across ensembles)."""
+
+    def reliability(self, samples: torch.Tensor, targets) -> dict[str, np.ndarray] | None:
+        """A reliability diagram's bins (edges, count, confidence, accuracy), or None where the likelihood
+        has no class confidence."""
+        return None
 
     @abstractmethod
     def validation(self, samples: torch.Tensor, targets, prefix: str = "val") -> dict[str, float]:
@@ -80,6 +91,15 @@ class Classification(Likelihood):
 
     def ood_score(self, samples):
         return metrics.predictive_entropy_per_point(samples)
+
+    ood_score_name = "predictive entropy (nats)"
+
+    def ood_score_edges(self, width):
+        """30 equal bins from 0 to the largest possible entropy, log(classes)."""
+        return np.linspace(0.0, np.log(width), 31)
+
+    def reliability(self, samples, targets):
+        return metrics.reliability_bins(samples, _numpy(targets))
 
 
 class GaussianRegression(Likelihood):
@@ -129,6 +149,12 @@ class GaussianRegression(Likelihood):
 
     def ood_score(self, samples):
         return regression_metrics.total_variance_per_point(*self.split(samples))
+
+    ood_score_name = "total predictive variance (standardised)"
+
+    def ood_score_edges(self, width):
+        """36 log-spaced bins from 1e-3 to 1e3 (the variance of standardised targets is near 1)."""
+        return np.geomspace(1e-3, 1e3, 37)
 
 
 def _numpy(targets) -> np.ndarray:
