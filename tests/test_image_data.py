@@ -151,9 +151,10 @@ def test_download_asks_torchvision_for_the_dataset_and_its_ood_sets(monkeypatch,
     def recorder(name):
         return lambda root, **kwargs: calls.append((name, root, tuple(sorted(kwargs.items()))))
 
-    monkeypatch.setattr(
-        image_datasets, "TORCHVISION_CLASSES", {name: recorder(name) for name in image_datasets.IMAGE_SHAPES}
-    )
+    import torchvision
+
+    for name, class_name in image_datasets.TORCHVISION_CLASSES.items():
+        monkeypatch.setattr(torchvision.datasets, class_name, recorder(name))
     download_dataset("cifar10", {"data_dir": str(tmp_path), "shift": "generated"})
     assert calls == []
     download_dataset("cifar10", {"data_dir": str(tmp_path), "download": True})

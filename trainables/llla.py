@@ -4,6 +4,9 @@ The Laplace approximation of the final linear layer is built as laplace-torch's
 ``subset_of_weights='all'`` on the head over precomputed features, which is the same posterior as
 ``subset_of_weights='last_layer'`` on the whole network without a backbone pass per prior
 precision. Each grid trial only sets the prior precision and samples head weights.
+
+laplace-torch is imported where it is used: importing it (with torchmetrics, torchvision and
+transformers) takes seconds, which every evaluation actor and trial of another method would pay.
 """
 
 from __future__ import annotations
@@ -14,8 +17,6 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
-from laplace import Laplace
-from laplace.utils.matrix import Kron
 from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
@@ -70,6 +71,8 @@ def fit_head_laplace(
     batch_size: int = 256,
 ):
     """laplace-torch's Laplace approximation of ``head`` fitted on cached features."""
+    from laplace import Laplace
+
     laplace = Laplace(
         copy.deepcopy(head), "classification", subset_of_weights="all", hessian_structure=hessian
     )
@@ -119,6 +122,8 @@ def fit_mean_head_laplaces(
     laplace-torch's ``likelihood='regression'`` (σ_noise = 1) on inputs and targets divided by
     σ_d(x), with x̃ the features with a constant 1 appended for the bias.
     """
+    from laplace import Laplace
+
     scale = head_variances(head, features).sqrt()
     inputs = augmented_features(features)
     laplaces = []
@@ -136,6 +141,8 @@ def fit_mean_head_laplaces(
 
 def _laplace_to_tensors(laplace) -> dict[str, Any]:
     """laplace-torch's state_dict in a form ``torch.load(weights_only=True)`` accepts."""
+    from laplace.utils.matrix import Kron
+
     state = dict(laplace.state_dict())
     hessian = state.pop("H")
     if isinstance(hessian, Kron):
@@ -149,6 +156,9 @@ def _laplace_to_tensors(laplace) -> dict[str, Any]:
 def _laplace_from_tensors(
     head: nn.Linear, hessian: HessianStructure, state: dict[str, Any], likelihood: str = "classification"
 ):
+    from laplace import Laplace
+    from laplace.utils.matrix import Kron
+
     state = dict(state)
     if "H_kron" in state:
         state["H"] = Kron(state.pop("H_kron"))

@@ -11,8 +11,6 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
-from torchvision.io import decode_jpeg, encode_jpeg
-from torchvision.transforms.functional import rotate
 
 GAUSSIAN_NOISE_STD = (0.04, 0.06, 0.08, 0.09, 0.10)
 SHOT_NOISE_PHOTONS = (500.0, 250.0, 100.0, 75.0, 50.0)
@@ -72,6 +70,8 @@ def pixelate(images: torch.Tensor, severity: int, generator: torch.Generator) ->
 
 def jpeg_compression(images: torch.Tensor, severity: int, generator: torch.Generator) -> torch.Tensor:
     """Encode every image as JPEG at a severity-dependent quality and decode it again."""
+    from torchvision.io import decode_jpeg, encode_jpeg  # here: torchvision costs every trial ~2 s to import
+
     quality = JPEG_QUALITY[severity - 1]
     as_bytes = (images * 255).round().to(torch.uint8)
     decoded = [decode_jpeg(encode_jpeg(image, quality=quality)) for image in as_bytes]
@@ -80,6 +80,8 @@ def jpeg_compression(images: torch.Tensor, severity: int, generator: torch.Gener
 
 def rotation(images: torch.Tensor, severity: int, generator: torch.Generator) -> torch.Tensor:
     """Rotate every image by a severity-dependent angle, alternating the direction per image."""
+    from torchvision.transforms.functional import rotate  # here: see jpeg_compression
+
     angle = ROTATION_DEGREES[severity - 1]
     signs = torch.where(torch.rand(len(images), generator=generator) < 0.5, -1.0, 1.0)
     return torch.stack(

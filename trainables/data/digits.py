@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-from sklearn.datasets import load_digits as sklearn_digits
 
 from bdlsweep.trainables.data.image_sets import generated_shift
 from bdlsweep.trainables.data.splits import DatasetSplits, LabelledSet, LazySets
@@ -23,6 +22,8 @@ def load_digits(
     OOD: the test images with their pixels shuffled by one fixed permutation, which keeps the
     intensity statistics but destroys every digit shape.
     """
+    from sklearn.datasets import load_digits as sklearn_digits  # here: scikit-learn takes ~2 s to import
+
     bunch = sklearn_digits()
     images = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
     labels = torch.tensor(bunch.target, dtype=torch.int64)

@@ -15,7 +15,6 @@ from typing import Literal
 
 import numpy as np
 import torch
-import torchvision
 
 from bdlsweep.trainables.data.image_files import (
     locate_cifar,
@@ -56,11 +55,11 @@ TEST_LOCATORS: dict[str, Callable[[str | Path], object]] = {
 }
 CORRUPTED_KINDS = ("cifar10", "cifar100")
 TORCHVISION_CLASSES = {
-    "svhn": torchvision.datasets.SVHN,
-    "cifar10": torchvision.datasets.CIFAR10,
-    "cifar100": torchvision.datasets.CIFAR100,
-    "mnist": torchvision.datasets.MNIST,
-    "fashion_mnist": torchvision.datasets.FashionMNIST,
+    "svhn": "SVHN",
+    "cifar10": "CIFAR10",
+    "cifar100": "CIFAR100",
+    "mnist": "MNIST",
+    "fashion_mnist": "FashionMNIST",
 }
 IMAGE_SHAPES = {
     "svhn": (3, 32, 32),
@@ -227,9 +226,11 @@ def download_image_dataset(name: str, options: dict) -> None:
 
     The corrupted CIFAR sets have no torchvision class; ``locate_image_dataset`` names their source.
     """
+    import torchvision  # here: torchvision costs every trial ~2 s to import, and only downloads need it
+
     root = str(Path(options["data_dir"]).expanduser())
     for source in [name, *options["ood"]]:
-        dataset_class = TORCHVISION_CLASSES[source]
+        dataset_class = getattr(torchvision.datasets, TORCHVISION_CLASSES[source])
         if source == "svhn":
             dataset_class(root, split="test", download=True)
             continue

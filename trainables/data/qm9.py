@@ -13,9 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from torch_geometric.data import InMemoryDataset
-from torch_geometric.datasets import QM9
-from torch_geometric.datasets.qm9 import atomrefs
 
 from bdlsweep.trainables.data.files import data_file
 from bdlsweep.trainables.data.molecules import Molecules
@@ -26,14 +23,6 @@ PROCESSED = "QM9/processed/data_v3.pt"
 RAW_PREPROCESSED = "QM9/raw/qm9_v3.pt"
 RAW_SDF = "QM9/raw/gdb9.sdf"
 ELEMENTS = (1, 6, 7, 8, 9)
-
-
-class _ProcessedQM9(InMemoryDataset):
-    """PyG's processed QM9 file read with ``InMemoryDataset.load`` (no root, so nothing is downloaded)."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(None)
-        self.load(str(path))
 
 
 def _rdkit_available() -> bool:
@@ -50,21 +39,17 @@ def locate_qm9(options: dict) -> None:
     data_file(options["data_dir"], candidates, "qm9", QM9_SOURCE)
 
 
-def _read(data_dir: str) -> InMemoryDataset:
-    root = Path(data_dir).expanduser()
-    if (root / PROCESSED).is_file():
-        return _ProcessedQM9(root / PROCESSED)
-    locate_qm9({"data_dir": data_dir})
-    return QM9(str(root / "QM9"))
-
-
 def download_qm9(options: dict) -> None:
     """Let PyG fetch and process QM9 into ``data_dir/QM9`` (needs a network)."""
+    from torch_geometric.datasets import QM9  # here, as in qm9_pyg: only QM9 sweeps import PyG
+
     QM9(str(Path(options["data_dir"]).expanduser() / "QM9"))
 
 
 def atom_reference(target: int) -> torch.Tensor:
     """Per-element reference values ``[100]`` of QM9 target ``target`` (zeros where PyG has none)."""
+    from torch_geometric.datasets.qm9 import atomrefs
+
     reference = torch.zeros(100)
     if target in atomrefs:
         reference[torch.tensor(ELEMENTS)] = torch.tensor(atomrefs[target], dtype=torch.float32)
@@ -83,7 +68,10 @@ def load_qm9(
 
     ``download`` makes the pipeline let PyG fetch the files first (once, before any trial).
     """
-    dataset = _read(data_dir)
+    from bdlsweep.trainables.data.qm9_pyg import read_qm9  # here: torch_geometric takes ~1 s to import
+
+    locate_qm9({"data_dir": data_dir})
+    dataset = read_qm9(Path(data_dir).expanduser(), PROCESSED)
     values = dataset.y
     if not 0 <= target < values.shape[1]:
         raise ValueError(f"qm9: target must be in 0..{values.shape[1] - 1} (got {target})")

@@ -11,7 +11,6 @@ from importlib import resources
 
 import numpy as np
 import torch
-from sklearn.datasets import load_diabetes as sklearn_diabetes
 
 from bdlsweep.trainables.data.splits import DatasetSplits, InputCurve, LabelledSet
 
@@ -80,6 +79,8 @@ def _split(x: np.ndarray, y: np.ndarray, val_size: int, test_size: int, seed: in
 
 def load_diabetes(split_seed: int = 0, val_size: int = 60, test_size: int = 90) -> DatasetSplits:
     """Diabetes (442 × 10 features, one target); OOD: test inputs moved 4 std along every feature."""
+    from sklearn.datasets import load_diabetes as sklearn_diabetes  # here: scikit-learn is slow to import
+
     bunch = sklearn_diabetes()
     x, y = bunch.data.astype(np.float64), bunch.target.astype(np.float64)[:, None]
     train, val, test = _split(x, y, val_size, test_size, split_seed)

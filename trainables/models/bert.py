@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-from transformers import BertConfig, BertModel
 
 
 class BertClassifier(nn.Module):
@@ -27,6 +26,8 @@ class BertClassifier(nn.Module):
         intermediate_size: int = 2048,
         dropout: float = 0.5,
     ) -> None:
+        from transformers import BertConfig, BertModel  # here: only BERT sweeps import transformers
+
         super().__init__()
         config = BertConfig(
             vocab_size=vocab_size,

@@ -2,33 +2,33 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from collections.abc import Sequence
 
 from torch import nn
 
-from bdlsweep.trainables.models.bert import BertClassifier
-from bdlsweep.trainables.models.cnn import SmallCNN
-from bdlsweep.trainables.models.cnn_lstm import CNNLSTM
-from bdlsweep.trainables.models.lenet import LeNet5
-from bdlsweep.trainables.models.mlp import MLP
-from bdlsweep.trainables.models.packed import PackedMLP
-from bdlsweep.trainables.models.painn import PaiNN
-from bdlsweep.trainables.models.preact_resnet import PreResNet, WideResNet
-from bdlsweep.trainables.models.resnet import ResNet
-
-MODELS: dict[str, type[nn.Module]] = {
-    "mlp": MLP,
-    "cnn": SmallCNN,
-    "lenet5": LeNet5,
-    "wide_resnet": WideResNet,
-    "preresnet": PreResNet,
-    "resnet": ResNet,
-    "bert": BertClassifier,
-    "cnn_lstm": CNNLSTM,
-    "painn": PaiNN,
-    "packed_mlp": PackedMLP,
+MODELS: dict[str, str] = {
+    "mlp": "mlp:MLP",
+    "cnn": "cnn:SmallCNN",
+    "lenet5": "lenet:LeNet5",
+    "wide_resnet": "preact_resnet:WideResNet",
+    "preresnet": "preact_resnet:PreResNet",
+    "resnet": "resnet:ResNet",
+    "bert": "bert:BertClassifier",
+    "cnn_lstm": "cnn_lstm:CNNLSTM",
+    "painn": "painn:PaiNN",
+    "packed_mlp": "packed:PackedMLP",
 }
+"""Model name → ``module:Class`` under ``bdlsweep.trainables.models``, imported when first used (PaiNN
+brings torch_geometric and BERT transformers, seconds of import time every other trial should not pay)."""
+
+
+def model_class(name: str) -> type[nn.Module]:
+    """The class of model ``name``."""
+    module, cls = MODELS[name].split(":")
+    return getattr(importlib.import_module(f"bdlsweep.trainables.models.{module}"), cls)
+
 
 _DATA_ARGUMENTS = {"input_shape", "num_outputs", "vocab_size"}
 MODEL_INPUTS = {"bert": "tokens", "cnn_lstm": "tokens", "painn": "molecules"}
@@ -41,7 +41,7 @@ def model_inputs(name: str) -> str:
 
 def model_options(name: str) -> dict[str, inspect.Parameter]:
     """The options a sweep file may set for model ``name`` (constructor arguments minus data shape)."""
-    signature = inspect.signature(MODELS[name].__init__, eval_str=True)
+    signature = inspect.signature(model_class(name).__init__, eval_str=True)
     return {
         key: parameter
         for key, parameter in signature.parameters.items()
@@ -54,4 +54,4 @@ def build_model(name: str, options: dict, input_shape: Sequence[int], num_output
 
     ``options`` include the data's model arguments (``vocab_size`` for the token models).
     """
-    return MODELS[name](input_shape=tuple(input_shape), num_outputs=num_outputs, **options)
+    return model_class(name)(input_shape=tuple(input_shape), num_outputs=num_outputs, **options)

@@ -1,0 +1,23 @@
+"""PyG's QM9 files read through ``torch_geometric``: the processed file directly, or PyG's processing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch_geometric.data import InMemoryDataset
+from torch_geometric.datasets import QM9
+
+
+class _ProcessedQM9(InMemoryDataset):
+    """PyG's processed QM9 file read with ``InMemoryDataset.load`` (no root, so nothing is downloaded)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(None)
+        self.load(str(path))
+
+
+def read_qm9(root: Path, processed: str) -> InMemoryDataset:
+    """QM9 under ``root``: the file ``root/processed`` as is, or else PyG processes ``root/QM9/raw``."""
+    if (root / processed).is_file():
+        return _ProcessedQM9(root / processed)
+    return QM9(str(root / "QM9"))
