@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import ray
 import torch
+from ray.util import ActorPool
 
 from bdlsweep.analysis import metrics, regression_metrics
 from bdlsweep.sweeps.ensemble_plan import members_of
@@ -87,27 +88,15 @@ class EvaluationFrames:
 
 
 class EnsembleEvaluator:
-    """Holds one method's selected members and the evaluation sets; scores ensembles of them."""
+    """Holds the evaluation sets and one method's selected members at a time; scores ensembles of them."""
 
-    def __init__(
-        self,
-        label: str,
-        method: str,
-        derived: str | None,
-        checkpoints: dict[int, str],
-        dataset: str,
-        dataset_options: dict[str, Any],
-        settings: dict[str, Any],
-    ) -> None:
-        self.label = label
+    def __init__(self, dataset: str, dataset_options: dict[str, Any], settings: dict[str, Any]) -> None:
         self.settings = settings
         self.device = trial_device()
         data = load_dataset(dataset, dataset_options)
-        train_inputs = data.train.inputs.to(self.device)
-        cls = posterior_class(method, derived)
-        self.members = {
-            seed: cls.load(folder, self.device, train_inputs) for seed, folder in checkpoints.items()
-        }
+        self.train_inputs = data.train.inputs.to(self.device)
+        self.label = ""
+        self.members: dict[int, Any] = {}
         self.likelihood = LIKELIHOODS[data.likelihood]
         self.width = self.likelihood.num_outputs(data.target_size)
         self.scale = data.target_scale
@@ -116,6 +105,27 @@ class EnsembleEvaluator:
         self.shift = data.shift if "shift" in splits else {}
         self.ood = data.ood if "ood" in splits else {}
         self.curve = data.curve
+
+    def load_members(self, label: str, method: str, derived: str | None, checkpoints: dict[int, str]) -> None:
+        """Load a method's selected members (seed → checkpoint), replacing the previous method's."""
+        self.members = {}
+        cls = posterior_class(method, derived)
+        self.members = {
+            seed: cls.load(folder, self.device, self.train_inputs) for seed, folder in checkpoints.items()
+        }
+        self.label = label
+
+    def evaluate_method(
+        self,
+        job: tuple[str, str, str | None, dict[int, str]],
+        plan: list[tuple[int, int, str]],
+        curve_members: str | None,
+    ) -> tuple[Evaluation, pd.DataFrame | None]:
+        """Every ensemble in ``plan`` of one method (``job``: label, method, derived, checkpoints), and its
+        predictive curve over the 1-D input grid for the ensemble ``curve_members`` when given."""
+        self.load_members(*job)
+        curve = None if curve_members is None else self.predictive_curve(curve_members)
+        return self.evaluate_plan(plan), curve
 
     def _outputs(self, inputs, seeds, draws, ensemble_seed) -> torch.Tensor:
         """Per-sample predictives ``[S, N, K]`` in draw order; samples fixed per member."""
@@ -263,9 +273,10 @@ def evaluate_ensembles(
     resources: dict[str, float],
     curve_members: str | None = None,
 ) -> EvaluationFrames:
-    """One Ray actor per method evaluates all its ensembles; methods run in parallel.
+    """A pool of Ray actors, as many as the cluster holds at once (at most one per method), each
+    loading the evaluation sets once and then evaluating whole methods, one after another.
 
-    With ``curve_members`` (model ids), each actor also draws that ensemble's predictive over the
+    With ``curve_members`` (model ids), each method also draws that ensemble's predictive over the
     dataset's 1-D input grid.
     """
     actor_class = ray.remote(EnsembleEvaluator).options(
@@ -274,24 +285,28 @@ def evaluate_ensembles(
         resources={k: v for k, v in resources.items() if k not in {"cpu", "gpu"}} or None,
     )
     ensembles = list(plan[["K", "ensemble_id", "model_ids"]].itertuples(index=False, name=None))
-    futures, curves = [], []
-    for label, selection in selections.items():
-        actor = actor_class.remote(
-            label,
-            selection.method,
-            selection.derived,
-            selection.checkpoints(),
-            dataset,
-            dataset_options,
-            settings,
-        )
-        futures.append(actor.evaluate_plan.remote(ensembles))
-        if curve_members is not None:
-            curves.append(actor.predictive_curve.remote(curve_members))
-    evaluations: list[Evaluation] = ray.get(futures)
+    jobs = [(label, s.method, s.derived, s.checkpoints()) for label, s in selections.items()]
+    size = min(len(jobs), concurrent_actors(resources, len(jobs)))
+    pool = ActorPool([actor_class.remote(dataset, dataset_options, settings) for _ in range(size)])
+    outcomes = list(
+        pool.map(lambda actor, job: actor.evaluate_method.remote(job, ensembles, curve_members), jobs)
+    )
+    evaluations = [evaluation for evaluation, _ in outcomes]
+    curves = [curve for _, curve in outcomes if curve is not None]
     return EvaluationFrames(
         pd.DataFrame([row for part in evaluations for row in part.metrics]),
         pd.DataFrame([row for part in evaluations for row in part.reliability]),
         pd.DataFrame([row for part in evaluations for row in part.score_histograms]),
-        pd.concat(ray.get(curves), ignore_index=True) if curves else None,
+        pd.concat(curves, ignore_index=True) if curves else None,
     )
+
+
+def concurrent_actors(resources: dict[str, float], absent: int) -> int:
+    """How many actors asking for ``resources`` the Ray cluster holds at once (at least 1); ``absent``
+    when it has none of a requested resource yet (an autoscaler adds nodes as the actors wait)."""
+    total = ray.cluster_resources()
+    available = {name: total.get({"cpu": "CPU", "gpu": "GPU"}.get(name, name), 0.0) for name in resources}
+    requested = {name: amount for name, amount in resources.items() if amount > 0}
+    if any(available[name] == 0 for name in requested):
+        return absent
+    return max(1, min((int(available[name] // amount) for name, amount in requested.items()), default=absent))

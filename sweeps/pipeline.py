@@ -32,8 +32,8 @@ from bdlsweep.sweeps.selection import Selection
 from bdlsweep.sweeps.spec import SweepSpec
 from bdlsweep.sweeps.stage import run_stage
 from bdlsweep.sweeps.storage_guard import check_and_record
-from bdlsweep.sweeps.tracking import UNREACHABLE, ensure_experiment, log_evaluation
-from bdlsweep.sweeps.tracking_check import check_tracking, unreachable_reason
+from bdlsweep.sweeps.tracking import ensure_experiment, log_evaluation
+from bdlsweep.sweeps.tracking_check import check_tracking, while_reachable
 from bdlsweep.trainables.data import load_dataset
 from bdlsweep.trainables.data.files import MissingDataFileError
 from bdlsweep.trainables.data.registry import download_dataset, locate_dataset, prepare_dataset
@@ -206,6 +206,14 @@ def record_evaluation(
     return run_id
 
 
+def finish_sweep_run(
+    spec: SweepSpec, experiment_id: str, frame: pd.DataFrame, files: dict[str, Location], root: str
+) -> None:
+    """Record the evaluation below the sweep's MLflow run and mark that run finished."""
+    record_evaluation(spec, experiment_id, frame, files, root)
+    MlflowClient(spec.tracking_uri).set_terminated(root, "FINISHED")
+
+
 def run_sweep(spec: SweepSpec) -> SweepOutcome:
     """Run (or resume) every stage, evaluate the ensembles, write and log the tables."""
     check_before_start(spec)
@@ -223,15 +231,11 @@ def run_sweep(spec: SweepSpec) -> SweepOutcome:
         frame, computed = run_evaluation(spec, selections)
         table, files = write_tables(spec, frame)
         if computed:
-            reason = unreachable_reason(spec.tracking_uri)
-            try:
-                if reason is None:
-                    record_evaluation(spec, experiment_id, frame, files, root)
-                    MlflowClient(spec.tracking_uri).set_terminated(root, "FINISHED")
-            except UNREACHABLE as error:
-                reason = str(error).splitlines()[0]
-            if reason is not None:
-                logger.warning("MLflow: evaluation not recorded (%s); run bdlsweep sync-mlflow later", reason)
+            while_reachable(
+                spec.tracking_uri,
+                "evaluation not recorded",
+                lambda: finish_sweep_run(spec, experiment_id, frame, files, root),
+            )
     finally:
         if started:
             ray.shutdown()

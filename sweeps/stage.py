@@ -15,8 +15,8 @@ from bdlsweep.sweeps.progress import TrialProgress
 from bdlsweep.sweeps.run_tree import RUN_KIND, stage_run
 from bdlsweep.sweeps.selection import Selection, TrialRecord, select_per_seed
 from bdlsweep.sweeps.spec import StageSpec, SweepSpec
-from bdlsweep.sweeps.tracking import UNREACHABLE, discard_partial_runs, flatten, tag_selected
-from bdlsweep.sweeps.tracking_check import unreachable_reason
+from bdlsweep.sweeps.tracking import discard_partial_runs, flatten, tag_selected
+from bdlsweep.sweeps.tracking_check import while_reachable
 from bdlsweep.sweeps.trial_logger import MLflowTrialLogger
 from bdlsweep.trainables.checkpoint import CorruptCheckpointError, read_metadata
 from bdlsweep.trainables.context import TrialContext
@@ -91,14 +91,11 @@ def _tag_in_mlflow(
     spec: SweepSpec, experiment_id: str, stage: StageSpec, label: str, trial_ids: list[str]
 ) -> None:
     """Tag the selected runs; a tracking server that is away costs a warning (sync-mlflow tags later)."""
-    reason = unreachable_reason(spec.tracking_uri)
-    if reason is None:
-        try:
-            tag_selected(spec.tracking_uri, experiment_id, spec.name, stage.name, label, trial_ids)
-            return
-        except UNREACHABLE as error:
-            reason = str(error).splitlines()[0]
-    logger.warning("MLflow: selected %s runs not tagged (%s); run bdlsweep sync-mlflow later", label, reason)
+    while_reachable(
+        spec.tracking_uri,
+        f"selected {label} runs not tagged",
+        lambda: tag_selected(spec.tracking_uri, experiment_id, spec.name, stage.name, label, trial_ids),
+    )
 
 
 def run_tags(spec: SweepSpec, stage: StageSpec, tune_experiment: str) -> dict[str, str]:
@@ -151,10 +148,11 @@ def _fit(
         return tuner.fit()
     tags = run_tags(spec, stage, experiment.name)
     tags.update({MLFLOW_PARENT_RUN_ID: parent} if parent else {})
-    try:
-        discard_partial_runs(spec.tracking_uri, experiment_id, tags)
-    except UNREACHABLE as error:
-        logger.warning("MLflow: runs of an earlier attempt not checked (%s)", str(error).splitlines()[0])
+    while_reachable(
+        spec.tracking_uri,
+        "runs of an earlier attempt not checked",
+        lambda: discard_partial_runs(spec.tracking_uri, experiment_id, tags),
+    )
     best = stage.method_info.checkpoint == "best"
     if stage.searcher is None:
         label, total = stage.name, trial_count(stage, spec.seeds)
@@ -191,11 +189,13 @@ def _stage_parent(
     spec: SweepSpec, experiment_id: str, stage: StageSpec, sweep_parent: str | None
 ) -> str | None:
     """The stage's MLflow parent run (None, and trials not nested, while the server is away)."""
-    try:
-        return stage_run(spec, experiment_id, stage.name, sweep_parent) if sweep_parent else None
-    except UNREACHABLE as error:
-        logger.warning("MLflow: no parent run for stage %s (%s)", stage.name, str(error).splitlines()[0])
+    if sweep_parent is None:
         return None
+    return while_reachable(
+        spec.tracking_uri,
+        f"no parent run for stage {stage.name}",
+        lambda: stage_run(spec, experiment_id, stage.name, sweep_parent),
+    )
 
 
 def run_stage(

@@ -6,12 +6,19 @@ away mid-sweep costs a trial result seconds, not minutes, before the logger sets
 
 from __future__ import annotations
 
+import logging
 import os
 import urllib.error
 import urllib.request
+from collections.abc import Callable
+from typing import TypeVar
 
 from bdlsweep.sweeps.errors import SpecError
 from bdlsweep.sweeps.spec import SweepSpec
+from bdlsweep.sweeps.tracking import UNREACHABLE
+
+logger = logging.getLogger(__name__)
+Recorded = TypeVar("Recorded")
 
 HTTP_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
@@ -33,6 +40,19 @@ def unreachable_reason(tracking_uri: str) -> str | None:
         return f"it answers HTTP {error.code}, not MLflow"
     except (urllib.error.URLError, OSError) as error:
         return f"no MLflow server answers there ({getattr(error, 'reason', error)})"
+    return None
+
+
+def while_reachable(tracking_uri: str, missing: str, record: Callable[[], Recorded]) -> Recorded | None:
+    """``record()`` (MLflow calls) unless the tracking server is away; then warn that ``missing`` (what
+    was not recorded) waits for ``bdlsweep sync-mlflow`` and return None. The sweep goes on either way."""
+    reason = unreachable_reason(tracking_uri)
+    if reason is None:
+        try:
+            return record()
+        except UNREACHABLE as error:
+            reason = str(error).splitlines()[0]
+    logger.warning("MLflow: %s (%s); run bdlsweep sync-mlflow later", missing, reason)
     return None
 
 

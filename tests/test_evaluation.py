@@ -34,9 +34,16 @@ def members(tmp_path_factory):
     return data, checkpoints
 
 
+def _evaluator(label: str, checkpoints: dict, settings: dict) -> EnsembleEvaluator:
+    """An evaluator on digits holding the MAP members ``checkpoints`` under the name ``label``."""
+    evaluator = EnsembleEvaluator("digits", {}, settings)
+    evaluator.load_members(label, "map", None, checkpoints)
+    return evaluator
+
+
 def test_deterministic_ensemble_uses_each_member_once(members):
     data, checkpoints = members
-    evaluator = EnsembleEvaluator("map", "map", None, checkpoints, "digits", {}, SETTINGS)
+    evaluator = _evaluator("map", checkpoints, SETTINGS)
     rows = evaluator.evaluate(2, 1, "1,3")
     test = [row for row in rows if row["split"] == "test"]
     assert [row["num_samples"] for row in test] == [2]
@@ -59,9 +66,7 @@ def test_deterministic_ensemble_uses_each_member_once(members):
 
 def test_splits_can_be_left_out(members):
     _, checkpoints = members
-    evaluator = EnsembleEvaluator(
-        "map", "map", None, checkpoints, "digits", {}, {**SETTINGS, "splits": ["test"]}
-    )
+    evaluator = _evaluator("map", checkpoints, {**SETTINGS, "splits": ["test"]})
     assert {row["split"] for row in evaluator.evaluate(1, 1, "2")} == {"test"}
 
 
@@ -84,7 +89,7 @@ class _MemberSpy:
 def test_stratified_ensemble_draws_s_over_k_samples_per_member_in_draw_order(members):
     data, checkpoints = members
     settings = {**SETTINGS, "num_posterior_samples": 9, "subsample_sizes": [3, 9], "splits": ["test"]}
-    evaluator = EnsembleEvaluator("swag", "map", None, checkpoints, "digits", {}, settings)
+    evaluator = _evaluator("swag", checkpoints, settings)
     spies = {seed: _MemberSpy(seed) for seed in (1, 2, 3)}
     evaluator.members = spies
     rng = np.random.default_rng(0)
@@ -107,7 +112,7 @@ def test_reliability_bins_and_ood_histograms_agree_with_the_metric_rows(members)
     from bdlsweep.analysis.diagnostic_plots import pooled_bins, pooled_ece
 
     data, checkpoints = members
-    evaluator = EnsembleEvaluator("map", "map", None, checkpoints, "digits", {}, SETTINGS)
+    evaluator = _evaluator("map", checkpoints, SETTINGS)
     result = evaluator.evaluate_plan([(1, 0, "1"), (3, 0, "1,2,3")])
     reliability = pd.DataFrame(result.reliability)
     histograms = pd.DataFrame(result.score_histograms)
@@ -122,3 +127,13 @@ def test_reliability_bins_and_ood_histograms_agree_with_the_metric_rows(members)
         assert counts[("ood", ood_name)] == len(data.ood[ood_name])
     edges = histograms[histograms["K"] == 1].groupby("bin")[["lower", "upper"]].first()
     assert edges["lower"].iloc[0] == 0 and edges["upper"].iloc[-1] == pytest.approx(np.log(10))
+
+
+def test_the_actor_pool_is_as_large_as_the_cluster_holds(ray_session):
+    from bdlsweep.sweeps.evaluation import concurrent_actors
+
+    assert ray_session.cluster_resources()["CPU"] == 2
+    assert concurrent_actors({"cpu": 1, "gpu": 0}, absent=6) == 2
+    assert concurrent_actors({"cpu": 0.5}, absent=6) == 4
+    assert concurrent_actors({"cpu": 3}, absent=6) == 1  # too large: one actor waits, as Ray decides
+    assert concurrent_actors({"cpu": 1, "accel": 1}, absent=6) == 6  # none yet: an autoscaler adds nodes

@@ -1,5 +1,7 @@
 """A tiny sweep end to end through Ray Tune and MLflow; a second run re-runs nothing."""
 
+import logging
+import re
 from pathlib import Path
 
 import mlflow
@@ -41,9 +43,14 @@ def _runs(spec):
 
 
 @pytest.mark.slow
-def test_tiny_sweep_end_to_end_and_resume(tmp_path, ray_session, capsys):
+def test_tiny_sweep_end_to_end_and_resume(tmp_path, ray_session, capsys, caplog):
     spec = load_spec(QUICKSTART, [*TINY, f"storage={tmp_path / 'sweep'}"])
+    caplog.set_level(logging.INFO, logger="bdlsweep.progress")
     outcome = run_sweep(spec)
+    progress = [r.getMessage() for r in caplog.records if r.name == "bdlsweep.progress"]
+    assert len(progress) == 20 and sum(line.startswith("swag [") for line in progress) == 4
+    last_swag = next(line for line in progress if line.startswith("swag [4/4]"))
+    assert re.fullmatch(r"swag \[4/4\] seed=\d lr=0\.0\d+: val_elpd=-\d\.\d{4} .*", last_swag)
 
     selections = results.selections(spec.storage)
     assert set(selections["label"]) == {"map", "swag", "swa", "llla", "laplace_nf", "mc_dropout"}
