@@ -9,8 +9,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from bdlsweep.trainables.batched_samples import batched_predictive
+from bdlsweep.trainables.models.registry import model_inputs
 from bdlsweep.trainables.posterior import ModelRecipe, Posterior, load_network
-from bdlsweep.trainables.training import load_weight_vector, predictive_outputs
+from bdlsweep.trainables.training import has_batch_norm, load_weight_vector, predictive_outputs
 
 
 class WeightSamplingPosterior(Posterior):
@@ -30,11 +32,22 @@ class WeightSamplingPosterior(Posterior):
     def weight_samples(self, num_samples: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
         """``num_samples`` flat weight vectors, drawn lazily with ``generator`` (one in memory at a time)."""
 
+    def batched(self, inputs) -> bool:
+        """Whether samples can share forward passes: tensor inputs and no batch norm to re-estimate."""
+        return (
+            isinstance(inputs, torch.Tensor)
+            and model_inputs(self.recipe.name) == "tensor"
+            and not (has_batch_norm(self.model))
+        )
+
     def predict(self, inputs: torch.Tensor, num_samples: int, generator: torch.Generator) -> torch.Tensor:
         dtype = next(self.model.parameters()).dtype
+        draws = (weights.to(dtype) for weights in self.weight_samples(num_samples, generator))
+        if self.batched(inputs):
+            return batched_predictive(self.model, draws, inputs, self.recipe.output_model)
         outputs = []
-        for weights in self.weight_samples(num_samples, generator):
-            load_weight_vector(self.model, weights.to(dtype), self.train_inputs)
+        for weights in draws:
+            load_weight_vector(self.model, weights, self.train_inputs)
             outputs.append(predictive_outputs(self.model, inputs, self.recipe.output_model))
         return torch.stack(outputs)
 

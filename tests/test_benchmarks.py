@@ -1,0 +1,35 @@
+"""The CPU variants of the prediction benchmarks run at tiny sizes, and their implementations agree."""
+
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
+
+
+@pytest.fixture
+def benchmarks(monkeypatch):
+    """Import benchmark scripts by name, as ``python benchmarks/<name>.py`` does."""
+    import importlib
+
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    return importlib.import_module
+
+
+def test_reference_predictions_agree_with_the_framework(benchmarks):
+    import torch
+
+    figures = benchmarks("reference").measure(points=50, samples=9, device=torch.device("cpu"), repeats=1)
+    for name in ("swag_vs_per_sample_loop", "llla_vs_laplace_torch"):
+        result = figures[name]
+        assert result["max_abs_probability_difference"] < 1e-5, name  # the same weight samples
+        assert result["reference_s"] > 0 and result["framework_s"] > 0 and result["speedup"] > 0
+
+
+def test_llla_evaluation_benchmark_times_both_predictions(benchmarks):
+    import torch
+
+    llla_eval = benchmarks("llla_eval")
+    figures = llla_eval.measure("cnn", points=64, samples=8, device=torch.device("cpu"), repeats=1)
+    assert figures["forward_s"] > 0 and figures["llla_s"] > 0
+    assert figures["ratio"] == pytest.approx(figures["llla_s"] / figures["forward_s"])
