@@ -33,3 +33,10 @@ def test_llla_evaluation_benchmark_times_both_predictions(benchmarks):
     figures = llla_eval.measure("cnn", points=64, samples=8, device=torch.device("cpu"), repeats=1)
     assert figures["forward_s"] > 0 and figures["llla_s"] > 0
     assert figures["ratio"] == pytest.approx(figures["llla_s"] / figures["forward_s"])
+
+
+@pytest.mark.slow
+def test_packing_benchmark_runs_both_stages(benchmarks, ray_session):
+    figures = benchmarks("packing").measure("cpu", 0.5, trials=2, epochs=1)
+    assert figures["whole_s"] > 0 and figures["packed_0.5_s"] > 0
+    assert figures["speedup"] == pytest.approx(figures["whole_s"] / figures["packed_0.5_s"])

@@ -1,0 +1,77 @@
+"""Packing small trials: one MAP stage of 8 trials at a fractional resource each vs a whole unit each.
+
+Run: ``python benchmarks/packing.py [--resource gpu] [--fraction 0.25] [--trials 8] [--epochs 20]``.
+GPU variant (``--resource gpu``): 8 digits-MLP MAP trials at ``gpu: 0.25`` (four share a GPU) vs
+``gpu: 1`` (one at a time per GPU), each trial with one CPU. CPU variant (the default): the same trials
+at ``cpu: 0.25`` vs ``cpu: 1`` on this machine's cores. Both stages run through Ray Tune and MLflow on
+one Ray instance started first; prints both wall times and the speed-up (packed vs whole; target ≥ 2.5
+on one GPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import ray
+
+from bdlsweep.sweeps.pipeline import RAY_DEFAULTS
+from bdlsweep.sweeps.spec import load_spec
+from bdlsweep.sweeps.stage import run_stage
+from bdlsweep.sweeps.tracking import ensure_experiment
+
+QUICKSTART = Path(__file__).parents[1] / "sweeps" / "quickstart.yaml"
+
+
+def stage_seconds(storage: Path, resource: str, amount: float, trials: int, epochs: int) -> float:
+    """Wall seconds of a MAP stage of ``trials`` seeds asking ``amount`` of ``resource`` per trial."""
+    resources = {"cpu": amount, "gpu": 0} if resource == "cpu" else {"cpu": 1, "gpu": amount}
+    overrides = [
+        f"storage={storage}",
+        f"seeds={trials}",
+        "evaluate.ensemble_sizes=[1]",  # the stage alone is timed; the sweep file's K must fit the seeds
+        f"stages.map.epochs={epochs}",
+        "stages.map.resources={" + ", ".join(f"{k}: {v}" for k, v in resources.items()) + "}",
+    ]
+    spec = load_spec(QUICKSTART, overrides)
+    experiment_id = ensure_experiment(spec.tracking_uri, spec.experiment, spec.storage / "mlartifacts")
+    start = time.perf_counter()
+    run_stage(spec, spec.stages["map"], {}, experiment_id)
+    return time.perf_counter() - start
+
+
+def measure(resource: str, fraction: float, trials: int, epochs: int) -> dict:
+    """Both stage times and the speed-up, with Ray already running."""
+    with tempfile.TemporaryDirectory() as folder:
+        whole = stage_seconds(Path(folder) / "whole", resource, 1.0, trials, epochs)
+        packed = stage_seconds(Path(folder) / "packed", resource, fraction, trials, epochs)
+    return {
+        "resource": resource,
+        "trials": trials,
+        "epochs": epochs,
+        "whole_s": whole,
+        f"packed_{fraction}_s": packed,
+        "speedup": whole / packed,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--resource", choices=["cpu", "gpu"], default="cpu")
+    parser.add_argument("--fraction", type=float, default=0.25)
+    parser.add_argument("--trials", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=20)
+    args = parser.parse_args()
+    for key, value in RAY_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    ray.init(include_dashboard=False, log_to_driver=False)
+    print(json.dumps(measure(args.resource, args.fraction, args.trials, args.epochs)))
+    ray.shutdown()
+
+
+if __name__ == "__main__":
+    main()
