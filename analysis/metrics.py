@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.special import logsumexp
-from scipy.stats import rankdata
 
 NUM_BINS = 15
 
@@ -160,6 +159,8 @@ def aurc(log_probs, labels) -> float:
 
 def auroc(labels, scores) -> float:
     """Area under the ROC curve for binary ``labels`` (1 = positive) and ``scores`` (Mann–Whitney, ties ½)."""
+    from scipy.stats import rankdata  # here: scipy.stats adds a second to every trial's start-up
+
     labels = np.asarray(labels).astype(bool)
     ranks = rankdata(_as_numpy(scores))
     num_pos, num_neg = labels.sum(), (~labels).sum()
