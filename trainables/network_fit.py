@@ -13,10 +13,11 @@ from bdlsweep.trainables.context import TrialContext
 from bdlsweep.trainables.likelihood import Likelihood
 from bdlsweep.trainables.posterior import ModelRecipe, Posterior
 from bdlsweep.trainables.reporting import loop_state, report, resume_loop, trial_seed
-from bdlsweep.trainables.settings import MethodSettings, OptimizerSettings, ScheduleSettings
+from bdlsweep.trainables.settings import MethodSettings, OptimizerSettings, ScheduleSettings, SpeedSettings
 from bdlsweep.trainables.training import (
     build_optimizer,
     build_schedule,
+    for_training,
     seed_everything,
     train_epoch,
     trial_device,
@@ -35,6 +36,7 @@ class NetworkSettings(MethodSettings):
     schedule: ScheduleSettings = ScheduleSettings()
     val_samples: int = Field(1, gt=0)
     augment: bool = True
+    speed: SpeedSettings = SpeedSettings()
 
 
 def fit_network(
@@ -65,9 +67,10 @@ def fit_network(
     start, resumed = resume_loop(model, optimizer, generator)
     if resumed:
         schedule.load_state_dict(resumed["schedule"])
+    trained = for_training(model, settings.speed)
     for epoch in range(start, settings.epochs):
         loss = train_epoch(
-            model,
+            trained,
             optimizer,
             data.train.inputs,
             data.train.labels,
@@ -75,6 +78,7 @@ def fit_network(
             generator,
             loss_likelihood,
             data.augment if settings.augment else None,
+            settings.speed,
         )
         schedule.step()
         posterior = make_posterior(model, recipe)

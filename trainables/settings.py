@@ -31,6 +31,18 @@ class ScheduleSettings(StrictModel):
     gamma: float = Field(0.1, gt=0, le=1)
 
 
+class SpeedSettings(StrictModel):
+    """How a training loop uses its device (the method and its results stay the same up to rounding):
+    ``precision: bf16`` runs forward passes and losses under ``torch.autocast`` in bfloat16,
+    ``channels_last`` stores convolution weights and image batches channels-last, ``compile`` names a
+    ``torch.compile`` backend for the training forward pass (``inductor`` on GPUs). Defaults: fp32, eager.
+    """
+
+    precision: Literal["fp32", "bf16"] = "fp32"
+    channels_last: bool = False
+    compile: Literal["inductor", "aot_eager", "cudagraphs"] | None = None
+
+
 class MethodSettings(StrictModel):
     """Base of every method's settings: all fields have defaults, so any may be searched."""
 

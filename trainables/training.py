@@ -10,10 +10,11 @@ import torch
 from torch import nn
 
 from bdlsweep.trainables.likelihood import LIKELIHOODS, Likelihood
-from bdlsweep.trainables.settings import OptimizerSettings, ScheduleSettings
+from bdlsweep.trainables.settings import OptimizerSettings, ScheduleSettings, SpeedSettings
 
 EVAL_BATCH_SIZE = 1024
 CLASSIFICATION = LIKELIHOODS["classification"]
+DEFAULT_SPEED = SpeedSettings()
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -71,6 +72,14 @@ def build_schedule(
     return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
 
 
+def for_training(model: nn.Module, speed: SpeedSettings) -> nn.Module:
+    """The module to train ``model`` with: its weights channels-last and its forward pass compiled
+    where ``speed`` asks (parameters shared, so optimizers and checkpoints keep using ``model``)."""
+    if speed.channels_last:
+        model.to(memory_format=torch.channels_last)
+    return model if speed.compile is None else torch.compile(model, backend=speed.compile)
+
+
 def train_epoch(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -80,18 +89,24 @@ def train_epoch(
     generator: torch.Generator,
     likelihood: Likelihood = CLASSIFICATION,
     augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+    speed: SpeedSettings = DEFAULT_SPEED,
 ) -> float:
     """One pass of training on the likelihood's loss; the loss is summed on device and read once.
 
-    ``augment`` (the dataset's, when the method's settings ask for it) transforms each batch.
+    ``augment`` (the dataset's, when the method's settings ask for it) transforms each batch;
+    ``speed`` sets the precision of forward passes and the memory layout of image batches.
     """
     model.train()
     total = torch.zeros((), device=inputs.device)
+    bf16 = speed.precision == "bf16"
     for batch_inputs, batch_labels in batches(inputs, labels, batch_size, generator):
         if augment is not None:
             batch_inputs = augment(batch_inputs, generator)
+        if speed.channels_last and batch_inputs.ndim == 4:
+            batch_inputs = batch_inputs.contiguous(memory_format=torch.channels_last)
         optimizer.zero_grad(set_to_none=True)
-        loss = likelihood.loss(model(batch_inputs), batch_labels)
+        with torch.autocast(inputs.device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = likelihood.loss(model(batch_inputs), batch_labels)
         loss.backward()
         optimizer.step()
         total += loss.detach() * len(batch_labels)

@@ -1,0 +1,67 @@
+"""The training loop's speed settings (bf16 autocast, channels-last, torch.compile) train the same model."""
+
+import pytest
+import torch
+
+from bdlsweep.trainables.models import build_model
+from bdlsweep.trainables.settings import SpeedSettings
+from bdlsweep.trainables.training import for_training, train_epoch
+
+
+def _epoch(speed: SpeedSettings) -> tuple[torch.nn.Module, float, list[torch.dtype]]:
+    """One epoch on fixed random images from a fixed initialisation; the model, loss and forward dtypes."""
+    torch.manual_seed(0)
+    model = build_model("cnn", {"channels": [4, 8], "batch_norm": False}, (3, 8, 8), 5)
+    inputs, labels = torch.rand(96, 3, 8, 8), torch.randint(0, 5, (96,))
+    dtypes: list[torch.dtype] = []
+    model.head.register_forward_hook(lambda module, args, output: dtypes.append(output.dtype))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    trained = for_training(model, speed)
+    loss = train_epoch(trained, optimizer, inputs, labels, 32, torch.Generator().manual_seed(1), speed=speed)
+    return model, loss, dtypes
+
+
+def _parameters(model: torch.nn.Module) -> torch.Tensor:
+    return torch.cat([parameter.detach().reshape(-1).float() for parameter in model.parameters()])
+
+
+def test_bf16_runs_forward_passes_in_bfloat16_and_tracks_fp32_training():
+    reference, reference_loss, reference_dtypes = _epoch(SpeedSettings())
+    model, loss, dtypes = _epoch(SpeedSettings(precision="bf16"))
+    assert set(reference_dtypes) == {torch.float32} and set(dtypes) == {torch.bfloat16}
+    assert all(parameter.dtype == torch.float32 for parameter in model.parameters())  # fp32 master weights
+    assert loss == pytest.approx(reference_loss, rel=0.02)
+    assert torch.allclose(_parameters(model), _parameters(reference), atol=2e-2)
+    assert not torch.equal(_parameters(model), _parameters(reference))  # bf16 rounding did happen
+
+
+def test_channels_last_stores_conv_weights_channels_last_and_trains_the_same_weights():
+    reference, reference_loss, _ = _epoch(SpeedSettings())
+    model, loss, _ = _epoch(SpeedSettings(channels_last=True))
+    convs = [module for module in model.modules() if isinstance(module, torch.nn.Conv2d)]
+    assert convs and all(conv.weight.is_contiguous(memory_format=torch.channels_last) for conv in convs)
+    assert loss == pytest.approx(reference_loss, rel=1e-5)
+    torch.testing.assert_close(_parameters(model), _parameters(reference), rtol=1e-4, atol=1e-5)
+
+
+def test_a_compiled_forward_pass_trains_the_same_weights():
+    reference, reference_loss, _ = _epoch(SpeedSettings())
+    model, loss, _ = _epoch(SpeedSettings(compile="aot_eager"))
+    assert loss == pytest.approx(reference_loss, rel=1e-5)
+    torch.testing.assert_close(_parameters(model), _parameters(reference), rtol=1e-4, atol=1e-5)
+
+
+def test_sweep_files_set_speed_per_stage_and_bad_values_are_one_line_errors(tmp_path, capsys):
+    from pathlib import Path
+
+    from bdlsweep.cli import main
+    from bdlsweep.sweeps.spec import load_spec
+
+    quickstart = Path(__file__).parents[1] / "sweeps" / "quickstart.yaml"
+    overrides = ["stages.map.speed={precision: bf16, channels_last: true, compile: inductor}"]
+    spec = load_spec(quickstart, [*overrides, f"storage={tmp_path / 's'}"])
+    expected = SpeedSettings(precision="bf16", channels_last=True, compile="inductor")
+    assert spec.stages["map"].settings.speed == expected
+    assert main(["run", str(quickstart), "stages.map.speed.precision=fp8", "--dry-run"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "stages.map.speed.precision" in error
