@@ -1,6 +1,7 @@
 """Images/s of the framework's WRN-16-4 training epoch vs a hand-written PyTorch loop, same data and layout.
 
-Run: ``python benchmarks/train_throughput.py [--images 512] [--batch-size 128] [--device cuda]``.
+Run: ``python benchmarks/train_throughput.py [--images 512] [--batch-size 128] [--device cuda]
+[--precision bf16] [--channels-last] [--compile inductor]``; both loops get the same speed settings.
 Both loops see CIFAR-shaped synthetic images already on the device, the same batch size, SGD with
 Nesterov momentum and crop + flip augmentation; the framework's is ``training.train_epoch`` with
 the dataset's ``CropFlip``. Prints both rates and their ratio (framework / plain; 1.0 = parity).
@@ -9,6 +10,7 @@ the dataset's ``CropFlip``. Prints both rates and their ratio (framework / plain
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import torch
@@ -16,7 +18,8 @@ import torch.nn.functional as F
 
 from bdlsweep.trainables.data.image_sets import CropFlip
 from bdlsweep.trainables.models import build_model
-from bdlsweep.trainables.training import train_epoch
+from bdlsweep.trainables.settings import SpeedSettings
+from bdlsweep.trainables.training import for_training, train_epoch
 
 
 def _model(device: torch.device) -> torch.nn.Module:
@@ -28,8 +31,9 @@ def _optimizer(model: torch.nn.Module) -> torch.optim.Optimizer:
     return torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
 
 
-def plain_epoch(model, optimizer, images, labels, batch_size: int) -> None:
-    """A hand-written epoch: shuffle, pad-crop-flip each batch, cross-entropy, SGD step."""
+def plain_epoch(model, optimizer, images, labels, batch_size: int, channels_last=False, bf16=False) -> None:
+    """A hand-written epoch: shuffle, pad-crop-flip each batch, cross-entropy (under bf16 autocast when
+    asked), SGD step."""
     model.train()
     order = torch.randperm(len(labels), device=images.device)
     for start in range(0, len(labels), batch_size):
@@ -39,8 +43,12 @@ def plain_epoch(model, optimizer, images, labels, batch_size: int) -> None:
         batch = batch[:, :, dy : dy + 32, dx : dx + 32]
         if torch.rand(()) < 0.5:
             batch = batch.flip(-1)
+        if channels_last:
+            batch = batch.contiguous(memory_format=torch.channels_last)
         optimizer.zero_grad(set_to_none=True)
-        F.cross_entropy(model(batch), labels[index]).backward()
+        with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = F.cross_entropy(model(batch), labels[index])
+        loss.backward()
         optimizer.step()
 
 
@@ -55,30 +63,52 @@ def _rate(run, images: int, device: torch.device) -> float:
     return images / (time.perf_counter() - start)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--images", type=int, default=512)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    args = parser.parse_args()
-    device = torch.device(args.device)
-    images = torch.randn(args.images, 3, 32, 32, device=device)
-    labels = torch.randint(0, 10, (args.images,), device=device)
+def measure(images: int, batch_size: int, device: torch.device, speed: SpeedSettings) -> dict:
+    """Images/s of both loops, each with ``speed``'s precision, memory layout and compile backend."""
+    inputs = torch.randn(images, 3, 32, 32, device=device)
+    labels = torch.randint(0, 10, (images,), device=device)
     augment = CropFlip(4, torch.zeros(3))
     generator = torch.Generator().manual_seed(0)
 
     model = _model(device)
     optimizer = _optimizer(model)
-    framework = _rate(
-        lambda: train_epoch(model, optimizer, images, labels, args.batch_size, generator, augment=augment),
-        args.images,
-        device,
-    )
+    trained = for_training(model, speed)
+
+    def framework_epoch() -> None:
+        train_epoch(trained, optimizer, inputs, labels, batch_size, generator, augment=augment, speed=speed)
+
+    framework = _rate(framework_epoch, images, device)
     model = _model(device)
     optimizer = _optimizer(model)
-    plain = _rate(lambda: plain_epoch(model, optimizer, images, labels, args.batch_size), args.images, device)
-    print(f"device {device}: framework {framework:.1f} images/s, plain loop {plain:.1f} images/s")
-    print(f"ratio (framework / plain): {framework / plain:.3f}")
+    if speed.channels_last:
+        model.to(memory_format=torch.channels_last)
+    plain_model = model if speed.compile is None else torch.compile(model, backend=speed.compile)
+
+    def plain() -> None:
+        bf16 = speed.precision == "bf16"
+        plain_epoch(plain_model, optimizer, inputs, labels, batch_size, speed.channels_last, bf16)
+
+    plain_rate = _rate(plain, images, device)
+    return {
+        "device": str(device),
+        **speed.model_dump(),
+        "framework_images_per_s": framework,
+        "plain_images_per_s": plain_rate,
+        "ratio": framework / plain_rate,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--images", type=int, default=512)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--compile", default=None, help="a torch.compile backend, e.g. inductor")
+    args = parser.parse_args()
+    speed = SpeedSettings(precision=args.precision, channels_last=args.channels_last, compile=args.compile)
+    print(json.dumps(measure(args.images, args.batch_size, torch.device(args.device), speed)))
 
 
 if __name__ == "__main__":

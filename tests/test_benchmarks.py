@@ -40,3 +40,15 @@ def test_packing_benchmark_runs_both_stages(benchmarks, ray_session):
     figures = benchmarks("packing").measure("cpu", 0.5, trials=2, epochs=1)
     assert figures["whole_s"] > 0 and figures["packed_0.5_s"] > 0
     assert figures["speedup"] == pytest.approx(figures["whole_s"] / figures["packed_0.5_s"])
+
+
+def test_train_throughput_benchmark_gives_both_loops_the_same_speed_settings(benchmarks):
+    import torch
+
+    from bdlsweep.trainables.settings import SpeedSettings
+
+    speed = SpeedSettings(precision="bf16", channels_last=True)
+    throughput = benchmarks("train_throughput")
+    figures = throughput.measure(images=16, batch_size=8, device=torch.device("cpu"), speed=speed)
+    assert figures["precision"] == "bf16" and figures["channels_last"]
+    assert figures["framework_images_per_s"] > 0 and figures["plain_images_per_s"] > 0
