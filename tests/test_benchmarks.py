@@ -52,3 +52,11 @@ def test_train_throughput_benchmark_gives_both_loops_the_same_speed_settings(ben
     figures = throughput.measure(images=16, batch_size=8, device=torch.device("cpu"), speed=speed)
     assert figures["precision"] == "bf16" and figures["channels_last"]
     assert figures["framework_images_per_s"] > 0 and figures["plain_images_per_s"] > 0
+
+
+@pytest.mark.slow
+def test_overhead_benchmark_times_the_stage_and_the_plain_loop(benchmarks, ray_session, tmp_path):
+    overrides = ["seeds=[1]", "stages.map.epochs=1", "evaluate.ensemble_sizes=[1]"]
+    figures = benchmarks("overhead").measure(tmp_path / "map", overrides)
+    assert figures["seeds"] == 1 and figures["epochs"] == 1
+    assert figures["ratio"] == pytest.approx(figures["framework_s"] / figures["plain_s"])

@@ -1,6 +1,6 @@
 """Framework overhead of the quickstart's MAP stage: Ray Tune + MLflow vs a plain loop, same epochs.
 
-Run: ``python benchmarks/quickstart.py [--full]``. Prints the two wall times and their ratio
+Run: ``python benchmarks/overhead.py [--full]``. Prints the two wall times and their ratio
 (framework / plain; 1.0 means no overhead). Ray's start-up is timed separately, as it is paid once
 per sweep, not per stage. ``--full`` also times the whole quickstart sweep end to end.
 """
@@ -66,6 +66,20 @@ def framework_map(spec) -> float:
     return time.perf_counter() - start
 
 
+def measure(storage: Path, overrides: list[str]) -> dict:
+    """Both times of the quickstart's MAP stage (with ``overrides``) and their ratio; Ray must be running."""
+    spec = load_spec(QUICKSTART, [f"storage={storage}", *overrides])
+    plain = plain_map(spec)
+    framework = framework_map(spec)
+    return {
+        "seeds": len(spec.seeds),
+        "epochs": spec.stages["map"].settings.epochs,
+        "plain_s": plain,
+        "framework_s": framework,
+        "ratio": framework / plain,
+    }
+
+
 def main() -> None:
     """Measure and print the overhead ratio."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -76,18 +90,15 @@ def main() -> None:
     for key, value in RAY_DEFAULTS.items():
         os.environ.setdefault(key, value)
     with tempfile.TemporaryDirectory() as storage:
-        spec = load_spec(QUICKSTART, [f"storage={storage}/map"])
-        plain = plain_map(spec)
         start = time.perf_counter()
         ray.init(include_dashboard=False, log_to_driver=False)
         startup = time.perf_counter() - start
-        framework = framework_map(spec)
-        print(
-            f"MAP stage, {len(spec.seeds)} seeds × {spec.stages['map'].settings.epochs} epochs (digits, MLP)"
-        )
-        print(f"plain PyTorch loop:      {plain:7.2f} s")
+        figures = measure(Path(storage) / "map", [])
+        print(f"MAP stage, {figures['seeds']} seeds × {figures['epochs']} epochs (digits, MLP)")
+        print(f"plain PyTorch loop:      {figures['plain_s']:7.2f} s")
+        framework = figures["framework_s"]
         print(f"Ray Tune + MLflow stage: {framework:7.2f} s  (Ray start-up {startup:.2f} s, not included)")
-        print(f"overhead ratio:          {framework / plain:7.2f}")
+        print(f"overhead ratio:          {figures['ratio']:7.2f}")
         if args.full:
             full_spec = load_spec(QUICKSTART, [f"storage={storage}/full"])
             start = time.perf_counter()
