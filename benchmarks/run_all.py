@@ -1,0 +1,70 @@
+"""Every benchmark in one process, one JSON line each: the CPU variants, or the GPU ones with ``--device cuda``.
+
+Run: ``python benchmarks/run_all.py [--device cuda]``. Made for a GPU machine lent for minutes: one
+command measures everything, and a benchmark that fails prints its error line and the rest go on.
+GPU sizes: WRN-16-4 for LLLA prediction and training throughput (fp32; bf16 + channels-last; and the
+same compiled with inductor), 8 MAP trials at ``gpu: 0.25`` vs ``gpu: 1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+import llla_eval
+import overhead
+import packing
+import ray
+import reference
+import torch
+import train_throughput
+
+from bdlsweep.sweeps.pipeline import RAY_DEFAULTS
+from bdlsweep.trainables.settings import SpeedSettings
+
+
+def run(name: str, measure: Callable[[], dict]) -> None:
+    """Print one JSON line: the benchmark's figures and its wall time, or the error that stopped it."""
+    start = time.perf_counter()
+    try:
+        line = {"benchmark": name, **measure()}
+    except Exception as error:  # noqa: BLE001 - report it and go on to the next benchmark
+        line = {"benchmark": name, "error": repr(error), "where": traceback.format_exc(limit=3)}
+    print(json.dumps({**line, "wall_s": time.perf_counter() - start}), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    gpu = device.type == "cuda"
+    model = "wide_resnet" if gpu else "cnn"
+    run("llla_eval", lambda: llla_eval.measure(model, 10_000, 200, device, 3))
+    run("reference", lambda: reference.measure(10_000 if gpu else 400, 200, device, 3))
+    speeds = [SpeedSettings()]
+    if gpu:
+        speeds += [
+            SpeedSettings(precision="bf16", channels_last=True),
+            SpeedSettings(precision="bf16", channels_last=True, compile="inductor"),
+        ]
+    for speed in speeds:
+        images, batch = (4096, 128) if gpu else (256, 64)
+        run("train_throughput", lambda speed=speed: train_throughput.measure(images, batch, device, speed))
+    for key, value in RAY_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    ray.init(include_dashboard=False, log_to_driver=False)
+    with tempfile.TemporaryDirectory() as folder:
+        run("packing", lambda: packing.measure("gpu" if gpu else "cpu", 0.25, 8, 20))
+        run("overhead", lambda: overhead.measure(Path(folder) / "overhead", []))
+    ray.shutdown()
+
+
+if __name__ == "__main__":
+    main()
