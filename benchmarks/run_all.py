@@ -1,4 +1,4 @@
-"""Every benchmark in one process, one JSON line each: the CPU variants, or the GPU ones with ``--device cuda``.
+"""Every benchmark in one process, one JSON line each: CPU variants, or with ``--device cuda`` GPU ones.
 
 Run: ``python benchmarks/run_all.py [--device cuda]``. Made for a GPU machine lent for minutes: one
 command measures everything, and a benchmark that fails prints its error line and the rest go on.
@@ -34,7 +34,7 @@ def run(name: str, measure: Callable[[], dict]) -> None:
     start = time.perf_counter()
     try:
         line = {"benchmark": name, **measure()}
-    except Exception as error:  # noqa: BLE001 - report it and go on to the next benchmark
+    except Exception as error:  # reported, and the next benchmark runs
         line = {"benchmark": name, "error": repr(error), "where": traceback.format_exc(limit=3)}
     print(json.dumps({**line, "wall_s": time.perf_counter() - start}), flush=True)
 
@@ -54,8 +54,8 @@ def main() -> None:
             SpeedSettings(precision="bf16", channels_last=True),
             SpeedSettings(precision="bf16", channels_last=True, compile="inductor"),
         ]
+    images, batch = (4096, 128) if gpu else (256, 64)
     for speed in speeds:
-        images, batch = (4096, 128) if gpu else (256, 64)
         run("train_throughput", lambda speed=speed: train_throughput.measure(images, batch, device, speed))
     for key, value in RAY_DEFAULTS.items():
         os.environ.setdefault(key, value)
