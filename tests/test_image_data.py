@@ -9,6 +9,7 @@ from fake_data import write_cifar, write_corrupted, write_idx, write_svhn
 
 from bdlsweep.trainables.data import load_dataset
 from bdlsweep.trainables.data.corruptions import CORRUPTIONS, corrupt
+from bdlsweep.trainables.data.digits import bundled_digits
 from bdlsweep.trainables.data.files import MissingDataFileError
 from bdlsweep.trainables.data.image_sets import CropFlip
 from bdlsweep.trainables.data.registry import locate_dataset
@@ -166,3 +167,12 @@ def test_download_asks_torchvision_for_the_dataset_and_its_ood_sets(monkeypatch,
         ("cifar100", root, (("download", True), ("train", True))),
         ("cifar100", root, (("download", True), ("train", False))),
     ]
+
+
+def test_bundled_digits_equal_scikit_learns_loader():
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    images, labels = bundled_digits()
+    reference = sklearn_digits()
+    np.testing.assert_array_equal(images, reference.images)
+    np.testing.assert_array_equal(labels, reference.target)
