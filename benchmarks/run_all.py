@@ -3,7 +3,8 @@
 Run: ``python benchmarks/run_all.py [--device cuda]``. Made for a GPU machine lent for minutes: one
 command measures everything, and a benchmark that fails prints its error line and the rest go on.
 GPU sizes: WRN-16-4 for LLLA prediction and training throughput (fp32; bf16 + channels-last; and the
-same compiled with inductor), 8 MAP trials at ``gpu: 0.25`` vs ``gpu: 1``.
+same compiled with inductor), 8 MAP trials at ``gpu: 0.25`` vs ``gpu: 1``, and the overhead of the
+CIFAR-10 sweep's WRN-16-4 MAP stage on synthetic CIFAR-10 files (CPU: the quickstart's digits MAP stage).
 """
 
 from __future__ import annotations
@@ -62,7 +63,11 @@ def main() -> None:
     ray.init(include_dashboard=False, log_to_driver=False)
     with tempfile.TemporaryDirectory() as folder:
         run("packing", lambda: packing.measure("gpu" if gpu else "cpu", 0.25, 8, 20))
-        run("overhead", lambda: overhead.measure(Path(folder) / "overhead", []))
+        if gpu:
+            workload = {"workload": "cifar", "seeds": 2, "images": 10_000, "epochs": (2, 6)}
+        else:
+            workload = {"workload": "digits", "seeds": 4, "epochs": (20, 200)}
+        run("overhead", lambda: overhead.measure(Path(folder) / "overhead", device=args.device, **workload))
     ray.shutdown()
 
 

@@ -13,8 +13,7 @@ from ray.tune.search.optuna import OptunaSearch
 from bdlsweep.locations import Location
 from bdlsweep.search_spaces import Range
 from bdlsweep.sweeps.spec import StageSpec, SweepSpec
-
-SELECTION_METRIC = "val_elpd"
+from bdlsweep.trainables.reporting import SELECTION_METRIC
 
 
 def _nested(key: str, value: Any) -> dict[str, Any]:

@@ -2,18 +2,16 @@
 
 Tune's results are the record of truth: when the tracking server was away during a sweep, this
 creates the missing trial runs (found again by trial id, so nothing is duplicated), logs the metric
-values of every report that MLflow does not have (by key and step), sets run status and the
-``diverged`` / ``selected`` tags, and records the evaluation run if there is none.
+values of every report that MLflow does not have (by key and step; ``trial_backfill``), sets run
+status and the ``diverged`` / ``selected`` tags, and records the evaluation run if there is none.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
-from ray.tune import ExperimentAnalysis, ResultGrid
 
 from bdlsweep.analysis import results
 from bdlsweep.sweeps.pipeline import record_evaluation, write_tables
@@ -21,15 +19,8 @@ from bdlsweep.sweeps.run_tree import stage_run, sweep_run
 from bdlsweep.sweeps.selection import Selection
 from bdlsweep.sweeps.spec import StageSpec, SweepSpec
 from bdlsweep.sweeps.stage import run_tags, selections_folder
-from bdlsweep.sweeps.tracking import (
-    MAX_BATCH,
-    create_trial_run,
-    ensure_experiment,
-    result_records,
-    tag_selected,
-    tuner_runs,
-)
-from bdlsweep.trainables.reporting import COMPLETE, DIVERGED
+from bdlsweep.sweeps.tracking import ensure_experiment, tag_selected
+from bdlsweep.sweeps.trial_backfill import backfill_tuner
 
 
 @dataclass
@@ -41,12 +32,6 @@ class SyncCounts:
     evaluation_recorded: bool = False
 
 
-def _logged(client: MlflowClient, run_id: str) -> set[tuple[str, int]]:
-    """(key, step) of every metric value a run holds."""
-    keys = client.get_run(run_id).data.metrics
-    return {(key, m.step) for key in keys for m in client.get_metric_history(run_id, key)}
-
-
 def _sync_stage(
     client: MlflowClient, experiment_id: str, spec: SweepSpec, stage: StageSpec, root: str
 ) -> SyncCounts:
@@ -54,29 +39,9 @@ def _sync_stage(
     parent = stage_run(spec, experiment_id, stage.name, root)
     for folder in results.experiment_folders(spec.storage, stage.name):
         tags = {**run_tags(spec, stage, folder.name), MLFLOW_PARENT_RUN_ID: parent}
-        known = tuner_runs(client, experiment_id, tags)
-        for result in ResultGrid(ExperimentAnalysis(str(folder))):
-            if "trial_id" not in result.metrics:
-                continue  # never reported: nothing to record
-            trial_id = result.metrics["trial_id"]
-            created = trial_id not in known
-            run_id = known.get(trial_id) or create_trial_run(
-                client, experiment_id, tags, list(stage.search), trial_id, result.config
-            )
-            counts.runs_created += created
-            present = set() if created else _logged(client, run_id)
-            missing: list[Metric] = []
-            for report in result.metrics_dataframe.to_dict("records"):
-                metrics, _ = result_records(report)
-                missing += [m for m in metrics if (m.key, m.step) not in present]
-            _, last_tags = result_records(result.metrics)
-            for start in range(0, max(len(missing), 1), MAX_BATCH):
-                client.log_batch(run_id, metrics=missing[start : start + MAX_BATCH], tags=last_tags)
-            counts.metrics_logged += len(missing)
-            if result.error is not None or result.metrics.get(DIVERGED):
-                client.set_terminated(run_id, "FAILED")
-            elif result.metrics.get(COMPLETE):
-                client.set_terminated(run_id, "FINISHED")
+        created, logged = backfill_tuner(client, experiment_id, str(folder), tags, list(stage.search))
+        counts.runs_created += created
+        counts.metrics_logged += logged
     return counts
 
 

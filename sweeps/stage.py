@@ -6,6 +6,7 @@ import logging
 from dataclasses import replace
 
 import ray
+from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from ray import tune
 
@@ -17,6 +18,7 @@ from bdlsweep.sweeps.selection import Selection, TrialRecord, select_per_seed
 from bdlsweep.sweeps.spec import StageSpec, SweepSpec
 from bdlsweep.sweeps.tracking import discard_partial_runs, flatten, tag_selected
 from bdlsweep.sweeps.tracking_check import while_reachable
+from bdlsweep.sweeps.trial_backfill import backfill_tuner
 from bdlsweep.sweeps.trial_logger import MLflowTrialLogger
 from bdlsweep.trainables.checkpoint import CorruptCheckpointError, read_metadata
 from bdlsweep.trainables.context import TrialContext
@@ -140,14 +142,22 @@ def _fit(
 ) -> tune.ResultGrid:
     """Run one Tuner of a stage, or restore and finish it when an earlier run was interrupted."""
     path = experiment.storage_path / experiment.name
+    tags = run_tags(spec, stage, experiment.name)
+    tags.update({MLFLOW_PARENT_RUN_ID: parent} if parent else {})
     if tune.Tuner.can_restore(str(path)):
         logger.info("stage %s: resuming from %s", stage.name, path)
         tuner = tune.Tuner.restore(
             str(path), trainable, resume_errored=True, param_space=experiment.param_space
         )
-        return tuner.fit()
-    tags = run_tags(spec, stage, experiment.name)
-    tags.update({MLFLOW_PARENT_RUN_ID: parent} if parent else {})
+        grid = tuner.fit()
+        while_reachable(
+            spec.tracking_uri,
+            "records of the interrupted attempt not checked",
+            lambda: backfill_tuner(
+                MlflowClient(spec.tracking_uri), experiment_id, str(path), tags, list(stage.search)
+            ),
+        )
+        return grid
     while_reachable(
         spec.tracking_uri,
         "runs of an earlier attempt not checked",

@@ -56,7 +56,23 @@ def test_train_throughput_benchmark_gives_both_loops_the_same_speed_settings(ben
 
 @pytest.mark.slow
 def test_overhead_benchmark_times_the_stage_and_the_plain_loop(benchmarks, ray_session, tmp_path):
-    overrides = ["seeds=[1]", "stages.map.epochs=1", "evaluate.ensemble_sizes=[1]"]
-    figures = benchmarks("overhead").measure(tmp_path / "map", overrides)
-    assert figures["seeds"] == 1 and figures["epochs"] == 1
-    assert figures["ratio"] == pytest.approx(figures["framework_s"] / figures["plain_s"])
+    figures = benchmarks("overhead").measure(tmp_path, "digits", "cpu", seeds=1, epochs=(1, 2))
+    first, second = figures["runs"]
+    assert (first["epochs"], second["epochs"]) == (1, 2)
+    for row in figures["runs"]:
+        assert row["ratio"] == pytest.approx(row["framework_s"] / row["plain_s"])
+    extra = (second["framework_s"] - first["framework_s"]) / (second["plain_s"] - first["plain_s"])
+    assert figures["marginal_ratio"] == pytest.approx(extra)
+    assert figures["fixed_s"] + extra * first["plain_s"] == pytest.approx(first["framework_s"])
+    assert figures["plain_process_s"] > first["plain_s"]  # the process also starts Python and imports torch
+
+
+def test_overhead_cifar_workload_reads_its_synthetic_files(benchmarks, tmp_path):
+    import torch
+
+    overhead = benchmarks("overhead")
+    spec = overhead.workload_spec("cifar", tmp_path / "stage", "cpu", seeds=2, images=100, epochs=3)
+    assert spec.model == "wide_resnet" and spec.stages["map"].settings.epochs == 3
+    data = overhead.TrialContext("s", "map", spec.dataset, spec.dataset_options, spec.model, {}).load_data()
+    assert len(data.train.labels) + len(data.val.labels) == 100
+    assert data.train.inputs.shape[1:] == (3, 32, 32) and data.train.inputs.dtype == torch.float32

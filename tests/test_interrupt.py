@@ -89,6 +89,10 @@ def test_a_driver_stopped_mid_stage_resumes_without_losing_or_duplicating(
     swag_runs = runs[runs["tags.stage"] == "swag"]
     assert len(swag_runs) == 4
     assert sorted(swag_runs["tags.trial_id"]) == sorted(trials["trial_id"])
+    client = mlflow.MlflowClient(spec.tracking_uri)
+    for run_id in swag_runs["run_id"]:  # what the killed driver had gathered is logged on resume
+        steps = {metric.step for metric in client.get_metric_history(run_id, "val_elpd")}
+        assert steps == set(range(1, 41)), run_id
     assert (tmp_path / "sweep" / "selections" / "swag.json").is_file()
 
 

@@ -65,3 +65,36 @@ def test_sweep_files_set_speed_per_stage_and_bad_values_are_one_line_errors(tmp_
     assert main(["run", str(quickstart), "stages.map.speed.precision=fp8", "--dry-run"]) == 2
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and "stages.map.speed.precision" in error
+
+
+def test_weight_vector_flattens_channels_last_weights_in_the_contiguous_order():
+    from torch.nn.utils import parameters_to_vector
+
+    from bdlsweep.trainables.training import weight_vector
+
+    torch.manual_seed(0)
+    model = build_model("cnn", {"channels": [4, 8], "batch_norm": False}, (3, 8, 8), 5)
+    reference = parameters_to_vector(model.parameters()).detach().clone()
+    for_training(model, SpeedSettings(channels_last=True))
+    assert torch.equal(weight_vector(model.parameters()).detach(), reference)
+
+
+@pytest.mark.parametrize("sampler", ["sgld", "sghmc"])
+def test_sgmcmc_samples_the_same_weights_with_channels_last(sampler):
+    from bdlsweep.trainables.sgmcmc import SGMCMCSettings, _sampler
+    from bdlsweep.trainables.training import weight_vector
+
+    inputs, labels = torch.rand(64, 3, 8, 8), torch.randint(0, 5, (64,))
+    weights = []
+    for channels_last in (False, True):
+        torch.manual_seed(0)
+        model = build_model("cnn", {"channels": [4, 8], "batch_norm": False}, (3, 8, 8), 5)
+        start = weight_vector(model.parameters()).detach().clone()
+        speed = SpeedSettings(channels_last=channels_last)
+        settings = SGMCMCSettings(sampler=sampler, lr=1e-3, speed=speed)
+        optimizer = _sampler(model, settings, len(labels), torch.Generator().manual_seed(3))
+        trained = for_training(model, speed)
+        train_epoch(trained, optimizer, inputs, labels, 16, torch.Generator().manual_seed(1), speed=speed)
+        weights.append(weight_vector(model.parameters()).detach())
+        assert not torch.allclose(weights[-1], start)  # the sampler moved the weights
+    torch.testing.assert_close(weights[1], weights[0], rtol=1e-4, atol=1e-5)

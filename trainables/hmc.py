@@ -151,7 +151,13 @@ def train_hmc(config: dict[str, Any], context: TrialContext) -> None:
             "generator": generator.get_state(),
             "adaptation": adaptation.state_dict(),
         }
-        report(metrics, posterior, state, final=iteration + 1 == settings.iterations)
+        report(
+            metrics,
+            posterior,
+            state,
+            final=iteration + 1 == settings.iterations,
+            every_s=settings.checkpoint_every_s,
+        )
 
 
 METHOD = Method(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -12,7 +13,7 @@ from torch import nn
 from bdlsweep.trainables.context import TrialContext
 from bdlsweep.trainables.likelihood import Likelihood
 from bdlsweep.trainables.posterior import ModelRecipe, Posterior
-from bdlsweep.trainables.reporting import loop_state, report, resume_loop, trial_seed
+from bdlsweep.trainables.reporting import SELECTION_METRIC, loop_state, report, resume_loop, trial_seed
 from bdlsweep.trainables.settings import MethodSettings, OptimizerSettings, ScheduleSettings, SpeedSettings
 from bdlsweep.trainables.training import (
     build_optimizer,
@@ -68,6 +69,7 @@ def fit_network(
     if resumed:
         schedule.load_state_dict(resumed["schedule"])
     trained = for_training(model, settings.speed)
+    best = -math.inf  # the best validation ELPD since this process started the trial: its checkpoint is kept
     for epoch in range(start, settings.epochs):
         loss = train_epoch(
             trained,
@@ -85,13 +87,14 @@ def fit_network(
         sampler = torch.Generator(device=device).manual_seed(seed)
         outputs = posterior.predict(data.val.inputs, settings.val_samples, sampler)
         state = loop_state(model, optimizer, generator, epoch + 1, schedule=schedule.state_dict())
+        validation = recipe.output_model.validation(outputs, data.val.labels)
+        improved = validation[SELECTION_METRIC] > best
+        best = max(best, validation[SELECTION_METRIC])
         report(
-            {
-                "epoch": epoch + 1,
-                "train_loss": loss,
-                **recipe.output_model.validation(outputs, data.val.labels),
-            },
+            {"epoch": epoch + 1, "train_loss": loss, **validation},
             posterior,
             state,
             final=epoch + 1 == settings.epochs,
+            every_s=settings.checkpoint_every_s,
+            keep=improved,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,10 @@ TRAINING_STATE_FILE = "training.pt"
 COMPLETE = "trial_complete"
 NODE_ID = "node_id"
 DIVERGED = "diverged"
-OBJECTIVES = ("train_loss", "negative_elbo", "train_log_likelihood", "val_elpd")
+SELECTION_METRIC = "val_elpd"
+OBJECTIVES = ("train_loss", "negative_elbo", "train_log_likelihood", SELECTION_METRIC)
+
+_checkpointed_at: dict[str, float] = {}  # trial id → when its last checkpoint was reported
 
 
 def has_diverged(metrics: dict[str, Any]) -> bool:
@@ -41,8 +45,10 @@ def report(
     training_state: dict[str, Any] | None = None,
     *,
     final: bool,
+    every_s: float = 0.0,
+    keep: bool = False,
 ) -> None:
-    """Report ``metrics`` to Tune; with a posterior, also a checkpoint holding it.
+    """Report ``metrics`` to Tune; with a posterior, also a checkpoint holding it when one is due.
 
     ``final`` marks a trial's last report (as ``trial_complete``), which is how the pipeline tells
     a finished trial from one stopped by Ctrl+C (Tune marks both terminated). The checkpoint folder
@@ -51,13 +57,23 @@ def report(
     Ray node the trial ran on (``node_id``), so placement on a cluster can be checked. A report whose
     objective is NaN or infinite is marked ``diverged`` (and final) and saves no checkpoint; the
     stage's stopper then ends the trial and selection never picks it.
+
+    A checkpoint is due with the final report, with one marked ``keep`` (a new best epoch, for
+    methods whose result is their best checkpoint), and otherwise when ``every_s`` seconds have
+    passed since the trial's last one (its first report always has one). Each checkpoint costs
+    the trial a write and Tune's driver a copy and an experiment-state save, which on sub-second
+    epochs cost more than the epoch.
     """
     diverged = has_diverged(metrics)
     node = ray.get_runtime_context().get_node_id()
     metrics = {**metrics, DIVERGED: diverged, COMPLETE: final or diverged, NODE_ID: node}
-    if posterior is None or diverged:
+    trial = tune.get_context().get_trial_id()
+    now = time.monotonic()
+    due = final or keep or now - _checkpointed_at.get(trial, -math.inf) >= every_s
+    if posterior is None or diverged or not due:
         tune.report(metrics)
         return
+    _checkpointed_at[trial] = now
     with tempfile.TemporaryDirectory() as folder:
         posterior.save(Path(folder) / POSTERIOR_DIR)
         if training_state is not None:

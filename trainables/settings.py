@@ -44,7 +44,14 @@ class SpeedSettings(StrictModel):
 
 
 class MethodSettings(StrictModel):
-    """Base of every method's settings: all fields have defaults, so any may be searched."""
+    """Base of every method's settings: all fields have defaults, so any may be searched.
+
+    ``checkpoint_every_s``: a trial's reports carry a checkpoint at most this often (besides its
+    final report and, for methods that keep their best epoch, every new best); 0 checkpoints every
+    report. Resuming repeats at most this much training; fewer checkpoints keep short epochs cheap.
+    """
+
+    checkpoint_every_s: float = Field(30.0, ge=0)
 
     @classmethod
     def from_config(cls, config: dict) -> MethodSettings:

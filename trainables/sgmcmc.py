@@ -16,15 +16,20 @@ from typing import Any, ClassVar, Literal
 import torch
 from pydantic import Field, model_validator
 from torch import nn
-from torch.nn.utils import parameters_to_vector
 
 from bdlsweep.trainables.context import TrialContext
 from bdlsweep.trainables.method import Method
 from bdlsweep.trainables.reporting import loop_state, report, resume_loop, trial_seed
 from bdlsweep.trainables.sampled_weights import SampledWeightsPosterior
-from bdlsweep.trainables.settings import MethodSettings
+from bdlsweep.trainables.settings import MethodSettings, SpeedSettings
 from bdlsweep.trainables.sgmcmc_sampler import SGMCMC
-from bdlsweep.trainables.training import seed_everything, train_epoch, trial_device
+from bdlsweep.trainables.training import (
+    for_training,
+    seed_everything,
+    train_epoch,
+    trial_device,
+    weight_vector,
+)
 
 
 class SGMCMCSettings(MethodSettings):
@@ -46,6 +51,7 @@ class SGMCMCSettings(MethodSettings):
     batch_size: int = Field(128, gt=0)
     val_samples: int = Field(20, gt=0)
     augment: bool = False
+    speed: SpeedSettings = SpeedSettings()
 
     @model_validator(mode="after")
     def _keeps_a_sample(self) -> SGMCMCSettings:
@@ -108,11 +114,12 @@ def train_sgmcmc(config: dict[str, Any], context: TrialContext) -> None:
     if resumed:
         noise.set_state(resumed["noise"])
     likelihood = recipe.output_model
+    trained = for_training(model, settings.speed)
     for epoch in range(start, settings.epochs):
         sampler.set_phase(adapt_preconditioner=epoch < max(settings.burn_in, 1))
         augment = data.augment if settings.augment else None
         loss = train_epoch(
-            model,
+            trained,
             sampler,
             data.train.inputs,
             data.train.labels,
@@ -120,9 +127,10 @@ def train_sgmcmc(config: dict[str, Any], context: TrialContext) -> None:
             generator,
             likelihood,
             augment,
+            settings.speed,
         )
         if _keeps_sample(settings, epoch):
-            samples = torch.cat([samples, parameters_to_vector(model.parameters()).detach()[None]])
+            samples = torch.cat([samples, weight_vector(model.parameters()).detach()[None]])
             samples = samples[-settings.max_samples :]
         metrics = {"epoch": epoch + 1, "train_loss": loss, "kept_samples": len(samples)}
         posterior = None
@@ -135,7 +143,9 @@ def train_sgmcmc(config: dict[str, Any], context: TrialContext) -> None:
             metrics.update(likelihood.validation(outputs, data.val.labels))
             posterior = SGMCMCPosterior(evaluation_model, recipe, samples)
         state = loop_state(model, sampler, generator, epoch + 1, samples=samples, noise=noise.get_state())
-        report(metrics, posterior, state, final=epoch + 1 == settings.epochs)
+        report(
+            metrics, posterior, state, final=epoch + 1 == settings.epochs, every_s=settings.checkpoint_every_s
+        )
 
 
 METHOD = Method(

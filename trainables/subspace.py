@@ -209,7 +209,13 @@ def run_ess(
             "iteration": iteration + 1,
             "generator": generator.get_state(),
         }
-        report(metrics, posterior, state, final=iteration + 1 == settings.iterations)
+        report(
+            metrics,
+            posterior,
+            state,
+            final=iteration + 1 == settings.iterations,
+            every_s=settings.checkpoint_every_s,
+        )
 
 
 def run_vi(
@@ -251,7 +257,9 @@ def run_vi(
         metrics = {"epoch": epoch + 1, "negative_elbo": float(total)}
         metrics.update(_validation(posterior, data, settings.val_samples, seed))
         state = loop_state(q, optimizer, generator, epoch + 1, noise=noise.get_state())
-        report(metrics, posterior, state, final=epoch + 1 == settings.epochs)
+        report(
+            metrics, posterior, state, final=epoch + 1 == settings.epochs, every_s=settings.checkpoint_every_s
+        )
 
 
 def train_subspace(config: dict[str, Any], context: TrialContext) -> None:

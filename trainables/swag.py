@@ -13,7 +13,6 @@ from typing import Any, ClassVar
 import torch
 from pydantic import Field
 from torch import nn
-from torch.nn.utils import parameters_to_vector
 
 from bdlsweep.trainables.context import TrialContext
 from bdlsweep.trainables.fixed_weights import FixedWeightsPosterior
@@ -21,13 +20,15 @@ from bdlsweep.trainables.map import MAPPosterior
 from bdlsweep.trainables.method import DerivedSelection, Method
 from bdlsweep.trainables.posterior import ModelRecipe
 from bdlsweep.trainables.reporting import loop_state, report, resume_loop, trial_seed
-from bdlsweep.trainables.settings import MethodSettings, OptimizerSettings
+from bdlsweep.trainables.settings import MethodSettings, OptimizerSettings, SpeedSettings
 from bdlsweep.trainables.training import (
     build_optimizer,
+    for_training,
     load_weight_vector,
     seed_everything,
     train_epoch,
     trial_device,
+    weight_vector,
 )
 from bdlsweep.trainables.weight_sampling import WeightSamplingPosterior, load_sampling_network
 
@@ -37,7 +38,8 @@ VARIANCE_FLOOR = 1e-8
 class SWAGSettings(MethodSettings):
     """Hyper-parameters of SWAG; ``lr`` is the constant learning rate the papers tune.
 
-    The papers run SWAG without data augmentation (``augment: false``).
+    The papers run SWAG without data augmentation (``augment: false``). ``speed`` sets the training
+    loop's precision, memory layout and compilation, as for MAP.
     """
 
     epochs: int = Field(20, gt=0)
@@ -48,6 +50,7 @@ class SWAGSettings(MethodSettings):
     batch_size: int = Field(128, gt=0)
     val_samples: int = Field(30, gt=0)
     augment: bool = False
+    speed: SpeedSettings = SpeedSettings()
 
 
 class SWAGMoments:
@@ -201,9 +204,10 @@ def train_swag(config: dict[str, Any], context: TrialContext) -> None:
     if resumed:
         moments = SWAGMoments.from_state_dict(resumed["moments"], device)
     sample_generator = torch.Generator(device=device).manual_seed(seed)
+    trained = for_training(model, settings.speed)
     for epoch in range(start, settings.epochs):
         loss = train_epoch(
-            model,
+            trained,
             optimizer,
             data.train.inputs,
             data.train.labels,
@@ -211,8 +215,9 @@ def train_swag(config: dict[str, Any], context: TrialContext) -> None:
             generator,
             recipe.output_model,
             data.augment if settings.augment else None,
+            settings.speed,
         )
-        moments.collect(parameters_to_vector(model.parameters()))
+        moments.collect(weight_vector(model.parameters()))
         state = loop_state(model, optimizer, generator, epoch + 1, moments=moments.state_dict())
         evaluation_model = recipe.build().to(device)
         evaluation_model.load_state_dict(model.state_dict())
@@ -231,6 +236,7 @@ def train_swag(config: dict[str, Any], context: TrialContext) -> None:
             SWAGPosterior(evaluation_model, recipe, moments),
             state,
             final=epoch + 1 == settings.epochs,
+            every_s=settings.checkpoint_every_s,
         )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -145,6 +145,12 @@ def update_batch_norm(model: nn.Module, train_inputs: torch.Tensor, batch_size: 
         train_inputs = train_inputs[order[:BATCH_NORM_EXAMPLES].to(train_inputs.device)]
     loader = [train_inputs[start : start + batch_size] for start in range(0, len(train_inputs), batch_size)]
     torch.optim.swa_utils.update_bn(loader, model)
+
+
+def weight_vector(parameters: Iterable[torch.Tensor]) -> torch.Tensor:
+    """The parameters as one flat vector in ``parameters_to_vector``'s order; unlike it, this also
+    takes channels-last weights (``reshape`` copies where ``view`` cannot)."""
+    return torch.cat([parameter.reshape(-1) for parameter in parameters])
 
 
 def load_weight_vector(model: nn.Module, weights: torch.Tensor, train_inputs: torch.Tensor | None) -> None:

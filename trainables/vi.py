@@ -127,7 +127,11 @@ def train_vi(config: dict[str, Any], context: TrialContext) -> None:
         metrics.update(likelihood.validation(outputs, data.val.labels))
         state = loop_state(q, optimizer, generator, epoch + 1, noise=noise.get_state())
         report(
-            metrics, MeanFieldPosterior(model, recipe, mean, std), state, final=epoch + 1 == settings.epochs
+            metrics,
+            MeanFieldPosterior(model, recipe, mean, std),
+            state,
+            final=epoch + 1 == settings.epochs,
+            every_s=settings.checkpoint_every_s,
         )
 
 

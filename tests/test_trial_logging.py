@@ -1,0 +1,100 @@
+"""What a trial reports reaches MLflow whole though gathered, and checkpoints follow their cadence."""
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from mlflow.tracking import MlflowClient
+from ray import tune
+
+from bdlsweep.locations import Location
+from bdlsweep.sweeps.tracking import ensure_experiment
+from bdlsweep.sweeps.trial_logger import MLflowTrialLogger
+from bdlsweep.trainables.reporting import report
+
+TAGS = {
+    "sweep": "s",
+    "stage": "map",
+    "storage": "/s",
+    "method": "map",
+    "tune_experiment": "map",
+    "run_kind": "trial",
+}
+
+
+def _logger(tmp_path: Path, batch_s: float) -> tuple[MLflowTrialLogger, MlflowClient]:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    experiment_id = ensure_experiment(uri, "e", Location.parse(str(tmp_path / "artifacts")))
+    return MLflowTrialLogger(uri, experiment_id, TAGS, searched=[], batch_s=batch_s), MlflowClient(uri)
+
+
+def _result(step: int) -> dict:
+    return {
+        "training_iteration": step,
+        "timestamp": 1_700_000_000 + step,
+        "val_elpd": -1.0 / step,
+        "node_id": "n",
+    }
+
+
+def test_gathered_results_are_logged_every_batch_interval_and_when_the_trial_ends(tmp_path):
+    tracker, client = _logger(tmp_path, batch_s=3600.0)
+    trial = SimpleNamespace(trial_id="t1", config={"seed": 0}, last_result={})
+    tracker.setup()
+    tracker.on_trial_start(0, [trial], trial)
+    run_id = tracker.run_id(trial)
+    for step in (1, 2, 3):
+        tracker.on_trial_result(0, [trial], trial, _result(step))
+    tracker.on_step_end(0, [trial])
+    assert client.get_metric_history(run_id, "val_elpd") == []  # the interval has not passed
+    tracker.batch_s = 0.0
+    tracker.on_step_end(0, [trial])
+    assert [m.step for m in client.get_metric_history(run_id, "val_elpd")] == [1, 2, 3]
+    tracker.on_trial_result(0, [trial], trial, _result(4))
+    trial.last_result = _result(4)
+    tracker.batch_s = 3600.0
+    tracker.on_trial_complete(0, [trial], trial)
+    history = client.get_metric_history(run_id, "val_elpd")
+    assert [(m.step, m.value) for m in history] == [(s, -1.0 / s) for s in (1, 2, 3, 4)]
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["node_id"] == "n"
+
+
+def test_a_trial_with_more_metrics_than_one_batch_holds_is_logged_in_several(tmp_path):
+    tracker, client = _logger(tmp_path, batch_s=3600.0)
+    trial = SimpleNamespace(trial_id="t2", config={"seed": 1}, last_result={})
+    tracker.on_trial_start(0, [trial], trial)
+    for step in range(1, 1202):
+        tracker.on_trial_result(0, [trial], trial, _result(step))
+    tracker.on_experiment_end([trial])
+    assert len(client.get_metric_history(tracker.run_id(trial), "val_elpd")) == 1201
+
+
+@pytest.mark.parametrize(("every_s", "checkpointed"), [(3600.0, [1, 4, 6]), (0.0, [1, 2, 3, 4, 5, 6])])
+def test_reports_carry_a_checkpoint_first_on_a_new_best_at_the_end_and_when_due(
+    tmp_path, ray_session, every_s, checkpointed
+):
+    class SavedFolder:  # stands in for a posterior (defined here so that Ray ships it by value)
+        def save(self, folder: Path) -> None:
+            folder.mkdir(parents=True)
+            (folder / "state.txt").write_text("saved")
+
+    def trial(config: dict) -> None:
+        for step in range(1, 7):
+            report(
+                {"step": step, "val_elpd": float(step)},
+                SavedFolder(),
+                final=step == 6,
+                every_s=config["every_s"],
+                keep=step == 4,
+            )
+
+    tuner = tune.Tuner(
+        trial,
+        param_space={"every_s": every_s},
+        run_config=tune.RunConfig(storage_path=str(tmp_path), name="cadence", verbose=0),
+    )
+    result = tuner.fit()[0]
+    assert result.error is None
+    steps = sorted(metrics["step"] for _, metrics in result.best_checkpoints)
+    assert steps == checkpointed
