@@ -26,11 +26,10 @@ from pathlib import Path
 import numpy as np
 import ray
 import torch
+from stage_timing import timed_stage
 
 from bdlsweep.sweeps.pipeline import RAY_DEFAULTS
 from bdlsweep.sweeps.spec import SweepSpec, load_spec
-from bdlsweep.sweeps.stage import run_stage
-from bdlsweep.sweeps.tracking import ensure_experiment
 from bdlsweep.trainables.context import TrialContext
 from bdlsweep.trainables.map import MAPPosterior
 from bdlsweep.trainables.training import (
@@ -121,14 +120,6 @@ def plain_stage(spec: SweepSpec, device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def framework_stage(spec: SweepSpec) -> float:
-    """Seconds of the MAP stage through Ray Tune with MLflow logging (Ray already running)."""
-    experiment_id = ensure_experiment(spec.tracking_uri, spec.experiment, spec.storage / "mlartifacts")
-    start = time.perf_counter()
-    run_stage(spec, spec.stages["map"], {}, experiment_id)
-    return time.perf_counter() - start
-
-
 PLAIN_SCRIPT = """
 import json, sys
 from pathlib import Path
@@ -165,8 +156,16 @@ def measure(
     for count in epochs:
         spec = workload_spec(workload, storage / f"epochs_{count}", device, seeds, images, count)
         plain = plain_stage(spec, torch.device(device))
-        framework = framework_stage(spec)
-        rows.append({"epochs": count, "plain_s": plain, "framework_s": framework, "ratio": framework / plain})
+        framework, peak = timed_stage(spec, "map")
+        rows.append(
+            {
+                "epochs": count,
+                "plain_s": plain,
+                "framework_s": framework,
+                "ratio": framework / plain,
+                "trial_peak_gpu_mib": peak,
+            }
+        )
     first, last = rows[0], rows[-1]
     figures = {"workload": workload, "device": device, "seeds": seeds, "runs": rows}
     script = plain_process_seconds(workload, storage / "script", device, seeds, images, first["epochs"])

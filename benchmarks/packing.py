@@ -14,21 +14,22 @@ import argparse
 import json
 import os
 import tempfile
-import time
 from pathlib import Path
 
 import ray
+from stage_timing import timed_stage
 
 from bdlsweep.sweeps.pipeline import RAY_DEFAULTS
 from bdlsweep.sweeps.spec import load_spec
-from bdlsweep.sweeps.stage import run_stage
-from bdlsweep.sweeps.tracking import ensure_experiment
 
 QUICKSTART = Path(__file__).parents[1] / "sweeps" / "quickstart.yaml"
 
 
-def stage_seconds(storage: Path, resource: str, amount: float, trials: int, epochs: int) -> float:
-    """Wall seconds of a MAP stage of ``trials`` seeds asking ``amount`` of ``resource`` per trial."""
+def stage_figures(
+    storage: Path, resource: str, amount: float, trials: int, epochs: int
+) -> tuple[float, float | None]:
+    """Wall seconds of a MAP stage of ``trials`` seeds asking ``amount`` of ``resource`` per trial, and
+    its trials' largest peak GPU memory (MiB; None on CPU)."""
     resources = {"cpu": amount, "gpu": 0} if resource == "cpu" else {"cpu": 1, "gpu": amount}
     overrides = [
         f"storage={storage}",
@@ -37,18 +38,14 @@ def stage_seconds(storage: Path, resource: str, amount: float, trials: int, epoc
         f"stages.map.epochs={epochs}",
         "stages.map.resources={" + ", ".join(f"{k}: {v}" for k, v in resources.items()) + "}",
     ]
-    spec = load_spec(QUICKSTART, overrides)
-    experiment_id = ensure_experiment(spec.tracking_uri, spec.experiment, spec.storage / "mlartifacts")
-    start = time.perf_counter()
-    run_stage(spec, spec.stages["map"], {}, experiment_id)
-    return time.perf_counter() - start
+    return timed_stage(load_spec(QUICKSTART, overrides), "map")
 
 
 def measure(resource: str, fraction: float, trials: int, epochs: int) -> dict:
-    """Both stage times and the speed-up, with Ray already running."""
+    """Both stage times, the speed-up and the trials' peak GPU memory, with Ray already running."""
     with tempfile.TemporaryDirectory() as folder:
-        whole = stage_seconds(Path(folder) / "whole", resource, 1.0, trials, epochs)
-        packed = stage_seconds(Path(folder) / "packed", resource, fraction, trials, epochs)
+        whole, whole_peak = stage_figures(Path(folder) / "whole", resource, 1.0, trials, epochs)
+        packed, packed_peak = stage_figures(Path(folder) / "packed", resource, fraction, trials, epochs)
     return {
         "resource": resource,
         "trials": trials,
@@ -56,6 +53,7 @@ def measure(resource: str, fraction: float, trials: int, epochs: int) -> dict:
         "whole_s": whole,
         f"packed_{fraction}_s": packed,
         "speedup": whole / packed,
+        "trial_peak_gpu_mib": max(whole_peak, packed_peak) if whole_peak is not None else None,
     }
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import torch
 import torch.nn.functional as F
+from timing import timed
 
 from bdlsweep.trainables.data.image_sets import CropFlip
 from bdlsweep.trainables.models import build_model
@@ -52,19 +52,9 @@ def plain_epoch(model, optimizer, images, labels, batch_size: int, channels_last
         optimizer.step()
 
 
-def _rate(run, images: int, device: torch.device) -> float:
-    run()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    run()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return images / (time.perf_counter() - start)
-
-
 def measure(images: int, batch_size: int, device: torch.device, speed: SpeedSettings) -> dict:
-    """Images/s of both loops, each with ``speed``'s precision, memory layout and compile backend."""
+    """Images/s of both loops (one warm-up epoch, one timed), each with ``speed``'s precision, memory
+    layout and compile backend, and their peak CUDA memory."""
     inputs = torch.randn(images, 3, 32, 32, device=device)
     labels = torch.randint(0, 10, (images,), device=device)
     augment = CropFlip(4, torch.zeros(3))
@@ -77,7 +67,7 @@ def measure(images: int, batch_size: int, device: torch.device, speed: SpeedSett
     def framework_epoch() -> None:
         train_epoch(trained, optimizer, inputs, labels, batch_size, generator, augment=augment, speed=speed)
 
-    framework = _rate(framework_epoch, images, device)
+    framework_s, framework_peak = timed(framework_epoch, device, repeats=1)
     model = _model(device)
     optimizer = _optimizer(model)
     if speed.channels_last:
@@ -88,13 +78,15 @@ def measure(images: int, batch_size: int, device: torch.device, speed: SpeedSett
         bf16 = speed.precision == "bf16"
         plain_epoch(plain_model, optimizer, inputs, labels, batch_size, speed.channels_last, bf16)
 
-    plain_rate = _rate(plain, images, device)
+    plain_s, plain_peak = timed(plain, device, repeats=1)
     return {
         "device": str(device),
         **speed.model_dump(),
-        "framework_images_per_s": framework,
-        "plain_images_per_s": plain_rate,
-        "ratio": framework / plain_rate,
+        "framework_images_per_s": images / framework_s,
+        "plain_images_per_s": images / plain_s,
+        "ratio": plain_s / framework_s,
+        "framework_peak_mib": framework_peak / 2**20,
+        "plain_peak_mib": plain_peak / 2**20,
     }
 
 

@@ -20,6 +20,7 @@ TRAINING_STATE_FILE = "training.pt"
 
 COMPLETE = "trial_complete"
 NODE_ID = "node_id"
+GPU_MEMORY_PEAK = "gpu_memory_peak_mib"
 DIVERGED = "diverged"
 SELECTION_METRIC = "val_elpd"
 OBJECTIVES = ("train_loss", "negative_elbo", "train_log_likelihood", SELECTION_METRIC)
@@ -54,7 +55,8 @@ def report(
     a finished trial from one stopped by Ctrl+C (Tune marks both terminated). The checkpoint folder
     holds ``posterior/`` (what later stages and evaluation load) and
     ``training.pt`` (optimizer and loop state, for resuming the trial). Every report also names the
-    Ray node the trial ran on (``node_id``), so placement on a cluster can be checked. A report whose
+    Ray node the trial ran on (``node_id``), so placement on a cluster can be checked, and on a GPU
+    the trial's peak CUDA memory so far (``gpu_memory_peak_mib``), so packing can be sized. A report whose
     objective is NaN or infinite is marked ``diverged`` (and final) and saves no checkpoint; the
     stage's stopper then ends the trial and selection never picks it.
 
@@ -67,6 +69,8 @@ def report(
     diverged = has_diverged(metrics)
     node = ray.get_runtime_context().get_node_id()
     metrics = {**metrics, DIVERGED: diverged, COMPLETE: final or diverged, NODE_ID: node}
+    if torch.cuda.is_initialized():
+        metrics[GPU_MEMORY_PEAK] = torch.cuda.max_memory_allocated() / 2**20
     trial = tune.get_context().get_trial_id()
     now = time.monotonic()
     due = final or keep or now - _checkpointed_at.get(trial, -math.inf) >= every_s
