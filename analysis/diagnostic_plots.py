@@ -41,8 +41,8 @@ def plot_reliability(reliability: pd.DataFrame) -> bytes | None:
     for axis, method in zip(axes, methods, strict=True):
         rows = reliability[reliability["method"] == method]
         axis.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)
-        single = pooled_bins(rows[rows["K"] == 1]) if (rows["K"] == 1).any() else None
-        if single is not None:
+        if (rows["K"] == 1).any():
+            single = pooled_bins(rows[rows["K"] == 1])
             axis.bar(single["lower"], single["accuracy"].fillna(0), width=single["upper"] - single["lower"],
                      align="edge", alpha=0.6, edgecolor="black", linewidth=0.5,
                      label=f"K = 1 (ECE {pooled_ece(single):.3f})")  # fmt: skip

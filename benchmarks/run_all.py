@@ -57,7 +57,7 @@ def main() -> None:
         ]
     images, batch = (4096, 128) if gpu else (256, 64)
     for speed in speeds:
-        run("train_throughput", lambda speed=speed: train_throughput.measure(images, batch, device, speed))
+        run("train_throughput", lambda speed=speed: train_throughput.measure(images, batch, device, speed, 3))
     for key, value in RAY_DEFAULTS.items():
         os.environ.setdefault(key, value)
     ray.init(include_dashboard=False, log_to_driver=False)

@@ -52,9 +52,11 @@ def plain_epoch(model, optimizer, images, labels, batch_size: int, channels_last
         optimizer.step()
 
 
-def measure(images: int, batch_size: int, device: torch.device, speed: SpeedSettings) -> dict:
-    """Images/s of both loops (one warm-up epoch, one timed), each with ``speed``'s precision, memory
-    layout and compile backend, and their peak CUDA memory."""
+def measure(
+    images: int, batch_size: int, device: torch.device, speed: SpeedSettings, repeats: int = 1
+) -> dict:
+    """Images/s of both loops (one warm-up epoch, the median of ``repeats`` timed ones), each with
+    ``speed``'s precision, memory layout and compile backend, and their peak CUDA memory."""
     inputs = torch.randn(images, 3, 32, 32, device=device)
     labels = torch.randint(0, 10, (images,), device=device)
     augment = CropFlip(4, torch.zeros(3))
@@ -67,7 +69,7 @@ def measure(images: int, batch_size: int, device: torch.device, speed: SpeedSett
     def framework_epoch() -> None:
         train_epoch(trained, optimizer, inputs, labels, batch_size, generator, augment=augment, speed=speed)
 
-    framework_s, framework_peak = timed(framework_epoch, device, repeats=1)
+    framework_s, framework_peak = timed(framework_epoch, device, repeats)
     model = _model(device)
     optimizer = _optimizer(model)
     if speed.channels_last:
@@ -78,7 +80,7 @@ def measure(images: int, batch_size: int, device: torch.device, speed: SpeedSett
         bf16 = speed.precision == "bf16"
         plain_epoch(plain_model, optimizer, inputs, labels, batch_size, speed.channels_last, bf16)
 
-    plain_s, plain_peak = timed(plain, device, repeats=1)
+    plain_s, plain_peak = timed(plain, device, repeats)
     return {
         "device": str(device),
         **speed.model_dump(),
@@ -98,9 +100,10 @@ def main() -> None:
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--compile", default=None, help="a torch.compile backend, e.g. inductor")
+    parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
     speed = SpeedSettings(precision=args.precision, channels_last=args.channels_last, compile=args.compile)
-    print(json.dumps(measure(args.images, args.batch_size, torch.device(args.device), speed)))
+    print(json.dumps(measure(args.images, args.batch_size, torch.device(args.device), speed, args.repeats)))
 
 
 if __name__ == "__main__":

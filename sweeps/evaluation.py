@@ -108,7 +108,7 @@ class EnsembleEvaluator:
 
     def load_members(self, label: str, method: str, derived: str | None, checkpoints: dict[int, str]) -> None:
         """Load a method's selected members (seed → checkpoint), replacing the previous method's."""
-        self.members = {}
+        self.members = {}  # the previous method's networks are freed before the next ones load
         cls = posterior_class(method, derived)
         self.members = {
             seed: cls.load(folder, self.device, self.train_inputs) for seed, folder in checkpoints.items()

@@ -37,7 +37,7 @@ class WeightSamplingPosterior(Posterior):
         return (
             isinstance(inputs, torch.Tensor)
             and model_inputs(self.recipe.name) == "tensor"
-            and not (has_batch_norm(self.model))
+            and not has_batch_norm(self.model)
         )
 
     def predict(self, inputs: torch.Tensor, num_samples: int, generator: torch.Generator) -> torch.Tensor:
