@@ -182,7 +182,7 @@ def _fit(
             name=experiment.name,
             storage_path=str(experiment.storage_path),
             checkpoint_config=tune.CheckpointConfig(
-                num_to_keep=1,
+                num_to_keep=2,  # Tune saves its experiment state every num_to_keep checkpoints of a trial
                 checkpoint_score_attribute=SELECTION_METRIC if best else None,
                 checkpoint_score_order="max",
             ),
