@@ -104,7 +104,9 @@ class MLflowTrialLogger(tune.Callback):
         self._send(lambda: self.run_id(trial))
 
     def _log_gathered(self, trial_id: str) -> None:
-        """Queue one trial's gathered metrics and tags as ``log_batch`` calls within MLflow's limits."""
+        """Queue a trial's gathered metrics and tags (if any) as ``log_batch`` calls in MLflow's limits."""
+        if trial_id not in self._gathered:
+            return
         trial, metrics, tags = self._gathered.pop(trial_id)
         for start in range(0, len(metrics), MAX_BATCH):
             chunk = metrics[start : start + MAX_BATCH]
@@ -130,13 +132,11 @@ class MLflowTrialLogger(tune.Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         status = "FAILED" if trial.last_result.get(DIVERGED) else "FINISHED"
-        if trial.trial_id in self._gathered:
-            self._log_gathered(trial.trial_id)
+        self._log_gathered(trial.trial_id)
         self._send(lambda: self.client.set_terminated(self.run_id(trial), status))
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        if trial.trial_id in self._gathered:
-            self._log_gathered(trial.trial_id)
+        self._log_gathered(trial.trial_id)
         self._send(lambda: self.client.set_terminated(self.run_id(trial), "FAILED"))
 
     def on_experiment_end(self, trials, **info) -> None:

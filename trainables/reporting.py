@@ -77,7 +77,10 @@ def report(
     if posterior is None or diverged or not due:
         tune.report(metrics)
         return
-    _checkpointed_at[trial] = now
+    if final:
+        _checkpointed_at.pop(trial, None)  # a reused actor process runs many trials: keep no stale entry
+    else:
+        _checkpointed_at[trial] = now
     with tempfile.TemporaryDirectory() as folder:
         posterior.save(Path(folder) / POSTERIOR_DIR)
         if training_state is not None:
