@@ -139,7 +139,8 @@ def test_cifar10_wrn16_4_sweep_end_to_end_on_fake_cifar(data_dir, tmp_path, ray_
         *TINY_LAPLACE_STAGES,
         "stages.llla.search.prior_precision=[1.0,100.0]",
         "stages.laplace_nf.num_transforms=2",
-        "stages.map.speed={precision: bf16, channels_last: true}",  # later stages read its checkpoints
+        "stages.map.speed={precision: bf16, channels_last: true, train_data: host, loader_workers: 1}",
+        "stages.swag.speed.train_data=host",
     ]
     outcome = run_sweep(load_spec(SWEEPS / "cifar10_wrn16_4.yaml", overrides))
     trials = results.trials(outcome.storage, "map")

@@ -98,3 +98,35 @@ def test_sgmcmc_samples_the_same_weights_with_channels_last(sampler):
         weights.append(weight_vector(model.parameters()).detach())
         assert not torch.allclose(weights[-1], start)  # the sampler moved the weights
     torch.testing.assert_close(weights[1], weights[0], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_batches_streamed_from_host_memory_train_exactly_as_on_device_batches(workers):
+    from bdlsweep.trainables.data.image_sets import CropFlip
+
+    augment = CropFlip(padding=2, fill=torch.zeros(3))
+    inputs, labels = torch.rand(100, 3, 8, 8), torch.randint(0, 5, (100,))
+    trained = []
+    for speed in (SpeedSettings(), SpeedSettings(train_data="host", loader_workers=workers)):
+        torch.manual_seed(0)
+        model = build_model("cnn", {"channels": [4, 8], "batch_norm": True}, (3, 8, 8), 5)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        generator = torch.Generator().manual_seed(1)
+        losses = [
+            train_epoch(model, optimizer, inputs, labels, 32, generator, augment=augment, speed=speed)
+            for _ in range(2)
+        ]
+        trained.append((_parameters(model), losses, generator.get_state(), torch.get_rng_state()))
+    (device_weights, device_losses, device_generator, device_global), host = trained[0], trained[1]
+    assert torch.equal(host[0], device_weights) and host[1] == device_losses
+    assert torch.equal(host[2], device_generator) and torch.equal(host[3], device_global)
+
+
+def test_a_training_set_kept_in_host_memory_stays_there_while_val_and_test_move():
+    from bdlsweep.trainables.data.registry import load_dataset
+
+    splits = load_dataset("digits", {})
+    moved = splits.to(torch.device("meta"), train=False)
+    assert moved.train.inputs.device.type == "cpu" and moved.train.labels.device.type == "cpu"
+    assert moved.val.inputs.is_meta and moved.test.labels.is_meta
+    assert splits.to(torch.device("meta")).train.inputs.is_meta

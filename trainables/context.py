@@ -30,12 +30,12 @@ class TrialContext:
     parents: dict[int, str] = field(default_factory=dict)
     prepared: dict[int, str] = field(default_factory=dict)
 
-    def load_data(self, device: torch.device | None = None) -> DatasetSplits:
-        """The stage's dataset, with train/val/test tensors moved to ``device``."""
+    def load_data(self, device: torch.device | None = None, train_on_device: bool = True) -> DatasetSplits:
+        """The stage's dataset with val/test tensors, and train ones if ``train_on_device``, on ``device``."""
         splits = load_dataset(self.dataset, self.dataset_options)
         if device is None or device.type == "cpu":
             return splits
-        return splits.to(device)
+        return splits.to(device, train=train_on_device)
 
     def recipe(
         self, splits: DatasetSplits, overrides: dict[str, Any] | None = None, name: str | None = None

@@ -59,7 +59,7 @@ def fit_network(
     seed = trial_seed(config)
     generator = seed_everything(seed)
     device = trial_device()
-    data = context.load_data(device)
+    data = context.load_data(device, train_on_device=settings.speed.train_data == "device")
     recipe = context.recipe(data, model_overrides, model_name)
     loss_likelihood = recipe.output_model if training_loss is None else training_loss(recipe.output_model)
     model = recipe.build().to(device)

@@ -35,12 +35,17 @@ class SpeedSettings(StrictModel):
     """How a training loop uses its device (the method and its results stay the same up to rounding):
     ``precision: bf16`` runs forward passes and losses under ``torch.autocast`` in bfloat16,
     ``channels_last`` stores convolution weights and image batches channels-last, ``compile`` names a
-    ``torch.compile`` backend for the training forward pass (``inductor`` on GPUs). Defaults: fp32, eager.
+    ``torch.compile`` backend for the training forward pass (``inductor`` on GPUs). ``train_data: host``
+    keeps the training set in host memory (for sets larger than the device) and streams its batches
+    through a DataLoader with ``loader_workers`` worker processes, pinned and copied without blocking;
+    by default it is copied to the device once and batched there. Defaults: fp32, eager, on device.
     """
 
     precision: Literal["fp32", "bf16"] = "fp32"
     channels_last: bool = False
     compile: Literal["inductor", "aot_eager", "cudagraphs"] | None = None
+    train_data: Literal["device", "host"] = "device"
+    loader_workers: int = Field(2, ge=0)
 
 
 class MethodSettings(StrictModel):

@@ -103,7 +103,7 @@ def train_sgmcmc(config: dict[str, Any], context: TrialContext) -> None:
     seed = trial_seed(config)
     generator = seed_everything(seed)
     device = trial_device()
-    data = context.load_data(device)
+    data = context.load_data(device, train_on_device=settings.speed.train_data == "device")
     recipe = context.recipe(data)
     model = recipe.build().to(device)
     noise = torch.Generator(device=device).manual_seed(seed + 1)

@@ -187,7 +187,7 @@ def train_swag(config: dict[str, Any], context: TrialContext) -> None:
     seed = trial_seed(config)
     generator = seed_everything(seed)
     device = trial_device()
-    data = context.load_data(device)
+    data = context.load_data(device, train_on_device=settings.speed.train_data == "device")
     start_model = MAPPosterior.load(context.parent(seed), device)
     model, recipe = start_model.model, start_model.recipe
     optimizer = build_optimizer(

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from bdlsweep.trainables.host_batches import host_batches
 from bdlsweep.trainables.likelihood import LIKELIHOODS, Likelihood
 from bdlsweep.trainables.settings import OptimizerSettings, ScheduleSettings, SpeedSettings
 
@@ -94,18 +95,24 @@ def train_epoch(
     """One pass of training on the likelihood's loss; the loss is summed on device and read once.
 
     ``augment`` (the dataset's, when the method's settings ask for it) transforms each batch;
-    ``speed`` sets the precision of forward passes and the memory layout of image batches.
+    ``speed`` sets the precision of forward passes, the memory layout of image batches and whether
+    batches come from the device or are streamed from host memory to the model's device.
     """
     model.train()
-    total = torch.zeros((), device=inputs.device)
+    device = next(model.parameters()).device
+    total = torch.zeros((), device=device)
     bf16 = speed.precision == "bf16"
-    for batch_inputs, batch_labels in batches(inputs, labels, batch_size, generator):
+    if speed.train_data == "host":
+        stream = host_batches(inputs, labels, batch_size, generator, device, speed.loader_workers)
+    else:
+        stream = batches(inputs, labels, batch_size, generator)
+    for batch_inputs, batch_labels in stream:
         if augment is not None:
             batch_inputs = augment(batch_inputs, generator)
         if speed.channels_last and batch_inputs.ndim == 4:
             batch_inputs = batch_inputs.contiguous(memory_format=torch.channels_last)
         optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(inputs.device.type, dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             loss = likelihood.loss(model(batch_inputs), batch_labels)
         loss.backward()
         optimizer.step()
@@ -139,12 +146,13 @@ def update_batch_norm(model: nn.Module, train_inputs: torch.Tensor, batch_size: 
 
     The subset is the first ``BATCH_NORM_EXAMPLES`` of one fixed permutation of the training
     inputs, the same for every weight sample, so a sample costs a bounded number of forward passes.
+    Inputs kept in host memory are moved to the model's device a batch at a time.
     """
     if len(train_inputs) > BATCH_NORM_EXAMPLES:
         order = torch.randperm(len(train_inputs), generator=torch.Generator().manual_seed(0))
         train_inputs = train_inputs[order[:BATCH_NORM_EXAMPLES].to(train_inputs.device)]
     loader = [train_inputs[start : start + batch_size] for start in range(0, len(train_inputs), batch_size)]
-    torch.optim.swa_utils.update_bn(loader, model)
+    torch.optim.swa_utils.update_bn(loader, model, device=next(model.parameters()).device)
 
 
 def weight_vector(parameters: Iterable[torch.Tensor]) -> torch.Tensor:

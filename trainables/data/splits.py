@@ -88,9 +88,11 @@ class DatasetSplits:
     target_scale: float = 1.0
     curve: InputCurve | None = None
 
-    def to(self, device: torch.device) -> DatasetSplits:
-        """The train/val/test splits on ``device``; shifted and OOD sets stay where they are."""
-        return replace(self, train=self.train.to(device), val=self.val.to(device), test=self.test.to(device))
+    def to(self, device: torch.device, train: bool = True) -> DatasetSplits:
+        """The val/test splits, and the train split unless ``train`` is false, on ``device``; shifted
+        and OOD sets stay where they are."""
+        moved = replace(self, val=self.val.to(device), test=self.test.to(device))
+        return replace(moved, train=self.train.to(device)) if train else moved
 
     @property
     def input_shape(self) -> tuple[int, ...]:
