@@ -148,13 +148,44 @@ def adaptive_ece(log_probs, labels, num_bins: int = NUM_BINS) -> float:
     return float(np.sum(gaps * weights))
 
 
+def risk_coverage(log_probs, labels) -> np.ndarray:
+    """Selective risk at coverage k/N, k = 1..N: the error rate of the k most confident points
+    (confidence: the averaged predictive's largest probability; ties keep the points' order)."""
+    conf, hits = _confidences_and_hits(log_probs, labels)
+    errors = 1.0 - hits[np.argsort(-conf, kind="stable")]
+    return np.cumsum(errors) / np.arange(1, len(errors) + 1)
+
+
 def aurc(log_probs, labels) -> float:
     """Area under the risk–coverage curve: mean over k of the error rate of the k most confident."""
-    conf, hits = _confidences_and_hits(log_probs, labels)
-    order = np.argsort(-conf, kind="stable")
-    errors = 1.0 - hits[order]
-    risks = np.cumsum(errors) / np.arange(1, len(errors) + 1)
-    return float(np.mean(risks))
+    return float(np.mean(risk_coverage(log_probs, labels)))
+
+
+def augrc(log_probs, labels) -> float:
+    """Area under the generalised risk–coverage curve (Traub et al. 2024): the trapezoid area of the
+    errors among the k most confident over all N points, against coverage k/N from 1/N to 1, divided
+    by the support's length 1 − 1/N (TorchUncertainty's normalisation)."""
+    risks = risk_coverage(log_probs, labels)
+    count = len(risks)
+    if count < 2:
+        return float("nan")
+    coverage = np.arange(1, count + 1) / count
+    return float(np.trapezoid(risks * coverage, coverage) / (1 - 1 / count))
+
+
+def coverage_at_risk(log_probs, labels, risk: float = 0.05) -> float:
+    """The largest coverage k/N whose selective risk is at most ``risk`` (Cov@5Risk by default);
+    NaN when even the single most confident point is wrong at that risk."""
+    risks = risk_coverage(log_probs, labels)
+    admissible = np.flatnonzero(risks <= risk)
+    return float((admissible[-1] + 1) / len(risks)) if len(admissible) else float("nan")
+
+
+def risk_at_coverage(log_probs, labels, coverage: float = 0.8) -> float:
+    """Selective risk when the ⌈coverage·N⌉ most confident points are kept (Risk@80Cov by default)."""
+    risks = risk_coverage(log_probs, labels)
+    kept = int(np.ceil(coverage * len(risks) - 1e-9))  # 0.8 · 5 is 4.000000000000001 in floating point
+    return float(risks[max(kept, 1) - 1])
 
 
 def auroc(labels, scores) -> float:
@@ -231,6 +262,9 @@ def classification_metrics(log_probs, labels, num_bins: int = NUM_BINS) -> dict[
         "mce": mce(log_probs, labels, num_bins),
         "aece": adaptive_ece(log_probs, labels, num_bins),
         "aurc": aurc(log_probs, labels),
+        "augrc": augrc(log_probs, labels),
+        "cov_at_5_risk": coverage_at_risk(log_probs, labels, 0.05),
+        "risk_at_80_cov": risk_at_coverage(log_probs, labels, 0.8),
         "confidence": confidence(log_probs),
         "entropy": entropy(log_probs),
         "mutual_information": mutual_information(log_probs),

@@ -3,7 +3,8 @@
 For every ensemble it draws the posterior samples (stratified across members when asked),
 predicts on the test, shifted and OOD sets with the same samples, and computes every metric of
 the dataset's likelihood at each subsample size (OOD scores: predictive entropy, or total
-variance for regression). Single models (K = 1) go through the same path.
+variance for regression), with the ensemble's weights and FLOPs per prediction beside the test
+metrics. Single models (K = 1) go through the same path.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 from ray.util import ActorPool
 
 from bdlsweep.analysis import metrics, regression_metrics
+from bdlsweep.analysis.complexity import SampleCost, num_parameters, posterior_cost
 from bdlsweep.sweeps.ensemble_plan import members_of
 from bdlsweep.sweeps.stratified import draw_members
 from bdlsweep.trainables.data import load_dataset
@@ -28,6 +30,7 @@ from bdlsweep.trainables.registry import posterior_class
 from bdlsweep.trainables.training import trial_device
 
 MEMORY_BUDGET_BYTES = 1 << 30
+FLOP_PROBE_INPUTS = 16
 
 
 def _generator_seed(*parts: int) -> int:
@@ -47,9 +50,20 @@ class _Draw:
     draws: np.ndarray
     sizes: list[int]
     ensemble_seed: int
+    costs: list[SampleCost]
+    params: list[int]
 
     def row(self, num_samples: int) -> dict[str, Any]:
         return {**self.key, "num_samples": num_samples}
+
+    def complexity(self, num_samples: int) -> dict[str, float]:
+        """Weights of the members the first ``num_samples`` draws use, and FLOPs per prediction."""
+        counts = np.bincount(self.draws[:num_samples], minlength=len(self.seeds))
+        used = [index for index, count in enumerate(counts) if count > 0]
+        return {
+            "params": float(sum(self.params[index] for index in used)),
+            "flops": float(sum(self.costs[index].at(int(counts[index])) for index in used)),
+        }
 
 
 @dataclass(frozen=True)
@@ -97,6 +111,8 @@ class EnsembleEvaluator:
         self.train_inputs = data.train.inputs.to(self.device)
         self.label = ""
         self.members: dict[int, Any] = {}
+        self.costs: dict[int, SampleCost] = {}
+        self.params: dict[int, int] = {}
         self.likelihood = LIKELIHOODS[data.likelihood]
         self.width = self.likelihood.num_outputs(data.target_size)
         self.scale = data.target_scale
@@ -114,6 +130,12 @@ class EnsembleEvaluator:
             seed: cls.load(folder, self.device, self.train_inputs) for seed, folder in checkpoints.items()
         }
         self.label = label
+        probe = self.test[0][:FLOP_PROBE_INPUTS]
+        self.costs = {
+            seed: posterior_cost(member, probe, lambda: torch.Generator(self.device).manual_seed(0))
+            for seed, member in self.members.items()
+        }
+        self.params = {seed: num_parameters(member.model) for seed, member in self.members.items()}
 
     def evaluate_method(
         self,
@@ -154,7 +176,9 @@ class EnsembleEvaluator:
             draws = draw_members(len(seeds), total, self.settings["stratified"], rng)
             sizes = sorted({n for n in self.settings["subsample_sizes"] if n <= total} | {total})
         key = {"method": self.label, "K": size, "ensemble_id": ensemble_id, "members": model_ids}
-        return _Draw(key, seeds, draws, sizes, ensemble_seed)
+        costs = [self.costs[seed] for seed in seeds]
+        params = [self.params[seed] for seed in seeds]
+        return _Draw(key, seeds, draws, sizes, ensemble_seed, costs, params)
 
     def _predict(self, inputs: torch.Tensor, draw: _Draw) -> torch.Tensor:
         return self._outputs(inputs, draw.seeds, draw.draws, draw.ensemble_seed)
@@ -205,6 +229,8 @@ class EnsembleEvaluator:
                 values = self.likelihood.metrics(
                     *self.likelihood.in_data_units(out[:n], item.labels, self.scale)
                 )
+            if item.split == "test":
+                values.update(draw.complexity(n))
             row = {**draw.row(n), "split": item.split, **item.where, **_prefixed(item.split, values)}
             result.metrics.append(row)
 

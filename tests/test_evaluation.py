@@ -57,6 +57,8 @@ def test_deterministic_ensemble_uses_each_member_once(members):
     averaged = logsumexp(outputs, axis=0) - np.log(2)
     assert test[0]["test_elpd"] == pytest.approx(averaged[np.arange(len(labels)), labels].mean(), abs=1e-6)
     assert test[0]["test_acc"] == pytest.approx((averaged.argmax(1) == labels).mean())
+    assert test[0]["test_params"] == 2 * (64 * 8 + 8 + 8 * 10 + 10)  # two 64-8-10 MLPs
+    assert test[0]["test_flops"] == 2 * 2 * (64 * 8 + 8 * 10)  # one forward pass each per prediction
     shift = [row for row in rows if row["split"] == "shift"]
     assert len(shift) == len(data.shift)
     assert {(row["corruption"], row["severity"]) for row in shift} == set(data.shift)

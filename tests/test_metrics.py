@@ -75,6 +75,31 @@ def test_aurc_on_hand_case():
     assert metrics.aurc(_log_probs(probs), labels) == pytest.approx(expected)
 
 
+SELECTIVE_PROBS = [[[0.7, 0.3], [0.95, 0.05], [0.15, 0.85], [0.2, 0.8], [0.1, 0.9]]]
+SELECTIVE_LABELS = [1, 0, 0, 1, 1]  # by confidence: 0.95 right, 0.9 right, 0.85 wrong, 0.8 right, 0.7 wrong
+
+
+def test_risk_coverage_curve_and_the_selective_metrics_on_a_hand_case():
+    log_probs = _log_probs(SELECTIVE_PROBS)
+    risks = [0, 0, 1 / 3, 1 / 4, 2 / 5]
+    np.testing.assert_allclose(metrics.risk_coverage(log_probs, SELECTIVE_LABELS), risks)
+    assert metrics.coverage_at_risk(log_probs, SELECTIVE_LABELS, 0.05) == pytest.approx(2 / 5)
+    assert metrics.coverage_at_risk(log_probs, SELECTIVE_LABELS, 0.3) == pytest.approx(4 / 5)  # not monotone
+    assert metrics.risk_at_coverage(log_probs, SELECTIVE_LABELS, 0.8) == pytest.approx(1 / 4)  # 4 of 5 kept
+    assert metrics.risk_at_coverage(log_probs, SELECTIVE_LABELS, 0.5) == pytest.approx(1 / 3)  # ⌈2.5⌉ kept
+    # generalised risk (errors among the k kept / 5) at coverage 0.2..1: 0, 0, .2, .2, .4; trapezoids of
+    # width 0.2 sum to 0.12, over the support 0.8
+    assert metrics.augrc(log_probs, SELECTIVE_LABELS) == pytest.approx(0.12 / 0.8)
+    values = metrics.classification_metrics(log_probs, SELECTIVE_LABELS)
+    assert values["cov_at_5_risk"] == pytest.approx(0.4) and values["risk_at_80_cov"] == pytest.approx(0.25)
+
+
+def test_coverage_at_risk_is_nan_when_the_most_confident_point_is_wrong():
+    log_probs = _log_probs([[[0.9, 0.1], [0.6, 0.4]]])
+    assert np.isnan(metrics.coverage_at_risk(log_probs, [1, 0], 0.05))
+    assert metrics.coverage_at_risk(log_probs, [1, 0], 0.5) == pytest.approx(1.0)
+
+
 def test_mutual_information_and_disagreement():
     same = _log_probs([[[0.7, 0.3]], [[0.7, 0.3]]])
     assert metrics.mutual_information(same) == pytest.approx(0.0, abs=1e-12)
