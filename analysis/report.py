@@ -1,4 +1,4 @@
-"""``bdlsweep report SWEEP_DIR``: a finished sweep's main table and plots as files under
+"""``bdlsweep report SWEEP_DIR``: a finished sweep's main table, metric groups and plots as files under
 ``<storage>/report/`` and as one self-contained ``report.html``, built from the stored results alone."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import pandas as pd
 
 from bdlsweep.analysis import results, tables
 from bdlsweep.analysis.diagnostic_plots import plot_ood_histograms, plot_reliability
+from bdlsweep.analysis.metric_groups import metric_groups_table
 from bdlsweep.analysis.report_html import render_report_html
 from bdlsweep.analysis.report_plots import (
     plot_metric_vs_samples,
@@ -22,6 +23,9 @@ from bdlsweep.locations import Location
 
 REPORT_DIR = "report"
 PREDICTIVE_PLOT = "results/predictive_1d.png"
+METRIC_GROUPS_HEADING = (
+    "Metric groups (test set; OOD: mean over the OOD sets; FLOPs per prediction; mean ± s.e. over ensembles)"
+)
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,12 @@ def build_report(sweep_dir: str | Path | Location) -> Report:
         "table.csv": (folder / "table.csv").write_text(tables.to_csv(table)),
         "table.tex": (folder / "table.tex").write_text(tables.to_latex(table, stderr=True)),
     }
+    more_tables = []
+    groups = metric_groups_table(ensembles, record["evaluate"]["methods"])
+    if groups is not None:
+        files["metric_groups.md"] = (folder / "metric_groups.md").write_text(tables.to_markdown(groups))
+        files["metric_groups.csv"] = (folder / "metric_groups.csv").write_text(tables.to_csv(groups))
+        more_tables.append((METRIC_GROUPS_HEADING, tables.to_html(groups)))
     candidates = [
         ("metric_vs_K.png", "Test metrics over the ensemble size K (mean ± s.e. over ensembles)",
          plot_metric_vs_size(ensembles)),
@@ -92,6 +102,7 @@ def build_report(sweep_dir: str | Path | Location) -> Report:
         summary,
         tables.to_html(table, stderr=True),
         [(caption, image) for _, caption, image in figures],
+        more_tables,
     )
     files["report.html"] = (folder / "report.html").write_text(page)
     return Report(folder, files)

@@ -16,8 +16,15 @@ img { max-width: 100%; }
 """
 
 
-def render_report_html(title: str, summary: str, table_html: str, figures: list[tuple[str, bytes]]) -> str:
-    """The page: title, a summary line, the main table, then each (caption, PNG) as an embedded figure."""
+def render_report_html(
+    title: str,
+    summary: str,
+    table_html: str,
+    figures: list[tuple[str, bytes]],
+    more_tables: list[tuple[str, str]] = (),
+) -> str:
+    """The page: title, a summary line, the main table and each (heading, table) of ``more_tables``,
+    then each (caption, PNG) as an embedded figure."""
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -26,8 +33,10 @@ def render_report_html(title: str, summary: str, table_html: str, figures: list[
         f"<p>{html.escape(summary)}</p>",
         "<h2>Main table</h2>",
         table_html,
-        "<h2>Plots</h2>",
     ]
+    for heading, table in more_tables:
+        parts += [f"<h2>{html.escape(heading)}</h2>", table]
+    parts.append("<h2>Plots</h2>")
     for caption, image in figures:
         encoded = base64.b64encode(image).decode()
         parts.append(

@@ -30,6 +30,17 @@ METRICS = {
     "mae": ("MAE", "min"),
     "crps": ("CRPS", "min"),
     "coverage_90": ("Cov90", None),
+    "brier": ("Brier", "min"),
+    "aece": ("aECE", "min"),
+    "auroc": ("AUROC", "max"),
+    "aupr_out": ("AUPR", "max"),
+    "fpr95": ("FPR95", "min"),
+    "aurc": ("AURC", "min"),
+    "augrc": ("AUGRC", "min"),
+    "cov_at_5_risk": ("Cov@5Risk", "max"),
+    "risk_at_80_cov": ("Risk@80Cov", "min"),
+    "params": ("Params", None),
+    "flops": ("FLOPs", None),
 }
 CLASSIFICATION_COLUMNS = ("acc", "elpd", "ece")
 REGRESSION_COLUMNS = ("elpd", "rmse", "coverage_90")
@@ -72,9 +83,13 @@ def main_table(
             [(group, metric[len("test_") :], stat) for metric, stat in stats.columns]
         )
         parts.append(stats)
-    table = pd.concat(parts, axis=1)
     if methods is None:
         methods = list(dict.fromkeys(m for frame in groups.values() for m in frame["method"]))
+    return ordered_rows(pd.concat(parts, axis=1), methods)
+
+
+def ordered_rows(table: pd.DataFrame, methods: list[str]) -> pd.DataFrame:
+    """The (K, method) rows of ``table`` by K, then in the order of ``methods`` (others last)."""
     rank = {method: position for position, method in enumerate(methods)}
     order = sorted(table.index, key=lambda index: (index[0], rank.get(index[1], len(rank))))
     return table.loc[order]
@@ -98,6 +113,15 @@ def _best(table: pd.DataFrame) -> dict[tuple, set]:
     return best
 
 
+def _number(value: float) -> str:
+    """Three decimals, or for counts of 10⁴ and more (parameters, FLOPs) two decimals and a K/M/G/T
+    prefix, as TorchUncertainty prints them."""
+    for prefix, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(value) >= max(scale, 1e4):
+            return f"{value / scale:.2f} {prefix}"
+    return f"{value:.3f}"
+
+
 def _cells(table: pd.DataFrame, stderr: bool, bold) -> list[list[str]]:
     best = _best(table)
     lines = []
@@ -108,10 +132,10 @@ def _cells(table: pd.DataFrame, stderr: bool, bold) -> list[list[str]]:
             if stat != "mean":
                 continue
             mean = table.loc[index, (group, metric, "mean")]
-            text = f"{mean:.3f}"
+            text = _number(mean)
             sem = table.loc[index, (group, metric, "sem")]
             if stderr and not math.isnan(sem):
-                text += f" ± {sem:.3f}"
+                text += f" ± {_number(sem)}"
             cells.append(bold(text) if index in best[(group, metric)] else text)
         lines.append(cells)
     return lines

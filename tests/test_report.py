@@ -16,6 +16,7 @@ from bdlsweep.analysis.report import build_report
 from bdlsweep.cli import main
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+ORDER = [["1", "MAP"], ["1", "SWAG"], ["2", "DE"], ["2", "MultiSWAG"], ["3", "DE"], ["3", "MultiSWAG"]]
 
 
 def _fake_sweep(folder) -> pd.DataFrame:
@@ -32,7 +33,9 @@ def _fake_sweep(folder) -> pd.DataFrame:
                         "elpd": -0.6 + 0.05 * size,
                         "ece": 0.05,
                     }
-                    rows.append({**base, "split": "test", **{f"test_{k}": v for k, v in scores.items()}})
+                    complexity = {"params": 20_000 * size, "flops": 1.5e9 * size * n}
+                    tested = {**scores, **complexity}
+                    rows.append({**base, "split": "test", **{f"test_{k}": v for k, v in tested.items()}})
                     for severity in (1, 3, 5):
                         shifted = {f"shift_{k}": v - 0.03 * severity for k, v in scores.items()}
                         rows.append(
@@ -46,6 +49,7 @@ def _fake_sweep(folder) -> pd.DataFrame:
                 base = {"method": method, "K": size, "ensemble_id": ensemble, "num_samples": samples}
                 auroc = 0.7 + 0.05 * size + rng.normal(0, 0.01)
                 rows.append({**base, "split": "ood", "ood_set": "uniform", "ood_auroc": auroc})
+                rows.append({**base, "split": "ood", "ood_set": "flipped", "ood_auroc": auroc - 0.1})
                 counts = rng.integers(0, 30, 15)
                 confidence = np.linspace(0.05, 0.95, 15)
                 bins += [
@@ -80,17 +84,23 @@ def _fake_sweep(folder) -> pd.DataFrame:
 
 
 class _Page(HTMLParser):
-    """Collects image sources and table cells of a page."""
+    """Collects image sources and the cells of each table of a page."""
 
     def __init__(self) -> None:
         super().__init__()
         self.images: list[str] = []
-        self.rows: list[list[str]] = []
+        self.tables: list[list[list[str]]] = []
         self._cell: list[str] | None = None
+
+    @property
+    def rows(self) -> list[list[str]]:
+        return self.tables[-1]
 
     def handle_starttag(self, tag, attrs):
         if tag == "img":
             self.images.append(dict(attrs)["src"])
+        elif tag == "table":
+            self.tables.append([])
         elif tag == "tr":
             self.rows.append([])
         elif tag in ("td", "th"):
@@ -126,22 +136,33 @@ def test_the_report_holds_the_table_and_every_plot_embedded_in_one_html_page(tmp
     assert all(src.startswith("data:image/png;base64,") for src in page.images)
     assert sorted(embedded) == sorted((tmp_path / "report" / name).read_bytes() for name in pngs)
     table = tables.main_table({"digits mlp": frame}, methods=["map", "swag"])
-    header, *body = page.rows
+    header, *body = page.tables[0]
     assert header == ["K", "Method", "digits mlp Acc", "digits mlp ELPD", "digits mlp ECE"]
-    assert [row[:2] for row in body] == [
-        ["1", "MAP"],
-        ["1", "SWAG"],
-        ["2", "DE"],
-        ["2", "MultiSWAG"],
-        ["3", "DE"],
-        ["3", "MultiSWAG"],
-    ]
+    assert [row[:2] for row in body] == ORDER
     rows = tables.final_test_rows(frame)
     mean = rows[(rows["method"] == "swag") & (rows["K"] == 2)]["test_acc"].mean()
     assert body[3][2].startswith(f"{mean:.3f} ± ")
     assert (tmp_path / "report" / "table.md").read_text() == tables.to_markdown(table, stderr=True)
     csv = pd.read_csv(io.StringIO((tmp_path / "report" / "table.csv").read_text()))
     assert csv["digits mlp acc mean"].iloc[3] == pytest.approx(mean)
+
+    header, *body = page.tables[1]  # the metric groups, as TorchUncertainty's tutorial prints them
+    assert header == [
+        "K",
+        "Method",
+        "Classification Acc",
+        "Calibration ECE",
+        "OOD AUROC",
+        "Complexity Params",
+        "Complexity FLOPs",
+    ]
+    assert [row[:2] for row in body] == ORDER
+    ood = frame[(frame["split"] == "ood") & (frame["method"] == "swag") & (frame["K"] == 2)]
+    assert ood["ood_set"].nunique() == 2
+    assert body[3][4] == f"{ood['ood_auroc'].mean():.3f}"  # mean over OOD sets, then over ensembles
+    assert body[3][5:] == ["40.00 K", "24.00 G"]  # 2 members; 8 samples at 1.5 G per member and sample
+    groups_file = (tmp_path / "report" / "metric_groups.md").read_text()
+    assert groups_file.startswith("| K | Method | Classification Acc")
 
 
 def test_report_of_a_folder_without_results_exits_2(tmp_path, capsys):
@@ -198,5 +219,6 @@ def test_the_ood_legend_shows_the_mean_auroc_of_the_largest_ensembles(tmp_path):
 
     frame = _fake_sweep(tmp_path)
     ood = frame[(frame["split"] == "ood") & (frame["method"] == "swag") & (frame["K"] == 3)]
-    assert mean_auroc(frame, "swag", 3, "uniform") == pytest.approx(ood["ood_auroc"].mean())
-    assert len(ood) == 3
+    uniform = ood[ood["ood_set"] == "uniform"]
+    assert mean_auroc(frame, "swag", 3, "uniform") == pytest.approx(uniform["ood_auroc"].mean())
+    assert len(uniform) == 3
