@@ -72,3 +72,16 @@ def test_weight_samples_batched_with_vmap_cost_one_forward_pass_each():
     assert posterior.batched(inputs)
     cost = posterior_cost(posterior, inputs, lambda: torch.Generator().manual_seed(0))
     assert cost == SampleCost(fixed=0, per_sample=2 * (12 * 16 + 16 * 4))
+
+
+def test_lenet5_and_packed_lenet5_cost_what_the_tutorial_reports():
+    """TorchUncertainty's MNIST tutorial prints 1.15 G and 1.51 G FLOPs for a 2,048-image test batch."""
+    options = {"padding": 0}
+    lenet = build_model("lenet5", options, (1, 28, 28), 10)
+    packed = build_model("packed_lenet5", {**options, "alpha": 2.0, "num_estimators": 4}, (1, 28, 28), 10)
+    images = torch.randn(4, 1, 28, 28)
+    # conv 6·24²·25, conv 16·8²·150, then 256·120, 120·84, 84·10 multiply-adds
+    assert flops_per_example(lenet, images) == 2 * (86_400 + 153_600 + 30_720 + 10_080 + 840) == 563_280
+    # the same layers widened by 2, four groups after the first: each output reads a quarter of its inputs
+    assert flops_per_example(packed, images) == 2 * (172_800 + 153_600 + 30_720 + 10_080 + 1_680) == 737_760
+    assert round(2048 * 563_280 / 1e9, 2) == 1.15 and round(2048 * 737_760 / 1e9, 2) == 1.51

@@ -176,3 +176,21 @@ def test_bundled_digits_equal_scikit_learns_loader():
     reference = sklearn_digits()
     np.testing.assert_array_equal(images, reference.images)
     np.testing.assert_array_equal(labels, reference.target)
+
+
+def test_digits_resized_for_mnist_architectures_are_the_8x8_sets_resized():
+    from torch.nn.functional import interpolate
+
+    from bdlsweep.trainables.data.digits import load_digits
+
+    small, large = load_digits(corruptions=("gaussian_noise",)), load_digits(image_size=28)
+    assert large.input_shape == (1, 28, 28) and small.input_shape == (1, 8, 8)
+
+    def resize(images: torch.Tensor) -> torch.Tensor:
+        return interpolate(images, size=(28, 28), mode="bilinear", align_corners=False)
+
+    torch.testing.assert_close(large.train.inputs, resize(small.train.inputs))
+    torch.testing.assert_close(large.ood["permuted_digits"], resize(small.ood["permuted_digits"]))
+    assert torch.equal(large.test.labels, small.test.labels)
+    shifted = large.shift[("gaussian_noise", 3)].inputs
+    assert shifted.shape == (400, 1, 28, 28) and not torch.equal(shifted, large.test.inputs)

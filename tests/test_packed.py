@@ -71,3 +71,31 @@ def test_packed_stage_needs_a_packable_model(tmp_path):
     )
     with pytest.raises(SpecError, match=r"stages\.packed\.method: packed needs the model mlp"):
         load_spec(sweep)
+
+
+def test_lenet5_and_its_packed_twin_have_the_tutorials_parameter_counts():
+    """TorchUncertainty's MNIST tutorial: LeNet 44.4 K weights, PackedLeNet (α 2, M 4, γ 1) 45.67 K."""
+    plain = build_model("lenet5", {"padding": 0}, (1, 28, 28), 10)
+    packed = build_model(
+        "packed_lenet5", {"padding": 0, "alpha": 2.0, "num_estimators": 4, "gamma": 1}, (1, 28, 28), 10
+    )
+    assert sum(p.numel() for p in plain.parameters()) == 156 + 2416 + 30840 + 10164 + 850
+    assert sum(p.numel() for p in packed.parameters()) == 312 + 2432 + 30960 + 10248 + 1720
+
+
+def test_packed_lenet5_estimators_never_see_each_others_channels():
+    torch.manual_seed(0)
+    model = build_model("packed_lenet5", {"alpha": 2.0, "num_estimators": 4}, (1, 12, 12), 3)
+    convolutions, rest = model.backbone[0], model.backbone[1:]
+    first, later = convolutions[0], convolutions[1:]
+
+    def outputs(maps: torch.Tensor) -> torch.Tensor:
+        return model.head(rest(later(maps))).reshape(len(maps), 4, 3)
+
+    maps = first(torch.randn(5, 1, 12, 12))
+    block = maps.shape[1] // 4
+    changed = maps.clone()
+    changed[:, 2 * block : 3 * block] = torch.randn(5, block, *maps.shape[2:])
+    before, after = outputs(maps), outputs(changed)
+    assert torch.allclose(after[:, :2], before[:, :2]) and torch.allclose(after[:, 3], before[:, 3])
+    assert not torch.allclose(after[:, 2], before[:, 2])

@@ -65,6 +65,7 @@ def data_dir(tmp_path_factory):
         ("sst2_bert", {"map": 30, "swag": 630, "llla": 630, "laplace_nf": 450}),
         ("qm9_painn", {"map": 30, "swag": 900, "llla": 630, "laplace_nf": 450}),
         ("mnist_mlp_hmc", {"hmc": 3}),
+        ("mnist_lenet_ensembles", {"map": 4, "packed": 4}),
         ("imdb_cnn_lstm_hmc", {"hmc_t1": 3, "hmc_t03": 3, "hmc_t01": 3, "hmc_t003": 3, "sghmc": 12}),
     ],
 )

@@ -1,7 +1,9 @@
-"""Packed-Ensembles as a method: the sweep's MLP packed into M estimators, trained once, sampled by estimator.
+"""Packed-Ensembles as a method: the sweep's model packed into M estimators, trained once, sampled by
+estimator.
 
-Each stage trains ``packed_mlp`` with the sweep model's hidden sizes and the stage's α (width factor),
-M (``num_estimators``) and γ (groups per estimator), on the mean of the M estimators' losses.
+Each stage trains the packed twin of the sweep's model (``mlp`` → ``packed_mlp``, ``lenet5`` →
+``packed_lenet5``) with the model's options and the stage's α (width factor), M (``num_estimators``)
+and γ (groups per estimator), on the mean of the M estimators' losses.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from bdlsweep.trainables.posterior import NetworkPosterior
 from bdlsweep.trainables.sampled_weights import replay_order
 from bdlsweep.trainables.training import EVAL_BATCH_SIZE
 
-PACKED_MODELS = {"mlp": "packed_mlp"}
+PACKED_MODELS = {"mlp": "packed_mlp", "lenet5": "packed_lenet5"}
 
 
 class PackedSettings(NetworkSettings):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import torch
+from pydantic import Field
 
 from bdlsweep.trainables.data.image_sets import generated_shift
 from bdlsweep.trainables.data.splits import DatasetSplits, LabelledSet, LazySets
@@ -35,16 +37,19 @@ def load_digits(
     test_size: int = 400,
     severities: tuple[int, ...] = (1, 2, 3, 4, 5),
     corruptions: tuple[str, ...] = ("gaussian_noise", "rotation"),
+    image_size: Annotated[int, Field(ge=8)] | None = None,
 ) -> DatasetSplits:
     """Split digits into train/val/test by a fixed permutation; derive shifted and OOD test sets.
 
     Pixels are scaled to [0, 1]. Shift: each of ``corruptions`` (any name in
     ``corruptions.CORRUPTIONS``) at each severity applied to the test images, built when read.
-    OOD: the test images with their pixels shuffled by one fixed permutation, which keeps the
-    intensity statistics but destroys every digit shape.
+    OOD: the test images with their 64 pixels shuffled by one fixed permutation, which keeps the
+    intensity statistics but destroys every digit shape. ``image_size`` (e.g. 28) resizes every
+    image bilinearly, so MNIST architectures run unchanged; corruptions apply to the resized images.
     """
     pixels, targets = bundled_digits()
-    images = torch.tensor(pixels, dtype=torch.float32).unsqueeze(1) / 16.0
+    small = torch.tensor(pixels, dtype=torch.float32).unsqueeze(1) / 16.0
+    images = _resized(small, image_size)
     labels = torch.tensor(targets, dtype=torch.int64)
     if val_size + test_size >= len(labels):
         raise ValueError(f"val_size + test_size must be below {len(labels)}")
@@ -54,7 +59,7 @@ def load_digits(
     test = LabelledSet(images[test_idx], labels[test_idx])
     shift = LazySets(generated_shift(test, list(corruptions), severities, split_seed))
     pixel_order = torch.randperm(64, generator=torch.Generator().manual_seed(split_seed + 1000))
-    permuted = test.inputs.flatten(1)[:, pixel_order].reshape(test.inputs.shape)
+    permuted = _resized(small[test_idx].flatten(1)[:, pixel_order].reshape(-1, 1, 8, 8), image_size)
     return DatasetSplits(
         train=LabelledSet(images[train_idx], labels[train_idx]),
         val=LabelledSet(images[val_idx], labels[val_idx]),
@@ -63,3 +68,10 @@ def load_digits(
         shift=shift,
         ood={"permuted_digits": permuted},
     )
+
+
+def _resized(images: torch.Tensor, size: int | None) -> torch.Tensor:
+    """``images`` resized bilinearly to ``size``×``size`` (unchanged when ``size`` is None)."""
+    if size is None:
+        return images
+    return torch.nn.functional.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
