@@ -1,9 +1,11 @@
-"""The ``bdlsweep`` command: ``run SWEEP.yaml [key=value ...]``, ``resume``, ``sync-mlflow``, ``report``."""
+"""The ``bdlsweep`` command: ``run SWEEP.yaml [key=value ...]``, ``resume``, ``sync-mlflow``, ``report``,
+``status``, ``ui``, ``surface``."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import warnings
 
@@ -39,6 +41,29 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("sweep_dir", help="the sweep's storage folder (or URI)")
     status = commands.add_parser("status", help="each stage's state; exit code 1 if a stage failed")
     status.add_argument("sweep_dir", help="the sweep's storage folder (or URI)")
+    surface = commands.add_parser(
+        "surface", help="log-posterior, log-likelihood and log-prior on the plane through three checkpoints"
+    )
+    surface.add_argument("sweep_dir", help="the sweep's storage folder (or URI)")
+    surface.add_argument(
+        "--checkpoints",
+        nargs=3,
+        required=True,
+        metavar="CHECKPOINT",
+        help="LABEL:SEED (a selected checkpoint, e.g. map:1), LABEL:SEED:SAMPLE (a kept sample) or a folder",
+    )
+    surface.add_argument("--grid-size", type=int, default=20, help="grid points per direction (20)")
+    surface.add_argument(
+        "--limits",
+        type=float,
+        nargs=4,
+        default=[-0.25, 1.25, -0.25, 1.25],
+        metavar=("LEFT", "RIGHT", "BOTTOM", "TOP"),
+        help="plane coordinates of the grid's edges (checkpoints at (0,0), (1,0) and (·,1))",
+    )
+    surface.add_argument("--temperature", type=float, default=1.0, help="divides both log-densities (1)")
+    surface.add_argument("--weight-decay", type=float, default=1.0, help="prior precision: N(0, 1/wd) (1)")
+    surface.add_argument("--name", default="surface", help="folder under <storage>/surfaces/ (surface)")
     ui = commands.add_parser("ui", help="start the MLflow UI on 127.0.0.1 for the sweep's tracking store")
     ui.add_argument("sweep_dir", help="the sweep's storage folder (or URI)")
     ui.add_argument("--port", type=int, default=5000, help="port of the UI (default 5000)")
@@ -115,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         return status_command(args.sweep_dir)
     if args.command == "ui":
         return ui_command(args.sweep_dir, args.port)
+    if args.command == "surface":
+        return surface_command(args)
     return EXIT_BAD_INPUT
 
 
@@ -214,6 +241,66 @@ def status_command(sweep_dir: str) -> int:
     print(f"sweep in {storage}")
     print("\n".join(lines))
     return EXIT_FAILED if failed else 0
+
+
+def surface_command(args: argparse.Namespace) -> int:
+    """Compute a posterior surface with Ray tasks, write it under ``<storage>/surfaces/``, log it to
+    MLflow; print where its files are (exit 2 for a bad checkpoint name or setting)."""
+    import json
+
+    import ray
+
+    from bdlsweep.locations import Location
+    from bdlsweep.sweeps.pipeline import RAY_DEFAULTS
+    from bdlsweep.sweeps.storage_guard import RECORD
+    from bdlsweep.sweeps.surface import SurfaceInputError, SurfaceSettings, compute_surface
+    from bdlsweep.sweeps.tracking import UNREACHABLE, log_surface
+    from bdlsweep.sweeps.tracking_check import unreachable_reason
+
+    storage = Location.parse(args.sweep_dir)
+    if not (storage / RECORD).is_file():
+        print(f"error: {storage}: {RECORD}: not a bdlsweep storage folder", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    record = json.loads((storage / RECORD).read_text())
+    left, right, bottom, top = args.limits
+    try:
+        settings = SurfaceSettings(
+            args.grid_size, left, right, bottom, top, args.temperature, args.weight_decay
+        )
+        started = not ray.is_initialized()
+        if started:
+            for key, value in RAY_DEFAULTS.items():
+                os.environ.setdefault(key, value)
+            ray.init(address=record["ray"]["address"], include_dashboard=False, log_to_driver=False)
+        try:
+            surface = compute_surface(storage, args.checkpoints, settings, args.name)
+        finally:
+            if started:
+                ray.shutdown()
+    except SurfaceInputError as error:
+        print(f"error: {storage}: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    files = [surface.folder / name for name in ("grid.csv", "anchors.csv", "settings.json", "surface.png")]
+    anchors = surface.anchors
+    metrics = {f"log_posterior_{i + 1}": float(v) for i, v in enumerate(anchors["log_posterior"])}
+    metrics["max_log_posterior"] = float(surface.grid["log_posterior"].max())
+    params = {"checkpoints": " ".join(args.checkpoints), **vars(settings)}
+    logged = None
+    if unreachable_reason(record["tracking_uri"]) is None:
+        try:
+            logged = log_surface(record, args.name, params, metrics, files)
+        except UNREACHABLE as error:
+            print(f"MLflow: surface not logged ({str(error).splitlines()[0]})", file=sys.stderr)
+    for row in anchors.itertuples(index=False):
+        print(
+            f"{row.checkpoint} at ({row.a:.3f}, {row.b:.3f}): log-posterior {row.log_posterior:.4g} "
+            f"= log-likelihood {row.log_likelihood:.4g} + log-prior {row.log_prior:.4g}"
+        )
+    for location in files:
+        print(f"{location.name}: {location}")
+    if logged is not None:
+        print(f"MLflow: run {logged} ({record['tracking_uri']})")
+    return 0
 
 
 def ui_command(sweep_dir: str, port: int) -> int:

@@ -1,9 +1,11 @@
-"""MLflow records: one run per Tune trial (params, per-epoch metrics, tags), selection tags, evaluation."""
+"""MLflow records: one run per Tune trial (params, per-epoch metrics, tags), selection tags, evaluation,
+reports and posterior surfaces."""
 
 from __future__ import annotations
 
 import math
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ import requests
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from bdlsweep.locations import Location
 from bdlsweep.trainables.reporting import DIVERGED, NODE_ID
@@ -152,18 +155,50 @@ def log_files(client: MlflowClient, run_id: str, files: list[Location], folder: 
         client.log_artifacts(run_id, staging, artifact_path=folder)
 
 
+def _sweep_run_id(client: MlflowClient, experiment: str, sweep: str, storage: str) -> tuple[str, str] | None:
+    """(experiment id, run id) of the sweep's parent run, or None when it has none."""
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    match = f"tags.sweep = '{sweep}' and tags.storage = '{storage}' and tags.run_kind = 'sweep'"
+    runs = client.search_runs([found.experiment_id], filter_string=match, max_results=1)
+    return (found.experiment_id, runs[0].info.run_id) if runs else None
+
+
 def log_report(
     tracking_uri: str, experiment: str, sweep: str, storage: str, files: list[Location]
 ) -> str | None:
     """Attach a report's files to the sweep's parent run under ``report/``; that run's id, or None
     when the sweep has none."""
     client = MlflowClient(tracking_uri)
-    found = client.get_experiment_by_name(experiment)
+    found = _sweep_run_id(client, experiment, sweep, storage)
     if found is None:
         return None
-    match = f"tags.sweep = '{sweep}' and tags.storage = '{storage}' and tags.run_kind = 'sweep'"
-    runs = client.search_runs([found.experiment_id], filter_string=match, max_results=1)
-    if not runs:
+    log_files(client, found[1], files, "report")
+    return found[1]
+
+
+def log_surface(
+    record: dict[str, Any],
+    label: str,
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    files: list[Location],
+) -> str | None:
+    """A finished run per posterior surface nested under the sweep's parent run (``record``: the sweep's
+    stored record): settings as params, densities at the checkpoints as metrics, files as artifacts."""
+    client = MlflowClient(record["tracking_uri"])
+    found = _sweep_run_id(client, record["experiment"], record["name"], record["storage"])
+    if found is None:
         return None
-    log_files(client, runs[0].info.run_id, files, "report")
-    return runs[0].info.run_id
+    experiment_id, parent = found
+    tags = {"sweep": record["name"], "run_kind": "surface", MLFLOW_PARENT_RUN_ID: parent}
+    run_id = client.create_run(experiment_id, run_name=f"{record['name']} {label}", tags=tags).info.run_id
+    client.log_batch(
+        run_id,
+        metrics=[Metric(key, value, int(time.time() * 1000), 0) for key, value in metrics.items()],
+        params=[Param(key, str(value)) for key, value in params.items()],
+    )
+    log_files(client, run_id, files, "surface")
+    client.set_terminated(run_id)
+    return run_id

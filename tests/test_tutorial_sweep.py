@@ -2,10 +2,13 @@
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
+from mlflow.tracking import MlflowClient
 
 from bdlsweep.analysis.report import build_report
 from bdlsweep.analysis.tables import final_test_rows
+from bdlsweep.cli import main
 from bdlsweep.sweeps.pipeline import run_sweep
 from bdlsweep.sweeps.spec import load_spec
 
@@ -19,7 +22,7 @@ def test_the_tutorial_sweep_runs_offline_on_digits_and_reports_every_metric_grou
     overrides = [
         "dataset={name: digits, image_size: 28, corruptions: [gaussian_noise]}",
         f"storage={tmp_path / 'lenet'}",
-        "seeds=[1,2]",
+        "seeds=[1,2,3]",
         "stages.map.epochs=2",
         "stages.packed.epochs=2",
         "evaluate.ensemble_sizes=[1,2]",
@@ -41,3 +44,20 @@ def test_the_tutorial_sweep_runs_offline_on_digits_and_reports_every_metric_grou
         assert column in header
     assert "Selective Cov@5Risk | Selective Risk@80Cov | Complexity Params | Complexity FLOPs |" in header
     assert "Metric groups" in report.files["report.html"].read_text()
+
+    # the posterior surface through the three MAP solutions, from the command line
+    storage = str(outcome.storage)
+    command = ["surface", storage, "--checkpoints", "map:1", "map:2", "map:3", "--grid-size", "3"]
+    assert main([*command, "--temperature", "2", "--name", "maps"]) == 0
+    anchors = pd.read_csv(outcome.storage.path / "surfaces" / "maps" / "anchors.csv")
+    assert anchors["checkpoint"].tolist() == ["map:1", "map:2", "map:3"]
+    assert anchors[["a", "b"]].values[:2].tolist() == [[0, 0], [1, 0]] and anchors["b"].iloc[2] == 1
+    client = MlflowClient(f"sqlite:///{storage}/mlflow.db")
+    experiment = client.get_experiment_by_name("mnist_lenet_ensembles").experiment_id
+    (run,) = client.search_runs([experiment], filter_string="tags.run_kind = 'surface'")
+    assert run.data.params["temperature"] == "2.0"
+    assert run.data.metrics["log_posterior_1"] == pytest.approx(anchors["log_posterior"].iloc[0])
+    artifacts = {item.path for item in client.list_artifacts(run.info.run_id, "surface")}
+    assert "surface/surface.png" in artifacts
+    assert main(["surface", storage, "--checkpoints", "map:1", "map:2", "map:9"]) == 2
+    assert main(["surface", storage, "--checkpoints", "map:1", "map:2", "map:1"]) == 2

@@ -17,7 +17,6 @@ import torch
 from pydantic import Field, model_validator
 from torch import nn
 from torch.func import functional_call
-from torch.nn.utils import vector_to_parameters
 
 from bdlsweep.trainables.context import TrialContext
 from bdlsweep.trainables.data.splits import DatasetSplits
@@ -29,11 +28,11 @@ from bdlsweep.trainables.posterior import ModelRecipe
 from bdlsweep.trainables.reporting import loop_state, report, resume_loop, resume_state, trial_seed
 from bdlsweep.trainables.sampled_weights import replay_order
 from bdlsweep.trainables.settings import MethodSettings
+from bdlsweep.trainables.subspace_log_density import full_batch_log_likelihood
 from bdlsweep.trainables.subspace_vi import SubspaceGaussian, negative_elbo
 from bdlsweep.trainables.subspaces import Subspace, pca_subspace, random_subspace
 from bdlsweep.trainables.swag import SWAGPosterior
 from bdlsweep.trainables.training import (
-    EVAL_BATCH_SIZE,
     batches,
     load_weight_vector,
     seed_everything,
@@ -136,25 +135,6 @@ def build_subspace(settings: SubspaceSettings, swag: SWAGPosterior, seed: int) -
         return pca_subspace(moments.mean, moments.deviations, settings.rank)
     generator = torch.Generator(device=moments.mean.device).manual_seed(seed)
     return random_subspace(moments.mean, settings.rank, generator)
-
-
-def full_batch_log_likelihood(
-    model: nn.Module, subspace: Subspace, data: DatasetSplits, likelihood: Likelihood
-) -> Callable[[torch.Tensor], float]:
-    """log p(D | z): the training set's summed log-likelihood at the weights of coordinates z."""
-    parameters = list(model.parameters())
-    inputs, labels = data.train.inputs, data.train.labels
-
-    @torch.no_grad()
-    def log_likelihood(coordinates: torch.Tensor) -> float:
-        vector_to_parameters(subspace.weights(coordinates), parameters)
-        total = torch.zeros((), device=subspace.shift.device)
-        for start in range(0, len(labels), EVAL_BATCH_SIZE):
-            chunk = slice(start, start + EVAL_BATCH_SIZE)
-            total -= likelihood.loss(model(inputs[chunk]), labels[chunk]) * len(labels[chunk])
-        return float(total)
-
-    return log_likelihood
 
 
 def _validation(posterior: SubspacePosterior, data: DatasetSplits, count: int, seed: int) -> dict[str, float]:
@@ -280,7 +260,8 @@ def train_subspace(config: dict[str, Any], context: TrialContext) -> None:
         return SubspacePosterior(evaluation_model, recipe, subspace, coordinates, data.train.inputs)
 
     if settings.inference == "ess":
-        log_likelihood = full_batch_log_likelihood(model, subspace, data, recipe.output_model)
+        train, likelihood = data.train, recipe.output_model
+        log_likelihood = full_batch_log_likelihood(model, subspace, train.inputs, train.labels, likelihood)
         run_ess(settings, posterior_for, log_likelihood, data, seed)
     else:
         run_vi(settings, model, subspace, recipe.output_model, posterior_for, data, seed)

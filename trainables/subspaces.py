@@ -57,3 +57,24 @@ def random_subspace(shift: torch.Tensor, rank: int, generator: torch.Generator) 
     gaussian = torch.randn(len(shift), rank, generator=generator, device=generator.device)
     orthonormal, _ = torch.linalg.qr(gaussian.to(shift))
     return Subspace(shift, orthonormal.T.contiguous())
+
+
+def plane_through(
+    first: torch.Tensor, second: torch.Tensor, third: torch.Tensor
+) -> tuple[Subspace, torch.Tensor]:
+    """The plane through three weight vectors, and their coordinates ``[3, 2]`` in it.
+
+    As bnn_hmc's posterior surface plots: origin ``first``, first direction ``second − first`` (so
+    ``second`` is at (1, 0)), second direction the part of ``third − first`` orthogonal to it (so
+    ``third`` is at (⟨third − first, u⟩ / |u|², 1)).
+    """
+    along = second - first
+    offset = third - first
+    if float(along.norm()) == 0:
+        raise ValueError("the first two weight vectors are equal: they span no plane")
+    projection = float(offset @ along) / float(along @ along)
+    across = offset - projection * along
+    if float(across.norm()) <= 1e-12 * float(offset.norm() + along.norm()):
+        raise ValueError("the three weight vectors are on one line: they span no plane")
+    coordinates = torch.tensor([[0.0, 0.0], [1.0, 0.0], [projection, 1.0]], dtype=torch.float64)
+    return Subspace(first, torch.stack([along, across])), coordinates
