@@ -1,5 +1,5 @@
 """The ``bdlsweep`` command: ``run SWEEP.yaml [key=value ...]``, ``resume``, ``sync-mlflow``, ``report``,
-``status``, ``ui``, ``surface``."""
+``status``, ``ui``, ``surface``, ``prior``."""
 
 from __future__ import annotations
 
@@ -64,6 +64,20 @@ def _parser() -> argparse.ArgumentParser:
     surface.add_argument("--temperature", type=float, default=1.0, help="divides both log-densities (1)")
     surface.add_argument("--weight-decay", type=float, default=1.0, help="prior precision: N(0, 1/wd) (1)")
     surface.add_argument("--name", default="surface", help="folder under <storage>/surfaces/ (surface)")
+    prior = commands.add_parser(
+        "prior", help="prior studies of a sweep file's model and data: sample functions, correlations"
+    )
+    prior.add_argument("sweep", help="path of the sweep file (YAML): its model, dataset and storage")
+    prior.add_argument("overrides", nargs="*", help="key.path=value overrides, e.g. dataset.name=mnist")
+    prior.add_argument(
+        "--variances",
+        type=float,
+        nargs="+",
+        default=[0.0004, 0.01, 1.0],
+        help="prior variances of every weight (default: the seed's std 0.02, 0.1, 1)",
+    )
+    prior.add_argument("--samples", type=int, default=100, help="weight samples per variance (100)")
+    prior.add_argument("--inputs", type=int, default=200, help="test inputs used (classification; 200)")
     ui = commands.add_parser("ui", help="start the MLflow UI on 127.0.0.1 for the sweep's tracking store")
     ui.add_argument("sweep_dir", help="the sweep's storage folder (or URI)")
     ui.add_argument("--port", type=int, default=5000, help="port of the UI (default 5000)")
@@ -142,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         return ui_command(args.sweep_dir, args.port)
     if args.command == "surface":
         return surface_command(args)
+    if args.command == "prior":
+        return prior_command(args)
     return EXIT_BAD_INPUT
 
 
@@ -254,7 +270,7 @@ def surface_command(args: argparse.Namespace) -> int:
     from bdlsweep.sweeps.pipeline import RAY_DEFAULTS
     from bdlsweep.sweeps.storage_guard import RECORD
     from bdlsweep.sweeps.surface import SurfaceInputError, SurfaceSettings, compute_surface
-    from bdlsweep.sweeps.tracking import UNREACHABLE, log_surface
+    from bdlsweep.sweeps.tracking import UNREACHABLE, log_study
     from bdlsweep.sweeps.tracking_check import unreachable_reason
 
     storage = Location.parse(args.sweep_dir)
@@ -288,7 +304,7 @@ def surface_command(args: argparse.Namespace) -> int:
     logged = None
     if unreachable_reason(record["tracking_uri"]) is None:
         try:
-            logged = log_surface(record, args.name, params, metrics, files)
+            logged = log_study(record, "surface", args.name, params, metrics, files)
         except UNREACHABLE as error:
             print(f"MLflow: surface not logged ({str(error).splitlines()[0]})", file=sys.stderr)
     for row in anchors.itertuples(index=False):
@@ -300,6 +316,49 @@ def surface_command(args: argparse.Namespace) -> int:
         print(f"{location.name}: {location}")
     if logged is not None:
         print(f"MLflow: run {logged} ({record['tracking_uri']})")
+    return 0
+
+
+def prior_command(args: argparse.Namespace) -> int:
+    """Run the prior studies for a sweep file's model and data, write ``<storage>/prior/``, log them to
+    MLflow; print where the files are (exit 2 for a bad sweep file or setting)."""
+    from bdlsweep.sweeps.prior_study import run_prior_study
+    from bdlsweep.sweeps.spec import load_spec
+    from bdlsweep.sweeps.tracking import UNREACHABLE, log_study
+    from bdlsweep.sweeps.tracking_check import unreachable_reason
+
+    try:
+        spec = load_spec(args.sweep, args.overrides)
+    except SpecError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if min(args.variances) < 0 or args.samples < 2 or args.inputs < 2:
+        print(f"error: {args.sweep}: --variances must be ≥ 0, --samples and --inputs ≥ 2", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        study = run_prior_study(spec, args.variances, args.samples, args.inputs)
+    except ValueError as error:
+        print(f"error: {args.sweep}: dataset.name: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    record = {
+        "name": spec.name,
+        "storage": str(spec.storage),
+        "tracking_uri": spec.tracking_uri,
+        "experiment": spec.experiment,
+    }
+    params = {"variances": " ".join(f"{v:g}" for v in args.variances), "samples": args.samples}
+    logged = None
+    if unreachable_reason(spec.tracking_uri) is None:
+        try:
+            logged = log_study(
+                record, "prior", "prior", {**params, "inputs": args.inputs}, {}, list(study.files.values())
+            )
+        except UNREACHABLE as error:
+            print(f"MLflow: prior study not logged ({str(error).splitlines()[0]})", file=sys.stderr)
+    for name, location in study.files.items():
+        print(f"{name}: {location}")
+    if logged is not None:
+        print(f"MLflow: run {logged} ({spec.tracking_uri})")
     return 0
 
 

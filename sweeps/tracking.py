@@ -1,5 +1,5 @@
 """MLflow records: one run per Tune trial (params, per-epoch metrics, tags), selection tags, evaluation,
-reports and posterior surfaces."""
+reports, and studies (posterior surfaces, prior studies)."""
 
 from __future__ import annotations
 
@@ -178,27 +178,31 @@ def log_report(
     return found[1]
 
 
-def log_surface(
+def log_study(
     record: dict[str, Any],
+    kind: str,
     label: str,
     params: dict[str, Any],
     metrics: dict[str, float],
     files: list[Location],
-) -> str | None:
-    """A finished run per posterior surface nested under the sweep's parent run (``record``: the sweep's
-    stored record): settings as params, densities at the checkpoints as metrics, files as artifacts."""
+) -> str:
+    """A finished run for one study of a sweep (``kind``: ``surface``, ``prior``), nested under the
+    sweep's parent run when there is one: settings as params, its figures of merit as metrics, its
+    files as artifacts under ``kind/``. ``record`` holds the sweep's name, storage, tracking URI and
+    experiment (as ``sweep.json`` does)."""
     client = MlflowClient(record["tracking_uri"])
-    found = _sweep_run_id(client, record["experiment"], record["name"], record["storage"])
-    if found is None:
-        return None
-    experiment_id, parent = found
-    tags = {"sweep": record["name"], "run_kind": "surface", MLFLOW_PARENT_RUN_ID: parent}
+    storage = Location.parse(record["storage"])
+    experiment_id = ensure_experiment(record["tracking_uri"], record["experiment"], storage / "mlartifacts")
+    found = _sweep_run_id(client, record["experiment"], record["name"], str(storage))
+    tags = {"sweep": record["name"], "storage": str(storage), "run_kind": kind}
+    if found is not None:
+        tags[MLFLOW_PARENT_RUN_ID] = found[1]
     run_id = client.create_run(experiment_id, run_name=f"{record['name']} {label}", tags=tags).info.run_id
     client.log_batch(
         run_id,
         metrics=[Metric(key, value, int(time.time() * 1000), 0) for key, value in metrics.items()],
         params=[Param(key, str(value)) for key, value in params.items()],
     )
-    log_files(client, run_id, files, "surface")
+    log_files(client, run_id, files, kind)
     client.set_terminated(run_id)
     return run_id
