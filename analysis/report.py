@@ -11,6 +11,7 @@ import pandas as pd
 
 from bdlsweep.analysis import results, tables
 from bdlsweep.analysis.diagnostic_plots import plot_ood_histograms, plot_reliability
+from bdlsweep.analysis.label_noise import label_noise_table, plot_label_noise
 from bdlsweep.analysis.metric_groups import metric_groups_table
 from bdlsweep.analysis.report_html import render_report_html
 from bdlsweep.analysis.report_plots import (
@@ -55,6 +56,17 @@ def _tuning_figures(storage: Location, stages: dict[str, dict]) -> list[tuple[st
     return figures
 
 
+def _label_noise_tables(storage: Location, stages: dict[str, dict]) -> dict[str, pd.DataFrame]:
+    """Per stage that searched ``label_noise``, its training and test accuracy per fraction."""
+    tables = {}
+    for stage, record in stages.items():
+        if "label_noise" in (record.get("search") or {}):
+            table = label_noise_table(results.trials(storage, stage))
+            if table is not None:
+                tables[stage] = table
+    return tables
+
+
 def build_report(sweep_dir: str | Path | Location) -> Report:
     """Write ``report/`` (table.md/.csv/.tex, PNG plots, report.html) from a sweep's storage."""
     storage = Location.parse(sweep_dir)
@@ -91,6 +103,12 @@ def build_report(sweep_dir: str | Path | Location) -> Report:
         candidates.append(("predictive_1d.png", "Predictive mean ± 2 std over x", predictive.read_bytes()))
     figures = [item for item in candidates if item[2] is not None]
     figures += _tuning_figures(storage, record["stages"])
+    for stage, fit in _label_noise_tables(storage, record["stages"]).items():
+        name = f"label_noise_{stage}"
+        files[f"{name}.csv"] = (folder / f"{name}.csv").write_text(fit.to_csv(index=False))
+        caption = f"Fitting randomly relabelled data (stage {stage}): training and test accuracy per fraction"
+        figures.append((f"{name}.png", caption, plot_label_noise(fit, stage)))
+        more_tables.append((caption, fit.to_html(index=False, float_format="%.3f")))
     for name, _, image in figures:
         files[name] = (folder / name).write_bytes(image)
     summary = (
