@@ -24,6 +24,8 @@ from bdlsweep.locations import Location
 
 REPORT_DIR = "report"
 PREDICTIVE_PLOT = "results/predictive_1d.png"
+SURFACES_DIR = "surfaces"
+PRIOR_DIR = "prior"
 METRIC_GROUPS_HEADING = (
     "Metric groups (test set; OOD: mean over the OOD sets; FLOPs per prediction; mean ± s.e. over ensembles)"
 )
@@ -65,6 +67,21 @@ def _label_noise_tables(storage: Location, stages: dict[str, dict]) -> dict[str,
             if table is not None:
                 tables[stage] = table
     return tables
+
+
+def _study_figures(storage: Location) -> list[tuple[str, str, bytes]]:
+    """The plots of the studies run on this sweep (``bdlsweep surface`` and ``bdlsweep prior``)."""
+    figures = []
+    for surface in (storage / SURFACES_DIR).children():
+        if (surface / "surface.png").is_file():
+            checkpoints = json.loads((surface / "settings.json").read_text())["checkpoints"]
+            caption = f"Posterior surface {surface.name} through {', '.join(checkpoints)}"
+            figures.append((f"surface_{surface.name}.png", caption, (surface / "surface.png").read_bytes()))
+    for plot in (storage / PRIOR_DIR).children():
+        if plot.name.endswith(".png"):
+            caption = f"Prior study: {plot.name.removesuffix('.png').replace('_', ' ')}"
+            figures.append((plot.name, caption, plot.read_bytes()))
+    return figures
 
 
 def build_report(sweep_dir: str | Path | Location) -> Report:
@@ -109,6 +126,7 @@ def build_report(sweep_dir: str | Path | Location) -> Report:
         caption = f"Fitting randomly relabelled data (stage {stage}): training and test accuracy per fraction"
         figures.append((f"{name}.png", caption, plot_label_noise(fit, stage)))
         more_tables.append((caption, fit.to_html(index=False, float_format="%.3f")))
+    figures += _study_figures(storage)
     for name, _, image in figures:
         files[name] = (folder / name).write_bytes(image)
     summary = (

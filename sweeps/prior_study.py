@@ -27,6 +27,7 @@ from bdlsweep.analysis.prior_predictive import (
     paired_correlation,
     prior_outputs,
 )
+from bdlsweep.analysis.report import PRIOR_DIR
 from bdlsweep.locations import Location
 from bdlsweep.sweeps.spec import SweepSpec
 from bdlsweep.trainables.context import TrialContext
@@ -34,7 +35,6 @@ from bdlsweep.trainables.data import DatasetSplits, load_dataset
 from bdlsweep.trainables.likelihood import LIKELIHOODS
 from bdlsweep.trainables.posterior import ModelRecipe
 
-PRIOR_DIR = "prior"
 PROBABILITY_BINS = 20
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 import ray
 import torch
 
+from bdlsweep.analysis.report import SURFACES_DIR
 from bdlsweep.analysis.surface_plots import plot_surface
 from bdlsweep.locations import Location
 from bdlsweep.trainables.checkpoint import read_metadata
@@ -29,8 +30,6 @@ from bdlsweep.trainables.registry import posterior_class
 from bdlsweep.trainables.subspace_log_density import full_batch_log_likelihood, gaussian_log_prior
 from bdlsweep.trainables.subspaces import Subspace, plane_through
 from bdlsweep.trainables.training import trial_device, weight_vector
-
-SURFACES_DIR = "surfaces"
 
 
 class SurfaceInputError(ValueError):

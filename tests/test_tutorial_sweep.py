@@ -61,3 +61,10 @@ def test_the_tutorial_sweep_runs_offline_on_digits_and_reports_every_metric_grou
     assert "surface/surface.png" in artifacts
     assert main(["surface", storage, "--checkpoints", "map:1", "map:2", "map:9"]) == 2
     assert main(["surface", storage, "--checkpoints", "map:1", "map:2", "map:1"]) == 2
+
+    # the prior study of the same model and data; both studies' plots join the report
+    assert main(["prior", str(SWEEP), *overrides, "--samples", "3", "--inputs", "20"]) == 0
+    (prior,) = client.search_runs([experiment], filter_string="tags.run_kind = 'prior'")
+    assert prior.data.tags["mlflow.parentRunId"] == run.data.tags["mlflow.parentRunId"]  # under the sweep
+    names = set(build_report(outcome.storage).files)
+    assert {"surface_maps.png", "prior_class_correlations.png", "prior_shift_correlations.png"} <= names
