@@ -8,7 +8,7 @@ import pandas as pd
 from bdlsweep.analysis.tables import final_test_rows, ordered_rows
 
 GROUPS = {
-    "Classification": ("acc", "brier", "nll"),
+    "Classification": ("acc", "brier", "nll", "entropy"),
     "Calibration": ("ece", "aece"),
     "OOD": ("auroc", "aupr_out", "fpr95"),
     "Selective": ("aurc", "augrc", "cov_at_5_risk", "risk_at_80_cov"),

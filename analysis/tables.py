@@ -31,6 +31,7 @@ METRICS = {
     "crps": ("CRPS", "min"),
     "coverage_90": ("Cov90", None),
     "brier": ("Brier", "min"),
+    "entropy": ("Entropy", None),
     "aece": ("aECE", "min"),
     "auroc": ("AUROC", "max"),
     "aupr_out": ("AUPR", "max"),

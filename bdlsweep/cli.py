@@ -64,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     surface.add_argument("--temperature", type=float, default=1.0, help="divides both log-densities (1)")
     surface.add_argument("--weight-decay", type=float, default=1.0, help="prior precision: N(0, 1/wd) (1)")
     surface.add_argument("--name", default="surface", help="folder under <storage>/surfaces/ (surface)")
+    surface.add_argument("--gpu", type=float, default=0.0, help="GPUs per grid-row task, e.g. 0.25 (0)")
     prior = commands.add_parser(
         "prior", help="prior studies of a sweep file's model and data: sample functions, correlations"
     )
@@ -289,7 +290,7 @@ def surface_command(args: argparse.Namespace) -> int:
                 os.environ.setdefault(key, value)
             ray.init(address=record["ray"]["address"], include_dashboard=False, log_to_driver=False)
         try:
-            surface = compute_surface(storage, args.checkpoints, settings, args.name)
+            surface = compute_surface(storage, args.checkpoints, settings, args.name, args.gpu)
         finally:
             if started:
                 ray.shutdown()

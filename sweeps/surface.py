@@ -129,10 +129,10 @@ def log_likelihoods(
 
 
 def compute_surface(
-    storage: Location, names: list[str], settings: SurfaceSettings, label: str = "surface"
+    storage: Location, names: list[str], settings: SurfaceSettings, label: str = "surface", gpu: float = 0.0
 ) -> Surface:
     """The surface through the three checkpoints ``names`` of the sweep in ``storage``: computed with
-    Ray tasks (Ray must be initialised), written under ``<storage>/surfaces/<label>/``."""
+    Ray tasks (Ray must be initialised) of ``gpu`` GPUs each, written to ``<storage>/surfaces/<label>/``."""
     if len(names) != 3:
         raise SurfaceInputError(f"checkpoints: three are needed (got {len(names)})")
     record = json.loads((storage / "sweep.json").read_text())
@@ -151,7 +151,8 @@ def compute_surface(
     b_values = np.linspace(settings.limit_bottom, settings.limit_top, settings.grid_size)
     rows = [[(float(a), float(b)) for b in b_values] for a in a_values] + [anchors.tolist()]
     shared = [ray.put(recipe), ray.put(state), ray.put(plane)]
-    values = ray.get([log_likelihoods.remote(*shared, row, dataset, options) for row in rows])
+    task = log_likelihoods.options(num_gpus=gpu)
+    values = ray.get([task.remote(*shared, row, dataset, options) for row in rows])
     frames = [_densities(row, found, plane, settings) for row, found in zip(rows, values, strict=True)]
     grid = pd.concat(frames[:-1], ignore_index=True)
     anchor_frame = frames[-1].assign(checkpoint=names)
