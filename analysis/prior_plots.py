@@ -8,7 +8,6 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from bdlsweep.analysis.report_plots import png_bytes
-from bdlsweep.trainables.data.splits import InputCurve
 
 SHOWN_FUNCTIONS = 20
 
@@ -19,7 +18,7 @@ def _panels(count: int, height: float = 3.4) -> tuple[Figure, list]:
     return figure, list(axes)
 
 
-def plot_prior_functions(functions: pd.DataFrame, curve: InputCurve) -> bytes:
+def plot_prior_functions(functions: pd.DataFrame, train_x: np.ndarray, train_y: np.ndarray) -> bytes:
     """Up to 20 prior sample functions per variance over x, the training points as dots."""
     variances = list(dict.fromkeys(functions["variance"]))
     figure, axes = _panels(len(variances))
@@ -27,7 +26,7 @@ def plot_prior_functions(functions: pd.DataFrame, curve: InputCurve) -> bytes:
         shown = functions[(functions["variance"] == variance) & (functions["sample"] < SHOWN_FUNCTIONS)]
         for _, sample in shown.groupby("sample"):
             ax.plot(sample["x"], sample["f"], linewidth=0.8, alpha=0.7)
-        ax.scatter(curve.train_x, curve.train_y, s=6, c="black", zorder=3)
+        ax.scatter(train_x, train_y, s=6, c="black", zorder=3)
         ax.set_title(f"prior variance {variance:g}")
         ax.set_xlabel("x")
     axes[0].set_ylabel("f(x)")

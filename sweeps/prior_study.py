@@ -21,12 +21,6 @@ from bdlsweep.analysis.prior_plots import (
     plot_shift_correlations,
     plot_top_probabilities,
 )
-from bdlsweep.analysis.prior_predictive import (
-    class_correlations,
-    input_correlations,
-    paired_correlation,
-    prior_outputs,
-)
 from bdlsweep.analysis.report import PRIOR_DIR
 from bdlsweep.locations import Location
 from bdlsweep.sweeps.spec import SweepSpec
@@ -34,6 +28,12 @@ from bdlsweep.trainables.context import TrialContext
 from bdlsweep.trainables.data import DatasetSplits, load_dataset
 from bdlsweep.trainables.likelihood import LIKELIHOODS
 from bdlsweep.trainables.posterior import ModelRecipe
+from bdlsweep.trainables.prior_predictive import (
+    class_correlations,
+    input_correlations,
+    paired_correlation,
+    prior_outputs,
+)
 
 PROBABILITY_BINS = 20
 
@@ -58,7 +58,11 @@ def run_prior_study(
     recipe = context.recipe(splits)
     if splits.curve is not None:
         tables = {"prior_functions": _functions(recipe, splits, variances, num_samples, seed)}
-        figures = {"prior_functions.png": plot_prior_functions(tables["prior_functions"], splits.curve)}
+        figures = {
+            "prior_functions.png": plot_prior_functions(
+                tables["prior_functions"], splits.curve.train_x, splits.curve.train_y
+            )
+        }
     elif splits.likelihood == "classification":
         tables, figures = _classification(recipe, splits, variances, num_samples, num_inputs, seed)
     else:
