@@ -23,7 +23,7 @@ import torch
 from bdlsweep.analysis.report import SURFACES_DIR
 from bdlsweep.analysis.surface_plots import plot_surface
 from bdlsweep.locations import Location
-from bdlsweep.trainables.checkpoint import read_metadata
+from bdlsweep.trainables.checkpoint import CorruptCheckpointError, read_metadata
 from bdlsweep.trainables.data import load_dataset
 from bdlsweep.trainables.posterior import ModelRecipe, Posterior
 from bdlsweep.trainables.registry import posterior_class
@@ -89,7 +89,10 @@ def checkpoint_weights(
         cls = posterior_class(record["method"], record.get("derived"))
         folder = Location.parse(record["members"][seed]["checkpoint"])
     else:
-        cls = posterior_class(read_metadata(str(folder))["method"])
+        try:
+            cls = posterior_class(read_metadata(str(folder))["method"])
+        except (CorruptCheckpointError, KeyError) as error:
+            raise SurfaceInputError(f"{name}: not a checkpoint bdlsweep can read ({error})") from None
     posterior = cls.load(str(folder), "cpu", train_inputs)
     return _weights(posterior, name, sample), posterior.recipe, posterior.model.state_dict()
 

@@ -103,6 +103,7 @@ def test_named_checkpoints_read_selections_and_kept_samples(tmp_path):
         ("map:1:0", "keeps no weight samples"),
         ("sgld:1:4", "sample 4 of 4 kept samples"),
         ("map", "neither a checkpoint folder nor LABEL:SEED"),
+        (str(tmp_path / "selections"), "not a checkpoint bdlsweep can read"),
     ]:
         with pytest.raises(SurfaceInputError, match=problem):
             checkpoint_weights(storage, name, inputs)
