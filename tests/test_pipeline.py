@@ -106,7 +106,7 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path, ray_session, capsys, caplog)
     tuning |= {"tuning_mc_dropout_dropout.png"}  # laplace_nf's prior precision has one value: no curve
     report_files = {path.name for path in (spec.storage.path / "report").iterdir()}
     assert report_files == {
-        "table.md", "table.csv", "table.tex", "report.html",
+        "table.md", "table.csv", "table.tex", "report.html", "metric_groups.md", "metric_groups.csv",
         "metric_vs_K.png", "metric_vs_samples.png", "metric_vs_severity.png", *tuning,
         "reliability.png", "ood_histograms.png",
     }  # fmt: skip
