@@ -4,12 +4,17 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
-import os
 import sys
 import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from bdlsweep.sweeps.errors import SpecError
+
+if TYPE_CHECKING:
+    from bdlsweep.locations import Location
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
@@ -83,6 +88,33 @@ def _parser() -> argparse.ArgumentParser:
     ui.add_argument("sweep_dir", help="the sweep's storage folder (or URI)")
     ui.add_argument("--port", type=int, default=5000, help="port of the UI (default 5000)")
     return parser
+
+
+def _stored_sweep(sweep_dir: str) -> tuple[Location, dict] | None:
+    """The storage location and sweep record of ``sweep_dir``; None (after printing why) when it holds
+    no sweep."""
+    from bdlsweep.locations import Location
+    from bdlsweep.sweeps.storage_guard import RECORD
+
+    storage = Location.parse(sweep_dir)
+    if not (storage / RECORD).is_file():
+        print(f"error: {storage}: {RECORD}: not a bdlsweep storage folder", file=sys.stderr)
+        return None
+    return storage, json.loads((storage / RECORD).read_text())
+
+
+def _log_if_reachable(tracking_uri: str, what: str, log: Callable[[], str | None]) -> str | None:
+    """``log()``'s run id when the tracking server answers; otherwise None, saying ``what`` was not logged."""
+    from bdlsweep.sweeps.tracking import UNREACHABLE
+    from bdlsweep.sweeps.tracking_check import unreachable_reason
+
+    if unreachable_reason(tracking_uri) is not None:
+        return None
+    try:
+        return log()
+    except UNREACHABLE as error:
+        print(f"MLflow: {what} not logged ({str(error).splitlines()[0]})", file=sys.stderr)
+        return None
 
 
 def run_command(sweep: str, overrides: list[str], dry_run: bool = False) -> int:
@@ -200,34 +232,26 @@ def sync_command(sweep_dir: str) -> int:
 
 def report_command(sweep_dir: str) -> int:
     """Build ``report/`` of a finished sweep and attach it to its MLflow evaluation run; print where it is."""
-    import json
-
     from bdlsweep.analysis.report import build_report
     from bdlsweep.analysis.results import ENSEMBLES_FILE
-    from bdlsweep.locations import Location
-    from bdlsweep.sweeps.storage_guard import RECORD
-    from bdlsweep.sweeps.tracking import UNREACHABLE, log_report
-    from bdlsweep.sweeps.tracking_check import unreachable_reason
+    from bdlsweep.sweeps.tracking import log_report
 
-    storage = Location.parse(sweep_dir)
-    for name, problem in ((RECORD, "not a bdlsweep storage folder"), (ENSEMBLES_FILE, "no evaluation yet")):
-        if not (storage / name).is_file():
-            print(f"error: {storage}: {name}: {problem}", file=sys.stderr)
-            return EXIT_BAD_INPUT
+    stored = _stored_sweep(sweep_dir)
+    if stored is None:
+        return EXIT_BAD_INPUT
+    storage, record = stored
+    if not (storage / ENSEMBLES_FILE).is_file():
+        print(f"error: {storage}: {ENSEMBLES_FILE}: no evaluation yet", file=sys.stderr)
+        return EXIT_BAD_INPUT
     report = build_report(storage)
-    record = json.loads((storage / RECORD).read_text())
-    logged = None
-    if unreachable_reason(record["tracking_uri"]) is None:
-        try:
-            logged = log_report(
-                record["tracking_uri"],
-                record["experiment"],
-                record["name"],
-                record["storage"],
-                list(report.files.values()),
-            )
-        except UNREACHABLE as error:
-            print(f"MLflow: report not logged ({str(error).splitlines()[0]})", file=sys.stderr)
+    files = list(report.files.values())
+    logged = _log_if_reachable(
+        record["tracking_uri"],
+        "report",
+        lambda: log_report(
+            record["tracking_uri"], record["experiment"], record["name"], record["storage"], files
+        ),
+    )
     for name, location in report.files.items():
         print(f"{name}: {location}")
     if logged is not None:
@@ -247,15 +271,11 @@ def _status_lines(sweep_dir: str) -> tuple[list[str], bool]:
 
 def status_command(sweep_dir: str) -> int:
     """Print where a stored sweep stands; 1 if a stage failed, 2 if the folder holds no sweep."""
-    from bdlsweep.locations import Location
-    from bdlsweep.sweeps.storage_guard import RECORD
-
-    storage = Location.parse(sweep_dir)
-    if not (storage / RECORD).is_file():
-        print(f"error: {storage}: {RECORD}: not a bdlsweep storage folder", file=sys.stderr)
+    stored = _stored_sweep(sweep_dir)
+    if stored is None:
         return EXIT_BAD_INPUT
-    lines, failed = _status_lines(str(storage))
-    print(f"sweep in {storage}")
+    lines, failed = _status_lines(str(stored[0]))
+    print(f"sweep in {stored[0]}")
     print("\n".join(lines))
     return EXIT_FAILED if failed else 0
 
@@ -263,32 +283,22 @@ def status_command(sweep_dir: str) -> int:
 def surface_command(args: argparse.Namespace) -> int:
     """Compute a posterior surface with Ray tasks, write it under ``<storage>/surfaces/``, log it to
     MLflow; print where its files are (exit 2 for a bad checkpoint name or setting)."""
-    import json
-
     import ray
 
-    from bdlsweep.locations import Location
-    from bdlsweep.sweeps.pipeline import RAY_DEFAULTS
-    from bdlsweep.sweeps.storage_guard import RECORD
+    from bdlsweep.sweeps.pipeline import start_ray
     from bdlsweep.sweeps.surface import SurfaceInputError, SurfaceSettings, compute_surface
-    from bdlsweep.sweeps.tracking import UNREACHABLE, log_study
-    from bdlsweep.sweeps.tracking_check import unreachable_reason
+    from bdlsweep.sweeps.tracking import log_study
 
-    storage = Location.parse(args.sweep_dir)
-    if not (storage / RECORD).is_file():
-        print(f"error: {storage}: {RECORD}: not a bdlsweep storage folder", file=sys.stderr)
+    stored = _stored_sweep(args.sweep_dir)
+    if stored is None:
         return EXIT_BAD_INPUT
-    record = json.loads((storage / RECORD).read_text())
+    storage, record = stored
     left, right, bottom, top = args.limits
     try:
         settings = SurfaceSettings(
             args.grid_size, left, right, bottom, top, args.temperature, args.weight_decay
         )
-        started = not ray.is_initialized()
-        if started:
-            for key, value in RAY_DEFAULTS.items():
-                os.environ.setdefault(key, value)
-            ray.init(address=record["ray"]["address"], include_dashboard=False, log_to_driver=False)
+        started = start_ray(record["ray"]["address"], record["ray"]["num_cpus"])
         try:
             surface = compute_surface(storage, args.checkpoints, settings, args.name, args.gpu)
         finally:
@@ -302,12 +312,11 @@ def surface_command(args: argparse.Namespace) -> int:
     metrics = {f"log_posterior_{i + 1}": float(v) for i, v in enumerate(anchors["log_posterior"])}
     metrics["max_log_posterior"] = float(surface.grid["log_posterior"].max())
     params = {"checkpoints": " ".join(args.checkpoints), **vars(settings)}
-    logged = None
-    if unreachable_reason(record["tracking_uri"]) is None:
-        try:
-            logged = log_study(record, "surface", args.name, params, metrics, files)
-        except UNREACHABLE as error:
-            print(f"MLflow: surface not logged ({str(error).splitlines()[0]})", file=sys.stderr)
+    logged = _log_if_reachable(
+        record["tracking_uri"],
+        "surface",
+        lambda: log_study(record, "surface", args.name, params, metrics, files),
+    )
     for row in anchors.itertuples(index=False):
         print(
             f"{row.checkpoint} at ({row.a:.3f}, {row.b:.3f}): log-posterior {row.log_posterior:.4g} "
@@ -325,8 +334,7 @@ def prior_command(args: argparse.Namespace) -> int:
     MLflow; print where the files are (exit 2 for a bad sweep file or setting)."""
     from bdlsweep.sweeps.prior_study import run_prior_study
     from bdlsweep.sweeps.spec import load_spec
-    from bdlsweep.sweeps.tracking import UNREACHABLE, log_study
-    from bdlsweep.sweeps.tracking_check import unreachable_reason
+    from bdlsweep.sweeps.tracking import log_study
 
     try:
         spec = load_spec(args.sweep, args.overrides)
@@ -347,15 +355,12 @@ def prior_command(args: argparse.Namespace) -> int:
         "tracking_uri": spec.tracking_uri,
         "experiment": spec.experiment,
     }
-    params = {"variances": " ".join(f"{v:g}" for v in args.variances), "samples": args.samples}
-    logged = None
-    if unreachable_reason(spec.tracking_uri) is None:
-        try:
-            logged = log_study(
-                record, "prior", "prior", {**params, "inputs": args.inputs}, {}, list(study.files.values())
-            )
-        except UNREACHABLE as error:
-            print(f"MLflow: prior study not logged ({str(error).splitlines()[0]})", file=sys.stderr)
+    variances = " ".join(f"{v:g}" for v in args.variances)
+    params = {"variances": variances, "samples": args.samples, "inputs": args.inputs}
+    files = list(study.files.values())
+    logged = _log_if_reachable(
+        spec.tracking_uri, "prior study", lambda: log_study(record, "prior", "prior", params, {}, files)
+    )
     for name, location in study.files.items():
         print(f"{name}: {location}")
     if logged is not None:
@@ -366,17 +371,12 @@ def prior_command(args: argparse.Namespace) -> int:
 def ui_command(sweep_dir: str, port: int) -> int:
     """Serve ``mlflow ui`` on 127.0.0.1 for the sweep's tracking store until Ctrl+C (a tracking server
     is its own UI: its address is printed)."""
-    import json
     import subprocess
 
-    from bdlsweep.locations import Location
-    from bdlsweep.sweeps.storage_guard import RECORD
-
-    storage = Location.parse(sweep_dir)
-    if not (storage / RECORD).is_file():
-        print(f"error: {storage}: {RECORD}: not a bdlsweep storage folder", file=sys.stderr)
+    stored = _stored_sweep(sweep_dir)
+    if stored is None:
         return EXIT_BAD_INPUT
-    tracking_uri = json.loads((storage / RECORD).read_text())["tracking_uri"]
+    tracking_uri = stored[1]["tracking_uri"]
     if tracking_uri.startswith(("http://", "https://")):
         print(f"the sweep records to a tracking server: open {tracking_uri}")
         return 0

@@ -63,15 +63,16 @@ def check_before_start(spec: SweepSpec) -> None:
     check_resources(spec)
 
 
-def start_ray(spec: SweepSpec) -> bool:
-    """Join or start Ray as the spec says; True when this call started it (and should stop it)."""
+def start_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
+    """Join the Ray cluster at ``address`` (``auto``), or start a local one with ``num_cpus``; True when
+    this call started it (and should stop it)."""
     for key, value in RAY_DEFAULTS.items():
         os.environ.setdefault(key, value)
     if ray.is_initialized():
         return False
     ray.init(
-        address=spec.ray.address,
-        num_cpus=spec.ray.num_cpus if spec.ray.address is None else None,
+        address=address,
+        num_cpus=num_cpus if address is None else None,
         include_dashboard=False,
         logging_level=logging.WARNING,
         log_to_driver=False,
@@ -217,7 +218,7 @@ def finish_sweep_run(
 def run_sweep(spec: SweepSpec) -> SweepOutcome:
     """Run (or resume) every stage, evaluate the ensembles, write and log the tables."""
     check_before_start(spec)
-    started = start_ray(spec)
+    started = start_ray(spec.ray.address, spec.ray.num_cpus)
     try:
         check_and_record(spec)
         fetch_data(spec)

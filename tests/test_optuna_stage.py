@@ -47,7 +47,7 @@ def test_optuna_stage_records_every_trial_and_selects_by_val_elpd(tmp_path, ray_
             "evaluate.ensemble_sizes=[1]",
         ],
     )
-    start_ray(spec)
+    start_ray(spec.ray.address, spec.ray.num_cpus)
     experiment_id = ensure_experiment(spec.tracking_uri, spec.experiment, tmp_path / "artifacts")
     done = run_stage(spec, spec.stages["map"], {}, experiment_id)
     selections = run_stage(spec, spec.stages["llla"], done, experiment_id)
