@@ -50,20 +50,14 @@ class _Draw:
     draws: np.ndarray
     sizes: list[int]
     ensemble_seed: int
-    costs: list[SampleCost]
-    params: list[int]
 
     def row(self, num_samples: int) -> dict[str, Any]:
         return {**self.key, "num_samples": num_samples}
 
-    def complexity(self, num_samples: int) -> dict[str, float]:
-        """Weights of the members the first ``num_samples`` draws use, and FLOPs per prediction."""
+    def samples_per_member(self, num_samples: int) -> dict[int, int]:
+        """Seed → how many of the first ``num_samples`` draws each member gives (those giving some)."""
         counts = np.bincount(self.draws[:num_samples], minlength=len(self.seeds))
-        used = [index for index, count in enumerate(counts) if count > 0]
-        return {
-            "params": float(sum(self.params[index] for index in used)),
-            "flops": float(sum(self.costs[index].at(int(counts[index])) for index in used)),
-        }
+        return {seed: int(count) for seed, count in zip(self.seeds, counts, strict=True) if count > 0}
 
 
 @dataclass(frozen=True)
@@ -176,9 +170,15 @@ class EnsembleEvaluator:
             draws = draw_members(len(seeds), total, self.settings["stratified"], rng)
             sizes = sorted({n for n in self.settings["subsample_sizes"] if n <= total} | {total})
         key = {"method": self.label, "K": size, "ensemble_id": ensemble_id, "members": model_ids}
-        costs = [self.costs[seed] for seed in seeds]
-        params = [self.params[seed] for seed in seeds]
-        return _Draw(key, seeds, draws, sizes, ensemble_seed, costs, params)
+        return _Draw(key, seeds, draws, sizes, ensemble_seed)
+
+    def _complexity(self, draw: _Draw, num_samples: int) -> dict[str, float]:
+        """Weights of the members the first ``num_samples`` draws use, and FLOPs per prediction."""
+        used = draw.samples_per_member(num_samples)
+        return {
+            "params": float(sum(self.params[seed] for seed in used)),
+            "flops": float(sum(self.costs[seed].at(count) for seed, count in used.items())),
+        }
 
     def _predict(self, inputs: torch.Tensor, draw: _Draw) -> torch.Tensor:
         return self._outputs(inputs, draw.seeds, draw.draws, draw.ensemble_seed)
@@ -230,7 +230,7 @@ class EnsembleEvaluator:
                     *self.likelihood.in_data_units(out[:n], item.labels, self.scale)
                 )
             if item.split == "test":
-                values.update(draw.complexity(n))
+                values.update(self._complexity(draw, n))
             row = {**draw.row(n), "split": item.split, **item.where, **_prefixed(item.split, values)}
             result.metrics.append(row)
 
