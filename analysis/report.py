@@ -20,12 +20,9 @@ from bdlsweep.analysis.report_plots import (
     plot_metric_vs_size,
     plot_tuning_curve,
 )
-from bdlsweep.locations import Location
+from bdlsweep.storage.layout import SweepLayout
+from bdlsweep.storage.locations import Location
 
-REPORT_DIR = "report"
-PREDICTIVE_PLOT = "results/predictive_1d.png"
-SURFACES_DIR = "surfaces"
-PRIOR_DIR = "prior"
 METRIC_GROUPS_HEADING = (
     "Metric groups (test set; OOD: mean over the OOD sets; FLOPs per prediction; mean ± s.e. over ensembles)"
 )
@@ -72,12 +69,14 @@ def _label_noise_tables(storage: Location, stages: dict[str, dict]) -> dict[str,
 def _study_figures(storage: Location) -> list[tuple[str, str, bytes]]:
     """The plots of the studies run on this sweep (``bdlsweep surface`` and ``bdlsweep prior``)."""
     figures = []
-    for surface in (storage / SURFACES_DIR).children():
-        if (surface / "surface.png").is_file():
-            checkpoints = json.loads((surface / "settings.json").read_text())["checkpoints"]
-            caption = f"Posterior surface {surface.name} through {', '.join(checkpoints)}"
-            figures.append((f"surface_{surface.name}.png", caption, (surface / "surface.png").read_bytes()))
-    for plot in (storage / PRIOR_DIR).children():
+    layout = SweepLayout(storage)
+    for folder in layout.surfaces.children():
+        surface = layout.surface(folder.name)
+        if surface.plot.is_file():
+            checkpoints = json.loads(surface.settings.read_text())["checkpoints"]
+            caption = f"Posterior surface {folder.name} through {', '.join(checkpoints)}"
+            figures.append((f"surface_{folder.name}.png", caption, surface.plot.read_bytes()))
+    for plot in layout.prior.children():
         if plot.name.endswith(".png"):
             caption = f"Prior study: {plot.name.removesuffix('.png').replace('_', ' ')}"
             figures.append((plot.name, caption, plot.read_bytes()))
@@ -87,11 +86,12 @@ def _study_figures(storage: Location) -> list[tuple[str, str, bytes]]:
 def build_report(sweep_dir: str | Path | Location) -> Report:
     """Write ``report/`` (table.md/.csv/.tex, PNG plots, report.html) from a sweep's storage."""
     storage = Location.parse(sweep_dir)
-    record = json.loads((storage / "sweep.json").read_text())
+    layout = SweepLayout(storage)
+    record = json.loads(layout.record.read_text())
     ensembles = results.ensembles(storage)
     group = f"{record['dataset']} {record['model']}"
     table = tables.main_table({group: ensembles}, methods=record["evaluate"]["methods"])
-    folder = storage / REPORT_DIR
+    folder = layout.report
     files = {
         "table.md": (folder / "table.md").write_text(tables.to_markdown(table, stderr=True)),
         "table.csv": (folder / "table.csv").write_text(tables.to_csv(table)),
@@ -115,7 +115,7 @@ def build_report(sweep_dir: str | Path | Location) -> Report:
         ("ood_histograms.png", "OOD score on the test set vs the OOD sets (largest ensembles), mean AUROC",
          plot_ood_histograms(results.score_histograms(storage), ensembles)),
     ]  # fmt: skip
-    predictive = storage / PREDICTIVE_PLOT
+    predictive = layout.predictive_plot
     if predictive.is_file():
         candidates.append(("predictive_1d.png", "Predictive mean ± 2 std over x", predictive.read_bytes()))
     figures = [item for item in candidates if item[2] is not None]

@@ -8,25 +8,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from bdlsweep.locations import Location
-
-ENSEMBLES_FILE = "evaluation/ensembles.csv"
-ENSEMBLE_PLAN_FILE = "evaluation/ensemble_plan.tsv"
-EVALUATION_SETTINGS_FILE = "evaluation/settings.json"
-RELIABILITY_FILE = "evaluation/reliability.csv"
-SCORE_HISTOGRAMS_FILE = "evaluation/ood_scores.csv"
+from bdlsweep.storage.layout import SweepLayout
+from bdlsweep.storage.locations import Location
 
 SweepDir = str | Path | Location
 
 
 def experiment_folders(sweep_dir: SweepDir, stage: str) -> list[Location]:
     """The Tune experiment folders of a stage: the stage folder (grid) or one per seed (Optuna)."""
-    folder = Location.parse(sweep_dir) / stage
-    if (folder / "tuner.pkl").is_file():
-        return [folder]
-    return [
-        path for path in folder.children() if path.name.startswith("seed_") and (path / "tuner.pkl").is_file()
-    ]
+    return SweepLayout.at(sweep_dir).tune_experiments(stage)
 
 
 def load_result_grids(sweep_dir: SweepDir, stage: str) -> list:
@@ -53,7 +43,8 @@ def trials(sweep_dir: SweepDir, stage: str) -> pd.DataFrame:
 def selections(sweep_dir: SweepDir) -> pd.DataFrame:
     """One row per (selection label, seed): chosen trial, checkpoint, config and metrics."""
     rows = []
-    for path in (Location.parse(sweep_dir) / "selections").children():
+    layout = SweepLayout.at(sweep_dir)
+    for path in layout.selections.children():
         if not path.name.endswith(".json"):
             continue
         record = json.loads(path.read_text())
@@ -66,7 +57,7 @@ def selections(sweep_dir: SweepDir) -> pd.DataFrame:
                     "metric": record["metric"],
                     "seed": int(seed),
                     "trial_id": member["trial_id"],
-                    "checkpoint": member["checkpoint"],
+                    "checkpoint": str(layout.resolve(member["checkpoint"])),
                     **{f"config/{k}": v for k, v in member["config"].items()},
                     **member["metrics"],
                 }
@@ -76,21 +67,20 @@ def selections(sweep_dir: SweepDir) -> pd.DataFrame:
 
 def ensembles(sweep_dir: SweepDir) -> pd.DataFrame:
     """The tidy ensemble results: one row per method, K, ensemble, subsample size and split."""
-    return pd.read_csv(io.StringIO((Location.parse(sweep_dir) / ENSEMBLES_FILE).read_text()))
+    return pd.read_csv(io.StringIO(SweepLayout.at(sweep_dir).ensembles.read_text()))
 
 
-def _optional_csv(sweep_dir: SweepDir, name: str) -> pd.DataFrame:
+def _optional_csv(path: Location) -> pd.DataFrame:
     """A stored evaluation table, empty where the evaluation did not write it (or wrote no rows)."""
-    path = Location.parse(sweep_dir) / name
     text = path.read_text() if path.is_file() else ""
     return pd.read_csv(io.StringIO(text)) if text.strip() else pd.DataFrame()
 
 
 def reliability(sweep_dir: SweepDir) -> pd.DataFrame:
     """Test-set reliability bins per ensemble (at its full sample count): count, confidence, accuracy."""
-    return _optional_csv(sweep_dir, RELIABILITY_FILE)
+    return _optional_csv(SweepLayout.at(sweep_dir).reliability)
 
 
 def score_histograms(sweep_dir: SweepDir) -> pd.DataFrame:
     """Histogram counts of the OOD score (e.g. predictive entropy) per ensemble on the test and OOD sets."""
-    return _optional_csv(sweep_dir, SCORE_HISTOGRAMS_FILE)
+    return _optional_csv(SweepLayout.at(sweep_dir).score_histograms)

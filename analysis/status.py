@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bdlsweep.analysis import results
-from bdlsweep.locations import Location
+from bdlsweep.storage.layout import SweepLayout
+from bdlsweep.storage.locations import Location
 
 DONE, NOT_STARTED, UNFINISHED, FAILED = "done", "not started", "running or interrupted", "failed"
 OUTCOMES = ("done", "diverged", "failed", "unfinished")
@@ -88,11 +89,12 @@ def _stage_status(storage: Location, name: str, record: dict, labels: dict[str, 
 def sweep_status(sweep_dir: str | Path | Location) -> tuple[list[StageStatus], bool]:
     """Each stage's status in the order of the sweep record, and whether the evaluation is done."""
     storage = Location.parse(sweep_dir)
-    record = json.loads((storage / "sweep.json").read_text())
+    layout = SweepLayout(storage)
+    record = json.loads(layout.record.read_text())
     labels = {
         path.name.removesuffix(".json"): json.loads(path.read_text())
-        for path in (storage / "selections").children()
+        for path in layout.selections.children()
         if path.name.endswith(".json")
     }
     stages = [_stage_status(storage, name, stage, labels) for name, stage in record["stages"].items()]
-    return stages, (storage / results.ENSEMBLES_FILE).is_file()
+    return stages, layout.ensembles.is_file()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from bdlsweep.sweeps.errors import SpecError
 
 if TYPE_CHECKING:
-    from bdlsweep.locations import Location
+    from bdlsweep.storage.locations import Location
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
@@ -93,14 +93,13 @@ def _parser() -> argparse.ArgumentParser:
 def _stored_sweep(sweep_dir: str) -> tuple[Location, dict] | None:
     """The storage location and sweep record of ``sweep_dir``; None (after printing why) when it holds
     no sweep."""
-    from bdlsweep.locations import Location
-    from bdlsweep.sweeps.storage_guard import RECORD
+    from bdlsweep.storage.layout import SweepLayout
 
-    storage = Location.parse(sweep_dir)
-    if not (storage / RECORD).is_file():
-        print(f"error: {storage}: {RECORD}: not a bdlsweep storage folder", file=sys.stderr)
+    layout = SweepLayout.at(sweep_dir)
+    if not layout.record.is_file():
+        print(f"error: {layout.root}: {layout.record.name}: not a bdlsweep storage folder", file=sys.stderr)
         return None
-    return storage, json.loads((storage / RECORD).read_text())
+    return layout.root, json.loads(layout.record.read_text())
 
 
 def _log_if_reachable(tracking_uri: str, what: str, log: Callable[[], str | None]) -> str | None:
@@ -144,7 +143,7 @@ def run_command(sweep: str, overrides: list[str], dry_run: bool = False) -> int:
         print("\n".join(describe_plan(spec, len(ensemble_plan(spec)))))
         if machine_note is not None:
             print(machine_note)
-        if (spec.storage / "sweep.json").is_file():
+        if spec.layout.record.is_file():
             print("already in storage (a run resumes from here):")
             print("\n".join(f"  {line}" for line in _status_lines(str(spec.storage))[0]))
         return 0
@@ -164,7 +163,7 @@ def run_command(sweep: str, overrides: list[str], dry_run: bool = False) -> int:
     print(tables.to_markdown(outcome.table, stderr=True))
     for kind, path in outcome.table_files.items():
         print(f"{kind}: {path}")
-    print(f"ensemble results: {outcome.storage / 'evaluation' / 'ensembles.csv'}")
+    print(f"ensemble results: {spec.layout.ensembles}")
     print(f"MLflow: mlflow ui --backend-store-uri {spec.tracking_uri}")
     return 0
 
@@ -233,15 +232,16 @@ def sync_command(sweep_dir: str) -> int:
 def report_command(sweep_dir: str) -> int:
     """Build ``report/`` of a finished sweep and attach it to its MLflow evaluation run; print where it is."""
     from bdlsweep.analysis.report import build_report
-    from bdlsweep.analysis.results import ENSEMBLES_FILE
+    from bdlsweep.storage.layout import SweepLayout
     from bdlsweep.sweeps.tracking import log_report
 
     stored = _stored_sweep(sweep_dir)
     if stored is None:
         return EXIT_BAD_INPUT
     storage, record = stored
-    if not (storage / ENSEMBLES_FILE).is_file():
-        print(f"error: {storage}: {ENSEMBLES_FILE}: no evaluation yet", file=sys.stderr)
+    layout = SweepLayout(storage)
+    if not layout.ensembles.is_file():
+        print(f"error: {storage}: {layout.relative(layout.ensembles)}: no evaluation yet", file=sys.stderr)
         return EXIT_BAD_INPUT
     report = build_report(storage)
     files = list(report.files.values())

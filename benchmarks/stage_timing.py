@@ -14,7 +14,7 @@ from bdlsweep.trainables.reporting import GPU_MEMORY_PEAK
 def timed_stage(spec: SweepSpec, stage: str) -> tuple[float, float | None]:
     """Seconds of running ``stage`` (Ray already running; MLflow's experiment made before the clock
     starts) and the largest peak CUDA memory (MiB) a trial reported, None when trials ran on CPU."""
-    experiment_id = ensure_experiment(spec.tracking_uri, spec.experiment, spec.storage / "mlartifacts")
+    experiment_id = ensure_experiment(spec.tracking_uri, spec.experiment, spec.layout.mlflow_artifacts)
     start = time.perf_counter()
     run_stage(spec, spec.stages[stage], {}, experiment_id)
     seconds = time.perf_counter() - start

@@ -10,8 +10,8 @@ from ray import tune
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
-from bdlsweep.locations import Location
 from bdlsweep.search_spaces import Range
+from bdlsweep.storage.locations import Location
 from bdlsweep.sweeps.spec import StageSpec, SweepSpec
 from bdlsweep.trainables.reporting import SELECTION_METRIC
 
@@ -70,7 +70,8 @@ def experiments(spec: SweepSpec, stage: StageSpec) -> list[Experiment]:
             reuse_actors=True,
         )
         space = _with_search(stage, seed, _range_domain)
-        runs.append(Experiment(spec.storage / stage.name, f"seed_{seed}", space, config))
+        folder = spec.layout.stage_seed(stage.name, seed)
+        runs.append(Experiment(spec.layout.stage(stage.name), folder.name, space, config))
     return runs
 
 

@@ -18,7 +18,7 @@ from bdlsweep.sweeps.pipeline import record_evaluation, write_tables
 from bdlsweep.sweeps.run_tree import stage_run, sweep_run
 from bdlsweep.sweeps.selection import Selection
 from bdlsweep.sweeps.spec import StageSpec, SweepSpec
-from bdlsweep.sweeps.stage import run_tags, selections_folder
+from bdlsweep.sweeps.stage import run_tags
 from bdlsweep.sweeps.tracking import ensure_experiment, tag_selected
 from bdlsweep.sweeps.trial_backfill import backfill_tuner
 
@@ -47,7 +47,7 @@ def _sync_stage(
 
 def sync_mlflow(spec: SweepSpec) -> SyncCounts:
     """Bring the sweep's MLflow experiment up to date with its storage; what was added."""
-    experiment_id = ensure_experiment(spec.tracking_uri, spec.experiment, spec.storage / "mlartifacts")
+    experiment_id = ensure_experiment(spec.tracking_uri, spec.experiment, spec.layout.mlflow_artifacts)
     client = MlflowClient(spec.tracking_uri)
     counts = SyncCounts()
     root = sweep_run(spec, experiment_id)
@@ -55,7 +55,7 @@ def sync_mlflow(spec: SweepSpec) -> SyncCounts:
         added = _sync_stage(client, experiment_id, spec, stage, root)
         counts.runs_created += added.runs_created
         counts.metrics_logged += added.metrics_logged
-    for path in selections_folder(spec).children():
+    for path in spec.layout.selections.children():
         if path.name.endswith(".json"):
             selection = Selection.load(path)
             trial_ids = [record.trial_id for record in selection.members.values()]
@@ -64,7 +64,7 @@ def sync_mlflow(spec: SweepSpec) -> SyncCounts:
             )
     evaluation = f"tags.sweep = '{spec.name}' and tags.stage = 'evaluate'"
     evaluated = client.search_runs([experiment_id], filter_string=evaluation, max_results=1)
-    if not evaluated and (spec.storage / results.ENSEMBLES_FILE).is_file():
+    if not evaluated and spec.layout.ensembles.is_file():
         frame = results.ensembles(spec.storage)
         _, files = write_tables(spec, frame)
         record_evaluation(spec, experiment_id, frame, files, root)

@@ -15,14 +15,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from bdlsweep.analysis import tables
 from bdlsweep.analysis.predictive_curves import plot_predictive_curves
-from bdlsweep.analysis.results import (
-    ENSEMBLE_PLAN_FILE,
-    ENSEMBLES_FILE,
-    EVALUATION_SETTINGS_FILE,
-    RELIABILITY_FILE,
-    SCORE_HISTOGRAMS_FILE,
-)
-from bdlsweep.locations import Location
+from bdlsweep.storage.locations import Location
 from bdlsweep.sweeps.ensemble_plan import plan_ensembles, read_ensemble_file, write_ensemble_file
 from bdlsweep.sweeps.errors import SpecError
 from bdlsweep.sweeps.evaluation import evaluate_ensembles
@@ -40,8 +33,6 @@ from bdlsweep.trainables.data.registry import download_dataset, locate_dataset, 
 
 logger = logging.getLogger(__name__)
 
-CURVES_FILE = "evaluation/predictive_curves.csv"
-PREDICTIVE_PLOT = "results/predictive_1d.png"
 RAY_DEFAULTS = {"TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0"}
 
 
@@ -95,7 +86,7 @@ def fetch_data(spec: SweepSpec) -> None:
 
 def prepare_data(spec: SweepSpec) -> SweepSpec:
     """The spec with the dataset's once-per-sweep work done (e.g. a tokenizer saved under storage/data)."""
-    options = prepare_dataset(spec.dataset, spec.dataset_options, spec.storage / "data")
+    options = prepare_dataset(spec.dataset, spec.dataset_options, spec.layout.data)
     if options == spec.dataset_options:
         return spec
     return spec.model_copy(update={"dataset_options": options})
@@ -129,15 +120,15 @@ def run_evaluation(spec: SweepSpec, selections: dict[str, Selection]) -> tuple[p
 
     Skipped when results made with the same evaluation settings and plan exist.
     """
-    path = spec.storage / ENSEMBLES_FILE
+    path = spec.layout.ensembles
     plan = ensemble_plan(spec)
     settings = spec.evaluate.model_dump(exclude={"resources", "methods", "ensemble_file"})
     record = json.dumps({**settings, "methods": spec.evaluate.methods, "plan": plan.to_dict("list")})
-    record_path = spec.storage / EVALUATION_SETTINGS_FILE
+    record_path = spec.layout.evaluation_settings
     if path.is_file() and record_path.is_file() and record_path.read_text() == record:
         logger.info("evaluation: finished earlier with the same settings, skipped")
         return pd.read_csv(io.StringIO(path.read_text())), False
-    (spec.storage / ENSEMBLE_PLAN_FILE).write_text(write_ensemble_file(plan))
+    spec.layout.ensemble_plan.write_text(write_ensemble_file(plan))
     chosen = {label: selections[label] for label in spec.evaluate.methods}
     curve_size = spec.evaluate.predictive_plot
     frames = evaluate_ensembles(
@@ -151,8 +142,8 @@ def run_evaluation(spec: SweepSpec, selections: dict[str, Selection]) -> tuple[p
     )
     if frames.curves is not None:
         write_predictive_plot(spec, frames.curves)
-    (spec.storage / RELIABILITY_FILE).write_text(frames.reliability.to_csv(index=False))
-    (spec.storage / SCORE_HISTOGRAMS_FILE).write_text(frames.score_histograms.to_csv(index=False))
+    spec.layout.reliability.write_text(frames.reliability.to_csv(index=False))
+    spec.layout.score_histograms.write_text(frames.score_histograms.to_csv(index=False))
     path.write_text(frames.ensembles.to_csv(index=False))
     record_path.write_text(record)
     return frames.ensembles, True
@@ -160,33 +151,32 @@ def run_evaluation(spec: SweepSpec, selections: dict[str, Selection]) -> tuple[p
 
 def write_predictive_plot(spec: SweepSpec, curves: pd.DataFrame) -> Location:
     """The curves as ``evaluation/predictive_curves.csv`` and their plot as ``results/predictive_1d.png``."""
-    (spec.storage / CURVES_FILE).write_text(curves.to_csv(index=False))
+    spec.layout.predictive_curves.write_text(curves.to_csv(index=False))
     data = load_dataset(spec.dataset, spec.dataset_options).curve
     image = plot_predictive_curves(curves, data.train_x, data.train_y)
-    return (spec.storage / PREDICTIVE_PLOT).write_bytes(image)
+    return spec.layout.predictive_plot.write_bytes(image)
 
 
 def write_tables(spec: SweepSpec, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Location]]:
     """The main table as Markdown, CSV and LaTeX under ``<storage>/results``."""
     table = tables.main_table({f"{spec.dataset} {spec.model}": frame}, methods=spec.evaluate.methods)
-    folder = spec.storage / "results"
     files = {
-        "markdown": (folder / "table.md").write_text(tables.to_markdown(table, stderr=True)),
-        "csv": (folder / "table.csv").write_text(tables.to_csv(table)),
-        "latex": (folder / "table.tex").write_text(tables.to_latex(table, stderr=True)),
+        "markdown": spec.layout.table("md").write_text(tables.to_markdown(table, stderr=True)),
+        "csv": spec.layout.table("csv").write_text(tables.to_csv(table)),
+        "latex": spec.layout.table("tex").write_text(tables.to_latex(table, stderr=True)),
     }
     return table, files
 
 
 def _diagnostics(spec: SweepSpec) -> list[Location]:
     """The reliability bins and OOD-score histograms this sweep's evaluation wrote."""
-    paths = [spec.storage / RELIABILITY_FILE, spec.storage / SCORE_HISTOGRAMS_FILE]
+    paths = [spec.layout.reliability, spec.layout.score_histograms]
     return [path for path in paths if path.is_file()]
 
 
 def _plots(spec: SweepSpec) -> list[Location]:
     """The plots this sweep's evaluation wrote."""
-    return [path for path in [spec.storage / PREDICTIVE_PLOT] if path.is_file()]
+    return [path for path in [spec.layout.predictive_plot] if path.is_file()]
 
 
 def record_evaluation(
@@ -201,7 +191,7 @@ def record_evaluation(
         experiment_id,
         tags,
         _summary(frame),
-        [spec.storage / ENSEMBLES_FILE, *_diagnostics(spec), *files.values(), *_plots(spec)],
+        [spec.layout.ensembles, *_diagnostics(spec), *files.values(), *_plots(spec)],
     )
     log_ensembles(MlflowClient(spec.tracking_uri), experiment_id, run_id, spec.name, frame)
     return run_id
@@ -223,7 +213,7 @@ def run_sweep(spec: SweepSpec) -> SweepOutcome:
         check_and_record(spec)
         fetch_data(spec)
         spec = prepare_data(spec)
-        experiment_id = ensure_experiment(spec.tracking_uri, spec.experiment, spec.storage / "mlartifacts")
+        experiment_id = ensure_experiment(spec.tracking_uri, spec.experiment, spec.layout.mlflow_artifacts)
         root = sweep_run(spec, experiment_id)
         selections: dict[str, Selection] = {}
         for stage in spec.stages.values():

@@ -21,8 +21,7 @@ from bdlsweep.analysis.prior_plots import (
     plot_shift_correlations,
     plot_top_probabilities,
 )
-from bdlsweep.analysis.report import PRIOR_DIR
-from bdlsweep.locations import Location
+from bdlsweep.storage.locations import Location
 from bdlsweep.sweeps.spec import SweepSpec
 from bdlsweep.trainables.context import TrialContext
 from bdlsweep.trainables.data import DatasetSplits, load_dataset
@@ -53,7 +52,7 @@ def run_prior_study(
     """The prior studies of ``spec``'s model on its dataset at each prior variance."""
     splits = load_dataset(spec.dataset, spec.dataset_options)
     context = TrialContext(
-        spec.name, PRIOR_DIR, spec.dataset, spec.dataset_options, spec.model, spec.model_options
+        spec.name, spec.layout.prior.name, spec.dataset, spec.dataset_options, spec.model, spec.model_options
     )
     recipe = context.recipe(splits)
     if splits.curve is not None:
@@ -67,7 +66,7 @@ def run_prior_study(
         tables, figures = _classification(recipe, splits, variances, num_samples, num_inputs, seed)
     else:
         raise ValueError("prior studies need a classification set or a 1-D regression set")
-    folder = spec.storage / PRIOR_DIR
+    folder = spec.layout.prior
     files = {
         f"{name}.csv": (folder / f"{name}.csv").write_text(t.to_csv(index=False))
         for name, t in tables.items()

@@ -6,9 +6,9 @@ import json
 import tempfile
 from pathlib import Path
 
-from bdlsweep.locations import Location
+from bdlsweep.storage.layout import RECORD, SweepLayout
+from bdlsweep.storage.locations import Location
 from bdlsweep.sweeps.errors import SpecError
-from bdlsweep.sweeps.storage_guard import RECORD, SOURCE_COPY
 
 
 def _local_copy(copy: Location) -> Path:
@@ -16,7 +16,7 @@ def _local_copy(copy: Location) -> Path:
     if not copy.is_uri:
         return copy.path
     folder = Path(tempfile.mkdtemp(prefix="bdlsweep-resume-"))
-    target = folder / SOURCE_COPY
+    target = folder / copy.name
     target.write_bytes(copy.read_bytes())
     return target
 
@@ -29,7 +29,8 @@ def resume_arguments(sweep_dir: str | Path) -> tuple[Path, list[str]]:
     ``storage=<sweep_dir>``. ``sweep_dir`` may be a URI (``s3://...``), so any node can resume.
     """
     folder = Location.parse(sweep_dir)
-    record_path = folder / RECORD
+    layout = SweepLayout(folder)
+    record_path = layout.record
     try:
         present = record_path.is_file()
     except OSError as error:
@@ -42,7 +43,7 @@ def resume_arguments(sweep_dir: str | Path) -> tuple[Path, list[str]]:
     except (json.JSONDecodeError, KeyError, TypeError) as error:
         raise SpecError(str(record_path), "source", f"unreadable sweep record ({error})") from None
     if not source.is_file():
-        copy = folder / SOURCE_COPY
+        copy = layout.source_copy
         if not copy.is_file():
             raise SpecError(str(record_path), "source", f"{record['source']} and {copy} are both gone")
         source = _local_copy(copy)

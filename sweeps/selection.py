@@ -7,7 +7,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from bdlsweep.locations import Location
+from bdlsweep.storage.layout import SweepLayout, resolve_reference
+from bdlsweep.storage.locations import Location
 
 
 @dataclass(frozen=True)
@@ -36,17 +37,23 @@ class Selection:
         """Seed → selected posterior folder."""
         return {seed: record.checkpoint for seed, record in self.members.items()}
 
-    def save(self, folder: str | Location) -> Location:
-        """Write ``<folder>/<label>.json`` atomically."""
-        record = {**asdict(self), "members": {str(s): asdict(r) for s, r in self.members.items()}}
-        path = Location.parse(folder) / f"{self.label}.json"
-        return path.write_text(json.dumps(record, indent=2, default=str))
+    def save(self, layout: SweepLayout) -> Location:
+        """Write this selection's file in ``layout`` atomically, checkpoints relative to its root."""
+        members = {
+            str(seed): {**asdict(member), "checkpoint": layout.relative(member.checkpoint)}
+            for seed, member in self.members.items()
+        }
+        record = {**asdict(self), "members": members}
+        return layout.selection(self.label).write_text(json.dumps(record, indent=2, default=str))
 
     @classmethod
     def load(cls, path: str | Location) -> Selection:
-        """Read a selection file."""
+        """Read a selection file; its checkpoints as addresses under the storage folder that holds it."""
         record = json.loads(Location.parse(path).read_text())
-        members = {int(seed): TrialRecord(**member) for seed, member in record.pop("members").items()}
+        members = {
+            int(seed): TrialRecord(**{**member, "checkpoint": resolve_reference(member["checkpoint"], path)})
+            for seed, member in record.pop("members").items()
+        }
         return cls(**record, members=members)
 
 

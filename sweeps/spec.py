@@ -21,9 +21,10 @@ from pydantic import (
     field_serializer,
 )
 
-from bdlsweep.locations import Location
 from bdlsweep.search_spaces import Range
 from bdlsweep.search_spaces.ranges import RangeKind
+from bdlsweep.storage.layout import SweepLayout
+from bdlsweep.storage.locations import Location
 from bdlsweep.sweeps.ensemble_plan import members_of, read_ensemble_file
 from bdlsweep.sweeps.errors import SpecError, close_match, from_validation_error, key_path
 from bdlsweep.sweeps.overrides import apply_overrides
@@ -171,6 +172,11 @@ class SweepSpec(BaseModel):
     evaluate: EvaluateSpec
     ensemble_file: Path | None
     overrides: tuple[str, ...] = ()
+
+    @property
+    def layout(self) -> SweepLayout:
+        """The named places inside this sweep's storage folder."""
+        return SweepLayout(self.storage)
 
     @field_serializer("storage")
     def _storage_address(self, storage: Location) -> str:
@@ -481,7 +487,7 @@ def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
         model_options=net_options,
         seeds=top.seeds,
         storage=storage,
-        tracking_uri=top.mlflow.tracking_uri or f"sqlite:///{storage}/mlflow.db",
+        tracking_uri=top.mlflow.tracking_uri or f"sqlite:///{SweepLayout(storage).mlflow_db}",
         experiment=top.mlflow.experiment or top.name,
         ray=top.ray,
         stages=stages,

@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from ray import tune
 
-from bdlsweep.locations import Location
+from bdlsweep.storage.locations import Location
 from bdlsweep.sweeps.experiments import SELECTION_METRIC, Experiment, experiments, trial_count
 from bdlsweep.sweeps.progress import TrialProgress
 from bdlsweep.sweeps.run_tree import RUN_KIND, stage_run
@@ -31,11 +31,6 @@ class StageInterrupted(RuntimeError):  # noqa: N818 (an interruption, not an err
     """A stage stopped before all its trials finished (Ctrl+C); running again resumes it."""
 
 
-def selections_folder(spec: SweepSpec) -> Location:
-    """Where the selection files of a sweep live."""
-    return spec.storage / "selections"
-
-
 def selection_labels(spec: SweepSpec, stage: StageSpec) -> dict[str, str | None]:
     """The selectable names a stage produces → derived name (None for the stage itself)."""
     return {
@@ -50,7 +45,7 @@ def _prepare_seeds(spec: SweepSpec, stage: StageSpec, context: TrialContext) -> 
     prepare = stage.method_info.prepare
     if prepare is None:
         return {}
-    folders = {seed: spec.storage / "prepared" / stage.name / f"seed_{seed}" for seed in spec.seeds}
+    folders = {seed: spec.layout.prepared(stage.name, seed) for seed in spec.seeds}
     task = ray.remote(prepare).options(
         num_cpus=stage.resources.cpu, num_gpus=stage.resources.gpu, max_retries=stage.max_failures
     )
@@ -218,10 +213,9 @@ def run_stage(
     """Run (or resume, or skip when finished) one stage; return its selections by label. Its trials'
     MLflow runs nest under a stage run below ``sweep_parent`` (the sweep's run) when given."""
     labels = selection_labels(spec, stage)
-    folder = selections_folder(spec)
-    if all((folder / f"{label}.json").is_file() for label in labels):
+    if all(spec.layout.selection(label).is_file() for label in labels):
         logger.info("stage %s: finished earlier, skipped", stage.name)
-        return {label: Selection.load(folder / f"{label}.json") for label in labels}
+        return {label: Selection.load(spec.layout.selection(label)) for label in labels}
     context = TrialContext(
         sweep=spec.name,
         stage=stage.name,
@@ -258,7 +252,7 @@ def run_stage(
         except RuntimeError as error:
             raise RuntimeError(f"stage {stage.name} ({label}): {error}") from None
         selection = Selection(label, stage.name, stage.method, derived, metric, members)
-        selection.save(folder)
+        selection.save(spec.layout)
         for seed, record in members.items():
             chosen = "".join(f" {key}={flatten(record.config).get(key)}" for key in stage.search)
             logger.info(

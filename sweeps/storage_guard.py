@@ -9,8 +9,6 @@ from typing import Any
 from bdlsweep.sweeps.errors import SpecError
 from bdlsweep.sweeps.spec import SweepSpec
 
-RECORD = "sweep.json"
-SOURCE_COPY = "source.yaml"
 SHARED_KEYS = ("name", "dataset", "dataset_options", "model", "model_options", "seeds")
 
 
@@ -32,7 +30,7 @@ def check_and_record(spec: SweepSpec) -> None:
     ``bdlsweep resume`` can run it again from the folder alone.
     """
     current = json.loads(spec.model_dump_json())
-    path = spec.storage / RECORD
+    path = spec.layout.record
     try:
         stored_text = path.read_text() if path.is_file() else None
     except OSError as error:
@@ -54,7 +52,7 @@ def check_and_record(spec: SweepSpec) -> None:
                 "choose another storage or remove that folder",
             )
     try:
-        (spec.storage / SOURCE_COPY).write_text(Path(spec.source).read_text())
+        spec.layout.source_copy.write_text(Path(spec.source).read_text())
         path.write_text(json.dumps(current, indent=2))
     except OSError as error:
         raise SpecError(spec.source, "storage", f"cannot write {spec.storage}: {error}") from None

@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from bdlsweep.locations import Location
+from bdlsweep.storage.locations import Location
 
 MLFLOW_PORT = 5000
 STORAGE_ROOT = "/mnt/shared/runs"

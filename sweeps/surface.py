@@ -20,9 +20,10 @@ import pandas as pd
 import ray
 import torch
 
-from bdlsweep.analysis.report import SURFACES_DIR
 from bdlsweep.analysis.surface_plots import plot_surface
-from bdlsweep.locations import Location
+from bdlsweep.storage.layout import SweepLayout
+from bdlsweep.storage.locations import Location
+from bdlsweep.sweeps.selection import Selection
 from bdlsweep.trainables.checkpoint import CorruptCheckpointError, read_metadata
 from bdlsweep.trainables.data import load_dataset
 from bdlsweep.trainables.posterior import ModelRecipe, Posterior
@@ -80,14 +81,14 @@ def checkpoint_weights(
             raise SurfaceInputError(f"{name}: neither a checkpoint folder nor LABEL:SEED[:SAMPLE]")
         label, seed = parts[0], parts[1]
         sample = int(parts[2]) if len(parts) == 3 else None
-        record_path = storage / "selections" / f"{label}.json"
+        record_path = SweepLayout(storage).selection(label)
         if not record_path.is_file():
             raise SurfaceInputError(f"{name}: the sweep has no selection {label!r}")
-        record = json.loads(record_path.read_text())
-        if seed not in record["members"]:
+        selection = Selection.load(record_path)
+        if int(seed) not in selection.members:
             raise SurfaceInputError(f"{name}: selection {label!r} has no seed {seed}")
-        cls = posterior_class(record["method"], record.get("derived"))
-        folder = Location.parse(record["members"][seed]["checkpoint"])
+        cls = posterior_class(selection.method, selection.derived)
+        folder = Location.parse(selection.members[int(seed)].checkpoint)
     else:
         try:
             cls = posterior_class(read_metadata(str(folder))["method"])
@@ -138,7 +139,7 @@ def compute_surface(
     Ray tasks (Ray must be initialised) of ``gpu`` GPUs each, written to ``<storage>/surfaces/<label>/``."""
     if len(names) != 3:
         raise SurfaceInputError(f"checkpoints: three are needed (got {len(names)})")
-    record = json.loads((storage / "sweep.json").read_text())
+    record = json.loads(SweepLayout(storage).record.read_text())
     dataset, options = record["dataset"], record["dataset_options"]
     train_inputs = load_dataset(dataset, options).train.inputs
     loaded = [checkpoint_weights(storage, name, train_inputs) for name in names]
@@ -159,12 +160,12 @@ def compute_surface(
     frames = [_densities(row, found, plane, settings) for row, found in zip(rows, values, strict=True)]
     grid = pd.concat(frames[:-1], ignore_index=True)
     anchor_frame = frames[-1].assign(checkpoint=names)
-    folder = storage / SURFACES_DIR / label
-    (folder / "grid.csv").write_text(grid.to_csv(index=False))
-    (folder / "anchors.csv").write_text(anchor_frame.to_csv(index=False))
-    (folder / "settings.json").write_text(json.dumps({"checkpoints": names, **asdict(settings)}, indent=2))
-    (folder / "surface.png").write_bytes(plot_surface(grid, anchor_frame, settings.temperature))
-    return Surface(grid, anchor_frame, folder)
+    files = SweepLayout(storage).surface(label)
+    files.grid.write_text(grid.to_csv(index=False))
+    files.anchors.write_text(anchor_frame.to_csv(index=False))
+    files.settings.write_text(json.dumps({"checkpoints": names, **asdict(settings)}, indent=2))
+    files.plot.write_bytes(plot_surface(grid, anchor_frame, settings.temperature))
+    return Surface(grid, anchor_frame, files.folder)
 
 
 def _densities(

@@ -15,7 +15,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from bdlsweep.locations import Location
+from bdlsweep.storage.layout import SweepLayout
+from bdlsweep.storage.locations import Location
 from bdlsweep.trainables.reporting import DIVERGED, NODE_ID
 
 MAX_BATCH = 900
@@ -192,7 +193,9 @@ def log_study(
     experiment (as ``sweep.json`` does)."""
     client = MlflowClient(record["tracking_uri"])
     storage = Location.parse(record["storage"])
-    experiment_id = ensure_experiment(record["tracking_uri"], record["experiment"], storage / "mlartifacts")
+    experiment_id = ensure_experiment(
+        record["tracking_uri"], record["experiment"], SweepLayout(storage).mlflow_artifacts
+    )
     found = _sweep_run_id(client, record["experiment"], record["name"], str(storage))
     tags = {"sweep": record["name"], "storage": str(storage), "run_kind": kind}
     if found is not None:

@@ -10,7 +10,8 @@ import torch
 import yaml
 from local_servers import free_port, wait_until_answering
 
-from bdlsweep.locations import Location
+from bdlsweep.analysis import results
+from bdlsweep.storage.locations import Location
 from bdlsweep.trainables.data import load_dataset
 from bdlsweep.trainables.map import MAPPosterior
 
@@ -140,8 +141,6 @@ def _bdlsweep(arguments: list[str], cwd: Path, environment: dict[str, str]) -> s
 def test_a_sweep_stored_in_a_bucket_keeps_every_file_there_and_resumes_from_it(tmp_path, s3_environment):
     from mlflow.tracking import MlflowClient
 
-    from bdlsweep.analysis import results
-
     sweep = tmp_path / "tiny.yaml"
     sweep.write_text(yaml.safe_dump(TINY_SWEEP))
     storage = f"s3://{BUCKET}/runs/tiny"
@@ -193,3 +192,58 @@ def test_a_sweep_stored_in_a_bucket_keeps_every_file_there_and_resumes_from_it(t
         chosen.sort_values(["label", "seed"])["trial_id"].tolist()
     )
     assert len(_recorded(client.search_runs([experiment.experiment_id], max_results=1000))) == 9
+
+    _check_copies_load_without_the_original(storage, tmp_path, s3_environment)
+
+
+def _copy_prefix(source: str, target: str) -> None:
+    import boto3
+
+    client = boto3.client("s3")
+    for key in _keys(source):
+        client.copy_object(
+            Bucket=BUCKET, Key=target + key[len(source) :], CopySource={"Bucket": BUCKET, "Key": key}
+        )
+
+
+def _delete_prefix(prefix: str) -> None:
+    import boto3
+
+    for key in _keys(prefix):
+        boto3.client("s3").delete_object(Bucket=BUCKET, Key=key)
+
+
+def _check_copies_load_without_the_original(storage: str, tmp_path: Path, environment: dict) -> None:
+    """A finished sweep copied to another bucket prefix and to a local folder, the original then deleted:
+    the report is built and the ensembles are evaluated again (LLLA's references found in each copy)."""
+    copied, local = f"s3://{BUCKET}/moved/tiny", tmp_path / "local_copy"
+    _copy_prefix("runs/tiny/", "moved/tiny/")
+    for key in _keys("runs/tiny/"):
+        target = local / key[len("runs/tiny/") :]
+        if not key.endswith("/"):  # folder markers
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(Location.parse(f"s3://{BUCKET}/{key}").read_bytes())
+    _delete_prefix("runs/tiny/")
+    llla = yaml.safe_load(Location.parse(f"{copied}/selections/llla.json").read_text())["members"]["1"]
+    assert not llla["checkpoint"].startswith(("/", "s3://"))  # recorded relative to the storage root
+    sweep = tmp_path / "tiny.yaml"
+    sweep.write_text(yaml.safe_dump(TINY_SWEEP))
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    report = _bdlsweep(["report", copied], tmp_path, environment)
+    assert report.returncode == 0, report.stderr[-3000:]
+    for folder in (copied, str(local)):
+        again = _bdlsweep(
+            [
+                "run",
+                str(sweep),
+                f"storage={folder}",
+                f"mlflow.tracking_uri={tracking}",
+                "evaluate.num_posterior_samples=6",
+            ],
+            tmp_path,
+            environment,
+        )
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert "finished earlier, skipped" in again.stderr
+        frame = results.ensembles(folder)
+        assert set(frame["method"]) == {"map", "llla"} and frame["num_samples"].max() == 6

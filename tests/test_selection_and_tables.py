@@ -1,11 +1,15 @@
 """Per-seed selection by validation ELPD, and the Table C.3 layout with the best value per K marked."""
 
+import json
 import math
+import shutil
+from dataclasses import replace
 
 import pandas as pd
 import pytest
 
 from bdlsweep.analysis import tables
+from bdlsweep.storage.layout import SweepLayout
 from bdlsweep.sweeps.selection import Selection, TrialRecord, select_per_seed
 
 
@@ -33,9 +37,26 @@ def test_seed_without_finite_trial_is_an_error():
 
 def test_selection_file_round_trip(tmp_path):
     selection = Selection("swa", "swag", "swag", "swa", "swa_val_elpd", {1: _record("a", 1, -0.1)})
-    loaded = Selection.load(selection.save(tmp_path))
+    loaded = Selection.load(selection.save(SweepLayout.at(tmp_path)))
     assert loaded == selection
     assert loaded.checkpoints() == {1: "/ckpt/a"}
+
+
+def test_selection_records_checkpoints_relative_to_the_storage_root(tmp_path):
+    layout = SweepLayout.at(tmp_path / "sweep")
+    layout.record.write_text("{}")
+    checkpoint = layout.stage("map") / "trial_0" / "checkpoint_000001" / "posterior"
+    (checkpoint / "metadata.json").write_text("{}")
+    record = replace(_record("a", 1, -0.1), checkpoint=str(checkpoint))
+    path = Selection("map", "map", "map", None, "val_elpd", {1: record}).save(layout)
+    assert (
+        json.loads(path.read_text())["members"]["1"]["checkpoint"]
+        == "map/trial_0/checkpoint_000001/posterior"
+    )
+    moved = tmp_path / "moved"
+    shutil.move(layout.root.path, moved)
+    loaded = Selection.load(SweepLayout.at(moved).selection("map"))
+    assert loaded.checkpoints() == {1: str(moved / "map" / "trial_0" / "checkpoint_000001" / "posterior")}
 
 
 def _ensembles():

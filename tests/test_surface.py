@@ -6,7 +6,9 @@ import pytest
 import torch
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
-from bdlsweep.locations import Location
+from bdlsweep.storage.layout import SweepLayout
+from bdlsweep.storage.locations import Location
+from bdlsweep.sweeps.selection import Selection, TrialRecord
 from bdlsweep.sweeps.surface import SurfaceInputError, SurfaceSettings, checkpoint_weights, compute_surface
 from bdlsweep.trainables.data import load_dataset
 from bdlsweep.trainables.map import MAPPosterior
@@ -88,10 +90,9 @@ def test_named_checkpoints_read_selections_and_kept_samples(tmp_path):
     samples = torch.randn(4, sum(p.numel() for p in model.parameters()))
     chain = SGMCMCPosterior(model, RECIPE, samples).save(tmp_path / "chain")
     network = MAPPosterior(model, RECIPE).save(tmp_path / "map")
-    (tmp_path / "selections").mkdir()
     for label, method, folder in (("sgld", "sgmcmc", chain), ("map", "map", network)):
-        record = {"method": method, "derived": None, "members": {"1": {"checkpoint": str(folder)}}}
-        (tmp_path / "selections" / f"{label}.json").write_text(json.dumps(record))
+        member = TrialRecord("t0", 1, {"seed": 1}, {"val_elpd": -1.0}, str(folder))
+        Selection(label, label, method, None, "val_elpd", {1: member}).save(SweepLayout(storage))
     inputs = load_dataset("digits", {}).train.inputs
     weights, recipe, _ = checkpoint_weights(storage, "sgld:1:2", inputs)
     assert torch.equal(weights, samples[2]) and recipe.name == "mlp"

@@ -7,7 +7,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from ray import tune
 
-from bdlsweep.locations import Location
+from bdlsweep.storage.locations import Location
 from bdlsweep.sweeps.tracking import ensure_experiment
 from bdlsweep.sweeps.trial_logger import MLflowTrialLogger
 from bdlsweep.trainables.reporting import report

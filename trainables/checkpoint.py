@@ -1,8 +1,13 @@
 """Checkpoint folders written atomically, with a checksum that detects corrupted state files.
 
-A folder is a local path or a URI that ``pyarrow.fs`` opens (``s3://``, ``gs://``, ``file://``): a
-URI checkpoint is staged in a local temporary folder, and uploaded state file first, metadata
-(which holds the state's checksum) last, so a reader never accepts a half-uploaded one.
+Metadata entries named in ``references`` point at other folders of the same sweep (an LLLA
+checkpoint at its MAP checkpoint and prepared folder); they are recorded relative to the sweep's
+storage root and read back as addresses under the root that holds the checkpoint, so a copied or
+moved storage folder still loads.
+
+A folder is a local path or a URI that ``pyarrow.fs`` opens (``s3://``, ``gs://``, ``file://``): a URI
+checkpoint is staged in a local temporary folder, and uploaded state file first, metadata (which holds
+the state's checksum) last, so a reader never accepts a half-uploaded one.
 """
 
 from __future__ import annotations
@@ -18,10 +23,13 @@ from typing import Any
 
 import torch
 
-from bdlsweep.locations import Location, is_uri
+from bdlsweep.storage.layout import record_reference, resolve_reference
+from bdlsweep.storage.locations import Location, is_uri
 
 STATE_FILE = "state.pt"
 METADATA_FILE = "metadata.json"
+REFERENCES = "references"
+LEGACY_REFERENCES = ("base", "prepared", "llla")  # absolute paths in checkpoints written before 2026-12-02
 
 
 class CorruptCheckpointError(RuntimeError):
@@ -50,13 +58,19 @@ def _download(uri: str, local: Path) -> None:
             (local / name).write_bytes(remote.read_bytes())
 
 
-def write_checkpoint(folder: str | Path, metadata: dict[str, Any], state: dict[str, Any]) -> str | Path:
-    """Write ``state`` (tensors, via torch.save) and ``metadata`` (JSON) to ``folder`` atomically.
+def write_checkpoint(
+    folder: str | Path, metadata: dict[str, Any], state: dict[str, Any], references: tuple[str, ...] = ()
+) -> str | Path:
+    """Write ``state`` (tensors, via torch.save) and ``metadata`` (JSON) to ``folder`` atomically;
+    the metadata entries named in ``references`` are folders, recorded relative to their storage root.
 
     Everything is written to a sibling temporary folder that is renamed into place, so a crash
     leaves either the old checkpoint or the new one, never half of one. A URI folder is written
     locally first and uploaded (see the module docstring).
     """
+    if references:
+        recorded = {key: record_reference(metadata[key]) for key in references}
+        metadata = {**metadata, **recorded, REFERENCES: list(references)}
     if is_uri(folder):
         with tempfile.TemporaryDirectory() as staging:
             write_checkpoint(Path(staging) / "checkpoint", metadata, state)
@@ -79,8 +93,17 @@ def write_checkpoint(folder: str | Path, metadata: dict[str, Any], state: dict[s
     return folder
 
 
+def _resolved(metadata: dict[str, Any], folder: str | Path) -> dict[str, Any]:
+    """``metadata`` with its references as addresses under the storage root that holds ``folder``."""
+    keys = metadata.get(REFERENCES, LEGACY_REFERENCES)
+    found = {
+        key: resolve_reference(metadata[key], folder) for key in keys if isinstance(metadata.get(key), str)
+    }
+    return {**metadata, **found}
+
+
 def read_metadata(folder: str | Path) -> dict[str, Any]:
-    """The JSON metadata of a checkpoint folder."""
+    """The JSON metadata of a checkpoint folder, references resolved."""
     if is_uri(folder):
         with tempfile.TemporaryDirectory() as local:
             _download(str(folder), Path(local))
@@ -92,7 +115,7 @@ def _read_local_metadata(local: Path, folder: str | Path) -> dict[str, Any]:
     path = local / METADATA_FILE
     if not path.is_file():
         raise CorruptCheckpointError(f"{folder}: no {METADATA_FILE}; not a bdlsweep checkpoint")
-    return json.loads(path.read_text())
+    return _resolved(json.loads(path.read_text()), folder)
 
 
 def read_checkpoint(

@@ -150,6 +150,7 @@ class LANFPosterior(Posterior):
     """Flow posterior over the last layer; predicts by sampling heads over backbone features."""
 
     method: ClassVar[str] = "laplace_nf"
+    references: ClassVar[tuple[str, ...]] = ("base", "prepared")
 
     def __init__(
         self,
@@ -240,6 +241,7 @@ def prepare_laplace_nf(context: TrialContext, settings: LANFSettings, seed: int,
             "train_features": backbone_features(llla.model, data.train.inputs),
             "val_features": backbone_features(llla.model, data.val.inputs),
         },
+        references=("base", "llla"),
     )
 
 

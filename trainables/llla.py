@@ -175,6 +175,7 @@ class LLLAPosterior(Posterior):
     """
 
     method: ClassVar[str] = "llla"
+    references: ClassVar[tuple[str, ...]] = ("base", "prepared")
 
     def __init__(
         self,
@@ -296,6 +297,7 @@ def prepare_llla(context: TrialContext, settings: LLLASettings, seed: int, folde
             "laplaces": [_laplace_to_tensors(laplace) for laplace in laplaces],
             "val_features": backbone_features(base.model, data.val.inputs),
         },
+        references=("base",),
     )
 
 

@@ -59,6 +59,7 @@ class Posterior(ABC):
     """
 
     method: ClassVar[str]
+    references: ClassVar[tuple[str, ...]] = ()  # metadata entries naming other folders of the sweep
     deterministic: bool = False
 
     @abstractmethod
@@ -87,7 +88,7 @@ class Posterior(ABC):
     def save(self, folder: str | Path) -> str | Path:
         """Write this posterior to ``folder`` (a path or a URI) atomically."""
         metadata, state = self.state()
-        return write_checkpoint(folder, {"method": self.method, **metadata}, state)
+        return write_checkpoint(folder, {"method": self.method, **metadata}, state, self.references)
 
     @classmethod
     def load(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from bdlsweep.locations import Location
+from bdlsweep.storage.locations import Location
 from bdlsweep.trainables.data.digits import load_digits
 from bdlsweep.trainables.data.image_datasets import (
     download_image_dataset,

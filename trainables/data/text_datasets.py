@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from bdlsweep.locations import Location
+from bdlsweep.storage.locations import Location
 from bdlsweep.trainables.data.files import data_file
 from bdlsweep.trainables.data.splits import DatasetSplits, LabelledSet
 from bdlsweep.trainables.data.text_encoding import (

@@ -14,7 +14,7 @@ from typing import Literal
 import torch
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
 
-from bdlsweep.locations import Location
+from bdlsweep.storage.locations import Location
 
 TokenizerKind = Literal["wordpiece", "word"]
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"

@@ -1,0 +1,246 @@
+"""Every path inside a sweep's storage folder, and references between its files that survive a move.
+
+A sweep's storage folder (a local path or a bucket URI) is the only place its results live. This
+module alone spells the names of the files and folders in it; every other module asks a
+``SweepLayout`` for them. Files that point at other files of the same sweep (selections at
+checkpoints, LLLA and LA-NF checkpoints at their MAP checkpoint and prepared folder) record the
+path relative to the storage root, so a copied or moved folder (another machine, a bucket) still
+loads. Folders written before references were relative recorded absolute paths; those are found
+again under the root by their trailing components.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from bdlsweep.storage.locations import Location, is_uri
+
+RECORD = "sweep.json"
+TUNER_STATE = "tuner.pkl"  # what Ray Tune writes into every experiment folder it can restore
+
+
+@dataclass(frozen=True)
+class SweepLayout:
+    """The named places inside one storage folder ``root``."""
+
+    root: Location
+
+    @classmethod
+    def at(cls, root: str | Location) -> SweepLayout:
+        """The layout of the storage folder at ``root`` (a path or a URI)."""
+        return cls(Location.parse(root))
+
+    @property
+    def record(self) -> Location:
+        """The sweep's settings as run (what marks a folder as a sweep's storage root)."""
+        return self.root / RECORD
+
+    @property
+    def source_copy(self) -> Location:
+        """A copy of the sweep file, so the folder alone can resume it."""
+        return self.root / "source.yaml"
+
+    @property
+    def mlflow_db(self) -> Location:
+        """The default SQLite tracking store."""
+        return self.root / "mlflow.db"
+
+    @property
+    def mlflow_artifacts(self) -> Location:
+        """Where the default tracking store keeps run artifacts."""
+        return self.root / "mlartifacts"
+
+    @property
+    def data(self) -> Location:
+        """Per-sweep data files made once (trained tokenizers)."""
+        return self.root / "data"
+
+    def stage(self, name: str) -> Location:
+        """A stage's Ray Tune experiment folder (one Tuner, or ``seed_<n>`` sub-folders for Optuna)."""
+        return self.root / name
+
+    def stage_seed(self, name: str, seed: int) -> Location:
+        """A stage's Tune experiment folder of one seed (stages searched per seed with Optuna)."""
+        return self.stage(name) / f"seed_{seed}"
+
+    def tune_experiments(self, name: str) -> list[Location]:
+        """The Tune experiment folders a stage holds: its own folder (a grid) or one per seed (Optuna)."""
+        folder = self.stage(name)
+        if (folder / TUNER_STATE).is_file():
+            return [folder]
+        return [
+            path
+            for path in folder.children()
+            if path.name.startswith("seed_") and (path / TUNER_STATE).is_file()
+        ]
+
+    @property
+    def selections(self) -> Location:
+        """The folder of selection files."""
+        return self.root / "selections"
+
+    def selection(self, label: str) -> Location:
+        """The selected trial per seed of a stage or derived name."""
+        return self.selections / f"{label}.json"
+
+    def prepared(self, stage: str, seed: int) -> Location:
+        """A seed's work done once before a stage's trials (features, Hessians)."""
+        return self.root / "prepared" / stage / f"seed_{seed}"
+
+    @property
+    def evaluation(self) -> Location:
+        """The evaluation's folder."""
+        return self.root / "evaluation"
+
+    @property
+    def ensembles(self) -> Location:
+        """Tidy ensemble results: one row per method, K, ensemble, number of samples and split."""
+        return self.evaluation / "ensembles.csv"
+
+    @property
+    def ensemble_plan(self) -> Location:
+        """Which seeds form each ensemble, in the paper's file format."""
+        return self.evaluation / "ensemble_plan.tsv"
+
+    @property
+    def evaluation_settings(self) -> Location:
+        """The evaluation settings the stored results were made with."""
+        return self.evaluation / "settings.json"
+
+    @property
+    def reliability(self) -> Location:
+        """Test-set confidence bins per ensemble."""
+        return self.evaluation / "reliability.csv"
+
+    @property
+    def score_histograms(self) -> Location:
+        """OOD-score histograms per ensemble."""
+        return self.evaluation / "ood_scores.csv"
+
+    @property
+    def predictive_curves(self) -> Location:
+        """The 1-D predictive curves."""
+        return self.evaluation / "predictive_curves.csv"
+
+    @property
+    def results(self) -> Location:
+        """The main table as written by ``bdlsweep run``."""
+        return self.root / "results"
+
+    def table(self, suffix: str) -> Location:
+        """The main table as ``md``, ``csv`` or ``tex``."""
+        return self.results / f"table.{suffix}"
+
+    @property
+    def predictive_plot(self) -> Location:
+        """The 1-D predictive plot."""
+        return self.results / "predictive_1d.png"
+
+    @property
+    def report(self) -> Location:
+        """What ``bdlsweep report`` writes."""
+        return self.root / "report"
+
+    @property
+    def surfaces(self) -> Location:
+        """Posterior-surface studies, one folder per label."""
+        return self.root / "surfaces"
+
+    def surface(self, label: str) -> SurfaceFiles:
+        """The files of one posterior-surface study."""
+        return SurfaceFiles(self.surfaces / label)
+
+    @property
+    def prior(self) -> Location:
+        """Prior-study plots."""
+        return self.root / "prior"
+
+    def relative(self, target: str | Location) -> str:
+        """``target`` as recorded in a file of this sweep: relative to the root when inside it."""
+        address = str(Location.parse(target))
+        prefix = str(self.root).rstrip("/") + "/"
+        return address[len(prefix) :] if address.startswith(prefix) else address
+
+    def resolve(self, recorded: str) -> Location:
+        """The location a recorded reference names: relative ones under the root; an absolute one that is
+        gone (the folder moved) is found again under the root by its trailing components."""
+        if not _is_absolute(recorded):
+            return self.root / recorded
+        location = Location.parse(recorded)
+        if location.is_file() or location.is_dir():
+            return location
+        parts = PurePosixPath(recorded.partition("://")[2] if is_uri(recorded) else recorded).parts
+        for start in range(1, len(parts)):
+            candidate = self.root / PurePosixPath(*parts[start:]).as_posix()
+            if candidate.is_dir() or candidate.is_file():
+                return candidate
+        return location
+
+
+@dataclass(frozen=True)
+class SurfaceFiles:
+    """A posterior-surface study's folder: grid values, anchor values, settings and contour plot."""
+
+    folder: Location
+
+    @property
+    def grid(self) -> Location:
+        return self.folder / "grid.csv"
+
+    @property
+    def anchors(self) -> Location:
+        return self.folder / "anchors.csv"
+
+    @property
+    def settings(self) -> Location:
+        return self.folder / "settings.json"
+
+    @property
+    def plot(self) -> Location:
+        return self.folder / "surface.png"
+
+
+def _is_absolute(recorded: str) -> bool:
+    return is_uri(recorded) or recorded.startswith("/")
+
+
+def storage_root(inside: str | Location) -> SweepLayout | None:
+    """The layout of the sweep storage folder that holds ``inside`` (nearest folder with a sweep record)."""
+    location = Location.parse(inside)
+    while True:
+        if (location / RECORD).is_file():
+            return SweepLayout(location)
+        parent = _parent(location)
+        if parent == location:
+            return None
+        location = parent
+
+
+def _parent(location: Location) -> Location:
+    if location.is_uri:
+        scheme, _, rest = location.address.partition("://")
+        head = rest.rstrip("/").rpartition("/")[0]
+        return Location(f"{scheme}://{head}") if head else location
+    return Location(str(location.path.parent))
+
+
+def record_reference(target: str | Location) -> str:
+    """How a file of a sweep records ``target``: relative to its storage root when it lies inside one."""
+    layout = storage_root(target)
+    return layout.relative(target) if layout is not None else str(Location.parse(target))
+
+
+def resolve_reference(recorded: str, referrer: str | Location) -> str:
+    """The address of ``recorded`` as read from a file at ``referrer`` (relative references are under the
+    storage root that holds ``referrer``)."""
+    if _is_absolute(recorded) and Location.parse(recorded).is_dir():
+        return str(Location.parse(recorded))
+    layout = storage_root(referrer)
+    if layout is None:
+        if not _is_absolute(recorded):
+            raise FileNotFoundError(
+                f"{referrer}: {recorded!r} is relative to a sweep folder, and none holds it"
+            )
+        return recorded
+    return str(layout.resolve(recorded))
