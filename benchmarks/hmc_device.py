@@ -17,10 +17,10 @@ import time
 import torch
 from torch import nn
 
-from bdlsweep.trainables.hmc_kernel import hmc_iteration
-from bdlsweep.trainables.likelihood import LIKELIHOODS
+from bdlsweep.trainables.inference.hmc_kernel import hmc_iteration
+from bdlsweep.trainables.inference.likelihoods import LIKELIHOODS
+from bdlsweep.trainables.inference.network_energy import full_batch_energy
 from bdlsweep.trainables.models import build_model
-from bdlsweep.trainables.network_energy import full_batch_energy
 
 NOISE_VARIANCE = 0.25
 PRIOR_VARIANCE = 2.0

@@ -15,9 +15,9 @@ import json
 import torch
 from timing import timed
 
-from bdlsweep.trainables.llla import LLLAPosterior, backbone_features, fit_head_laplace
+from bdlsweep.trainables.methods.llla import LLLAPosterior, backbone_features, fit_head_laplace
 from bdlsweep.trainables.models import build_model
-from bdlsweep.trainables.training import predictive_outputs
+from bdlsweep.trainables.runtime.training import predictive_outputs
 
 MODELS = {"cnn": {}, "wide_resnet": {"depth": 16, "widen_factor": 4}}
 

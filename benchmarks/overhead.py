@@ -30,9 +30,9 @@ from stage_timing import timed_stage
 
 from bdlsweep.sweeps.pipeline import RAY_DEFAULTS
 from bdlsweep.sweeps.spec import SweepSpec, load_spec
-from bdlsweep.trainables.context import TrialContext
-from bdlsweep.trainables.map import MAPPosterior
-from bdlsweep.trainables.training import (
+from bdlsweep.trainables.methods.map import MAPPosterior
+from bdlsweep.trainables.runtime.context import TrialContext
+from bdlsweep.trainables.runtime.training import (
     build_optimizer,
     build_schedule,
     for_training,

@@ -21,10 +21,10 @@ import torch
 from llla_eval import llla_posterior
 from timing import timed
 
-from bdlsweep.trainables.llla import backbone_features
-from bdlsweep.trainables.posterior import ModelRecipe
-from bdlsweep.trainables.swag import SWAGMoments, SWAGPosterior
-from bdlsweep.trainables.training import predictive_outputs
+from bdlsweep.trainables.methods.llla import backbone_features
+from bdlsweep.trainables.methods.swag import SWAGMoments, SWAGPosterior
+from bdlsweep.trainables.posteriors.base import ModelRecipe
+from bdlsweep.trainables.runtime.training import predictive_outputs
 
 
 def swag_posterior(recipe: ModelRecipe, device: torch.device, snapshots: int = 20) -> SWAGPosterior:

@@ -8,7 +8,7 @@ from bdlsweep.analysis import results
 from bdlsweep.sweeps.spec import SweepSpec
 from bdlsweep.sweeps.stage import run_stage
 from bdlsweep.sweeps.tracking import ensure_experiment
-from bdlsweep.trainables.reporting import GPU_MEMORY_PEAK
+from bdlsweep.trainables.runtime.reporting import GPU_MEMORY_PEAK
 
 
 def timed_stage(spec: SweepSpec, stage: str) -> tuple[float, float | None]:

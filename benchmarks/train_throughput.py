@@ -20,8 +20,8 @@ from timing import timed
 
 from bdlsweep.trainables.data.image_sets import CropFlip
 from bdlsweep.trainables.models import build_model
+from bdlsweep.trainables.runtime.training import for_training, train_epoch
 from bdlsweep.trainables.settings import SpeedSettings
-from bdlsweep.trainables.training import for_training, train_epoch
 
 
 def _model(device: torch.device) -> torch.nn.Module:

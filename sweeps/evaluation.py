@@ -25,9 +25,9 @@ from bdlsweep.sweeps.ensemble_plan import members_of
 from bdlsweep.sweeps.stratified import draw_members
 from bdlsweep.trainables.data import load_dataset
 from bdlsweep.trainables.data.molecules import Molecules, concat_inputs
-from bdlsweep.trainables.likelihood import LIKELIHOODS
+from bdlsweep.trainables.inference.likelihoods import LIKELIHOODS
 from bdlsweep.trainables.registry import posterior_class
-from bdlsweep.trainables.training import trial_device
+from bdlsweep.trainables.runtime.training import trial_device
 
 MEMORY_BUDGET_BYTES = 1 << 30
 FLOP_PROBE_INPUTS = 16

@@ -13,7 +13,7 @@ from ray.tune.search.optuna import OptunaSearch
 from bdlsweep.search_spaces import Range
 from bdlsweep.storage.locations import Location
 from bdlsweep.sweeps.spec import StageSpec, SweepSpec
-from bdlsweep.trainables.reporting import SELECTION_METRIC
+from bdlsweep.trainables.runtime.reporting import SELECTION_METRIC
 
 
 def _nested(key: str, value: Any) -> dict[str, Any]:

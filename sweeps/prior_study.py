@@ -23,16 +23,16 @@ from bdlsweep.analysis.prior_plots import (
 )
 from bdlsweep.storage.locations import Location
 from bdlsweep.sweeps.spec import SweepSpec
-from bdlsweep.trainables.context import TrialContext
 from bdlsweep.trainables.data import DatasetSplits, load_dataset
-from bdlsweep.trainables.likelihood import LIKELIHOODS
-from bdlsweep.trainables.posterior import ModelRecipe
-from bdlsweep.trainables.prior_predictive import (
+from bdlsweep.trainables.inference.likelihoods import LIKELIHOODS
+from bdlsweep.trainables.inference.prior_predictive import (
     class_correlations,
     input_correlations,
     paired_correlation,
     prior_outputs,
 )
+from bdlsweep.trainables.posteriors.base import ModelRecipe
+from bdlsweep.trainables.runtime.context import TrialContext
 
 PROBABILITY_BINS = 20
 

@@ -20,9 +20,9 @@ from bdlsweep.sweeps.tracking import discard_partial_runs, flatten, tag_selected
 from bdlsweep.sweeps.tracking_check import while_reachable
 from bdlsweep.sweeps.trial_backfill import backfill_tuner
 from bdlsweep.sweeps.trial_logger import MLflowTrialLogger
-from bdlsweep.trainables.checkpoint import CorruptCheckpointError, read_metadata
-from bdlsweep.trainables.context import TrialContext
-from bdlsweep.trainables.reporting import COMPLETE, DIVERGED, POSTERIOR_DIR, stop_diverged
+from bdlsweep.trainables.posteriors.checkpoint import CorruptCheckpointError, read_metadata
+from bdlsweep.trainables.runtime.context import TrialContext
+from bdlsweep.trainables.runtime.reporting import COMPLETE, DIVERGED, POSTERIOR_DIR, stop_diverged
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from bdlsweep.storage.layout import SweepLayout
 from bdlsweep.storage.locations import Location
-from bdlsweep.trainables.reporting import DIVERGED, NODE_ID
+from bdlsweep.trainables.runtime.reporting import DIVERGED, NODE_ID
 
 MAX_BATCH = 900
 UNREACHABLE = (MlflowException, requests.RequestException, OSError)

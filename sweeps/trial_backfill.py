@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 from ray.tune import ExperimentAnalysis, ResultGrid
 
 from bdlsweep.sweeps.tracking import MAX_BATCH, create_trial_run, result_records, tuner_runs
-from bdlsweep.trainables.reporting import COMPLETE, DIVERGED
+from bdlsweep.trainables.runtime.reporting import COMPLETE, DIVERGED
 
 
 def _logged(client: MlflowClient, run_id: str) -> set[tuple[str, int]]:

@@ -13,7 +13,7 @@ from ray import tune
 
 from bdlsweep.sweeps.tracking import MAX_BATCH, UNREACHABLE, create_trial_run, result_records, tuner_runs
 from bdlsweep.sweeps.tracking_check import unreachable_reason
-from bdlsweep.trainables.reporting import DIVERGED
+from bdlsweep.trainables.runtime.reporting import DIVERGED
 
 logger = logging.getLogger(__name__)
 

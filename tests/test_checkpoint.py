@@ -3,9 +3,13 @@
 import pytest
 import torch
 
-from bdlsweep.trainables.checkpoint import CorruptCheckpointError, read_checkpoint, write_checkpoint
-from bdlsweep.trainables.map import MAPPosterior
-from bdlsweep.trainables.posterior import ModelRecipe
+from bdlsweep.trainables.methods.map import MAPPosterior
+from bdlsweep.trainables.posteriors.base import ModelRecipe
+from bdlsweep.trainables.posteriors.checkpoint import (
+    CorruptCheckpointError,
+    read_checkpoint,
+    write_checkpoint,
+)
 
 
 def test_write_then_read(tmp_path):
@@ -45,7 +49,7 @@ def test_map_posterior_round_trip(tmp_path):
 
 
 def test_a_checkpoint_at_a_uri_round_trips_and_is_checked(tmp_path):
-    from bdlsweep.trainables.checkpoint import read_metadata
+    from bdlsweep.trainables.posteriors.checkpoint import read_metadata
 
     uri = f"file://{tmp_path}/bucket/run/ckpt"
     assert write_checkpoint(uri, {"method": "x"}, {"w": torch.arange(4.0)}) == uri

@@ -13,7 +13,7 @@ from local_servers import free_port, wait_until_answering
 from bdlsweep.analysis import results
 from bdlsweep.storage.locations import Location
 from bdlsweep.trainables.data import load_dataset
-from bdlsweep.trainables.map import MAPPosterior
+from bdlsweep.trainables.methods.map import MAPPosterior
 
 BUCKET = "sweeps"
 TINY_SWEEP = {

@@ -9,9 +9,9 @@ from scipy.special import logsumexp
 from bdlsweep.sweeps.evaluation import EnsembleEvaluator
 from bdlsweep.sweeps.stratified import draw_members
 from bdlsweep.trainables.data import load_dataset
-from bdlsweep.trainables.map import MAPPosterior
-from bdlsweep.trainables.posterior import ModelRecipe
-from bdlsweep.trainables.training import predictive_outputs
+from bdlsweep.trainables.methods.map import MAPPosterior
+from bdlsweep.trainables.posteriors.base import ModelRecipe
+from bdlsweep.trainables.runtime.training import predictive_outputs
 
 SETTINGS = {
     "num_posterior_samples": 6,

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bdlsweep.trainables.flipout import flipout_forward, flipout_layers
+from bdlsweep.trainables.inference.flipout import flipout_forward, flipout_layers
 
 
 def _gaussian(module, scale, generator):
@@ -83,7 +83,7 @@ def test_flipout_covers_linear_and_zero_padded_conv_layers_only():
 
 @pytest.mark.parametrize("flipout", [False, True], ids=["reparameterization", "flipout"])
 def test_mean_field_elbo_estimators_share_their_expectation(flipout):
-    from bdlsweep.trainables.mean_field import MeanField, negative_elbo
+    from bdlsweep.trainables.inference.mean_field import MeanField, negative_elbo
 
     generator = torch.Generator().manual_seed(3)
     model = nn.Linear(3, 2).double()

@@ -4,9 +4,8 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from bdlsweep.trainables.checkpoint import write_checkpoint
-from bdlsweep.trainables.flows import GaussianBaseMap, GaussianFlow
-from bdlsweep.trainables.laplace_nf import (
+from bdlsweep.trainables.inference.flows import GaussianBaseMap, GaussianFlow
+from bdlsweep.trainables.methods.laplace_nf import (
     LANFPosterior,
     LANFSettings,
     RegressionMeanHead,
@@ -16,8 +15,9 @@ from bdlsweep.trainables.laplace_nf import (
     head_log_likelihood,
     head_logits,
 )
-from bdlsweep.trainables.map import MAPPosterior
-from bdlsweep.trainables.posterior import ModelRecipe
+from bdlsweep.trainables.methods.map import MAPPosterior
+from bdlsweep.trainables.posteriors.base import ModelRecipe
+from bdlsweep.trainables.posteriors.checkpoint import write_checkpoint
 
 MEAN = torch.tensor([1.0, -1.0, 0.5])
 SCALE = torch.tensor([[1.0, 0.0, 0.0], [0.5, 2.0, 0.0], [0.1, -0.3, 0.5]])

@@ -6,8 +6,8 @@ from laplace import Laplace
 from torch.utils.data import DataLoader, TensorDataset
 
 from bdlsweep.trainables.data import load_dataset
-from bdlsweep.trainables.likelihood import LIKELIHOODS
-from bdlsweep.trainables.llla import (
+from bdlsweep.trainables.inference.likelihoods import LIKELIHOODS
+from bdlsweep.trainables.methods.llla import (
     LLLAPosterior,
     _laplace_from_tensors,
     _laplace_to_tensors,
@@ -16,8 +16,8 @@ from bdlsweep.trainables.llla import (
     fit_mean_head_laplaces,
     head_variances,
 )
-from bdlsweep.trainables.posterior import ModelRecipe
-from bdlsweep.trainables.training import train_epoch
+from bdlsweep.trainables.posteriors.base import ModelRecipe
+from bdlsweep.trainables.runtime.training import train_epoch
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +152,7 @@ def test_regression_posterior_samples_means_and_keeps_map_variances():
 
 
 def test_marginal_likelihood_prior_precision_maximises_the_evidence(trained):
-    from bdlsweep.trainables.llla import marginal_likelihood_prior_precision
+    from bdlsweep.trainables.methods.llla import marginal_likelihood_prior_precision
 
     data, model = trained
     features = backbone_features(model, data.train.inputs)
@@ -169,7 +169,7 @@ def test_marginal_likelihood_prior_precision_maximises_the_evidence(trained):
 
 
 def test_shared_prior_precision_of_regression_outputs_maximises_their_summed_evidence():
-    from bdlsweep.trainables.llla import marginal_likelihood_prior_precision
+    from bdlsweep.trainables.methods.llla import marginal_likelihood_prior_precision
 
     torch.manual_seed(2)
     features = torch.randn(60, 3)

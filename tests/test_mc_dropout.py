@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from bdlsweep.trainables.mc_dropout import MCDropoutPosterior
-from bdlsweep.trainables.posterior import ModelRecipe
+from bdlsweep.trainables.methods.mc_dropout import MCDropoutPosterior
+from bdlsweep.trainables.posteriors.base import ModelRecipe
 
 
 @pytest.fixture()

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from bdlsweep.trainables.models import build_model
-from bdlsweep.trainables.models.packed import packed_width
+from bdlsweep.trainables.models.packed_networks import packed_width
 
 
 def expected_parameters(
@@ -46,8 +46,8 @@ def test_estimators_are_independent_and_differ():
 
 
 def test_posterior_returns_each_estimator_as_a_sample(tmp_path):
-    from bdlsweep.trainables.packed import PackedPosterior
-    from bdlsweep.trainables.posterior import ModelRecipe
+    from bdlsweep.trainables.methods.packed import PackedPosterior
+    from bdlsweep.trainables.posteriors.base import ModelRecipe
 
     recipe = ModelRecipe("packed_mlp", {"hidden": [8], "alpha": 2.0, "num_estimators": 3}, (4,), 2)
     posterior = PackedPosterior(recipe.build(), recipe)

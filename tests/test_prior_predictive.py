@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from bdlsweep.trainables.posterior import ModelRecipe
-from bdlsweep.trainables.prior_predictive import (
+from bdlsweep.trainables.inference.prior_predictive import (
     class_correlations,
     input_correlations,
     paired_correlation,
     prior_outputs,
 )
+from bdlsweep.trainables.posteriors.base import ModelRecipe
 
 LINEAR = ModelRecipe("mlp", {"hidden": []}, (3,), 10)  # f(x) = W x + b
 

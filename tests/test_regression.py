@@ -14,7 +14,7 @@ from bdlsweep.sweeps.errors import SpecError
 from bdlsweep.sweeps.pipeline import run_sweep
 from bdlsweep.sweeps.spec import load_spec
 from bdlsweep.trainables.data import load_dataset
-from bdlsweep.trainables.likelihood import LIKELIHOODS
+from bdlsweep.trainables.inference.likelihoods import LIKELIHOODS
 
 REGRESSION = Path(__file__).parents[1] / "sweeps" / "regression_quickstart.yaml"
 
@@ -114,7 +114,7 @@ def test_tiny_regression_sweep(tmp_path, ray_session):
 
 @pytest.mark.slow
 def test_regression_1d_sweep_draws_every_methods_predictive_over_x(tmp_path, ray_session):
-    from bdlsweep.trainables.map import MAPPosterior
+    from bdlsweep.trainables.methods.map import MAPPosterior
 
     spec = load_spec(
         Path(__file__).parents[1] / "sweeps" / "regression_1d_hmc.yaml",

@@ -86,7 +86,7 @@ def test_total_variance_sums_dims_and_all_metrics_are_named():
 
 
 def test_metrics_in_data_units_scale_errors_and_shift_the_log_density():
-    from bdlsweep.trainables.likelihood import LIKELIHOODS
+    from bdlsweep.trainables.inference.likelihoods import LIKELIHOODS
 
     likelihood = LIKELIHOODS["regression"]
     generator = torch.Generator().manual_seed(0)

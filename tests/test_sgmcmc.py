@@ -6,7 +6,7 @@ import pytest
 import torch
 from gaussian_checks import assert_gaussian_moments
 
-from bdlsweep.trainables.sgmcmc_sampler import SGMCMC, cyclical_lr
+from bdlsweep.trainables.inference.sgmcmc_optimizer import SGMCMC, cyclical_lr
 
 NOISE_VARIANCE = 0.25
 PRIOR_VARIANCE = 2.0
@@ -107,8 +107,8 @@ def test_cyclical_sampler_explores_without_noise_then_samples_with_it():
 
 
 def test_posterior_replays_its_samples_and_round_trips(tmp_path):
-    from bdlsweep.trainables.posterior import ModelRecipe
-    from bdlsweep.trainables.sgmcmc import SGMCMCPosterior
+    from bdlsweep.trainables.methods.sgmcmc import SGMCMCPosterior
+    from bdlsweep.trainables.posteriors.base import ModelRecipe
 
     recipe = ModelRecipe("mlp", {"hidden": [4]}, (3,), 2)
     model = recipe.build()
@@ -206,7 +206,7 @@ def test_digits_sampling_sweep_runs_every_sampling_method(tmp_path, ray_session)
 
 
 def _hmc_chain(problem, iterations=2000, burn_in=400, temperature=1.0):
-    from bdlsweep.trainables.hmc_kernel import DualAveraging, hmc_iteration
+    from bdlsweep.trainables.inference.hmc_kernel import DualAveraging, hmc_iteration
 
     inputs, targets, _, _ = problem
 
@@ -246,7 +246,7 @@ def test_hmc_matches_the_closed_form_posterior_and_adapts_to_the_target_acceptan
 
 
 def test_mean_field_vi_recovers_means_and_the_mean_field_variances(problem):
-    from bdlsweep.trainables.mean_field import MeanField, negative_elbo
+    from bdlsweep.trainables.inference.mean_field import MeanField, negative_elbo
 
     independent, targets, _, _ = problem
     inputs = independent @ torch.tensor([[1.0, 0.9], [0.0, 0.45]], dtype=torch.float64)  # correlated features
@@ -275,7 +275,7 @@ def test_mean_field_vi_recovers_means_and_the_mean_field_variances(problem):
 
 
 def test_network_energy_is_the_exact_full_batch_energy_and_gradient(problem):
-    from bdlsweep.trainables.network_energy import full_batch_energy
+    from bdlsweep.trainables.inference.network_energy import full_batch_energy
 
     inputs, targets, _, _ = problem
 

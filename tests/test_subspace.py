@@ -6,9 +6,9 @@ import pytest
 import torch
 from gaussian_checks import assert_gaussian_moments
 
-from bdlsweep.trainables.elliptical_slice import elliptical_slice_step
-from bdlsweep.trainables.subspace_vi import SubspaceGaussian, negative_elbo
-from bdlsweep.trainables.subspaces import pca_subspace, random_subspace
+from bdlsweep.trainables.inference.elliptical_slice import elliptical_slice_step
+from bdlsweep.trainables.inference.subspace_gaussian import SubspaceGaussian, negative_elbo
+from bdlsweep.trainables.inference.weight_subspaces import pca_subspace, random_subspace
 
 PRIOR_STD = 2.0
 LIKELIHOOD_MEAN = torch.tensor([1.0, -0.5], dtype=torch.float64)
@@ -125,8 +125,8 @@ def test_random_subspace_has_orthonormal_directions():
     ids=["ess-samples", "vi-gaussian"],
 )
 def test_subspace_posterior_maps_coordinates_to_weights_and_round_trips(coordinates, tmp_path):
-    from bdlsweep.trainables.posterior import ModelRecipe
-    from bdlsweep.trainables.subspace import SubspacePosterior
+    from bdlsweep.trainables.methods.subspace import SubspacePosterior
+    from bdlsweep.trainables.posteriors.base import ModelRecipe
 
     recipe = ModelRecipe("mlp", {"hidden": [8]}, (5,), 3)
     model = recipe.build()

@@ -11,11 +11,11 @@ from bdlsweep.storage.locations import Location
 from bdlsweep.sweeps.selection import Selection, TrialRecord
 from bdlsweep.sweeps.surface import SurfaceInputError, SurfaceSettings, checkpoint_weights, compute_surface
 from bdlsweep.trainables.data import load_dataset
-from bdlsweep.trainables.map import MAPPosterior
-from bdlsweep.trainables.posterior import ModelRecipe
-from bdlsweep.trainables.sgmcmc import SGMCMCPosterior
-from bdlsweep.trainables.subspace_log_density import gaussian_log_prior
-from bdlsweep.trainables.subspaces import plane_through
+from bdlsweep.trainables.inference.subspace_log_density import gaussian_log_prior
+from bdlsweep.trainables.inference.weight_subspaces import plane_through
+from bdlsweep.trainables.methods.map import MAPPosterior
+from bdlsweep.trainables.methods.sgmcmc import SGMCMCPosterior
+from bdlsweep.trainables.posteriors.base import ModelRecipe
 
 RECIPE = ModelRecipe("mlp", {"hidden": [8]}, (1, 8, 8), 10)
 

@@ -6,8 +6,8 @@ import torch
 from torch.nn.utils import parameters_to_vector
 
 from bdlsweep.trainables.data import load_dataset
-from bdlsweep.trainables.posterior import ModelRecipe
-from bdlsweep.trainables.swag import SWAGMoments, SWAGPosterior, SWAPosterior
+from bdlsweep.trainables.methods.swag import SWAGMoments, SWAGPosterior, SWAPosterior
+from bdlsweep.trainables.posteriors.base import ModelRecipe
 
 
 def _iterates(count=6, size=5, seed=0):

@@ -10,7 +10,7 @@ from ray import tune
 from bdlsweep.storage.locations import Location
 from bdlsweep.sweeps.tracking import ensure_experiment
 from bdlsweep.sweeps.trial_logger import MLflowTrialLogger
-from bdlsweep.trainables.reporting import report
+from bdlsweep.trainables.runtime.reporting import report
 
 TAGS = {
     "sweep": "s",

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bdlsweep.trainables.posterior import Posterior
+from bdlsweep.trainables.posteriors.base import Posterior
 from bdlsweep.trainables.settings import MethodSettings
 
 

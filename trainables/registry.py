@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from bdlsweep.trainables.hmc import METHOD as HMC
-from bdlsweep.trainables.laplace_nf import METHOD as LAPLACE_NF
-from bdlsweep.trainables.llla import METHOD as LLLA
-from bdlsweep.trainables.map import METHOD as MAP
-from bdlsweep.trainables.mc_dropout import METHOD as MC_DROPOUT
 from bdlsweep.trainables.method import Method
-from bdlsweep.trainables.packed import METHOD as PACKED
-from bdlsweep.trainables.posterior import Posterior
-from bdlsweep.trainables.sgmcmc import METHOD as SGMCMC
-from bdlsweep.trainables.subspace import METHOD as SUBSPACE
-from bdlsweep.trainables.swag import METHOD as SWAG
-from bdlsweep.trainables.vi import METHOD as VI
+from bdlsweep.trainables.methods.hmc import METHOD as HMC
+from bdlsweep.trainables.methods.laplace_nf import METHOD as LAPLACE_NF
+from bdlsweep.trainables.methods.llla import METHOD as LLLA
+from bdlsweep.trainables.methods.map import METHOD as MAP
+from bdlsweep.trainables.methods.mc_dropout import METHOD as MC_DROPOUT
+from bdlsweep.trainables.methods.packed import METHOD as PACKED
+from bdlsweep.trainables.methods.sgmcmc import METHOD as SGMCMC
+from bdlsweep.trainables.methods.subspace import METHOD as SUBSPACE
+from bdlsweep.trainables.methods.swag import METHOD as SWAG
+from bdlsweep.trainables.methods.vi import METHOD as VI
+from bdlsweep.trainables.posteriors.base import Posterior
 
 METHODS: dict[str, Method] = {
     method.name: method

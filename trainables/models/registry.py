@@ -18,8 +18,8 @@ MODELS: dict[str, str] = {
     "bert": "bert:BertClassifier",
     "cnn_lstm": "cnn_lstm:CNNLSTM",
     "painn": "painn:PaiNN",
-    "packed_mlp": "packed:PackedMLP",
-    "packed_lenet5": "packed:PackedLeNet5",
+    "packed_mlp": "packed_networks:PackedMLP",
+    "packed_lenet5": "packed_networks:PackedLeNet5",
 }
 """Model name → ``module:Class`` under ``bdlsweep.trainables.models``, imported when first used (PaiNN
 brings torch_geometric and BERT transformers, seconds of import time every other trial should not pay)."""

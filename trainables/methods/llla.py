@@ -22,15 +22,15 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from bdlsweep.trainables.checkpoint import read_checkpoint, write_checkpoint
-from bdlsweep.trainables.context import TrialContext
-from bdlsweep.trainables.likelihood import LIKELIHOODS
-from bdlsweep.trainables.map import MAPPosterior
+from bdlsweep.trainables.inference.likelihoods import LIKELIHOODS
 from bdlsweep.trainables.method import Method
-from bdlsweep.trainables.posterior import Posterior
-from bdlsweep.trainables.reporting import report, trial_seed
+from bdlsweep.trainables.methods.map import MAPPosterior
+from bdlsweep.trainables.posteriors.base import Posterior
+from bdlsweep.trainables.posteriors.checkpoint import read_checkpoint, write_checkpoint
+from bdlsweep.trainables.runtime.context import TrialContext
+from bdlsweep.trainables.runtime.reporting import report, trial_seed
+from bdlsweep.trainables.runtime.training import EVAL_BATCH_SIZE, trial_device
 from bdlsweep.trainables.settings import MethodSettings
-from bdlsweep.trainables.training import EVAL_BATCH_SIZE, trial_device
 
 HessianStructure = Literal["full", "diag", "kron"]
 

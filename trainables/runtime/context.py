@@ -8,8 +8,8 @@ from typing import Any
 import torch
 
 from bdlsweep.trainables.data import DatasetSplits, load_dataset
-from bdlsweep.trainables.likelihood import LIKELIHOODS
-from bdlsweep.trainables.posterior import ModelRecipe
+from bdlsweep.trainables.inference.likelihoods import LIKELIHOODS
+from bdlsweep.trainables.posteriors.base import ModelRecipe
 
 
 @dataclass(frozen=True)

@@ -15,15 +15,15 @@ from pydantic import Field
 from torch import nn
 from torch.nn.utils import parameters_to_vector
 
-from bdlsweep.trainables.context import TrialContext
-from bdlsweep.trainables.map import MAPPosterior
-from bdlsweep.trainables.mean_field import MeanField, negative_elbo
+from bdlsweep.trainables.inference.mean_field import MeanField, negative_elbo
 from bdlsweep.trainables.method import Method
-from bdlsweep.trainables.posterior import ModelRecipe
-from bdlsweep.trainables.reporting import loop_state, report, resume_loop, trial_seed
+from bdlsweep.trainables.methods.map import MAPPosterior
+from bdlsweep.trainables.posteriors.base import ModelRecipe
+from bdlsweep.trainables.posteriors.weight_distribution import WeightSamplingPosterior, load_sampling_network
+from bdlsweep.trainables.runtime.context import TrialContext
+from bdlsweep.trainables.runtime.reporting import loop_state, report, resume_loop, trial_seed
+from bdlsweep.trainables.runtime.training import batches, seed_everything, trial_device
 from bdlsweep.trainables.settings import MethodSettings
-from bdlsweep.trainables.training import batches, seed_everything, trial_device
-from bdlsweep.trainables.weight_sampling import WeightSamplingPosterior, load_sampling_network
 
 
 class VISettings(MethodSettings):

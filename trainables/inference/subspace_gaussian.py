@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import MultivariateNormal, kl_divergence
 
-from bdlsweep.trainables.mean_field import inverse_softplus
+from bdlsweep.trainables.inference.mean_field import inverse_softplus
 
 
 class SubspaceGaussian(nn.Module):

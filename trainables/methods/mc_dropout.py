@@ -8,11 +8,11 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from bdlsweep.trainables.context import TrialContext
 from bdlsweep.trainables.method import Method
-from bdlsweep.trainables.network_fit import NetworkSettings, fit_network
-from bdlsweep.trainables.posterior import ModelRecipe, NetworkPosterior
-from bdlsweep.trainables.training import EVAL_BATCH_SIZE
+from bdlsweep.trainables.posteriors.base import ModelRecipe, NetworkPosterior
+from bdlsweep.trainables.runtime.context import TrialContext
+from bdlsweep.trainables.runtime.network_fit import NetworkSettings, fit_network
+from bdlsweep.trainables.runtime.training import EVAL_BATCH_SIZE
 
 
 class MCDropoutSettings(NetworkSettings):

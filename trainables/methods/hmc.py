@@ -17,16 +17,16 @@ import torch
 from pydantic import Field, model_validator
 from torch.nn.utils import parameters_to_vector
 
-from bdlsweep.trainables.context import TrialContext
 from bdlsweep.trainables.data.splits import DatasetSplits, LabelledSet
-from bdlsweep.trainables.hmc_kernel import DualAveraging, hmc_iteration
-from bdlsweep.trainables.map import MAPPosterior
+from bdlsweep.trainables.inference.hmc_kernel import DualAveraging, hmc_iteration
+from bdlsweep.trainables.inference.network_energy import full_batch_energy
 from bdlsweep.trainables.method import Method
-from bdlsweep.trainables.network_energy import full_batch_energy
-from bdlsweep.trainables.reporting import report, resume_state, trial_seed
-from bdlsweep.trainables.sampled_weights import SampledWeightsPosterior
+from bdlsweep.trainables.methods.map import MAPPosterior
+from bdlsweep.trainables.posteriors.stored_samples import SampledWeightsPosterior
+from bdlsweep.trainables.runtime.context import TrialContext
+from bdlsweep.trainables.runtime.reporting import report, resume_state, trial_seed
+from bdlsweep.trainables.runtime.training import seed_everything, trial_device
 from bdlsweep.trainables.settings import MethodSettings
-from bdlsweep.trainables.training import seed_everything, trial_device
 
 
 class HMCSettings(MethodSettings):

@@ -14,14 +14,14 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from bdlsweep.trainables.context import TrialContext
-from bdlsweep.trainables.fixed_weights import FixedWeightsPosterior
-from bdlsweep.trainables.map import MAPPosterior
 from bdlsweep.trainables.method import DerivedSelection, Method
-from bdlsweep.trainables.posterior import ModelRecipe
-from bdlsweep.trainables.reporting import loop_state, report, resume_loop, trial_seed
-from bdlsweep.trainables.settings import MethodSettings, OptimizerSettings, SpeedSettings
-from bdlsweep.trainables.training import (
+from bdlsweep.trainables.methods.map import MAPPosterior
+from bdlsweep.trainables.posteriors.base import ModelRecipe
+from bdlsweep.trainables.posteriors.single_network import FixedWeightsPosterior
+from bdlsweep.trainables.posteriors.weight_distribution import WeightSamplingPosterior, load_sampling_network
+from bdlsweep.trainables.runtime.context import TrialContext
+from bdlsweep.trainables.runtime.reporting import loop_state, report, resume_loop, trial_seed
+from bdlsweep.trainables.runtime.training import (
     build_optimizer,
     for_training,
     load_weight_vector,
@@ -30,7 +30,7 @@ from bdlsweep.trainables.training import (
     trial_device,
     weight_vector,
 )
-from bdlsweep.trainables.weight_sampling import WeightSamplingPosterior, load_sampling_network
+from bdlsweep.trainables.settings import MethodSettings, OptimizerSettings, SpeedSettings
 
 VARIANCE_FLOOR = 1e-8
 

@@ -17,19 +17,19 @@ import torch
 from pydantic import Field, model_validator
 from torch import nn
 
-from bdlsweep.trainables.context import TrialContext
+from bdlsweep.trainables.inference.sgmcmc_optimizer import SGMCMC
 from bdlsweep.trainables.method import Method
-from bdlsweep.trainables.reporting import loop_state, report, resume_loop, trial_seed
-from bdlsweep.trainables.sampled_weights import SampledWeightsPosterior
-from bdlsweep.trainables.settings import MethodSettings, SpeedSettings
-from bdlsweep.trainables.sgmcmc_sampler import SGMCMC
-from bdlsweep.trainables.training import (
+from bdlsweep.trainables.posteriors.stored_samples import SampledWeightsPosterior
+from bdlsweep.trainables.runtime.context import TrialContext
+from bdlsweep.trainables.runtime.reporting import loop_state, report, resume_loop, trial_seed
+from bdlsweep.trainables.runtime.training import (
     for_training,
     seed_everything,
     train_epoch,
     trial_device,
     weight_vector,
 )
+from bdlsweep.trainables.settings import MethodSettings, SpeedSettings
 
 
 class SGMCMCSettings(MethodSettings):

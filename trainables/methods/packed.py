@@ -13,13 +13,13 @@ from typing import Any, ClassVar
 import torch
 from pydantic import Field
 
-from bdlsweep.trainables.context import TrialContext
-from bdlsweep.trainables.likelihood import Likelihood
+from bdlsweep.trainables.inference.likelihoods import Likelihood
 from bdlsweep.trainables.method import Method
-from bdlsweep.trainables.network_fit import NetworkSettings, fit_network
-from bdlsweep.trainables.posterior import NetworkPosterior
-from bdlsweep.trainables.sampled_weights import replay_order
-from bdlsweep.trainables.training import EVAL_BATCH_SIZE
+from bdlsweep.trainables.posteriors.base import NetworkPosterior
+from bdlsweep.trainables.posteriors.stored_samples import replay_order
+from bdlsweep.trainables.runtime.context import TrialContext
+from bdlsweep.trainables.runtime.network_fit import NetworkSettings, fit_network
+from bdlsweep.trainables.runtime.training import EVAL_BATCH_SIZE
 
 PACKED_MODELS = {"mlp": "packed_mlp", "lenet5": "packed_lenet5"}
 

@@ -9,8 +9,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from bdlsweep.trainables.posterior import ModelRecipe
-from bdlsweep.trainables.weight_sampling import WeightSamplingPosterior, load_sampling_network
+from bdlsweep.trainables.posteriors.base import ModelRecipe
+from bdlsweep.trainables.posteriors.weight_distribution import WeightSamplingPosterior, load_sampling_network
 
 
 def replay_order(count: int, num_samples: int, generator: torch.Generator) -> torch.Tensor:

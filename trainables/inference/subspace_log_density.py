@@ -10,9 +10,9 @@ import torch
 from torch import nn
 from torch.nn.utils import vector_to_parameters
 
-from bdlsweep.trainables.likelihood import Likelihood
-from bdlsweep.trainables.subspaces import Subspace
-from bdlsweep.trainables.training import EVAL_BATCH_SIZE
+from bdlsweep.trainables.inference.likelihoods import Likelihood
+from bdlsweep.trainables.inference.weight_subspaces import Subspace
+from bdlsweep.trainables.runtime.training import EVAL_BATCH_SIZE
 
 
 def full_batch_log_likelihood(

@@ -10,13 +10,18 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from bdlsweep.trainables.context import TrialContext
 from bdlsweep.trainables.data.label_noise import with_label_noise
-from bdlsweep.trainables.likelihood import Likelihood
-from bdlsweep.trainables.posterior import ModelRecipe, Posterior
-from bdlsweep.trainables.reporting import SELECTION_METRIC, loop_state, report, resume_loop, trial_seed
-from bdlsweep.trainables.settings import MethodSettings, OptimizerSettings, ScheduleSettings, SpeedSettings
-from bdlsweep.trainables.training import (
+from bdlsweep.trainables.inference.likelihoods import Likelihood
+from bdlsweep.trainables.posteriors.base import ModelRecipe, Posterior
+from bdlsweep.trainables.runtime.context import TrialContext
+from bdlsweep.trainables.runtime.reporting import (
+    SELECTION_METRIC,
+    loop_state,
+    report,
+    resume_loop,
+    trial_seed,
+)
+from bdlsweep.trainables.runtime.training import (
     build_optimizer,
     build_schedule,
     for_training,
@@ -24,6 +29,7 @@ from bdlsweep.trainables.training import (
     train_epoch,
     trial_device,
 )
+from bdlsweep.trainables.settings import MethodSettings, OptimizerSettings, ScheduleSettings, SpeedSettings
 
 
 class NetworkSettings(MethodSettings):

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from torch.nn.utils import vector_to_parameters
 
-from bdlsweep.trainables.posterior import ModelRecipe
-from bdlsweep.trainables.training import EVAL_BATCH_SIZE, weight_vector
+from bdlsweep.trainables.posteriors.base import ModelRecipe
+from bdlsweep.trainables.runtime.training import EVAL_BATCH_SIZE, weight_vector
 
 
 @torch.no_grad()

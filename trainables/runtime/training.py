@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from bdlsweep.trainables.host_batches import host_batches
-from bdlsweep.trainables.likelihood import LIKELIHOODS, Likelihood
+from bdlsweep.trainables.inference.likelihoods import LIKELIHOODS, Likelihood
+from bdlsweep.trainables.runtime.host_batches import host_batches
 from bdlsweep.trainables.settings import OptimizerSettings, ScheduleSettings, SpeedSettings
 
 EVAL_BATCH_SIZE = 1024

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
-from bdlsweep.trainables.likelihood import Likelihood
+from bdlsweep.trainables.inference.likelihoods import Likelihood
 
 CHUNK_SIZE = 1024
 

@@ -12,7 +12,7 @@ import ray
 import torch
 from ray import tune
 
-from bdlsweep.trainables.posterior import Posterior
+from bdlsweep.trainables.posteriors.base import Posterior
 
 POSTERIOR_DIR = "posterior"
 TRAINING_STATE_FILE = "training.pt"

@@ -17,23 +17,23 @@ from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 
-from bdlsweep.trainables.checkpoint import read_checkpoint, read_metadata, write_checkpoint
-from bdlsweep.trainables.context import TrialContext
-from bdlsweep.trainables.flows import FlowKind, GaussianBaseMap, GaussianFlow
-from bdlsweep.trainables.likelihood import LIKELIHOODS
-from bdlsweep.trainables.llla import (
+from bdlsweep.trainables.inference.flows import FlowKind, GaussianBaseMap, GaussianFlow
+from bdlsweep.trainables.inference.likelihoods import LIKELIHOODS
+from bdlsweep.trainables.method import Method
+from bdlsweep.trainables.methods.llla import (
     LLLAPosterior,
     augmented_features,
     backbone_features,
     head_logits,
     head_variances,
 )
-from bdlsweep.trainables.map import MAPPosterior
-from bdlsweep.trainables.method import Method
-from bdlsweep.trainables.posterior import Posterior
-from bdlsweep.trainables.reporting import report, trial_seed
+from bdlsweep.trainables.methods.map import MAPPosterior
+from bdlsweep.trainables.posteriors.base import Posterior
+from bdlsweep.trainables.posteriors.checkpoint import read_checkpoint, read_metadata, write_checkpoint
+from bdlsweep.trainables.runtime.context import TrialContext
+from bdlsweep.trainables.runtime.reporting import report, trial_seed
+from bdlsweep.trainables.runtime.training import batches, trial_device
 from bdlsweep.trainables.settings import MethodSettings
-from bdlsweep.trainables.training import batches, trial_device
 
 LogLikelihood = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from bdlsweep.trainables.context import TrialContext
-from bdlsweep.trainables.fixed_weights import FixedWeightsPosterior
 from bdlsweep.trainables.method import Method
-from bdlsweep.trainables.network_fit import NetworkSettings, fit_network
+from bdlsweep.trainables.posteriors.single_network import FixedWeightsPosterior
+from bdlsweep.trainables.runtime.context import TrialContext
+from bdlsweep.trainables.runtime.network_fit import NetworkSettings, fit_network
 
 
 class MAPSettings(NetworkSettings):

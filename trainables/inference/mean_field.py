@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from bdlsweep.trainables.flipout import flipout_forward
+from bdlsweep.trainables.inference.flipout import flipout_forward
 
 
 def inverse_softplus(value: torch.Tensor) -> torch.Tensor:

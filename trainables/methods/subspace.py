@@ -18,27 +18,27 @@ from pydantic import Field, model_validator
 from torch import nn
 from torch.func import functional_call
 
-from bdlsweep.trainables.context import TrialContext
 from bdlsweep.trainables.data.splits import DatasetSplits
-from bdlsweep.trainables.elliptical_slice import elliptical_slice_step
-from bdlsweep.trainables.likelihood import Likelihood
-from bdlsweep.trainables.mean_field import as_parameters
+from bdlsweep.trainables.inference.elliptical_slice import elliptical_slice_step
+from bdlsweep.trainables.inference.likelihoods import Likelihood
+from bdlsweep.trainables.inference.mean_field import as_parameters
+from bdlsweep.trainables.inference.subspace_gaussian import SubspaceGaussian, negative_elbo
+from bdlsweep.trainables.inference.subspace_log_density import full_batch_log_likelihood
+from bdlsweep.trainables.inference.weight_subspaces import Subspace, pca_subspace, random_subspace
 from bdlsweep.trainables.method import Method
-from bdlsweep.trainables.posterior import ModelRecipe
-from bdlsweep.trainables.reporting import loop_state, report, resume_loop, resume_state, trial_seed
-from bdlsweep.trainables.sampled_weights import replay_order
-from bdlsweep.trainables.settings import MethodSettings
-from bdlsweep.trainables.subspace_log_density import full_batch_log_likelihood
-from bdlsweep.trainables.subspace_vi import SubspaceGaussian, negative_elbo
-from bdlsweep.trainables.subspaces import Subspace, pca_subspace, random_subspace
-from bdlsweep.trainables.swag import SWAGPosterior
-from bdlsweep.trainables.training import (
+from bdlsweep.trainables.methods.swag import SWAGPosterior
+from bdlsweep.trainables.posteriors.base import ModelRecipe
+from bdlsweep.trainables.posteriors.stored_samples import replay_order
+from bdlsweep.trainables.posteriors.weight_distribution import WeightSamplingPosterior, load_sampling_network
+from bdlsweep.trainables.runtime.context import TrialContext
+from bdlsweep.trainables.runtime.reporting import loop_state, report, resume_loop, resume_state, trial_seed
+from bdlsweep.trainables.runtime.training import (
     batches,
     load_weight_vector,
     seed_everything,
     trial_device,
 )
-from bdlsweep.trainables.weight_sampling import WeightSamplingPosterior, load_sampling_network
+from bdlsweep.trainables.settings import MethodSettings
 
 
 class SubspaceSettings(MethodSettings):

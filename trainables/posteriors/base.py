@@ -10,9 +10,9 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from bdlsweep.trainables.checkpoint import read_checkpoint, write_checkpoint
-from bdlsweep.trainables.likelihood import LIKELIHOODS, Likelihood
+from bdlsweep.trainables.inference.likelihoods import LIKELIHOODS, Likelihood
 from bdlsweep.trainables.models import build_model
+from bdlsweep.trainables.posteriors.checkpoint import read_checkpoint, write_checkpoint
 
 
 @dataclass(frozen=True)

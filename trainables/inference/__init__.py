@@ -1,0 +1,1 @@
+"""Inference maths with no Ray and no I/O: likelihoods, samplers, kernels, flows, subspaces, energies."""

@@ -1,0 +1,1 @@
+"""The Posterior interface, the shared kinds of posterior, and checkpoint folders."""
