@@ -1,5 +1,11 @@
-"""Dropout rates for MC dropout; the seed paper selects per seed among the rates it trained."""
+"""MC dropout rates: the seed paper selects per seed among the rates it trained; digits grid; a range."""
 
-MC_DROPOUT_RATES = [0.05, 0.1, 0.2, 0.3, 0.5]
+from bdlsweep.search_spaces.ranges import Range, SearchFamily
 
-DIGITS_DROPOUT_RATES = [0.1, 0.25]
+DROPOUT_RANGE = Range("uniform", 0.01, 0.5)
+
+FAMILY = SearchFamily(
+    grids={"mc_dropout_rates": [0.05, 0.1, 0.2, 0.3, 0.5], "digits_dropout_rates": [0.1, 0.25]},
+    ranges={"dropout_range": DROPOUT_RANGE},
+    defaults={"mc_dropout": {"dropout": DROPOUT_RANGE}},
+)

@@ -1,15 +1,27 @@
-"""Prior-precision grids for last-layer Laplace and LA-NF (seed paper)."""
+"""Last-layer Laplace and LA-NF: the seed paper's prior precisions and flow lengths, digits grids, ranges."""
 
 import numpy as np
 
-LLLA_PRIOR_PRECISION_21 = [float(v) for v in np.logspace(-4, 4, 21)]
+from bdlsweep.search_spaces.ranges import Range, SearchFamily
 
-LANF_PRIOR_PRECISION_15 = [1, 5, 10, 20, 30, 40, 50, 70, 90, 100, 125, 150, 175, 200, 500]
+LLLA_PRIOR_PRECISION_RANGE = Range("loguniform", 1e-4, 1e4)
+LANF_PRIOR_PRECISION_RANGE = Range("loguniform", 1.0, 500.0)
 
-DIGITS_LLLA_PRIOR_PRECISION = [float(v) for v in np.logspace(-1, 3, 5)]
-
-LANF_NUM_TRANSFORMS = [1, 5, 10, 30]
-
-DIGITS_LANF_NUM_TRANSFORMS = [1, 5]
-
-DIGITS_LANF_PRIOR_PRECISION = [1, 10, 100]
+FAMILY = SearchFamily(
+    grids={
+        "llla_prior_precision_21": [float(v) for v in np.logspace(-4, 4, 21)],
+        "lanf_prior_precision_15": [1, 5, 10, 20, 30, 40, 50, 70, 90, 100, 125, 150, 175, 200, 500],
+        "lanf_num_transforms": [1, 5, 10, 30],
+        "digits_llla_prior_precision": [float(v) for v in np.logspace(-1, 3, 5)],
+        "digits_lanf_num_transforms": [1, 5],
+        "digits_lanf_prior_precision": [1, 10, 100],
+    },
+    ranges={
+        "llla_prior_precision_range": LLLA_PRIOR_PRECISION_RANGE,
+        "lanf_prior_precision_range": LANF_PRIOR_PRECISION_RANGE,
+    },
+    defaults={
+        "llla": {"prior_precision": LLLA_PRIOR_PRECISION_RANGE},
+        "laplace_nf": {"prior_precision": LANF_PRIOR_PRECISION_RANGE},
+    },
+)

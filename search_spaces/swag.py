@@ -1,4 +1,6 @@
-"""Constant learning-rate grids for SWA/SWAG (seed paper, and a small one for digits)."""
+"""SWA/SWAG learning rates: the seed paper's constant-rate grids, a small one for digits, and a range."""
+
+from bdlsweep.search_spaces.ranges import Range, SearchFamily
 
 SWAG_LR_21 = [
     1e-1, 5e-2, 4e-2, 3e-2, 2e-2, 1e-2, 9e-3, 8e-3, 7e-3, 6e-3, 5e-3,
@@ -12,4 +14,10 @@ SWAG_LR_QM9_30 = (
     + [9e-10, 8e-10, 7e-10, 6e-10, 5e-10, 1e-10]
 )
 
-DIGITS_SWAG_LR = [3e-2, 1e-2, 3e-3]
+SWAG_LR_RANGE = Range("loguniform", 1e-4, 1e-1)
+
+FAMILY = SearchFamily(
+    grids={"swag_lr_21": SWAG_LR_21, "swag_lr_qm9_30": SWAG_LR_QM9_30, "digits_swag_lr": [3e-2, 1e-2, 3e-3]},
+    ranges={"swag_lr_range": SWAG_LR_RANGE},
+    defaults={"swag": {"lr": SWAG_LR_RANGE}},
+)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from bdlsweep.trainables.posteriors.base import Posterior
 from bdlsweep.trainables.settings import MethodSettings
@@ -29,6 +29,8 @@ class Method:
     with ``parent_optional`` a stage may also leave ``from`` out and start from scratch.
     ``prepare(context, settings, seed, folder)``, when given, runs once per seed before the trials, so that
     work shared by a seed's grid points (features, Hessians) is not repeated per trial.
+    ``tiny`` holds settings for a trial of seconds on a small network (what the method contract test
+    runs; with them every multi-step method takes at least two steps).
     """
 
     name: str
@@ -42,3 +44,4 @@ class Method:
     likelihoods: tuple[str, ...] = ("classification", "regression")
     models: tuple[str, ...] = ()
     derived: dict[str, DerivedSelection] = field(default_factory=dict)
+    tiny: dict[str, Any] = field(default_factory=dict)

@@ -24,8 +24,12 @@ from bdlsweep.trainables.method import Method
 from bdlsweep.trainables.methods.map import MAPPosterior
 from bdlsweep.trainables.posteriors.stored_samples import SampledWeightsPosterior
 from bdlsweep.trainables.runtime.context import TrialContext
-from bdlsweep.trainables.runtime.reporting import report, resume_state, trial_seed
-from bdlsweep.trainables.runtime.training import seed_everything, trial_device
+from bdlsweep.trainables.runtime.trial_loop import (
+    IterativeFit,
+    TrialStart,
+    run_fit,
+    start_trial,
+)
 from bdlsweep.trainables.settings import MethodSettings
 
 
@@ -70,94 +74,102 @@ def _in_float64(data: DatasetSplits) -> DatasetSplits:
     return replace(data, train=double(data.train), val=double(data.val))
 
 
-def train_hmc(config: dict[str, Any], context: TrialContext) -> None:
-    """Ray Tune trainable: one HMC chain from the seed's MAP weights (with ``from``) or a fresh
-    initialisation; report every iteration."""
-    settings = HMCSettings.from_config(config)
-    seed = trial_seed(config)
-    seed_everything(seed)
-    device = trial_device()
-    dtype = torch.float64 if settings.float64 else torch.float32
-    data = context.load_data(device)
-    if settings.float64:
-        data = _in_float64(data)
-    if context.parents:
-        start = MAPPosterior.load(context.parent(seed), device)
-        model, recipe = start.model.to(dtype=dtype).eval(), start.recipe
-    else:
-        recipe = context.recipe(data)
-        model = recipe.build().to(device=device, dtype=dtype).eval()
-    generator = torch.Generator(device=device).manual_seed(seed)
-    energy_and_gradient = full_batch_energy(
-        model,
-        data.train.inputs,
-        data.train.labels,
-        recipe.output_model,
-        settings.prior_variance,
-        settings.energy_chunk_size,
-    )
-    adaptation = DualAveraging(settings.step_size, target=settings.target_accept)
-    position = parameters_to_vector(model.parameters()).detach()
-    samples = torch.empty(0, len(position), device=device, dtype=dtype)
-    start, step_size, accepted = 0, settings.step_size, 0
-    resumed = resume_state()
-    if resumed is not None:
-        position, samples = resumed["position"].to(device), resumed["samples"].to(device)
-        start, step_size, accepted = resumed["iteration"], resumed["step_size"], resumed["accepted"]
-        generator.set_state(resumed["generator"])
-        adaptation.load_state_dict(resumed["adaptation"])
-    energy, gradient = energy_and_gradient(position)
-    for iteration in range(start, settings.iterations):
+class HMCFit(IterativeFit):
+    """One chain: every iteration a trajectory and an accept/reject step; positions after burn-in kept."""
+
+    def __init__(self, start: TrialStart, context: TrialContext) -> None:
+        settings: HMCSettings = start.settings
+        self.start, self.settings = start, settings
+        device = start.device
+        self.dtype = torch.float64 if settings.float64 else torch.float32
+        data = context.load_data(device)
+        self.data = _in_float64(data) if settings.float64 else data
+        if context.parents:
+            parent = MAPPosterior.load(context.parent(start.seed), device)
+            model, self.recipe = parent.model.to(dtype=self.dtype).eval(), parent.recipe
+        else:
+            self.recipe = context.recipe(self.data)
+            model = self.recipe.build().to(device=device, dtype=self.dtype).eval()
+        self.generator = torch.Generator(device=device).manual_seed(start.seed)
+        self.energy_and_gradient = full_batch_energy(
+            model,
+            self.data.train.inputs,
+            self.data.train.labels,
+            self.recipe.output_model,
+            settings.prior_variance,
+            settings.energy_chunk_size,
+        )
+        self.adaptation = DualAveraging(settings.step_size, target=settings.target_accept)
+        self.position = parameters_to_vector(model.parameters()).detach()
+        self.samples = torch.empty(0, len(self.position), device=device, dtype=self.dtype)
+        self.step_size, self.accepted = settings.step_size, 0
+        self.energy, self.gradient = self.energy_and_gradient(self.position)
+        self.steps = settings.iterations
+
+    def step(self, index: int) -> tuple[dict[str, Any], HMCPosterior | None]:
+        settings = self.settings
         result = hmc_iteration(
-            position,
-            energy,
-            gradient,
-            energy_and_gradient,
-            step_size,
+            self.position,
+            self.energy,
+            self.gradient,
+            self.energy_and_gradient,
+            self.step_size,
             settings.trajectory_length,
             settings.max_leapfrog_steps,
             settings.temperature,
-            generator,
+            self.generator,
         )
-        position, energy, gradient = result.position, result.energy, result.gradient
-        accepted += result.accepted
+        self.position, self.energy, self.gradient = result.position, result.energy, result.gradient
+        self.accepted += result.accepted
         metrics = {
-            "epoch": iteration + 1,
             "accept_probability": result.accept_probability,
-            "acceptance_rate": accepted / (iteration + 1),
-            "step_size": step_size,
+            "acceptance_rate": self.accepted / (index + 1),
+            "step_size": self.step_size,
             "leapfrog_steps": result.leapfrog_steps,
-            "train_energy": float(energy),
+            "train_energy": float(self.energy),
         }
-        if iteration < settings.burn_in and settings.adapt_step_size:
-            step_size = adaptation.update(result.accept_probability)
-            if iteration == settings.burn_in - 1:
-                step_size = adaptation.final_step_size
-        if iteration >= settings.burn_in:
-            samples = torch.cat([samples, position[None]])[-settings.max_samples :]
-        metrics["kept_samples"] = len(samples)
-        posterior = None
-        if len(samples):
-            posterior = HMCPosterior(recipe.build().to(device=device, dtype=dtype), recipe, samples)
-            replay = torch.Generator(device=device).manual_seed(seed)
-            outputs = posterior.predict(data.val.inputs, min(settings.val_samples, len(samples)), replay)
-            metrics.update(recipe.output_model.validation(outputs.float(), data.val.labels))
-        state = {
-            "position": position,
-            "samples": samples,
-            "iteration": iteration + 1,
-            "step_size": step_size,
-            "accepted": accepted,
-            "generator": generator.get_state(),
-            "adaptation": adaptation.state_dict(),
-        }
-        report(
-            metrics,
-            posterior,
-            state,
-            final=iteration + 1 == settings.iterations,
-            every_s=settings.checkpoint_every_s,
+        if index < settings.burn_in and settings.adapt_step_size:
+            self.step_size = self.adaptation.update(result.accept_probability)
+            if index == settings.burn_in - 1:
+                self.step_size = self.adaptation.final_step_size
+        if index >= settings.burn_in:
+            self.samples = torch.cat([self.samples, self.position[None]])[-settings.max_samples :]
+        metrics["kept_samples"] = len(self.samples)
+        if not len(self.samples):
+            return metrics, None
+        network = self.recipe.build().to(device=self.start.device, dtype=self.dtype)
+        posterior = HMCPosterior(network, self.recipe, self.samples)
+        replay = torch.Generator(device=self.start.device).manual_seed(self.start.seed)
+        outputs = posterior.predict(
+            self.data.val.inputs, min(settings.val_samples, len(self.samples)), replay
         )
+        metrics.update(self.recipe.output_model.validation(outputs.float(), self.data.val.labels))
+        return metrics, posterior
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "position": self.position,
+            "samples": self.samples,
+            "step_size": self.step_size,
+            "accepted": self.accepted,
+            "generator": self.generator.get_state(),
+            "adaptation": self.adaptation.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        device = self.start.device
+        self.position, self.samples = state["position"].to(device), state["samples"].to(device)
+        self.step_size, self.accepted = state["step_size"], state["accepted"]
+        self.generator.set_state(state["generator"])
+        self.adaptation.load_state_dict(state["adaptation"])
+        self.energy, self.gradient = self.energy_and_gradient(self.position)
+
+
+def train_hmc(config: dict[str, Any], context: TrialContext) -> None:
+    """Ray Tune trainable: one HMC chain from the seed's MAP weights (with ``from``) or a fresh
+    initialisation; report every iteration."""
+    start = start_trial(config, HMCSettings)
+    run_fit(HMCFit(start, context), start.settings.checkpoint_every_s)
 
 
 METHOD = Method(
@@ -168,4 +180,5 @@ METHOD = Method(
     checkpoint="last",
     parents=("map",),
     parent_optional=True,
+    tiny={"iterations": 3, "burn_in": 1, "trajectory_length": 0.002, "val_samples": 2},
 )

@@ -286,4 +286,5 @@ METHOD = Method(
     checkpoint="last",
     prepare=prepare_laplace_nf,
     parents=("llla",),
+    tiny={"num_transforms": 1, "epochs": 2, "val_samples": 3},
 )

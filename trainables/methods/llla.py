@@ -371,4 +371,5 @@ METHOD = Method(
     checkpoint="last",
     parents=("map",),
     prepare=prepare_llla,
+    tiny={"hessian": "full", "val_samples": 3},
 )

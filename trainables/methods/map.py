@@ -8,6 +8,7 @@ from bdlsweep.trainables.method import Method
 from bdlsweep.trainables.posteriors.single_network import FixedWeightsPosterior
 from bdlsweep.trainables.runtime.context import TrialContext
 from bdlsweep.trainables.runtime.network_fit import NetworkSettings, fit_network
+from bdlsweep.trainables.runtime.trial_loop import start_trial
 
 
 class MAPSettings(NetworkSettings):
@@ -22,7 +23,7 @@ class MAPPosterior(FixedWeightsPosterior):
 
 def train_map(config: dict[str, Any], context: TrialContext) -> None:
     """Ray Tune trainable: train one network, report validation metrics and a checkpoint per epoch."""
-    fit_network(config, context, MAPSettings.from_config(config), MAPPosterior)
+    fit_network(start_trial(config, MAPSettings), context, MAPPosterior)
 
 
 METHOD = Method(
@@ -31,4 +32,5 @@ METHOD = Method(
     trainable=train_map,
     posterior=MAPPosterior,
     checkpoint="best",
+    tiny={"epochs": 2, "batch_size": 256},
 )

@@ -13,6 +13,7 @@ from bdlsweep.trainables.posteriors.base import ModelRecipe, NetworkPosterior
 from bdlsweep.trainables.runtime.context import TrialContext
 from bdlsweep.trainables.runtime.network_fit import NetworkSettings, fit_network
 from bdlsweep.trainables.runtime.training import EVAL_BATCH_SIZE
+from bdlsweep.trainables.runtime.trial_loop import start_trial
 
 
 class MCDropoutSettings(NetworkSettings):
@@ -60,8 +61,8 @@ class MCDropoutPosterior(NetworkPosterior):
 
 def train_mc_dropout(config: dict[str, Any], context: TrialContext) -> None:
     """Ray Tune trainable: train with the trial's dropout rate; validate with MC dropout samples."""
-    settings = MCDropoutSettings.from_config(config)
-    fit_network(config, context, settings, MCDropoutPosterior, {"dropout": settings.dropout})
+    start = start_trial(config, MCDropoutSettings)
+    fit_network(start, context, MCDropoutPosterior, {"dropout": start.settings.dropout})
 
 
 METHOD = Method(
@@ -70,4 +71,5 @@ METHOD = Method(
     trainable=train_mc_dropout,
     posterior=MCDropoutPosterior,
     checkpoint="best",
+    tiny={"epochs": 2, "batch_size": 256, "val_samples": 3},
 )

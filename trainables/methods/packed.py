@@ -20,6 +20,7 @@ from bdlsweep.trainables.posteriors.stored_samples import replay_order
 from bdlsweep.trainables.runtime.context import TrialContext
 from bdlsweep.trainables.runtime.network_fit import NetworkSettings, fit_network
 from bdlsweep.trainables.runtime.training import EVAL_BATCH_SIZE
+from bdlsweep.trainables.runtime.trial_loop import start_trial
 
 PACKED_MODELS = {"mlp": "packed_mlp", "lenet5": "packed_lenet5"}
 
@@ -68,12 +69,12 @@ class PackedPosterior(NetworkPosterior):
 
 def train_packed(config: dict[str, Any], context: TrialContext) -> None:
     """Ray Tune trainable: train the packed network on the mean estimator loss; validate its estimators."""
-    settings = PackedSettings.from_config(config)
+    start = start_trial(config, PackedSettings)
+    settings = start.settings
     packing = {"alpha": settings.alpha, "num_estimators": settings.num_estimators, "gamma": settings.gamma}
     fit_network(
-        config,
+        start,
         context,
-        settings,
         PackedPosterior,
         packing,
         PACKED_MODELS[context.model],
@@ -88,4 +89,5 @@ METHOD = Method(
     posterior=PackedPosterior,
     checkpoint="best",
     models=tuple(PACKED_MODELS),
+    tiny={"num_estimators": 2, "epochs": 2, "batch_size": 256},
 )

@@ -21,13 +21,18 @@ from bdlsweep.trainables.inference.sgmcmc_optimizer import SGMCMC
 from bdlsweep.trainables.method import Method
 from bdlsweep.trainables.posteriors.stored_samples import SampledWeightsPosterior
 from bdlsweep.trainables.runtime.context import TrialContext
-from bdlsweep.trainables.runtime.reporting import loop_state, report, resume_loop, trial_seed
 from bdlsweep.trainables.runtime.training import (
     for_training,
-    seed_everything,
     train_epoch,
-    trial_device,
     weight_vector,
+)
+from bdlsweep.trainables.runtime.trial_loop import (
+    IterativeFit,
+    TrialStart,
+    loop_state,
+    restore_loop,
+    run_fit,
+    start_trial,
 )
 from bdlsweep.trainables.settings import MethodSettings, SpeedSettings
 
@@ -97,55 +102,64 @@ def _sampler(model: nn.Module, settings: SGMCMCSettings, data_size: int, noise: 
     )
 
 
-def train_sgmcmc(config: dict[str, Any], context: TrialContext) -> None:
-    """Ray Tune trainable: run the sampler, keep samples per the schedule, report validation metrics."""
-    settings = SGMCMCSettings.from_config(config)
-    seed = trial_seed(config)
-    generator = seed_everything(seed)
-    device = trial_device()
-    data = context.load_data(device, train_on_device=settings.speed.train_data == "device")
-    recipe = context.recipe(data)
-    model = recipe.build().to(device)
-    noise = torch.Generator(device=device).manual_seed(seed + 1)
-    sampler = _sampler(model, settings, len(data.train.labels), noise)
-    start, resumed = resume_loop(model, sampler, generator)
-    size = sum(p.numel() for p in model.parameters())
-    samples = resumed.get("samples", torch.empty(0, size, device=device))
-    if resumed:
-        noise.set_state(resumed["noise"])
-    likelihood = recipe.output_model
-    trained = for_training(model, settings.speed)
-    for epoch in range(start, settings.epochs):
-        sampler.set_phase(adapt_preconditioner=epoch < max(settings.burn_in, 1))
-        augment = data.augment if settings.augment else None
+class SGMCMCFit(IterativeFit):
+    """The sampler's epochs from a fresh initialisation; samples kept per the schedule are the posterior."""
+
+    def __init__(self, start: TrialStart, context: TrialContext) -> None:
+        settings: SGMCMCSettings = start.settings
+        self.start, self.settings = start, settings
+        self.data = context.load_data(start.device, train_on_device=settings.speed.train_data == "device")
+        self.recipe = context.recipe(self.data)
+        self.model = self.recipe.build().to(start.device)
+        self.noise = torch.Generator(device=start.device).manual_seed(start.seed + 1)
+        self.sampler = _sampler(self.model, settings, len(self.data.train.labels), self.noise)
+        size = sum(p.numel() for p in self.model.parameters())
+        self.samples = torch.empty(0, size, device=start.device)
+        self.trained = for_training(self.model, settings.speed)
+        self.steps = settings.epochs
+
+    def step(self, index: int) -> tuple[dict[str, Any], SGMCMCPosterior | None]:
+        settings, data, likelihood = self.settings, self.data, self.recipe.output_model
+        self.sampler.set_phase(adapt_preconditioner=index < max(settings.burn_in, 1))
         loss = train_epoch(
-            trained,
-            sampler,
+            self.trained,
+            self.sampler,
             data.train.inputs,
             data.train.labels,
             settings.batch_size,
-            generator,
+            self.start.generator,
             likelihood,
-            augment,
+            data.augment if settings.augment else None,
             settings.speed,
         )
-        if _keeps_sample(settings, epoch):
-            samples = torch.cat([samples, weight_vector(model.parameters()).detach()[None]])
-            samples = samples[-settings.max_samples :]
-        metrics = {"epoch": epoch + 1, "train_loss": loss, "kept_samples": len(samples)}
-        posterior = None
-        if len(samples):
-            evaluation_model = recipe.build().to(device)
-            evaluation_model.load_state_dict(model.state_dict())
-            posterior = SGMCMCPosterior(evaluation_model, recipe, samples, data.train.inputs)
-            replay = torch.Generator(device=device).manual_seed(seed)
-            outputs = posterior.predict(data.val.inputs, min(settings.val_samples, len(samples)), replay)
-            metrics.update(likelihood.validation(outputs, data.val.labels))
-            posterior = SGMCMCPosterior(evaluation_model, recipe, samples)
-        state = loop_state(model, sampler, generator, epoch + 1, samples=samples, noise=noise.get_state())
-        report(
-            metrics, posterior, state, final=epoch + 1 == settings.epochs, every_s=settings.checkpoint_every_s
+        if _keeps_sample(settings, index):
+            kept = torch.cat([self.samples, weight_vector(self.model.parameters()).detach()[None]])
+            self.samples = kept[-settings.max_samples :]
+        metrics = {"train_loss": loss, "kept_samples": len(self.samples)}
+        if not len(self.samples):
+            return metrics, None
+        evaluation_model = self.recipe.build().to(self.start.device)
+        evaluation_model.load_state_dict(self.model.state_dict())
+        posterior = SGMCMCPosterior(evaluation_model, self.recipe, self.samples, data.train.inputs)
+        replay = torch.Generator(device=self.start.device).manual_seed(self.start.seed)
+        outputs = posterior.predict(data.val.inputs, min(settings.val_samples, len(self.samples)), replay)
+        return {**metrics, **likelihood.validation(outputs, data.val.labels)}, posterior
+
+    def state_dict(self) -> dict[str, Any]:
+        return loop_state(
+            self.model, self.sampler, self.start.generator, samples=self.samples, noise=self.noise.get_state()
         )
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        restore_loop(state, self.model, self.sampler, self.start.generator)
+        self.samples = state["samples"].to(self.start.device)
+        self.noise.set_state(state["noise"])
+
+
+def train_sgmcmc(config: dict[str, Any], context: TrialContext) -> None:
+    """Ray Tune trainable: run the sampler, keep samples per the schedule, report validation metrics."""
+    start = start_trial(config, SGMCMCSettings)
+    run_fit(SGMCMCFit(start, context), start.settings.checkpoint_every_s)
 
 
 METHOD = Method(
@@ -154,4 +168,5 @@ METHOD = Method(
     trainable=train_sgmcmc,
     posterior=SGMCMCPosterior,
     checkpoint="last",
+    tiny={"epochs": 3, "burn_in": 1, "batch_size": 256, "val_samples": 2},
 )

@@ -10,7 +10,7 @@ inferring, batch norm keeps the SWA solution's statistics; ``predict`` updates t
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -18,9 +18,7 @@ from pydantic import Field, model_validator
 from torch import nn
 from torch.func import functional_call
 
-from bdlsweep.trainables.data.splits import DatasetSplits
 from bdlsweep.trainables.inference.elliptical_slice import elliptical_slice_step
-from bdlsweep.trainables.inference.likelihoods import Likelihood
 from bdlsweep.trainables.inference.mean_field import as_parameters
 from bdlsweep.trainables.inference.subspace_gaussian import SubspaceGaussian, negative_elbo
 from bdlsweep.trainables.inference.subspace_log_density import full_batch_log_likelihood
@@ -31,12 +29,17 @@ from bdlsweep.trainables.posteriors.base import ModelRecipe
 from bdlsweep.trainables.posteriors.stored_samples import replay_order
 from bdlsweep.trainables.posteriors.weight_distribution import WeightSamplingPosterior, load_sampling_network
 from bdlsweep.trainables.runtime.context import TrialContext
-from bdlsweep.trainables.runtime.reporting import loop_state, report, resume_loop, resume_state, trial_seed
 from bdlsweep.trainables.runtime.training import (
     batches,
     load_weight_vector,
-    seed_everything,
-    trial_device,
+)
+from bdlsweep.trainables.runtime.trial_loop import (
+    IterativeFit,
+    TrialStart,
+    loop_state,
+    restore_loop,
+    run_fit,
+    start_trial,
 )
 from bdlsweep.trainables.settings import MethodSettings
 
@@ -137,134 +140,126 @@ def build_subspace(settings: SubspaceSettings, swag: SWAGPosterior, seed: int) -
     return random_subspace(moments.mean, settings.rank, generator)
 
 
-def _validation(posterior: SubspacePosterior, data: DatasetSplits, count: int, seed: int) -> dict[str, float]:
-    """Validation metrics of ``count`` posterior draws (the same draws for the same seed)."""
-    replay = torch.Generator(device=posterior.subspace.shift.device).manual_seed(seed)
-    outputs = posterior.predict(data.val.inputs, count, replay)
-    return posterior.recipe.output_model.validation(outputs, data.val.labels)
+class _SubspaceFit(IterativeFit):
+    """What both inferences share: the seed's SWAG run, the subspace around its SWA solution, and the
+    network (at the SWA weights, batch norm updated) that subspace coordinates are mapped into."""
 
+    def __init__(self, start: TrialStart, context: TrialContext) -> None:
+        settings: SubspaceSettings = start.settings
+        self.start, self.settings = start, settings
+        self.data = context.load_data(start.device)
+        swag = SWAGPosterior.load(context.parent(start.seed), start.device, self.data.train.inputs)
+        self.model, self.recipe = swag.model, swag.recipe
+        self.subspace = build_subspace(settings, swag, start.seed)
+        load_weight_vector(self.model, self.subspace.shift, self.data.train.inputs)
+        self.model.eval()
+        self.evaluation_model = copy.deepcopy(self.model)
 
-def run_ess(
-    settings: SubspaceSettings,
-    posterior_for: Callable[[dict[str, torch.Tensor]], SubspacePosterior],
-    log_likelihood_fn: Callable[[torch.Tensor], float],
-    data: DatasetSplits,
-    seed: int,
-) -> None:
-    """ESS in the subspace from z = 0 (the SWA solution); one report per transition."""
-    device = data.train.labels.device
-    generator = torch.Generator(device=device).manual_seed(seed)
-    position = torch.zeros(settings.rank, device=device)
-    samples = torch.empty(0, settings.rank, device=device)
-    start = 0
-    resumed = resume_state()
-    if resumed is not None:
-        position, samples = resumed["position"].to(device), resumed["samples"].to(device)
-        start = resumed["iteration"]
-        generator.set_state(resumed["generator"])
-    temperature = settings.likelihood_temperature
-
-    def tempered(coordinates: torch.Tensor) -> float:
-        return log_likelihood_fn(coordinates) / temperature
-
-    current = tempered(position)
-    for iteration in range(start, settings.iterations):
-        step = elliptical_slice_step(position, current, tempered, settings.prior_std, generator)
-        position, current = step.position, step.log_likelihood
-        if iteration >= settings.burn_in:
-            samples = torch.cat([samples, position[None]])
-        metrics = {
-            "epoch": iteration + 1,
-            "train_log_likelihood": current * temperature,
-            "likelihood_evaluations": step.evaluations,
-            "kept_samples": len(samples),
-        }
-        posterior = None
-        if len(samples):
-            posterior = posterior_for({"samples": samples.clone()})
-            metrics.update(_validation(posterior, data, min(settings.val_samples, len(samples)), seed))
-        state = {
-            "position": position,
-            "samples": samples,
-            "iteration": iteration + 1,
-            "generator": generator.get_state(),
-        }
-        report(
-            metrics,
-            posterior,
-            state,
-            final=iteration + 1 == settings.iterations,
-            every_s=settings.checkpoint_every_s,
+    def _posterior(self, coordinates: dict[str, torch.Tensor], count: int) -> tuple[dict, SubspacePosterior]:
+        """The posterior at ``coordinates`` and the validation metrics of ``count`` of its draws."""
+        posterior = SubspacePosterior(
+            self.evaluation_model, self.recipe, self.subspace, coordinates, self.data.train.inputs
         )
+        replay = torch.Generator(device=self.start.device).manual_seed(self.start.seed)
+        outputs = posterior.predict(self.data.val.inputs, count, replay)
+        return self.recipe.output_model.validation(outputs, self.data.val.labels), posterior
 
 
-def run_vi(
-    settings: SubspaceSettings,
-    model: nn.Module,
-    subspace: Subspace,
-    likelihood: Likelihood,
-    posterior_for: Callable[[dict[str, torch.Tensor]], SubspacePosterior],
-    data: DatasetSplits,
-    seed: int,
-) -> None:
-    """Full-covariance Gaussian VI in the subspace (Adam on minibatch ELBOs); one report per epoch."""
-    device = data.train.labels.device
-    generator = torch.Generator(device=device).manual_seed(seed)
-    noise = torch.Generator(device=device).manual_seed(seed + 1)
-    q = SubspaceGaussian(settings.rank, settings.initial_std).to(device)
-    optimizer = torch.optim.Adam(q.parameters(), lr=settings.lr)
-    first_epoch, resumed = resume_loop(q, optimizer, generator)
-    if resumed:
-        noise.set_state(resumed["noise"])
-    count = len(data.train.labels)
-    for epoch in range(first_epoch, settings.epochs):
-        total = torch.zeros((), device=device)
-        for inputs, labels in batches(data.train.inputs, data.train.labels, settings.batch_size, generator):
+class SubspaceESSFit(_SubspaceFit):
+    """ESS in the subspace from z = 0 (the SWA solution) on the exact tempered likelihood; one step per
+    transition, samples kept after burn-in."""
+
+    def __init__(self, start: TrialStart, context: TrialContext) -> None:
+        super().__init__(start, context)
+        train = self.data.train
+        self.log_likelihood = full_batch_log_likelihood(
+            self.model, self.subspace, train.inputs, train.labels, self.recipe.output_model
+        )
+        self.generator = torch.Generator(device=start.device).manual_seed(start.seed)
+        self.position = torch.zeros(self.settings.rank, device=start.device)
+        self.samples = torch.empty(0, self.settings.rank, device=start.device)
+        self.current = self._tempered(self.position)
+        self.steps = self.settings.iterations
+
+    def _tempered(self, coordinates: torch.Tensor) -> float:
+        return self.log_likelihood(coordinates) / self.settings.likelihood_temperature
+
+    def step(self, index: int) -> tuple[dict[str, Any], SubspacePosterior | None]:
+        settings = self.settings
+        found = elliptical_slice_step(
+            self.position, self.current, self._tempered, settings.prior_std, self.generator
+        )
+        self.position, self.current = found.position, found.log_likelihood
+        if index >= settings.burn_in:
+            self.samples = torch.cat([self.samples, self.position[None]])
+        metrics = {
+            "train_log_likelihood": self.current * settings.likelihood_temperature,
+            "likelihood_evaluations": found.evaluations,
+            "kept_samples": len(self.samples),
+        }
+        if not len(self.samples):
+            return metrics, None
+        count = min(settings.val_samples, len(self.samples))
+        validation, posterior = self._posterior({"samples": self.samples.clone()}, count)
+        return {**metrics, **validation}, posterior
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"position": self.position, "samples": self.samples, "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.position = state["position"].to(self.start.device)
+        self.samples = state["samples"].to(self.start.device)
+        self.generator.set_state(state["generator"])
+        self.current = self._tempered(self.position)
+
+
+class SubspaceVIFit(_SubspaceFit):
+    """Full-covariance Gaussian VI in the subspace (Adam on minibatch ELBOs); one step per epoch."""
+
+    def __init__(self, start: TrialStart, context: TrialContext) -> None:
+        super().__init__(start, context)
+        self.q = SubspaceGaussian(self.settings.rank, self.settings.initial_std).to(start.device)
+        self.optimizer = torch.optim.Adam(self.q.parameters(), lr=self.settings.lr)
+        self.noise = torch.Generator(device=start.device).manual_seed(start.seed + 1)
+        self.steps = self.settings.epochs
+
+    def step(self, index: int) -> tuple[dict[str, Any], SubspacePosterior]:
+        settings, data, likelihood = self.settings, self.data, self.recipe.output_model
+        count = len(data.train.labels)
+        total = torch.zeros((), device=self.start.device)
+        model, subspace = self.model, self.subspace
+        for inputs, labels in batches(
+            data.train.inputs, data.train.labels, settings.batch_size, self.start.generator
+        ):
 
             def log_likelihood(coordinates: torch.Tensor, inputs=inputs, labels=labels) -> torch.Tensor:
                 weights = as_parameters(model, subspace.weights(coordinates))
                 return -likelihood.loss(functional_call(model, weights, (inputs,)), labels) * count
 
-            optimizer.zero_grad(set_to_none=True)
+            self.optimizer.zero_grad(set_to_none=True)
             loss = negative_elbo(
-                q, log_likelihood, settings.prior_std, settings.likelihood_temperature, noise
+                self.q, log_likelihood, settings.prior_std, settings.likelihood_temperature, self.noise
             )
             (loss / count).backward()
-            optimizer.step()
+            self.optimizer.step()
             total += loss.detach() * len(labels) / count
-        coordinates = {"mean": q.mean.detach().clone(), "scale_tril": q.scale_tril.detach().clone()}
-        posterior = posterior_for(coordinates)
-        metrics = {"epoch": epoch + 1, "negative_elbo": float(total)}
-        metrics.update(_validation(posterior, data, settings.val_samples, seed))
-        state = loop_state(q, optimizer, generator, epoch + 1, noise=noise.get_state())
-        report(
-            metrics, posterior, state, final=epoch + 1 == settings.epochs, every_s=settings.checkpoint_every_s
-        )
+        coordinates = {"mean": self.q.mean.detach().clone(), "scale_tril": self.q.scale_tril.detach().clone()}
+        validation, posterior = self._posterior(coordinates, settings.val_samples)
+        return {"negative_elbo": float(total), **validation}, posterior
+
+    def state_dict(self) -> dict[str, Any]:
+        return loop_state(self.q, self.optimizer, self.start.generator, noise=self.noise.get_state())
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        restore_loop(state, self.q, self.optimizer, self.start.generator)
+        self.noise.set_state(state["noise"])
 
 
 def train_subspace(config: dict[str, Any], context: TrialContext) -> None:
     """Ray Tune trainable: subspace around the seed's SWAG solution, then ESS or VI inside it."""
-    settings = SubspaceSettings.from_config(config)
-    seed = trial_seed(config)
-    seed_everything(seed)
-    device = trial_device()
-    data = context.load_data(device)
-    swag = SWAGPosterior.load(context.parent(seed), device, data.train.inputs)
-    model, recipe = swag.model, swag.recipe
-    subspace = build_subspace(settings, swag, seed)
-    load_weight_vector(model, subspace.shift, data.train.inputs)
-    model.eval()
-    evaluation_model = copy.deepcopy(model)
-
-    def posterior_for(coordinates: dict[str, torch.Tensor]) -> SubspacePosterior:
-        return SubspacePosterior(evaluation_model, recipe, subspace, coordinates, data.train.inputs)
-
-    if settings.inference == "ess":
-        train, likelihood = data.train, recipe.output_model
-        log_likelihood = full_batch_log_likelihood(model, subspace, train.inputs, train.labels, likelihood)
-        run_ess(settings, posterior_for, log_likelihood, data, seed)
-    else:
-        run_vi(settings, model, subspace, recipe.output_model, posterior_for, data, seed)
+    start = start_trial(config, SubspaceSettings)
+    fit = SubspaceESSFit if start.settings.inference == "ess" else SubspaceVIFit
+    run_fit(fit(start, context), start.settings.checkpoint_every_s)
 
 
 METHOD = Method(
@@ -274,4 +269,5 @@ METHOD = Method(
     posterior=SubspacePosterior,
     checkpoint="last",
     parents=("swag",),
+    tiny={"rank": 2, "iterations": 3, "burn_in": 1, "val_samples": 2},
 )

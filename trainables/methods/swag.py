@@ -20,15 +20,20 @@ from bdlsweep.trainables.posteriors.base import ModelRecipe
 from bdlsweep.trainables.posteriors.single_network import FixedWeightsPosterior
 from bdlsweep.trainables.posteriors.weight_distribution import WeightSamplingPosterior, load_sampling_network
 from bdlsweep.trainables.runtime.context import TrialContext
-from bdlsweep.trainables.runtime.reporting import loop_state, report, resume_loop, trial_seed
 from bdlsweep.trainables.runtime.training import (
     build_optimizer,
     for_training,
     load_weight_vector,
-    seed_everything,
     train_epoch,
-    trial_device,
     weight_vector,
+)
+from bdlsweep.trainables.runtime.trial_loop import (
+    IterativeFit,
+    TrialStart,
+    loop_state,
+    restore_loop,
+    run_fit,
+    start_trial,
 )
 from bdlsweep.trainables.settings import MethodSettings, OptimizerSettings, SpeedSettings
 
@@ -181,63 +186,64 @@ class SWAPosterior(FixedWeightsPosterior):
         return SWAGPosterior.from_state(metadata, state, device, train_inputs).swa()
 
 
-def train_swag(config: dict[str, Any], context: TrialContext) -> None:
-    """Ray Tune trainable: SWAG from the seed's MAP checkpoint; reports SWAG and SWA metrics."""
-    settings = SWAGSettings.from_config(config)
-    seed = trial_seed(config)
-    generator = seed_everything(seed)
-    device = trial_device()
-    data = context.load_data(device, train_on_device=settings.speed.train_data == "device")
-    start_model = MAPPosterior.load(context.parent(seed), device)
-    model, recipe = start_model.model, start_model.recipe
-    optimizer = build_optimizer(
-        model.parameters(),
-        OptimizerSettings(
-            name="sgd",
-            lr=settings.lr,
-            momentum=settings.momentum,
-            weight_decay=settings.weight_decay,
-        ),
-    )
-    moments = SWAGMoments(sum(p.numel() for p in model.parameters()), settings.rank, device=device)
-    start, resumed = resume_loop(model, optimizer, generator)
-    if resumed:
-        moments = SWAGMoments.from_state_dict(resumed["moments"], device)
-    sample_generator = torch.Generator(device=device).manual_seed(seed)
-    trained = for_training(model, settings.speed)
-    for epoch in range(start, settings.epochs):
+class SWAGFit(IterativeFit):
+    """Constant-learning-rate SGD from the seed's MAP checkpoint, one snapshot per epoch; each epoch
+    validates SWAG (``val_samples`` draws) and SWA (the mean) on the moments so far."""
+
+    def __init__(self, start: TrialStart, context: TrialContext) -> None:
+        settings: SWAGSettings = start.settings
+        self.start, self.settings = start, settings
+        self.data = context.load_data(start.device, train_on_device=settings.speed.train_data == "device")
+        parent = MAPPosterior.load(context.parent(start.seed), start.device)
+        self.model, self.recipe = parent.model, parent.recipe
+        optimizer = OptimizerSettings(
+            name="sgd", lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay
+        )
+        self.optimizer = build_optimizer(self.model.parameters(), optimizer)
+        size = sum(p.numel() for p in self.model.parameters())
+        self.moments = SWAGMoments(size, settings.rank, device=start.device)
+        self.trained = for_training(self.model, settings.speed)
+        self.steps = settings.epochs
+
+    def step(self, index: int) -> tuple[dict[str, Any], SWAGPosterior]:
+        settings, data, recipe = self.settings, self.data, self.recipe
         loss = train_epoch(
-            trained,
-            optimizer,
+            self.trained,
+            self.optimizer,
             data.train.inputs,
             data.train.labels,
             settings.batch_size,
-            generator,
+            self.start.generator,
             recipe.output_model,
             data.augment if settings.augment else None,
             settings.speed,
         )
-        moments.collect(weight_vector(model.parameters()))
-        state = loop_state(model, optimizer, generator, epoch + 1, moments=moments.state_dict())
-        evaluation_model = recipe.build().to(device)
-        evaluation_model.load_state_dict(model.state_dict())
-        posterior = SWAGPosterior(evaluation_model, recipe, moments, data.train.inputs)
-        sample_generator.manual_seed(seed)
-        swag_outputs = posterior.predict(data.val.inputs, settings.val_samples, sample_generator)
-        swa_outputs = posterior.swa().predict(data.val.inputs, 1, sample_generator)
+        self.moments.collect(weight_vector(self.model.parameters()))
+        evaluation_model = recipe.build().to(self.start.device)
+        evaluation_model.load_state_dict(self.model.state_dict())
+        posterior = SWAGPosterior(evaluation_model, recipe, self.moments, data.train.inputs)
+        sampler = torch.Generator(device=self.start.device).manual_seed(self.start.seed)
+        swag_outputs = posterior.predict(data.val.inputs, settings.val_samples, sampler)
+        swa_outputs = posterior.swa().predict(data.val.inputs, 1, sampler)
         metrics = {
-            "epoch": epoch + 1,
             "train_loss": loss,
             **recipe.output_model.validation(swag_outputs, data.val.labels),
             **recipe.output_model.validation(swa_outputs, data.val.labels, prefix="swa_val"),
         }
-        report(
-            metrics,
-            SWAGPosterior(evaluation_model, recipe, moments),
-            state,
-            final=epoch + 1 == settings.epochs,
-            every_s=settings.checkpoint_every_s,
-        )
+        return metrics, posterior
+
+    def state_dict(self) -> dict[str, Any]:
+        return loop_state(self.model, self.optimizer, self.start.generator, moments=self.moments.state_dict())
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        restore_loop(state, self.model, self.optimizer, self.start.generator)
+        self.moments = SWAGMoments.from_state_dict(state["moments"], self.start.device)
+
+
+def train_swag(config: dict[str, Any], context: TrialContext) -> None:
+    """Ray Tune trainable: SWAG from the seed's MAP checkpoint; reports SWAG and SWA metrics."""
+    start = start_trial(config, SWAGSettings)
+    run_fit(SWAGFit(start, context), start.settings.checkpoint_every_s)
 
 
 METHOD = Method(
@@ -248,4 +254,5 @@ METHOD = Method(
     checkpoint="last",
     parents=("map",),
     derived={"swa": DerivedSelection(posterior=SWAPosterior, metric="swa_val_elpd")},
+    tiny={"epochs": 3, "rank": 2, "batch_size": 256, "val_samples": 3},
 )

@@ -21,8 +21,15 @@ from bdlsweep.trainables.methods.map import MAPPosterior
 from bdlsweep.trainables.posteriors.base import ModelRecipe
 from bdlsweep.trainables.posteriors.weight_distribution import WeightSamplingPosterior, load_sampling_network
 from bdlsweep.trainables.runtime.context import TrialContext
-from bdlsweep.trainables.runtime.reporting import loop_state, report, resume_loop, trial_seed
-from bdlsweep.trainables.runtime.training import batches, seed_everything, trial_device
+from bdlsweep.trainables.runtime.training import batches
+from bdlsweep.trainables.runtime.trial_loop import (
+    IterativeFit,
+    TrialStart,
+    loop_state,
+    restore_loop,
+    run_fit,
+    start_trial,
+)
 from bdlsweep.trainables.settings import MethodSettings
 
 
@@ -84,55 +91,69 @@ class MeanFieldPosterior(WeightSamplingPosterior):
         return cls(model, recipe, state["mean"].to(device), state["std"].to(device), inputs)
 
 
-def train_vi(config: dict[str, Any], context: TrialContext) -> None:
-    """Ray Tune trainable: fit q by the tempered ELBO; report validation metrics of q's samples."""
-    settings = VISettings.from_config(config)
-    seed = trial_seed(config)
-    generator = seed_everything(seed)
-    device = trial_device()
-    data = context.load_data(device)
-    if context.parents:
-        start = MAPPosterior.load(context.parent(seed), device)
-        model, recipe = start.model, start.recipe
-    else:
-        recipe = context.recipe(data)
-        model = recipe.build().to(device)
-    q = MeanField(parameters_to_vector(model.parameters()), settings.initial_std).to(device)
-    optimizer = torch.optim.Adam(q.parameters(), lr=settings.lr)
-    noise = torch.Generator(device=device).manual_seed(seed + 1)
-    first_epoch, resumed = resume_loop(q, optimizer, generator)
-    if resumed:
-        noise.set_state(resumed["noise"])
-    likelihood, count = recipe.output_model, len(data.train.labels)
-    priors = (settings.temperature, settings.prior_variance)
-    flipout = settings.estimator == "flipout"
-    for epoch in range(first_epoch, settings.epochs):
-        model.train()
+class VIFit(IterativeFit):
+    """Epochs of Adam on the tempered negative ELBO; each validates q's weight samples."""
+
+    def __init__(self, start: TrialStart, context: TrialContext) -> None:
+        settings: VISettings = start.settings
+        self.start, self.settings = start, settings
+        self.data = context.load_data(start.device)
+        if context.parents:
+            parent = MAPPosterior.load(context.parent(start.seed), start.device)
+            self.model, self.recipe = parent.model, parent.recipe
+        else:
+            self.recipe = context.recipe(self.data)
+            self.model = self.recipe.build().to(start.device)
+        weights = parameters_to_vector(self.model.parameters())
+        self.q = MeanField(weights, settings.initial_std).to(start.device)
+        self.optimizer = torch.optim.Adam(self.q.parameters(), lr=settings.lr)
+        self.noise = torch.Generator(device=start.device).manual_seed(start.seed + 1)
+        self.steps = settings.epochs
+
+    def step(self, index: int) -> tuple[dict[str, Any], MeanFieldPosterior]:
+        settings, data, device = self.settings, self.data, self.start.device
+        likelihood, count = self.recipe.output_model, len(data.train.labels)
+        priors = (settings.temperature, settings.prior_variance)
+        flipout = settings.estimator == "flipout"
+        self.model.train()
         total = torch.zeros((), device=device)
+        generator = self.start.generator
         for inputs, labels in batches(data.train.inputs, data.train.labels, settings.batch_size, generator):
             if data.augment is not None and settings.augment:
                 inputs = data.augment(inputs, generator)
-            optimizer.zero_grad(set_to_none=True)
+            self.optimizer.zero_grad(set_to_none=True)
             loss = negative_elbo(
-                model, q, inputs, labels, likelihood.loss, count, *priors, noise, flipout=flipout
+                self.model,
+                self.q,
+                inputs,
+                labels,
+                likelihood.loss,
+                count,
+                *priors,
+                self.noise,
+                flipout=flipout,
             )
             (loss / count).backward()
-            optimizer.step()
+            self.optimizer.step()
             total += loss.detach() * len(labels) / count
-        mean, std = q.mean.detach().clone(), q.std.detach().clone()
-        posterior = MeanFieldPosterior(model, recipe, mean, std, data.train.inputs)
-        replay = torch.Generator(device=device).manual_seed(seed)
+        mean, std = self.q.mean.detach().clone(), self.q.std.detach().clone()
+        posterior = MeanFieldPosterior(self.model, self.recipe, mean, std, data.train.inputs)
+        replay = torch.Generator(device=device).manual_seed(self.start.seed)
         outputs = posterior.predict(data.val.inputs, settings.val_samples, replay)
-        metrics = {"epoch": epoch + 1, "negative_elbo": float(total)}
-        metrics.update(likelihood.validation(outputs, data.val.labels))
-        state = loop_state(q, optimizer, generator, epoch + 1, noise=noise.get_state())
-        report(
-            metrics,
-            MeanFieldPosterior(model, recipe, mean, std),
-            state,
-            final=epoch + 1 == settings.epochs,
-            every_s=settings.checkpoint_every_s,
-        )
+        return {"negative_elbo": float(total), **likelihood.validation(outputs, data.val.labels)}, posterior
+
+    def state_dict(self) -> dict[str, Any]:
+        return loop_state(self.q, self.optimizer, self.start.generator, noise=self.noise.get_state())
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        restore_loop(state, self.q, self.optimizer, self.start.generator)
+        self.noise.set_state(state["noise"])
+
+
+def train_vi(config: dict[str, Any], context: TrialContext) -> None:
+    """Ray Tune trainable: fit q by the tempered ELBO; report validation metrics of q's samples."""
+    start = start_trial(config, VISettings)
+    run_fit(VIFit(start, context), start.settings.checkpoint_every_s)
 
 
 METHOD = Method(
@@ -143,4 +164,5 @@ METHOD = Method(
     checkpoint="last",
     parents=("map",),
     parent_optional=True,
+    tiny={"epochs": 2, "batch_size": 256, "val_samples": 2},
 )

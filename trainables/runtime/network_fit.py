@@ -1,8 +1,7 @@
-"""Training a network from scratch as a Tune trial (MAP, MC dropout): epochs, resume, per-epoch reports."""
+"""Training a network from scratch as a Tune trial (MAP, MC dropout, Packed-Ensembles), reports per epoch."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -14,21 +13,8 @@ from bdlsweep.trainables.data.label_noise import with_label_noise
 from bdlsweep.trainables.inference.likelihoods import Likelihood
 from bdlsweep.trainables.posteriors.base import ModelRecipe, Posterior
 from bdlsweep.trainables.runtime.context import TrialContext
-from bdlsweep.trainables.runtime.reporting import (
-    SELECTION_METRIC,
-    loop_state,
-    report,
-    resume_loop,
-    trial_seed,
-)
-from bdlsweep.trainables.runtime.training import (
-    build_optimizer,
-    build_schedule,
-    for_training,
-    seed_everything,
-    train_epoch,
-    trial_device,
-)
+from bdlsweep.trainables.runtime.training import build_optimizer, build_schedule, for_training, train_epoch
+from bdlsweep.trainables.runtime.trial_loop import IterativeFit, TrialStart, loop_state, restore_loop, run_fit
 from bdlsweep.trainables.settings import MethodSettings, OptimizerSettings, ScheduleSettings, SpeedSettings
 
 
@@ -52,66 +38,83 @@ class NetworkSettings(MethodSettings):
     fit_study: bool = False
 
 
+class NetworkFit(IterativeFit):
+    """Epochs of minibatch training; after each, validation by ``make_posterior(model)``'s samples.
+
+    The trial's result is its best epoch (``keep_best``). Validation uses ``val_samples`` posterior
+    samples from a generator seeded the same every epoch.
+    """
+
+    keep_best = True
+
+    def __init__(
+        self,
+        start: TrialStart,
+        context: TrialContext,
+        make_posterior: Callable[[nn.Module, ModelRecipe], Posterior],
+        model_overrides: dict[str, Any] | None,
+        model_name: str | None,
+        training_loss: Callable[[Likelihood], Likelihood] | None,
+    ) -> None:
+        settings: NetworkSettings = start.settings
+        self.start, self.settings, self.make_posterior = start, settings, make_posterior
+        data = context.load_data(start.device, train_on_device=settings.speed.train_data == "device")
+        self.data = with_label_noise(data, settings.label_noise)
+        self.recipe = context.recipe(self.data, model_overrides, model_name)
+        likelihood = self.recipe.output_model
+        self.loss_likelihood = likelihood if training_loss is None else training_loss(likelihood)
+        self.model = self.recipe.build().to(start.device)
+        self.optimizer = build_optimizer(self.model.parameters(), settings.optimizer)
+        self.schedule = build_schedule(self.optimizer, settings.schedule, settings.epochs)
+        self.trained = for_training(self.model, settings.speed)
+        self.steps = settings.epochs
+
+    def step(self, index: int) -> tuple[dict[str, Any], Posterior]:
+        settings, data, device = self.settings, self.data, self.start.device
+        loss = train_epoch(
+            self.trained,
+            self.optimizer,
+            data.train.inputs,
+            data.train.labels,
+            settings.batch_size,
+            self.start.generator,
+            self.loss_likelihood,
+            data.augment if settings.augment else None,
+            settings.speed,
+        )
+        self.schedule.step()
+        posterior = self.make_posterior(self.model, self.recipe)
+        sampler = torch.Generator(device=device).manual_seed(self.start.seed)
+        outputs = posterior.predict(data.val.inputs, settings.val_samples, sampler)
+        metrics = {"train_loss": loss, **self.recipe.output_model.validation(outputs, data.val.labels)}
+        if settings.fit_study and index + 1 == settings.epochs:
+            for split, labelled in (("train", data.train), ("test", data.test)):
+                fitted = posterior.predict(labelled.inputs.to(device), settings.val_samples, sampler)
+                metrics.update(self.recipe.output_model.validation(fitted, labelled.labels, prefix=split))
+        return metrics, posterior
+
+    def state_dict(self) -> dict[str, Any]:
+        return loop_state(
+            self.model, self.optimizer, self.start.generator, schedule=self.schedule.state_dict()
+        )
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        restore_loop(state, self.model, self.optimizer, self.start.generator)
+        self.schedule.load_state_dict(state["schedule"])
+
+
 def fit_network(
-    config: dict[str, Any],
+    start: TrialStart,
     context: TrialContext,
-    settings: NetworkSettings,
     make_posterior: Callable[[nn.Module, ModelRecipe], Posterior],
     model_overrides: dict[str, Any] | None = None,
     model_name: str | None = None,
     training_loss: Callable[[Likelihood], Likelihood] | None = None,
 ) -> None:
-    """Train the stage's model; each epoch report validation metrics of ``make_posterior(model)``.
+    """Train the stage's model in the shared trial loop, validating ``make_posterior(model)`` each epoch.
 
     ``model_name`` replaces the sweep's architecture (a Packed-Ensemble of it) and ``training_loss``
-    wraps the likelihood used for the training loss (one per estimator). Validation uses
-    ``settings.val_samples`` posterior samples from a generator seeded per epoch; the checkpoint
-    holds the posterior and the optimizer/schedule/data-order state for resuming.
+    wraps the likelihood used for the training loss (one per estimator).
     """
-    seed = trial_seed(config)
-    generator = seed_everything(seed)
-    device = trial_device()
-    data = context.load_data(device, train_on_device=settings.speed.train_data == "device")
-    data = with_label_noise(data, settings.label_noise)
-    recipe = context.recipe(data, model_overrides, model_name)
-    loss_likelihood = recipe.output_model if training_loss is None else training_loss(recipe.output_model)
-    model = recipe.build().to(device)
-    optimizer = build_optimizer(model.parameters(), settings.optimizer)
-    schedule = build_schedule(optimizer, settings.schedule, settings.epochs)
-    start, resumed = resume_loop(model, optimizer, generator)
-    if resumed:
-        schedule.load_state_dict(resumed["schedule"])
-    trained = for_training(model, settings.speed)
-    best = -math.inf  # the best validation ELPD since this process started the trial: its checkpoint is kept
-    for epoch in range(start, settings.epochs):
-        loss = train_epoch(
-            trained,
-            optimizer,
-            data.train.inputs,
-            data.train.labels,
-            settings.batch_size,
-            generator,
-            loss_likelihood,
-            data.augment if settings.augment else None,
-            settings.speed,
-        )
-        schedule.step()
-        posterior = make_posterior(model, recipe)
-        sampler = torch.Generator(device=device).manual_seed(seed)
-        outputs = posterior.predict(data.val.inputs, settings.val_samples, sampler)
-        state = loop_state(model, optimizer, generator, epoch + 1, schedule=schedule.state_dict())
-        validation = recipe.output_model.validation(outputs, data.val.labels)
-        if settings.fit_study and epoch + 1 == settings.epochs:
-            for split, labelled in (("train", data.train), ("test", data.test)):
-                fitted = posterior.predict(labelled.inputs.to(device), settings.val_samples, sampler)
-                validation.update(recipe.output_model.validation(fitted, labelled.labels, prefix=split))
-        improved = validation[SELECTION_METRIC] > best
-        best = max(best, validation[SELECTION_METRIC])
-        report(
-            {"epoch": epoch + 1, "train_loss": loss, **validation},
-            posterior,
-            state,
-            final=epoch + 1 == settings.epochs,
-            every_s=settings.checkpoint_every_s,
-            keep=improved,
-        )
+    fit = NetworkFit(start, context, make_posterior, model_overrides, model_name, training_loss)
+    run_fit(fit, start.settings.checkpoint_every_s)

@@ -100,39 +100,6 @@ def resume_state() -> dict[str, Any] | None:
         return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def loop_state(
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    generator: torch.Generator,
-    epoch: int,
-    **extra: Any,
-) -> dict[str, Any]:
-    """What a training loop needs to continue after ``epoch``: weights, optimizer, data order, extras."""
-    return {
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "generator": generator.get_state(),
-        "epoch": epoch,
-        **extra,
-    }
-
-
-def resume_loop(
-    model: torch.nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator
-) -> tuple[int, dict[str, Any]]:
-    """Restore a loop from this trial's last checkpoint: (first epoch to run, the saved state).
-
-    On a fresh start the epoch is 0 and the state empty; extras (schedule, moments) are the caller's.
-    """
-    resumed = resume_state()
-    if resumed is None:
-        return 0, {}
-    model.load_state_dict(resumed["model"])
-    optimizer.load_state_dict(resumed["optimizer"])
-    generator.set_state(resumed["generator"])
-    return int(resumed["epoch"]), resumed
-
-
 def trial_seed(config: dict[str, Any]) -> int:
     """The seed of a trial: every stage's param space crosses its search space with the seeds."""
     return int(config["seed"])

@@ -2,7 +2,8 @@
 
 A method supplies an ``IterativeFit`` (its own maths: what one epoch or iteration does, what its
 posterior is so far, what it needs to resume) and ``run_fit`` does the rest, the same for every method:
-the trial's seed and device, restoring the last checkpoint's state, one Tune report per step (the
+the trial's seed and device, restoring the last checkpoint's state (with torch's global random state,
+so a resumed trial draws the dropout masks the uninterrupted one would), one Tune report per step (the
 last marked final), the checkpoint cadence (``checkpoint_every_s``, every new best for methods whose
 result is their best report), and divergence (a NaN or infinite objective ends the trial, see
 ``report``).
@@ -74,6 +75,7 @@ def run_fit(fit: IterativeFit, every_s: float) -> None:
     resumed = resume_state()
     if resumed is not None:
         fit.load_state_dict(resumed)
+        _restore_global_rng(resumed)
         start = int(resumed[STEP])
     best = -math.inf  # the best validation ELPD since this process started the trial
     for index in range(start, fit.steps):
@@ -84,11 +86,28 @@ def run_fit(fit: IterativeFit, every_s: float) -> None:
         report(
             {STEP: index + 1, **metrics},
             posterior,
-            {**fit.state_dict(), STEP: index + 1},
+            {**fit.state_dict(), **_global_rng(), STEP: index + 1},
             final=index + 1 == fit.steps,
             every_s=every_s,
             keep=improved,
         )
+
+
+def _global_rng() -> dict[str, Any]:
+    """torch's global random state (dropout masks, random initialisations), CPU and CUDA."""
+    state = {"torch_rng": torch.get_rng_state()}
+    if torch.cuda.is_initialized():
+        state["cuda_rng"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _restore_global_rng(state: dict[str, Any]) -> None:
+    """Set torch's global random state saved by ``_global_rng`` (CUDA's when the device count matches)."""
+    if "torch_rng" in state:
+        torch.set_rng_state(state["torch_rng"])
+    cuda = state.get("cuda_rng")
+    if cuda is not None and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
 
 
 def restore_loop(
