@@ -2,6 +2,7 @@
 
 import itertools
 
+import numpy as np
 import pytest
 import torch
 from gaussian_checks import assert_gaussian_moments
@@ -85,10 +86,11 @@ def test_zero_temperature_is_gradient_descent_to_the_posterior_mode(problem):
     assert torch.allclose(samples[-1], mean, atol=1e-6)
 
 
-def test_cyclical_step_size_restarts_every_cycle():
-    sizes = [cyclical_lr(1.0, step, 10) for step in range(20)]
-    assert sizes[0] == sizes[10] == 1.0
-    assert sizes[5] == pytest.approx(0.5) and min(sizes) == pytest.approx(cyclical_lr(1.0, 9, 10))
+def test_cyclical_step_size_is_a_cosine_that_restarts_every_cycle():
+    sizes = np.array([cyclical_lr(2.0, step, 10) for step in range(20)])
+    within = np.arange(20) % 10 / 10  # Zhang et al. (2020), eq. 1: α = α₀/2 · (cos(π · position) + 1)
+    np.testing.assert_allclose(sizes, 2.0 / 2 * (np.cos(np.pi * within) + 1), rtol=1e-12)
+    assert sizes[0] == sizes[10] == 2.0 and sizes[2] == pytest.approx(1.809017, abs=1e-6)  # linear: 1.6
     assert all(a > b for a, b in itertools.pairwise(sizes[:10]))
 
 

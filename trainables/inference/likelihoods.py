@@ -72,16 +72,16 @@ class Classification(Likelihood):
     def num_outputs(self, target_size: int) -> int:
         return target_size
 
-    def loss(self, outputs, targets):
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(outputs, targets)
 
-    def predictive(self, outputs):
+    def predictive(self, outputs: torch.Tensor) -> torch.Tensor:
         return F.log_softmax(outputs, dim=-1)
 
-    def metrics(self, samples, targets):
+    def metrics(self, samples: torch.Tensor, targets) -> dict[str, float]:
         return metrics.classification_metrics(samples, _numpy(targets))
 
-    def validation(self, samples, targets, prefix="val"):
+    def validation(self, samples: torch.Tensor, targets, prefix: str = "val") -> dict[str, float]:
         targets = _numpy(targets)
         return {
             f"{prefix}_elpd": metrics.lpd(samples, targets),
@@ -89,16 +89,16 @@ class Classification(Likelihood):
             f"{prefix}_nll": metrics.nll(samples, targets),
         }
 
-    def ood_score(self, samples):
+    def ood_score(self, samples: torch.Tensor) -> np.ndarray:
         return metrics.predictive_entropy_per_point(samples)
 
     ood_score_name = "predictive entropy (nats)"
 
-    def ood_score_edges(self, width):
+    def ood_score_edges(self, width: int) -> np.ndarray:
         """30 equal bins from 0 to the largest possible entropy, log(classes)."""
         return np.linspace(0.0, np.log(width), 31)
 
-    def reliability(self, samples, targets):
+    def reliability(self, samples: torch.Tensor, targets) -> dict[str, np.ndarray] | None:
         return metrics.reliability_bins(samples, _numpy(targets))
 
 
@@ -110,7 +110,7 @@ class GaussianRegression(Likelihood):
     def num_outputs(self, target_size: int) -> int:
         return 2 * target_size
 
-    def in_data_units(self, samples, targets, scale: float):
+    def in_data_units(self, samples: torch.Tensor, targets, scale: float) -> tuple[torch.Tensor, object]:
         """Means, variances and targets multiplied back by the standardisation scale (and scale²)."""
         if scale == 1.0:
             return samples, targets
@@ -123,22 +123,22 @@ class GaussianRegression(Likelihood):
         half = outputs.shape[-1] // 2
         return outputs[..., :half], outputs[..., half:]
 
-    def _mean_variance(self, outputs):
+    def _mean_variance(self, outputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean, raw = self.split(outputs)
         return mean, F.softplus(raw) + MIN_VARIANCE
 
-    def loss(self, outputs, targets):
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         mean, variance = self._mean_variance(outputs)
         return F.gaussian_nll_loss(mean, targets, variance, full=True, reduction="mean") * mean.shape[-1]
 
-    def predictive(self, outputs):
+    def predictive(self, outputs: torch.Tensor) -> torch.Tensor:
         return torch.cat(self._mean_variance(outputs), dim=-1)
 
-    def metrics(self, samples, targets):
+    def metrics(self, samples: torch.Tensor, targets) -> dict[str, float]:
         means, variances = self.split(samples)
         return regression_metrics.regression_metrics(means, variances, _numpy(targets))
 
-    def validation(self, samples, targets, prefix="val"):
+    def validation(self, samples: torch.Tensor, targets, prefix: str = "val") -> dict[str, float]:
         means, variances = self.split(samples)
         targets = _numpy(targets)
         return {
@@ -147,12 +147,12 @@ class GaussianRegression(Likelihood):
             f"{prefix}_nll": regression_metrics.nll(means, variances, targets),
         }
 
-    def ood_score(self, samples):
+    def ood_score(self, samples: torch.Tensor) -> np.ndarray:
         return regression_metrics.total_variance_per_point(*self.split(samples))
 
     ood_score_name = "total predictive variance (standardised)"
 
-    def ood_score_edges(self, width):
+    def ood_score_edges(self, width: int) -> np.ndarray:
         """36 log-spaced bins from 1e-3 to 1e3 (the variance of standardised targets is near 1)."""
         return np.geomspace(1e-3, 1e3, 37)
 

@@ -53,7 +53,9 @@ class ModelRecipe:
 class Posterior(ABC):
     """A fitted posterior approximation.
 
-    ``predict(inputs, num_samples, generator)`` returns per-sample log-probabilities ``[S, N, C]``.
+    ``predict(inputs, num_samples, generator)`` returns one predictive per posterior sample: for
+    classification log-probabilities ``[S, N, C]``, for regression the Gaussian's means then variances
+    ``[S, N, 2D]`` (``Regression.split`` separates them).
     A posterior whose ``deterministic`` is true has one predictive (MAP, SWA): it returns a single
     sample whatever ``num_samples`` is, and ensembles use it once per member.
     """
@@ -64,7 +66,8 @@ class Posterior(ABC):
 
     @abstractmethod
     def predict(self, inputs: torch.Tensor, num_samples: int, generator: torch.Generator) -> torch.Tensor:
-        """Log-probabilities of ``num_samples`` posterior samples, ``[S, N, C]``, in draw order.
+        """The predictives of ``num_samples`` posterior samples in draw order: classification
+        log-probabilities ``[S, N, C]``; regression means then variances ``[S, N, 2D]``.
 
         All randomness comes from ``generator`` (on the posterior's device), so the same generator
         state gives the same samples for every input set.
