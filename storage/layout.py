@@ -84,6 +84,11 @@ class SweepLayout:
         """The selected trial per seed of a stage or derived name."""
         return self.selections / f"{label}.json"
 
+    @classmethod
+    def of_selection(cls, path: str | Location) -> SweepLayout:
+        """The layout whose ``selection(label)`` is the file at ``path``."""
+        return cls(_parent(_parent(Location.parse(path))))
+
     def prepared(self, stage: str, seed: int) -> Location:
         """A seed's work done once before a stage's trials (features, Hessians)."""
         return self.root / "prepared" / stage / f"seed_{seed}"

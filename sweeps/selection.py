@@ -7,7 +7,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from bdlsweep.storage.layout import SweepLayout, resolve_reference
+from bdlsweep.storage.layout import SweepLayout
 from bdlsweep.storage.locations import Location
 
 
@@ -50,8 +50,9 @@ class Selection:
     def load(cls, path: str | Location) -> Selection:
         """Read a selection file; its checkpoints as addresses under the storage folder that holds it."""
         record = json.loads(Location.parse(path).read_text())
+        layout = SweepLayout.of_selection(path)
         members = {
-            int(seed): TrialRecord(**{**member, "checkpoint": resolve_reference(member["checkpoint"], path)})
+            int(seed): TrialRecord(**{**member, "checkpoint": str(layout.resolve(member["checkpoint"]))})
             for seed, member in record.pop("members").items()
         }
         return cls(**record, members=members)

@@ -12,12 +12,13 @@ from fake_data import (
     write_sst2,
     write_svhn,
 )
+from repo_paths import ROOT
 
 from bdlsweep.cli import main
 from bdlsweep.sweeps.pipeline import run_sweep
 from bdlsweep.sweeps.spec import load_spec
 
-SWEEPS = Path(__file__).parents[1] / "sweeps"
+SWEEPS = ROOT / "sweeps"
 CIFAR_SWEEPS = ["cifar10_wrn16_4", "cifar10_wrn28_10", "cifar100_wrn16_4", "cifar10_multiswag"]
 CPU_ONLY = [
     "stages.map.resources={cpu: 1, gpu: 0}",

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from gaussian_checks import assert_gaussian_moments
+from repo_paths import ROOT
 
 from bdlsweep.trainables.inference.sgmcmc_optimizer import SGMCMC, cyclical_lr
 
@@ -131,7 +132,6 @@ def test_posterior_replays_its_samples_and_round_trips(tmp_path):
 
 @pytest.mark.slow
 def test_digits_sampling_sweep_runs_every_sampling_method(tmp_path, ray_session):
-    from pathlib import Path
 
     from bdlsweep.analysis import results
     from bdlsweep.sweeps.pipeline import run_sweep
@@ -165,7 +165,7 @@ def test_digits_sampling_sweep_runs_every_sampling_method(tmp_path, ray_session)
         "evaluate.num_posterior_samples=4",
         "evaluate.subsample_sizes=[2,4]",
     ]
-    spec = load_spec(Path(__file__).parents[1] / "sweeps" / "digits_sampling.yaml", overrides)
+    spec = load_spec(ROOT / "sweeps" / "digits_sampling.yaml", overrides)
     outcome = run_sweep(spec)
     frame = outcome.ensembles
     test = frame[frame["split"] == "test"]

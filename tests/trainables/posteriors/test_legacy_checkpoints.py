@@ -6,15 +6,15 @@ Its files record absolute paths of a folder that no longer exists, as every swee
 """
 
 import shutil
-from pathlib import Path
 
 import torch
+from repo_paths import HELPERS
 
 from bdlsweep.storage.layout import SweepLayout
 from bdlsweep.sweeps.selection import Selection
 from bdlsweep.trainables.registry import METHODS, posterior_class
 
-FIXTURE = Path(__file__).parent / "fixtures" / "legacy_sweep"
+FIXTURE = HELPERS / "fixtures" / "legacy_sweep"
 
 
 def test_every_method_loads_from_a_moved_legacy_sweep_and_predicts_as_before(tmp_path):

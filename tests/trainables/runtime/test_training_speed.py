@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from repo_paths import ROOT
 
 from bdlsweep.trainables.models import build_model
 from bdlsweep.trainables.runtime.training import for_training, train_epoch
@@ -52,12 +53,11 @@ def test_a_compiled_forward_pass_trains_the_same_weights():
 
 
 def test_sweep_files_set_speed_per_stage_and_bad_values_are_one_line_errors(tmp_path, capsys):
-    from pathlib import Path
 
     from bdlsweep.cli import main
     from bdlsweep.sweeps.spec import load_spec
 
-    quickstart = Path(__file__).parents[1] / "sweeps" / "quickstart.yaml"
+    quickstart = ROOT / "sweeps" / "quickstart.yaml"
     overrides = ["stages.map.speed={precision: bf16, channels_last: true, compile: inductor}"]
     spec = load_spec(quickstart, [*overrides, f"storage={tmp_path / 's'}"])
     expected = SpeedSettings(precision="bf16", channels_last=True, compile="inductor")

@@ -5,14 +5,13 @@ import re
 import subprocess
 import sys
 from importlib import resources
-from pathlib import Path
 
 import jsonschema
 import pytest
 import yaml
 from local_servers import free_port, start_mlflow_server, stop_server
+from repo_paths import HELPERS, ROOT
 
-ROOT = Path(__file__).parents[1]
 QUICKSTART = ROOT / "sweeps" / "quickstart.yaml"
 SMALL_SWEEP = {
     "name": "small",
@@ -119,7 +118,7 @@ def multinode(tmp_path_factory) -> dict:
     folder = tmp_path_factory.mktemp("multinode")
     out = folder / "record.json"
     completed = subprocess.run(
-        [sys.executable, str(Path(__file__).with_name("multinode_sweep.py")), str(out), str(folder)],
+        [sys.executable, str(HELPERS / "multinode_sweep.py"), str(out), str(folder)],
         capture_output=True,
         text=True,
         timeout=900,

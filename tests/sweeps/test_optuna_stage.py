@@ -1,9 +1,8 @@
 """A stage tuned by Optuna (per seed) runs through Ray Tune, records every trial, selects by val_elpd."""
 
-from pathlib import Path
-
 import mlflow
 import pytest
+from repo_paths import ROOT
 
 from bdlsweep.analysis import results
 from bdlsweep.search_spaces import Range
@@ -14,7 +13,7 @@ from bdlsweep.sweeps.spec import load_spec
 from bdlsweep.sweeps.stage import run_stage
 from bdlsweep.sweeps.tracking import ensure_experiment
 
-QUICKSTART = Path(__file__).parents[1] / "sweeps" / "quickstart.yaml"
+QUICKSTART = ROOT / "sweeps" / "quickstart.yaml"
 
 
 def test_search_optuna_uses_the_method_default_range():

@@ -1,15 +1,14 @@
 """Ensemble plans: the paper's rule reproduces its file; stratified draws keep prefixes balanced."""
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
+from repo_paths import ROOT
 
 from bdlsweep.sweeps.ensemble_plan import members_of, plan_ensembles, read_ensemble_file
 from bdlsweep.sweeps.stratified import draw_members
 
-PAPER_FILE = Path(__file__).parents[1] / "sweeps" / "ensembles_000.tsv"
+PAPER_FILE = ROOT / "sweeps" / "ensembles_000.tsv"
 
 
 def test_rule_reproduces_the_paper_ensemble_file():

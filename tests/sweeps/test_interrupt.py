@@ -10,12 +10,13 @@ from pathlib import Path
 import mlflow
 import pytest
 import yaml
+from repo_paths import ROOT
 
 from bdlsweep.analysis import results
 from bdlsweep.cli import main
 from bdlsweep.sweeps.spec import load_spec
 
-QUICKSTART = Path(__file__).parents[1] / "sweeps" / "quickstart.yaml"
+QUICKSTART = ROOT / "sweeps" / "quickstart.yaml"
 MAP_AND_SWAG = {
     "name": "interrupted",
     "dataset": {"name": "digits"},

@@ -1,10 +1,9 @@
 """The CPU variants of the prediction benchmarks run at tiny sizes, and their implementations agree."""
 
-from pathlib import Path
-
 import pytest
+from repo_paths import ROOT
 
-BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
+BENCHMARKS = ROOT / "benchmarks"
 
 
 @pytest.fixture
@@ -42,6 +41,7 @@ def test_packing_benchmark_runs_both_stages(benchmarks, ray_session):
     assert figures["speedup"] == pytest.approx(figures["whole_s"] / figures["packed_0.5_s"])
 
 
+@pytest.mark.slow  # starts a server process / runs the benchmark script: 25-35 s
 def test_train_throughput_benchmark_gives_both_loops_the_same_speed_settings(benchmarks):
     import torch
 

@@ -1,14 +1,13 @@
 """``bdlsweep prior``: the prior studies from a sweep file, written to storage and MLflow."""
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
+from repo_paths import ROOT
 
 from bdlsweep.cli import main
 
-SWEEPS = Path(__file__).parents[1] / "sweeps"
+SWEEPS = ROOT / "sweeps"
 
 
 def test_prior_sample_functions_on_the_1d_regression_set(tmp_path, capsys):

@@ -5,12 +5,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from repo_paths import ROOT
 
 from bdlsweep.cli import main
 from bdlsweep.sweeps.errors import SpecError
 from bdlsweep.sweeps.spec import load_spec
 
-QUICKSTART = Path(__file__).parents[1] / "sweeps" / "quickstart.yaml"
+QUICKSTART = ROOT / "sweeps" / "quickstart.yaml"
 
 
 def _write(tmp_path, mutate) -> Path:

@@ -1,10 +1,9 @@
 """Randomly relabelled training data and the label-corruption study in the report."""
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
 import torch
+from repo_paths import ROOT
 
 from bdlsweep.analysis.label_noise import label_noise_table
 from bdlsweep.trainables.data import load_dataset
@@ -58,7 +57,7 @@ def test_the_label_noise_sweep_reports_train_and_test_accuracy_per_fraction(tmp_
     from bdlsweep.sweeps.pipeline import run_sweep
     from bdlsweep.sweeps.spec import load_spec
 
-    sweep = Path(__file__).parents[1] / "sweeps" / "digits_label_noise.yaml"
+    sweep = ROOT / "sweeps" / "digits_label_noise.yaml"
     overrides = [
         f"storage={tmp_path / 'noise'}",
         "seeds=[1]",

@@ -2,18 +2,18 @@
 
 import logging
 import re
-from pathlib import Path
 
 import mlflow
 import pandas as pd
 import pytest
+from repo_paths import ROOT
 
 from bdlsweep.analysis import results, tables
 from bdlsweep.cli import main
 from bdlsweep.sweeps.pipeline import run_sweep
 from bdlsweep.sweeps.spec import load_spec
 
-QUICKSTART = Path(__file__).parents[1] / "sweeps" / "quickstart.yaml"
+QUICKSTART = ROOT / "sweeps" / "quickstart.yaml"
 TINY = [
     "seeds=[1,2]",
     "stages.map.epochs=3",

@@ -1,10 +1,9 @@
 """TorchUncertainty's MNIST tutorial as a sweep: its digits variant end to end, with every metric group."""
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
+from repo_paths import ROOT
 
 from bdlsweep.analysis.report import build_report
 from bdlsweep.analysis.tables import final_test_rows
@@ -12,7 +11,7 @@ from bdlsweep.cli import main
 from bdlsweep.sweeps.pipeline import run_sweep
 from bdlsweep.sweeps.spec import load_spec
 
-SWEEP = Path(__file__).parents[1] / "sweeps" / "mnist_lenet_ensembles.yaml"
+SWEEP = ROOT / "sweeps" / "mnist_lenet_ensembles.yaml"
 LENET = {"params": 44_426, "flops": 563_280}
 PACKED_LENET = {"params": 45_672, "flops": 737_760}
 

@@ -1,12 +1,12 @@
 """Regression: the Gaussian likelihood, the offline regression sets, and a tiny regression sweep."""
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from repo_paths import ROOT
 from torch.nn import functional as F
 
 from bdlsweep.analysis import results
@@ -16,7 +16,7 @@ from bdlsweep.sweeps.spec import load_spec
 from bdlsweep.trainables.data import load_dataset
 from bdlsweep.trainables.inference.likelihoods import LIKELIHOODS
 
-REGRESSION = Path(__file__).parents[1] / "sweeps" / "regression_quickstart.yaml"
+REGRESSION = ROOT / "sweeps" / "regression_quickstart.yaml"
 
 
 def test_gaussian_loss_is_the_closed_form_negative_log_likelihood():
@@ -49,7 +49,7 @@ def test_regression_sets_are_standardised_with_ood_inputs(name):
 
 
 def test_regression_1d_uses_the_papers_features_and_scaling():
-    raw = np.load(Path(__file__).parents[1] / "trainables" / "data" / "regression_1d.npz")
+    raw = np.load(ROOT / "trainables" / "data" / "regression_1d.npz")
     data = load_dataset("regression_1d", {})
     assert len(data.train) + len(data.val) == 60 and len(data.test) == 100
     test_x = raw["x_"]
@@ -117,7 +117,7 @@ def test_regression_1d_sweep_draws_every_methods_predictive_over_x(tmp_path, ray
     from bdlsweep.trainables.methods.map import MAPPosterior
 
     spec = load_spec(
-        Path(__file__).parents[1] / "sweeps" / "regression_1d_hmc.yaml",
+        ROOT / "sweeps" / "regression_1d_hmc.yaml",
         [
             f"storage={tmp_path}",
             "seeds=[1,2]",

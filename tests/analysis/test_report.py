@@ -186,6 +186,7 @@ def test_report_html_renders_in_headless_chromium(tmp_path):
     assert pixels.std() > 10 and (pixels < 128).mean() > 0.005  # text, table and plots, not a blank page
 
 
+@pytest.mark.slow  # starts a server process / runs the benchmark script: 25-35 s
 def test_ui_serves_the_sweeps_tracking_store_on_localhost(tmp_path):
     import json as json_module
     import sys
