@@ -1,4 +1,4 @@
-"""``key=value`` command-line overrides applied to a sweep file's raw mapping before validation."""
+"""``key=value`` and ``~key`` command-line overrides applied to a sweep file's raw mapping."""
 
 from __future__ import annotations
 
@@ -26,10 +26,29 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         raise SpecError(SOURCE, key, f"value is not valid YAML: {problem}") from None
 
 
+def _delete(raw: dict[str, Any], text: str) -> None:
+    """``~stages.laplace_nf``: remove that key (Hydra's spelling), e.g. to run part of a paper's sweep."""
+    parts = text[1:].strip().split(".")
+    if "=" in text or not all(parts):
+        raise SpecError(SOURCE, text, "a deletion must look like ~key.path, with no value")
+    node = raw
+    for depth, part in enumerate(parts):
+        if not isinstance(node, dict) or part not in node:
+            where = ".".join(parts[: depth + 1])
+            raise SpecError(SOURCE, text[1:], f"cannot delete it: {where} is not in the sweep file")
+        if depth == len(parts) - 1:
+            del node[part]
+        node = node.get(part)
+
+
 def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
-    """A copy of ``raw`` with every override set, creating intermediate mappings as needed."""
+    """A copy of ``raw`` with every override set (creating intermediate mappings as needed) or, for
+    ``~key``, that key removed."""
     result = copy.deepcopy(raw)
     for text in overrides:
+        if text.startswith("~"):
+            _delete(result, text)
+            continue
         parts, value = parse_override(text)
         node = result
         for depth, part in enumerate(parts[:-1]):

@@ -66,7 +66,7 @@ def remove_when_checkpointed(cluster: Cluster, node, stage_folder: Path) -> thre
 
 def run(cluster: Cluster, workers: list, folder: Path, mode: str) -> dict:
     """One sweep on the cluster (``kill``: removing the first worker mid-stage) and its record."""
-    SWEEP["stages"]["map"]["epochs"] = 120 if mode == "kill" else 160
+    SWEEP["stages"]["map"]["epochs"] = 60
     sweep_file = folder / f"{mode}.yaml"
     sweep_file.write_text(yaml.safe_dump(SWEEP))
     spec = load_spec(sweep_file, [f"storage={folder / mode}"])

@@ -34,6 +34,16 @@ def test_quickstart_with_overrides():
     assert set(spec.selection_names()) == {"map", "swag", "swa", "llla", "laplace_nf", "mc_dropout"}
 
 
+def test_a_tilde_override_removes_a_stage_and_a_dependent_stage_or_method_is_named():
+    methods = "evaluate.methods=[map,swa,swag,llla,mc_dropout]"
+    spec = load_spec(QUICKSTART, ["~stages.laplace_nf", methods])
+    assert list(spec.stages) == ["map", "swag", "llla", "mc_dropout"]
+    with pytest.raises(SpecError, match=r"evaluate\.methods\[4\]: 'laplace_nf' is not a stage"):
+        load_spec(QUICKSTART, ["~stages.laplace_nf"])
+    with pytest.raises(SpecError, match=r"stages\.swag\.from: no stage named 'map'"):
+        load_spec(QUICKSTART, ["~stages.map"])
+
+
 def test_inline_grid_and_seed_list():
     spec = load_spec(
         QUICKSTART, ["seeds=[5,9]", "stages.swag.search.lr=[0.1,0.2]", "evaluate.ensemble_sizes=[1,2]"]
@@ -181,6 +191,8 @@ def test_resources_no_node_has_stop_a_run_and_are_noted_by_a_dry_run(tmp_path, c
 BAD_OVERRIDES = [
     ("evaluate.ensemble_sizes=[0]", "evaluate.ensemble_sizes[0]", "K must be"),
     ("seeds", "seeds", "an override must look like key.path=value"),
+    ("~stages.lanf", "stages.lanf", "cannot delete it: stages.lanf is not in the sweep file"),
+    ("~stages.map.epochs=3", "~stages.map.epochs=3", "a deletion must look like ~key.path"),
     ("stages.swag.epochs=many", "stages.swag.epochs", "valid integer"),
     ("stages.swagg.epochs=3", "stages.swagg.method", "required key is missing"),
     ("evaluate.num_posterior_samples=-4", "evaluate.num_posterior_samples", "greater than 0"),

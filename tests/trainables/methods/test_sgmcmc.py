@@ -32,9 +32,16 @@ def problem():
     return linear_regression()
 
 
-def _samples(problem, temperature=1.0, momentum_decay=1.0, lr=2e-3, steps=30000, preconditioning=False):
+def _samples(
+    problem, temperature=1.0, momentum_decay=1.0, lr=2e-3, steps=3000, preconditioning=False, chains=100
+):
+    """Every 5th state after 2,000 burn-in steps of ``chains`` independent chains, stacked ``[K, 2]``.
+
+    The chains are rows of one parameter: the sampler's noise, momentum and preconditioner act per
+    element, and the summed energy's gradient of each row is that chain's own.
+    """
     inputs, targets, _, _ = problem
-    weights = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
+    weights = torch.nn.Parameter(torch.zeros(chains, 2, dtype=torch.float64))
     sampler = SGMCMC(
         [weights],
         lr=lr,
@@ -47,14 +54,14 @@ def _samples(problem, temperature=1.0, momentum_decay=1.0, lr=2e-3, steps=30000,
     kept = []
     for step in range(steps):
         sampler.zero_grad()
-        energy = ((targets - inputs @ weights) ** 2).sum() / (2 * NOISE_VARIANCE)
+        energy = ((targets - weights @ inputs.T) ** 2).sum() / (2 * NOISE_VARIANCE)
         energy.backward()
         sampler.step()
         if step == 2000:
             sampler.set_phase(adapt_preconditioner=False)
         if step >= 2000 and step % 5 == 0:
             kept.append(weights.detach().clone())
-    return torch.stack(kept)
+    return torch.cat(kept)
 
 
 def test_sgld_matches_the_closed_form_posterior(problem):
