@@ -1,4 +1,5 @@
-"""The evaluation actor's maths, run in-process: ensembles of fixed-weight members match direct sums."""
+"""Evaluation as map (each member predicts once) and reduce (ensembles assembled from member summaries):
+exact against a direct per-ensemble computation on the same samples, and through Ray tasks."""
 
 import numpy as np
 import pandas as pd
@@ -6,10 +7,13 @@ import pytest
 import torch
 from scipy.special import logsumexp
 
-from bdlsweep.sweeps.evaluation import EnsembleEvaluator
-from bdlsweep.sweeps.stratified import draw_members
+from bdlsweep.sweeps.ensemble_assembly import Evaluation, GroupAssembly, ensemble_draw, needed_lengths
+from bdlsweep.sweeps.evaluation_sets import evaluation_data
+from bdlsweep.sweeps.member_predictions import MemberJob, member_generator, predict_member
 from bdlsweep.trainables.data import load_dataset
+from bdlsweep.trainables.data.molecules import concat_inputs
 from bdlsweep.trainables.methods.map import MAPPosterior
+from bdlsweep.trainables.methods.mc_dropout import MCDropoutPosterior
 from bdlsweep.trainables.posteriors.base import ModelRecipe
 from bdlsweep.trainables.runtime.training import predictive_outputs
 
@@ -20,33 +24,107 @@ SETTINGS = {
     "splits": ["test", "shift", "ood"],
     "seed": 0,
 }
+PLAN = [(1, 0, "2"), (3, 0, "1,2,3")]  # K = 1 and K = every seed
 
 
-@pytest.fixture(scope="module")
-def members(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("members")
-    data = load_dataset("digits", {})
-    recipe = ModelRecipe("mlp", {"hidden": [8]}, data.input_shape, 10)
+def _checkpoints(folder, dataset: str, posterior, options: dict) -> dict[int, str]:
+    data = load_dataset(dataset, {})
+    width = data.target_size if data.likelihood == "classification" else 2 * data.target_size
+    recipe = ModelRecipe("mlp", {"hidden": [8], **options}, data.input_shape, width, data.likelihood)
     checkpoints = {}
     for seed in (1, 2, 3):
         torch.manual_seed(seed)
-        checkpoints[seed] = str(MAPPosterior(recipe.build(), recipe).save(folder / f"map{seed}"))
-    return data, checkpoints
+        checkpoints[seed] = str(posterior(recipe.build(), recipe).save(folder / f"{dataset}{seed}"))
+    return checkpoints
 
 
-def _evaluator(label: str, checkpoints: dict, settings: dict) -> EnsembleEvaluator:
-    """An evaluator on digits holding the MAP members ``checkpoints`` under the name ``label``."""
-    evaluator = EnsembleEvaluator("digits", {}, settings)
-    evaluator.load_members(label, "map", None, checkpoints)
-    return evaluator
+class _Selection:
+    """The part of a stage's selection that evaluation reads: method, derived name, checkpoints."""
+
+    def __init__(self, method: str, checkpoints: dict[int, str]) -> None:
+        self.method, self.derived, self._checkpoints = method, None, checkpoints
+
+    def checkpoints(self) -> dict[int, str]:
+        return self._checkpoints
 
 
-def test_deterministic_ensemble_uses_each_member_once(members):
-    data, checkpoints = members
-    evaluator = _evaluator("map", checkpoints, SETTINGS)
-    rows = evaluator.evaluate(2, 1, "1,3")
-    test = [row for row in rows if row["split"] == "test"]
-    assert [row["num_samples"] for row in test] == [2]
+def _stream(job: MemberJob, dataset: str, settings: dict) -> list:
+    """Everything a member's map task yields, run in this process."""
+    return list(predict_member(job, dataset, {}, settings))
+
+
+def _in_process(label, method, dataset, checkpoints, settings, plan=PLAN):
+    """Map then reduce without Ray: each member's stream, then every group assembled; also the streams."""
+    sampled = [ensemble_draw(label, *ensemble, settings, deterministic=False) for ensemble in plan]
+    streams = {
+        seed: _stream(MemberJob(label, method, None, seed, checkpoints[seed], lengths), dataset, settings)
+        for seed, lengths in needed_lengths(sampled).items()
+    }
+    infos = {seed: stream[0] for seed, stream in streams.items()}
+    deterministic = all(info.deterministic for info in infos.values())
+    draws = [ensemble_draw(label, *ensemble, settings, deterministic) for ensemble in plan]
+    data = evaluation_data(dataset, {}, settings["splits"])
+    result, scores = Evaluation(), [{} for _ in draws]
+    for number, indices in enumerate(data.groups(settings["num_posterior_samples"])):
+        summaries = {seed: stream[1 + number] for seed, stream in streams.items()}
+        result.extend(GroupAssembly(data, draws, infos, summaries, scores).assemble(indices))
+    return result, draws
+
+
+@pytest.mark.parametrize("dataset", ["digits", "diabetes"])
+@pytest.mark.parametrize("stratified", [True, False])
+def test_assembled_ensembles_equal_a_direct_computation_on_the_same_member_samples(
+    tmp_path, dataset, stratified
+):
+    checkpoints = _checkpoints(tmp_path, dataset, MCDropoutPosterior, {"dropout": 0.3})
+    settings = {**SETTINGS, "stratified": stratified, "splits": ["test"]}
+    result, draws = _in_process("mc_dropout", "mc_dropout", dataset, checkpoints, settings)
+    data = evaluation_data(dataset, {}, ["test"])
+    test = data.set(0)
+    members = {seed: MCDropoutPosterior.load(path) for seed, path in checkpoints.items()}
+    for draw in draws:
+        assert set(draw.seeds) <= set(members)
+        for n in draw.sizes:
+            samples = []
+            for seed, count in draw.samples_per_member(n).items():
+                generator = member_generator(torch.device("cpu"), settings["seed"], seed)
+                samples.append(members[seed].predict(test.inputs, 6, generator)[:count])
+            direct = data.likelihood.metrics(
+                *data.likelihood.in_data_units(torch.cat(samples), test.labels, data.scale)
+            )
+            (row,) = [r for r in result.metrics if r["K"] == draw.key["K"] and r["num_samples"] == n]
+            for name, value in direct.items():
+                assert row[f"test_{name}"] == pytest.approx(value, rel=1e-6, abs=1e-9, nan_ok=True), name
+    assert {row["num_samples"] for row in result.metrics} == {3, 6}
+
+
+def test_a_member_predicts_its_samples_once_for_every_ensemble_and_prefix(tmp_path):
+    checkpoints = _checkpoints(tmp_path, "digits", MCDropoutPosterior, {"dropout": 0.3})
+    settings = {**SETTINGS, "num_posterior_samples": 9, "subsample_sizes": [3, 9], "splits": ["test"]}
+    plan = [(1, 0, "1"), (1, 1, "2"), (2, 0, "1,2"), (3, 0, "1,2,3")]
+    sampled = [ensemble_draw("mc_dropout", *ensemble, settings, deterministic=False) for ensemble in plan]
+    lengths = needed_lengths(sampled)
+    pair = sampled[2]  # K = 2, stratified: each member gives ⌊n/2⌋ or ⌈n/2⌉ of the first n samples
+    assert sorted(pair.samples_per_member(3).values()) == [1, 2]
+    assert sorted(pair.samples_per_member(9).values()) == [4, 5]
+    expected = {seed: {9, 1, 3} for seed in (1, 2)} | {3: {1, 3}}  # K = 1 whole, K = 3 a third each
+    for n in (3, 9):
+        for seed, count in pair.samples_per_member(n).items():
+            expected[seed].add(count)
+    assert lengths == {seed: sorted(values) for seed, values in expected.items()}
+    stream = _stream(
+        MemberJob("mc_dropout", "mc_dropout", None, 3, checkpoints[3], [1, 3]), "digits", settings
+    )
+    assert len(stream) == 2 and not stream[0].deterministic and stream[0].groups == 1
+    assert sorted(stream[1][0]) == [1, 3] and stream[1][0][3].count == 3
+
+
+def test_deterministic_members_are_predicted_once_and_ensembles_use_each_once(tmp_path):
+    checkpoints = _checkpoints(tmp_path, "digits", MAPPosterior, {})
+    data = load_dataset("digits", {})
+    result, draws = _in_process("map", "map", "digits", checkpoints, SETTINGS, [(2, 1, "1,3")])
+    test = [row for row in result.metrics if row["split"] == "test"]
+    assert [row["num_samples"] for row in test] == [2] and draws[0].sizes == [2]
     outputs = np.stack(
         [
             predictive_outputs(MAPPosterior.load(checkpoints[s]).model, data.test.inputs).numpy()
@@ -59,63 +137,18 @@ def test_deterministic_ensemble_uses_each_member_once(members):
     assert test[0]["test_acc"] == pytest.approx((averaged.argmax(1) == labels).mean())
     assert test[0]["test_params"] == 2 * (64 * 8 + 8 + 8 * 10 + 10)  # two 64-8-10 MLPs
     assert test[0]["test_flops"] == 2 * 2 * (64 * 8 + 8 * 10)  # one forward pass each per prediction
-    shift = [row for row in rows if row["split"] == "shift"]
-    assert len(shift) == len(data.shift)
+    shift = [row for row in result.metrics if row["split"] == "shift"]
     assert {(row["corruption"], row["severity"]) for row in shift} == set(data.shift)
-    ood = [row for row in rows if row["split"] == "ood"]
+    ood = [row for row in result.metrics if row["split"] == "ood"]
     assert len(ood) == 1 and 0.0 <= ood[0]["ood_auroc"] <= 1.0
 
 
-def test_splits_can_be_left_out(members):
-    _, checkpoints = members
-    evaluator = _evaluator("map", checkpoints, {**SETTINGS, "splits": ["test"]})
-    assert {row["split"] for row in evaluator.evaluate(1, 1, "2")} == {"test"}
-
-
-class _MemberSpy:
-    """A stochastic member whose every sample is a distinct, recognisable constant."""
-
-    deterministic = False
-
-    def __init__(self, index: int) -> None:
-        self.index = index
-        self.requests: list[int] = []
-
-    def predict(self, inputs, num_samples, generator):
-        self.requests.append(num_samples)
-        outputs = torch.full((num_samples, len(inputs), 10), float(self.index))
-        outputs[:, :, 0] = torch.arange(num_samples, dtype=torch.float32)[:, None]
-        return outputs
-
-
-def test_stratified_ensemble_draws_s_over_k_samples_per_member_in_draw_order(members):
-    data, checkpoints = members
-    settings = {**SETTINGS, "num_posterior_samples": 9, "subsample_sizes": [3, 9], "splits": ["test"]}
-    evaluator = _evaluator("swag", checkpoints, settings)
-    spies = {seed: _MemberSpy(seed) for seed in (1, 2, 3)}
-    evaluator.members = spies
-    rng = np.random.default_rng(0)
-    draws = draw_members(3, 9, True, rng)
-    outputs = evaluator._outputs(data.test.inputs[:4], [1, 2, 3], draws, ensemble_seed=5)
-    assert [spy.requests for spy in spies.values()] == [[3], [3], [3]]
-    assert outputs.shape == (9, 4, 10)
-    for position, member in enumerate(draws):
-        assert outputs[position, 0, 1] == member + 1
-    for member in range(3):
-        rows = outputs[torch.from_numpy(draws == member), 0, 0]
-        assert torch.equal(rows, torch.arange(3, dtype=torch.float32))
-
-    rows = evaluator.evaluate(3, 1, "1,2,3")
-    assert sorted({row["num_samples"] for row in rows}) == [3, 9]
-    assert [sum(spy.requests[1:]) for spy in spies.values()] == [3, 3, 3]
-
-
-def test_reliability_bins_and_ood_histograms_agree_with_the_metric_rows(members):
+def test_reliability_bins_and_ood_histograms_agree_with_the_metric_rows(tmp_path):
     from bdlsweep.analysis.diagnostic_plots import pooled_bins, pooled_ece
 
-    data, checkpoints = members
-    evaluator = _evaluator("map", checkpoints, SETTINGS)
-    result = evaluator.evaluate_plan([(1, 0, "1"), (3, 0, "1,2,3")])
+    checkpoints = _checkpoints(tmp_path, "digits", MAPPosterior, {})
+    data = load_dataset("digits", {})
+    result, _ = _in_process("map", "map", "digits", checkpoints, SETTINGS, [(1, 0, "1"), (3, 0, "1,2,3")])
     reliability = pd.DataFrame(result.reliability)
     histograms = pd.DataFrame(result.score_histograms)
     for size in (1, 3):
@@ -131,11 +164,32 @@ def test_reliability_bins_and_ood_histograms_agree_with_the_metric_rows(members)
     assert edges["lower"].iloc[0] == 0 and edges["upper"].iloc[-1] == pytest.approx(np.log(10))
 
 
-def test_the_actor_pool_is_as_large_as_the_cluster_holds(ray_session):
-    from bdlsweep.sweeps.evaluation import concurrent_actors
+def test_ray_tasks_give_the_in_process_rows_and_leave_out_unasked_splits(tmp_path, ray_session):
+    from bdlsweep.sweeps.evaluation import evaluate_ensembles
 
-    assert ray_session.cluster_resources()["CPU"] == 2
-    assert concurrent_actors({"cpu": 1, "gpu": 0}, absent=6) == 2
-    assert concurrent_actors({"cpu": 0.5}, absent=6) == 4
-    assert concurrent_actors({"cpu": 3}, absent=6) == 1  # too large: one actor waits, as Ray decides
-    assert concurrent_actors({"cpu": 1, "accel": 1}, absent=6) == 6  # none yet: an autoscaler adds nodes
+    checkpoints = _checkpoints(tmp_path, "digits", MCDropoutPosterior, {"dropout": 0.3})
+    plan = pd.DataFrame(PLAN, columns=["K", "ensemble_id", "model_ids"])
+    selections = {"mc_dropout": _Selection("mc_dropout", checkpoints)}
+    frames = evaluate_ensembles(selections, plan, "digits", {}, SETTINGS, {"cpu": 1})
+    expected, _ = _in_process("mc_dropout", "mc_dropout", "digits", checkpoints, SETTINGS)
+    pd.testing.assert_frame_equal(frames.ensembles, pd.DataFrame(expected.metrics))
+    only_test = evaluate_ensembles(
+        selections, plan, "digits", {}, {**SETTINGS, "splits": ["test"]}, {"cpu": 1}
+    )
+    assert set(only_test.ensembles["split"]) == {"test"}
+
+
+def test_groups_of_sets_fit_the_memory_budget_and_read_each_set_when_asked(monkeypatch):
+    from bdlsweep.sweeps import evaluation_sets
+
+    data = evaluation_data("digits", {}, ["test", "shift", "ood"])
+    assert data.groups(6) == [list(range(len(data.entries)))]
+    one = data.set(1)
+    monkeypatch.setattr(evaluation_sets, "MEMORY_BUDGET_BYTES", 2 * one.inputs.nbytes)
+    fresh = evaluation_sets.EvaluationData(**{**data.__dict__, "_groups": {}})
+    groups = fresh.groups(0)
+    assert all(len(group) <= 2 for group in groups)
+    assert [index for group in groups for index in group] == list(range(len(data.entries)))
+    assert concat_inputs([data.set(i).inputs for i in groups[0]]).shape[0] == sum(
+        len(data.set(i)) for i in groups[0]
+    )

@@ -47,8 +47,12 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path, ray_session, capsys, caplog)
     spec = load_spec(QUICKSTART, [*TINY, f"storage={tmp_path / 'sweep'}"])
     caplog.set_level(logging.INFO, logger="bdlsweep.progress")
     outcome = run_sweep(spec)
-    progress = [r.getMessage() for r in caplog.records if r.name == "bdlsweep.progress"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "bdlsweep.progress"]
+    progress = [line for line in lines if not line.startswith("evaluation: ")]
     assert len(progress) == 20 and sum(line.startswith("swag [") for line in progress) == 4
+    predicted = [line for line in lines if line.startswith("evaluation: ")]
+    assert len(predicted) == 6 * 2
+    assert predicted[-1].startswith("evaluation: mc_dropout seed=2 predicted (12/12 members, 0 left")
     last_swag = next(line for line in progress if line.startswith("swag [4/4]"))
     assert re.fullmatch(r"swag \[4/4\] seed=\d lr=0\.0\d+: val_elpd=-\d\.\d{4} .*", last_swag)
 

@@ -9,12 +9,14 @@ one tensor ``[S, N, K]`` whatever the task.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
-from bdlsweep.analysis import metrics, regression_metrics
+from bdlsweep.analysis import metrics, regression_metrics, sample_sums
 
 MIN_VARIANCE = 1e-6
 
@@ -60,6 +62,31 @@ class Likelihood(ABC):
         return None
 
     @abstractmethod
+    def summarize(self, samples: torch.Tensor, lengths: Sequence[int]) -> list[Any]:
+        """What the evaluation reads from the first ``length`` samples of ``[S, N, K]``, for each length:
+        a summary that pools exactly with other members' (``pool``) and is scored as the mixture."""
+
+    @abstractmethod
+    def pool(self, parts: Sequence[Any]) -> Any:
+        """The summary of every part's samples together."""
+
+    @abstractmethod
+    def repeat(self, summary: Any, times: int) -> Any:
+        """The summary of ``times`` copies of the summarised samples (a deterministic member)."""
+
+    @abstractmethod
+    def summary_metrics(self, summary: Any, targets, scale: float) -> dict[str, float]:
+        """Every metric of the summarised mixture, in the data's own units."""
+
+    @abstractmethod
+    def summary_ood_score(self, summary: Any) -> np.ndarray:
+        """``ood_score`` of the summarised mixture."""
+
+    def summary_reliability(self, summary: Any, targets) -> dict[str, np.ndarray] | None:
+        """``reliability`` of the summarised mixture."""
+        return None
+
+    @abstractmethod
     def validation(self, samples: torch.Tensor, targets, prefix: str = "val") -> dict[str, float]:
         """The metrics reported to Tune: ``{prefix}_elpd`` (the selection metric) and a few more."""
 
@@ -100,6 +127,25 @@ class Classification(Likelihood):
 
     def reliability(self, samples: torch.Tensor, targets) -> dict[str, np.ndarray] | None:
         return metrics.reliability_bins(samples, _numpy(targets))
+
+    def summarize(self, samples: torch.Tensor, lengths: Sequence[int]) -> list[sample_sums.SampleSums]:
+        """Sums over the samples (float64): log of summed probabilities, entropies, argmax votes."""
+        return sample_sums.prefix_sums(samples, lengths)
+
+    def pool(self, parts: Sequence[sample_sums.SampleSums]) -> sample_sums.SampleSums:
+        return sample_sums.pooled(parts)
+
+    def repeat(self, summary: sample_sums.SampleSums, times: int) -> sample_sums.SampleSums:
+        return summary.repeated(times)
+
+    def summary_metrics(self, summary: sample_sums.SampleSums, targets, scale: float) -> dict[str, float]:
+        return sample_sums.classification_metrics(summary, _numpy(targets))
+
+    def summary_ood_score(self, summary: sample_sums.SampleSums) -> np.ndarray:
+        return metrics.predictive_entropy_per_point(summary.mixture())
+
+    def summary_reliability(self, summary: sample_sums.SampleSums, targets) -> dict[str, np.ndarray]:
+        return metrics.reliability_bins(summary.mixture(), _numpy(targets))
 
 
 class GaussianRegression(Likelihood):
@@ -151,6 +197,22 @@ class GaussianRegression(Likelihood):
         return regression_metrics.total_variance_per_point(*self.split(samples))
 
     ood_score_name = "total predictive variance (standardised)"
+
+    def summarize(self, samples: torch.Tensor, lengths: Sequence[int]) -> list[torch.Tensor]:
+        """The samples themselves (the mixture's CRPS reads pairs of components)."""
+        return [samples[:length] for length in lengths]
+
+    def pool(self, parts: Sequence[torch.Tensor]) -> torch.Tensor:
+        return torch.cat(list(parts))
+
+    def repeat(self, summary: torch.Tensor, times: int) -> torch.Tensor:
+        return summary.repeat(times, *[1] * (summary.dim() - 1))
+
+    def summary_metrics(self, summary: torch.Tensor, targets, scale: float) -> dict[str, float]:
+        return self.metrics(*self.in_data_units(summary, targets, scale))
+
+    def summary_ood_score(self, summary: torch.Tensor) -> np.ndarray:
+        return self.ood_score(summary)
 
     def ood_score_edges(self, width: int) -> np.ndarray:
         """36 log-spaced bins from 1e-3 to 1e3 (the variance of standardised targets is near 1)."""
