@@ -55,6 +55,24 @@ class SampleSums:
             self.votes + other.votes,
         )
 
+    def state(self) -> dict[str, torch.Tensor]:
+        """These sums as tensors (what ``torch.load(weights_only=True)`` reads back)."""
+        return {
+            "count": torch.tensor(self.count),
+            "log_prob_sum": torch.from_numpy(self.log_prob_sum),
+            "entropy_sum": torch.from_numpy(self.entropy_sum),
+            "votes": torch.from_numpy(self.votes),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, torch.Tensor]) -> SampleSums:
+        return cls(
+            int(state["count"]),
+            state["log_prob_sum"].numpy(),
+            state["entropy_sum"].numpy(),
+            state["votes"].numpy(),
+        )
+
     def mixture(self) -> np.ndarray:
         """log of the sample-averaged predictive as a one-sample ``[1, N, C]`` array, which every
         per-sample metric function reads as the mixture itself."""

@@ -140,7 +140,7 @@ def run_command(sweep: str, overrides: list[str], dry_run: bool = False) -> int:
     if dry_run:
         from bdlsweep.sweeps.plan import describe_plan
 
-        print("\n".join(describe_plan(spec, len(ensemble_plan(spec)))))
+        print("\n".join(describe_plan(spec, ensemble_plan(spec))))
         if machine_note is not None:
             print(machine_note)
         if spec.layout.record.is_file():

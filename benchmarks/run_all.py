@@ -19,6 +19,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+import evaluation
 import llla_eval
 import overhead
 import packing
@@ -50,6 +51,7 @@ def main() -> None:
     model = "wide_resnet" if gpu else "cnn"
     run("llla_eval", lambda: llla_eval.measure(model, 10_000, 200, device, 3))
     run("reference", lambda: reference.measure(10_000 if gpu else 400, 200, device, 3))
+    run("evaluation", lambda: evaluation.measure())
     speeds = [SpeedSettings()]
     if gpu:
         speeds += [

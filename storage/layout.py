@@ -108,6 +108,15 @@ class SweepLayout:
         """Which seeds form each ensemble, in the paper's file format."""
         return self.evaluation / "ensemble_plan.tsv"
 
+    def member_summaries(self, label: str, seed: int) -> Location:
+        """One evaluated member's stored prediction summaries (per group of sets) and their key."""
+        return self.evaluation / "members" / label / f"seed_{seed}"
+
+    @property
+    def evaluation_members(self) -> Location:
+        """Per evaluated member: the node that predicted it, whether it is deterministic, its weights."""
+        return self.evaluation / "members.csv"
+
     @property
     def evaluation_settings(self) -> Location:
         """The evaluation settings the stored results were made with."""

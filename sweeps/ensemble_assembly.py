@@ -72,12 +72,14 @@ def needed_lengths(draws: list[EnsembleDraw]) -> dict[int, list[int]]:
 
 @dataclass(frozen=True)
 class MemberInfo:
-    """What the map step learnt of a member: whether it is deterministic, its weights and FLOP cost."""
+    """What the map step learnt of a member: whether it is deterministic, its weights and FLOP cost,
+    its number of groups of sets, and the Ray node that predicted it."""
 
     deterministic: bool
     params: int
     cost: SampleCost
     groups: int
+    node_id: str
 
 
 @dataclass

@@ -1,11 +1,12 @@
 """Ensemble evaluation as map and reduce Ray tasks over the cluster.
 
 Map: one task per selected member predicts every evaluation set once (``member_predictions``), at
-``evaluate.resources`` each, so the members of every method spread over every GPU or CPU slot; it
-streams back per group of sets the summaries of the sample prefixes the ensembles read. Reduce: one
-task per method and group of sets assembles each ensemble's mixture from them exactly and scores it
-(``ensemble_assembly``): every metric at each subsample size, reliability bins and OOD-score
-histograms, and the weights and FLOPs per prediction of the members used.
+``evaluate.resources`` each, spread over the nodes, so the members of every method use every GPU or
+CPU slot; it streams back per group of sets the summaries of the sample prefixes the ensembles read.
+Reduce: one task per method and group of sets, launched as soon as every member has streamed that
+group, assembles each ensemble's mixture from them exactly and scores it (``ensemble_assembly``):
+every metric at each subsample size, reliability bins and OOD-score histograms, and the weights and
+FLOPs per prediction of the members used.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pandas as pd
 import ray
 
 from bdlsweep.analysis import regression_metrics
+from bdlsweep.storage.layout import SweepLayout
 from bdlsweep.sweeps.ensemble_assembly import (
     EnsembleDraw,
     Evaluation,
@@ -32,18 +34,20 @@ from bdlsweep.sweeps.evaluation_sets import evaluation_data
 from bdlsweep.sweeps.member_predictions import MemberJob, predict_member
 
 logger = logging.getLogger("bdlsweep.progress")
-MAP_RETRIES = 3
+TASK_RETRIES = 3
 
 
 @dataclass(frozen=True)
 class EvaluationFrames:
     """An evaluation as tables: metrics per ensemble (``ensembles.csv``), reliability bins, OOD-score
-    histograms, and the predictive curves over a 1-D input grid where asked for."""
+    histograms, the predictive curves over a 1-D input grid where asked for, and per member the node
+    that predicted it."""
 
     ensembles: pd.DataFrame
     reliability: pd.DataFrame
     score_histograms: pd.DataFrame
     curves: pd.DataFrame | None
+    members: pd.DataFrame
 
 
 def assemble_group(
@@ -89,6 +93,24 @@ def _curve(label: str, draw: EnsembleDraw, infos: dict[int, MemberInfo], samples
     )
 
 
+def _members_frame(infos: dict[str, dict[int, MemberInfo]]) -> pd.DataFrame:
+    """One row per predicted member: method, seed, node, determinism, weights and FLOP cost."""
+    rows = [
+        {
+            "method": label,
+            "seed": seed,
+            "node_id": info.node_id,
+            "deterministic": info.deterministic,
+            "params": info.params,
+            "flops_fixed": info.cost.fixed,
+            "flops_per_sample": info.cost.per_sample,
+        }
+        for label, members in infos.items()
+        for seed, info in sorted(members.items())
+    ]
+    return pd.DataFrame(rows)
+
+
 class _Progress:
     """One line per finished member: what finished, how many are left, and an estimate of the rest."""
 
@@ -105,27 +127,15 @@ class _Progress:
         )  # fmt: skip
 
 
-def evaluate_ensembles(
+def _member_jobs(
     selections: dict[str, Any],
-    plan: pd.DataFrame,
-    dataset: str,
-    dataset_options: dict[str, Any],
+    ensembles: list[tuple[int, int, str]],
     settings: dict[str, Any],
-    resources: dict[str, float],
-    curve_members: str | None = None,
-) -> EvaluationFrames:
-    """Every ensemble of ``plan`` for every selection, by map tasks per member and reduce tasks per
-    method and group of sets; with ``curve_members`` (model ids) also that ensemble's predictive over
-    the dataset's 1-D input grid."""
-    options = {
-        "num_cpus": resources.get("cpu", 1),
-        "num_gpus": resources.get("gpu", 0),
-        "resources": {k: v for k, v in resources.items() if k not in {"cpu", "gpu"}} or None,
-    }
-    mapper = ray.remote(predict_member).options(num_returns="streaming", max_retries=MAP_RETRIES, **options)
-    reducer = ray.remote(assemble_group).options(num_cpus=options["num_cpus"], max_retries=MAP_RETRIES)
-    ensembles = list(plan[["K", "ensemble_id", "model_ids"]].itertuples(index=False, name=None))
-
+    curve_members: str | None,
+    layout: SweepLayout | None,
+) -> list[MemberJob]:
+    """One map job per member that some ensemble (or the predictive curve) of each selection uses,
+    with the prefix lengths of its samples that the ensembles' draws read."""
     jobs: list[MemberJob] = []
     for label, selection in selections.items():
         sampled = [ensemble_draw(label, *ensemble, settings, deterministic=False) for ensemble in ensembles]
@@ -145,68 +155,78 @@ def evaluate_ensembles(
                     checkpoints[seed],
                     lengths.get(seed, [1]),
                     curve_counts.get(seed, 0),
+                    None if layout is None else str(layout.member_summaries(label, seed)),
                 )
             )
-    streams = [mapper.remote(job, dataset, dataset_options, settings) for job in jobs]
+    return jobs
 
+
+def evaluate_ensembles(
+    selections: dict[str, Any],
+    plan: pd.DataFrame,
+    dataset: str,
+    dataset_options: dict[str, Any],
+    settings: dict[str, Any],
+    resources: dict[str, float],
+    curve_members: str | None = None,
+    layout: SweepLayout | None = None,
+) -> EvaluationFrames:
+    """Every ensemble of ``plan`` for every selection, by map tasks per member and reduce tasks per
+    method and group of sets; with ``curve_members`` (model ids) also that ensemble's predictive over
+    the dataset's 1-D input grid. With ``layout``, members' summaries are stored in (and reused from)
+    the sweep's storage folder."""
+    options = {
+        "num_cpus": resources.get("cpu", 1),
+        "num_gpus": resources.get("gpu", 0),
+        "resources": {k: v for k, v in resources.items() if k not in {"cpu", "gpu"}} or None,
+    }
+    mapper = ray.remote(predict_member).options(
+        num_returns="streaming", max_retries=TASK_RETRIES, scheduling_strategy="SPREAD", **options
+    )
+    reducer = ray.remote(assemble_group).options(
+        num_cpus=options["num_cpus"], num_returns=2, max_retries=TASK_RETRIES
+    )
+    ensembles = list(plan[["K", "ensemble_id", "model_ids"]].itertuples(index=False, name=None))
+
+    jobs = _member_jobs(selections, ensembles, settings, curve_members, layout)
+    streams = {(job.label, job.seed): mapper.remote(job, dataset, dataset_options, settings) for job in jobs}
     infos: dict[str, dict[int, MemberInfo]] = {}
-    groups: dict[str, dict[int, list[Any]]] = {}
-    curve_samples: dict[str, dict[int, Any]] = {}
-    progress = _Progress(len(jobs))
-    for job, stream in zip(jobs, streams, strict=True):
-        info = ray.get(next(stream))
-        infos.setdefault(job.label, {})[job.seed] = info
-        groups.setdefault(job.label, {})[job.seed] = [next(stream) for _ in range(info.groups)]
-        if job.curve_samples:
-            curve_samples.setdefault(job.label, {})[job.seed] = ray.get(next(stream))
-        progress.finished(job)
+    for job in jobs:
+        infos.setdefault(job.label, {})[job.seed] = ray.get(next(streams[job.label, job.seed]))
 
-    data = evaluation_data(dataset, dataset_options, settings["splits"]) if curve_samples else None
-    result, curves = Evaluation(), []
+    data = evaluation_data(dataset, dataset_options, settings["splits"]) if curve_members else None
+    progress = _Progress(len(jobs))
+    pending, curves = [], []
     for label in selections:
         members = infos[label]
         deterministic = all(info.deterministic for info in members.values())
         draws = [ensemble_draw(label, *ensemble, settings, deterministic) for ensemble in ensembles]
-        seeds = sorted(groups[label])
-        count = members[seeds[0]].groups
-        first, scores = ray.get(
-            reducer.remote(
-                dataset,
-                dataset_options,
-                settings,
-                0,
-                draws,
-                members,
-                None,
-                seeds,
-                *[groups[label][seed][0] for seed in seeds],
+        seeds = sorted(members)
+        scores = None
+        for number in range(members[seeds[0]].groups):  # group by group: each is freed once reduced
+            parts = [next(streams[label, seed]) for seed in seeds]
+            rows, test_scores = reducer.remote(
+                dataset, dataset_options, settings, number, draws, members, scores, seeds, *parts
             )
-        )
-        rest = [
-            reducer.remote(
-                dataset,
-                dataset_options,
-                settings,
-                number,
-                draws,
-                members,
-                scores,
-                seeds,
-                *[groups[label][seed][number] for seed in seeds],
-            )
-            for number in range(1, count)
-        ]
-        result.extend(first)
-        for part, _ in ray.get(rest):
-            result.extend(part)
-        if label in curve_samples:
+            scores = test_scores if number == 0 else scores
+            pending.append(rows)
+        samples = {}
+        for job in (job for job in jobs if job.label == label):
+            if job.curve_samples:
+                samples[job.seed] = ray.get(next(streams[label, job.seed]))
+            progress.finished(job)
+        if samples:
             curve = ensemble_draw(
                 label, len(members_of(curve_members)), 0, curve_members, settings, deterministic
             )
-            curves.append(_curve(label, curve, members, curve_samples[label], data))
+            curves.append(_curve(label, curve, members, samples, data))
+    result = Evaluation()
+    for part in ray.get(pending):
+        result.extend(part)
     return EvaluationFrames(
         pd.DataFrame(result.metrics),
         pd.DataFrame(result.reliability),
         pd.DataFrame(result.score_histograms),
         pd.concat(curves, ignore_index=True) if curves else None,
+        _members_frame(infos),
     )

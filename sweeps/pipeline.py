@@ -139,9 +139,11 @@ def run_evaluation(spec: SweepSpec, selections: dict[str, Selection]) -> tuple[p
         settings,
         spec.evaluate.resources.as_tune(),
         None if curve_size is None else ",".join(map(str, spec.seeds[:curve_size])),
+        spec.layout,
     )
     if frames.curves is not None:
         write_predictive_plot(spec, frames.curves)
+    spec.layout.evaluation_members.write_text(frames.members.to_csv(index=False))
     spec.layout.reliability.write_text(frames.reliability.to_csv(index=False))
     spec.layout.score_histograms.write_text(frames.score_histograms.to_csv(index=False))
     path.write_text(frames.ensembles.to_csv(index=False))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pandas as pd
+
+from bdlsweep.sweeps.evaluation_cost import describe_costs, method_costs
 from bdlsweep.sweeps.experiments import trial_count
 from bdlsweep.sweeps.spec import Resources, SweepSpec
 
@@ -12,8 +15,9 @@ def _resources(resources: Resources) -> str:
     return " ".join(parts)
 
 
-def describe_plan(spec: SweepSpec, ensembles: int) -> list[str]:
-    """One line per part of the sweep: data, each stage's trials and resources, the evaluation."""
+def describe_plan(spec: SweepSpec, plan: pd.DataFrame) -> list[str]:
+    """One line per part of the sweep: data, each stage's trials and resources, the evaluation of the
+    ensemble ``plan`` and its cost in map tasks and forward passes."""
     options = ", ".join(f"{key}={value}" for key, value in spec.dataset_options.items())
     lines = [
         f"sweep {spec.name} ({spec.source}): storage {spec.storage}, MLflow {spec.tracking_uri}",
@@ -35,9 +39,10 @@ def describe_plan(spec: SweepSpec, ensembles: int) -> list[str]:
         )
     evaluate = spec.evaluate
     lines.append(
-        f"evaluate: {', '.join(evaluate.methods)}; {ensembles} ensembles (K in {evaluate.ensemble_sizes}), "
+        f"evaluate: {', '.join(evaluate.methods)}; {len(plan)} ensembles (K in {evaluate.ensemble_sizes}), "
         f"{evaluate.num_posterior_samples} posterior samples, splits {', '.join(evaluate.splits)}; "
-        f"one actor per method, each {_resources(evaluate.resources)}"
+        f"a map task per member, each {_resources(evaluate.resources)}"
     )
+    lines += describe_costs(method_costs(spec, plan))
     lines.append(f"total: {total} trials in {len(spec.stages)} stages")
     return lines

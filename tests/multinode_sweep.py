@@ -5,7 +5,8 @@ with a custom ``accel`` resource standing in for a GPU; the MAP stage asks for `
 trial, so each worker holds two trials at a time. Two sweeps run on the one cluster: ``spread``,
 then ``kill``, during which one worker is removed as soon as every trial has written a checkpoint.
 The JSON holds, per sweep, each trial's node and times (last and first report, whole seconds),
-the worker node ids, the selection and the MLflow runs.
+the worker node ids, the selection, the MLflow runs, and the nodes whose evaluation tasks predicted
+the members (they ask for ``accel`` too, so they run on the workers).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 import ray
 import yaml
 from ray.cluster_utils import Cluster
@@ -45,7 +47,7 @@ SWEEP = {
         "ensemble_sizes": [1, 2],
         "ensembles_per_size": 1,
         "num_posterior_samples": 1,
-        "resources": {"cpu": 0.5},
+        "resources": {"cpu": 0.5, "custom": {"accel": 0.5}},
     },
 }
 
@@ -90,6 +92,7 @@ def run(cluster: Cluster, workers: list, folder: Path, mode: str) -> dict:
         "selected": {str(seed): m.trial_id for seed, m in outcome.selections["map"].members.items()},
         "runs": runs[runs["tags.stage"] == "map"][["tags.trial_id", "status"]].to_dict("records"),
         "ensembles": len(outcome.ensembles),
+        "evaluation_nodes": sorted(set(pd.read_csv(spec.layout.evaluation_members.path)["node_id"])),
     }
 
 

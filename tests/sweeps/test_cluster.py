@@ -150,6 +150,7 @@ def test_trials_spread_over_worker_nodes_and_pack_two_per_node_by_fractional_res
         assert one["first_report"] + 1 <= other["timestamp"]
         assert other["first_report"] + 1 <= one["timestamp"]
     assert record["ensembles"] > 0
+    assert record["evaluation_nodes"] == sorted(record["workers"])  # members predicted on both workers
 
 
 @pytest.mark.slow

@@ -53,13 +53,21 @@ def _stream(job: MemberJob, dataset: str, settings: dict) -> list:
     return list(predict_member(job, dataset, {}, settings))
 
 
-def _in_process(label, method, dataset, checkpoints, settings, plan=PLAN):
-    """Map then reduce without Ray: each member's stream, then every group assembled; also the streams."""
+def _in_process(label, method, dataset, checkpoints, settings, plan=PLAN, store=None):
+    """Map then reduce without Ray: each member's stream (stored under ``store`` when given), then every
+    group assembled; also the draws."""
     sampled = [ensemble_draw(label, *ensemble, settings, deterministic=False) for ensemble in plan]
     streams = {
-        seed: _stream(MemberJob(label, method, None, seed, checkpoints[seed], lengths), dataset, settings)
+        seed: _stream(
+            MemberJob(
+                label, method, None, seed, checkpoints[seed], lengths,
+                store=None if store is None else str(store / f"{label}_{seed}"),
+            ),
+            dataset,
+            settings,
+        )
         for seed, lengths in needed_lengths(sampled).items()
-    }
+    }  # fmt: skip
     infos = {seed: stream[0] for seed, stream in streams.items()}
     deterministic = all(info.deterministic for info in infos.values())
     draws = [ensemble_draw(label, *ensemble, settings, deterministic) for ensemble in plan]
@@ -173,6 +181,9 @@ def test_ray_tasks_give_the_in_process_rows_and_leave_out_unasked_splits(tmp_pat
     frames = evaluate_ensembles(selections, plan, "digits", {}, SETTINGS, {"cpu": 1})
     expected, _ = _in_process("mc_dropout", "mc_dropout", "digits", checkpoints, SETTINGS)
     pd.testing.assert_frame_equal(frames.ensembles, pd.DataFrame(expected.metrics))
+    members = frames.members
+    assert members["seed"].tolist() == [1, 2, 3] and (members["node_id"].str.len() > 0).all()
+    assert not members["deterministic"].any() and (members["params"] == 64 * 8 + 8 + 8 * 10 + 10).all()
     only_test = evaluate_ensembles(
         selections, plan, "digits", {}, {**SETTINGS, "splits": ["test"]}, {"cpu": 1}
     )
@@ -193,3 +204,30 @@ def test_groups_of_sets_fit_the_memory_budget_and_read_each_set_when_asked(monke
     assert concat_inputs([data.set(i).inputs for i in groups[0]]).shape[0] == sum(
         len(data.set(i)) for i in groups[0]
     )
+
+
+def test_stored_member_summaries_are_reused_while_they_hold_every_prefix_a_plan_reads(tmp_path, monkeypatch):
+    from bdlsweep.sweeps import member_predictions
+
+    checkpoints = _checkpoints(tmp_path, "digits", MCDropoutPosterior, {"dropout": 0.3})
+    store = tmp_path / "store"
+    first, _ = _in_process("mc_dropout", "mc_dropout", "digits", checkpoints, SETTINGS, store=store)
+    assert sorted(p.name for p in (store / "mc_dropout_1").iterdir()) == ["group_0.pt", "key.json"]
+    loaded = []
+    real = member_predictions.MemberStore.load
+
+    def counting(self, *args):
+        found = real(self, *args)
+        loaded.append(found is not None)
+        return found
+
+    monkeypatch.setattr(member_predictions.MemberStore, "load", counting)
+    again, _ = _in_process("mc_dropout", "mc_dropout", "digits", checkpoints, SETTINGS, store=store)
+    assert loaded == [True, True, True]
+    pd.testing.assert_frame_equal(pd.DataFrame(again.metrics), pd.DataFrame(first.metrics))
+    loaded.clear()  # K = 2 reads 3 samples of seed 1 (stored: 1 and 2) and of seed 2 (stored: 1, 2, 3, 6)
+    _in_process("mc_dropout", "mc_dropout", "digits", checkpoints, SETTINGS, [(2, 0, "1,2")], store=store)
+    assert loaded == [False, True]
+    loaded.clear()
+    _in_process("mc_dropout", "mc_dropout", "digits", checkpoints, {**SETTINGS, "seed": 1}, store=store)
+    assert loaded == [False, False, False]  # another sample seed: other samples

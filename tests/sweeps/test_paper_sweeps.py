@@ -83,6 +83,19 @@ def test_dry_run_prints_stages_trials_and_resources(name, expected, data_dir, ca
     assert not (Path.cwd() / "runs" / name).exists()
 
 
+def test_the_papers_cifar10_plan_predicts_each_member_once(data_dir, capsys):
+    assert main(["run", str(SWEEPS / "cifar10_wrn16_4.yaml"), f"data_dir={data_dir}", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    # 150 ensembles of 30 members: 1,140 member passes per set for the deep ensembles before, 30 now;
+    # 200 samples per ensemble before, 200 per member now
+    assert "  map: 30 map tasks; sampled forward passes per set 30 (per ensemble: 1140)" in out
+    assert "  swag: 30 map tasks; sampled forward passes per set 6000 (per ensemble: 30000)" in out
+    assert (
+        "  total: 150 map tasks; sampled forward passes per set 18060 (per ensemble: 92280; 5.1× fewer)"
+        in out
+    )
+
+
 def test_paper_settings_are_the_papers(data_dir):
     spec = load_spec(SWEEPS / "cifar10_wrn16_4.yaml", [f"data_dir={data_dir}"])
     assert spec.dataset_options["data_dir"] == str(data_dir.resolve())

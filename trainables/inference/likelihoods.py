@@ -86,6 +86,13 @@ class Likelihood(ABC):
         """``reliability`` of the summarised mixture."""
         return None
 
+    def summary_state(self, summary: Any) -> Any:
+        """A summary as tensors, to store; ``summary_from_state`` reads it back."""
+        return summary
+
+    def summary_from_state(self, state: Any) -> Any:
+        return state
+
     @abstractmethod
     def validation(self, samples: torch.Tensor, targets, prefix: str = "val") -> dict[str, float]:
         """The metrics reported to Tune: ``{prefix}_elpd`` (the selection metric) and a few more."""
@@ -146,6 +153,12 @@ class Classification(Likelihood):
 
     def summary_reliability(self, summary: sample_sums.SampleSums, targets) -> dict[str, np.ndarray]:
         return metrics.reliability_bins(summary.mixture(), _numpy(targets))
+
+    def summary_state(self, summary: sample_sums.SampleSums) -> dict[str, torch.Tensor]:
+        return summary.state()
+
+    def summary_from_state(self, state: dict[str, torch.Tensor]) -> sample_sums.SampleSums:
+        return sample_sums.SampleSums.from_state(state)
 
 
 class GaussianRegression(Likelihood):

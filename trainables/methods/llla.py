@@ -196,6 +196,11 @@ class LLLAPosterior(Posterior):
         self.hessian = hessian
         self.deterministic = predictive == "probit"
 
+    @classmethod
+    def predicts_once(cls, settings: Any) -> bool:
+        """The probit predictive is one closed-form prediction, not samples."""
+        return settings.predictive == "probit"
+
     @property
     def laplace(self):
         """The Laplace approximation of a classification head."""

@@ -64,6 +64,12 @@ class Posterior(ABC):
     references: ClassVar[tuple[str, ...]] = ()  # metadata entries naming other folders of the sweep
     deterministic: bool = False
 
+    @classmethod
+    def predicts_once(cls, settings: Any) -> bool:
+        """Whether a posterior of this class fitted with the stage's ``settings`` is deterministic
+        (known before any is loaded, e.g. to count an evaluation's forward passes)."""
+        return cls.deterministic
+
     @abstractmethod
     def predict(self, inputs: torch.Tensor, num_samples: int, generator: torch.Generator) -> torch.Tensor:
         """The predictives of ``num_samples`` posterior samples in draw order: classification
