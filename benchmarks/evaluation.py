@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from timing import timed
 
-from bdlsweep.sweeps.ensemble_assembly import Evaluation, GroupAssembly, ensemble_draw, needed_lengths
+from bdlsweep.sweeps.ensemble_assembly import Evaluation, assemble_streams, ensemble_draw, needed_lengths
 from bdlsweep.sweeps.ensemble_plan import plan_ensembles
 from bdlsweep.sweeps.evaluation_sets import evaluation_data
 from bdlsweep.sweeps.member_predictions import MemberJob, member_generator, predict_member
@@ -46,12 +46,7 @@ def per_member(checkpoints: dict[int, str], plan: list, settings: dict) -> tuple
         for seed, values in lengths.items()
     ]
     streams = {job.seed: list(predict_member(job, "digits", {}, settings)) for job in jobs}
-    infos = {seed: stream[0] for seed, stream in streams.items()}
-    data = evaluation_data("digits", {}, settings["splits"])
-    result, scores = Evaluation(), [{} for _ in sampled]
-    for number, indices in enumerate(data.groups(settings["num_posterior_samples"])):
-        summaries = {seed: stream[1 + number] for seed, stream in streams.items()}
-        result.extend(GroupAssembly(data, sampled, infos, summaries, scores).assemble(indices))
+    result = assemble_streams(evaluation_data("digits", {}, settings["splits"]), sampled, streams)
     return result, sum(max(values) for values in lengths.values())
 
 

@@ -7,6 +7,7 @@ samples of each member m, and the mixture at n is the pool of those members' pre
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,13 +74,28 @@ def needed_lengths(draws: list[EnsembleDraw]) -> dict[int, list[int]]:
 @dataclass(frozen=True)
 class MemberInfo:
     """What the map step learnt of a member: whether it is deterministic, its weights and FLOP cost,
-    its number of groups of sets, and the Ray node that predicted it."""
+    and the Ray node that predicted it."""
 
     deterministic: bool
     params: int
     cost: SampleCost
-    groups: int
     node_id: str
+
+
+def mixture(
+    likelihood: Any,
+    draw: EnsembleDraw,
+    num_samples: int,
+    infos: dict[int, MemberInfo],
+    prefix: Callable[[int, int], Any],
+) -> Any:
+    """The pool of the first ``num_samples`` draws of ``draw``: each sampled member's first c samples
+    (``prefix(seed, c)``, summaries or samples), a deterministic member's one prediction repeated c times."""
+    parts = [
+        likelihood.repeat(prefix(seed, 1), count) if infos[seed].deterministic else prefix(seed, count)
+        for seed, count in draw.samples_per_member(num_samples).items()
+    ]
+    return likelihood.pool(parts)
 
 
 @dataclass
@@ -111,15 +127,13 @@ class GroupAssembly:
 
     def mixture(self, draw: EnsembleDraw, index: int, num_samples: int) -> Any:
         """The summary of the first ``num_samples`` draws of ``draw`` on set ``index``."""
-        likelihood = self.data.likelihood
-        parts = []
-        for seed, count in draw.samples_per_member(num_samples).items():
-            prefixes = self.summaries[seed][index]
-            if self.infos[seed].deterministic:
-                parts.append(likelihood.repeat(prefixes[1], count))
-            else:
-                parts.append(prefixes[count])
-        return likelihood.pool(parts)
+        return mixture(
+            self.data.likelihood,
+            draw,
+            num_samples,
+            self.infos,
+            lambda seed, c: self.summaries[seed][index][c],
+        )
 
     def complexity(self, draw: EnsembleDraw, num_samples: int) -> dict[str, float]:
         """Weights of the members the first ``num_samples`` draws use, and FLOPs per prediction."""
@@ -174,3 +188,15 @@ class GroupAssembly:
         if bins is not None:
             table = pd.DataFrame({**key, "bin": range(len(bins["count"])), **bins})
             self.result.reliability += table.to_dict("records")
+
+
+def assemble_streams(data: EvaluationData, draws: list[EnsembleDraw], streams: dict[int, list]) -> Evaluation:
+    """Every ensemble of ``draws`` scored in this process from its members' whole map streams
+    (seed → [info, one item per group of sets], no curve samples): the reduce step without Ray."""
+    infos = {seed: stream[0] for seed, stream in streams.items()}
+    result, scores = Evaluation(), [{} for _ in draws]
+    for number in range(len(next(iter(streams.values()))) - 1):
+        summaries = {seed: stream[1 + number] for seed, stream in streams.items()}
+        indices = sorted(next(iter(summaries.values())))
+        result.extend(GroupAssembly(data, draws, infos, summaries, scores).assemble(indices))
+    return result

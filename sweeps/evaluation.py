@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ from bdlsweep.sweeps.ensemble_assembly import (
     GroupAssembly,
     MemberInfo,
     ensemble_draw,
+    mixture,
     needed_lengths,
 )
 from bdlsweep.sweeps.ensemble_plan import members_of
@@ -54,33 +56,27 @@ def assemble_group(
     dataset: str,
     dataset_options: dict[str, Any],
     settings: dict[str, Any],
-    group: int,
     draws: list[EnsembleDraw],
     infos: dict[int, MemberInfo],
     in_scores: list[dict[int, Any]] | None,
     seeds: list[int],
     *summaries: dict[int, dict[int, Any]],
 ) -> tuple[Evaluation, list[dict[int, Any]]]:
-    """The reduce task of one method on the ``group``-th group of sets (``summaries`` per seed of
-    ``seeds``); returns its rows and the test set's OOD scores per ensemble and size (group 0 holds the
-    test set; the groups after it need them)."""
+    """The reduce task of one method on one group of sets (``summaries`` per seed of ``seeds``: set
+    index → prefix length → summary); returns its rows and the test set's OOD scores per ensemble and
+    size (the first group holds the test set; the groups after it need them)."""
     data = evaluation_data(dataset, dataset_options, settings["splits"])
     scores = in_scores if in_scores is not None else [{} for _ in draws]
     assembly = GroupAssembly(data, draws, infos, dict(zip(seeds, summaries, strict=True)), scores)
-    indices = data.groups(settings["num_posterior_samples"])[group]
-    return assembly.assemble(indices), assembly.in_scores
+    return assembly.assemble(sorted(summaries[0])), assembly.in_scores
 
 
 def _curve(label: str, draw: EnsembleDraw, infos: dict[int, MemberInfo], samples: dict, data) -> pd.DataFrame:
     """The ensemble's predictive mean and std over the 1-D input grid (a mixture of all its samples),
     in data units: columns method, K, x, mean, std."""
-    counts = draw.samples_per_member(len(draw.draws))
     likelihood = data.likelihood
-    parts = [
-        likelihood.repeat(samples[seed], count) if infos[seed].deterministic else samples[seed][:count]
-        for seed, count in counts.items()
-    ]
-    mean, variance = regression_metrics.predictive_moments(*likelihood.split(likelihood.pool(parts)))
+    pooled = mixture(likelihood, draw, len(draw.draws), infos, lambda seed, count: samples[seed][:count])
+    mean, variance = regression_metrics.predictive_moments(*likelihood.split(pooled))
     curve = data.curve
     return pd.DataFrame(
         {
@@ -112,7 +108,8 @@ def _members_frame(infos: dict[str, dict[int, MemberInfo]]) -> pd.DataFrame:
 
 
 class _Progress:
-    """One line per finished member: what finished, how many are left, and an estimate of the rest."""
+    """One line per member as it finishes: which, how many are left, and an estimate of the rest from
+    the rate members have finished so far."""
 
     def __init__(self, total: int) -> None:
         self.total, self.done, self.started = total, 0, time.monotonic()
@@ -125,6 +122,50 @@ class _Progress:
             "evaluation: %s seed=%d predicted (%d/%d members, %d left, ~%.0f s to go)",
             job.label, job.seed, self.done, self.total, left, left * rate,
         )  # fmt: skip
+
+
+class _MethodReduction:
+    """One method's members' streams as they arrive (their info, their curve samples if asked for, then
+    one item per group of sets); launches the method's reduce task for a group as soon as every member has
+    streamed it, and frees the members' parts of that group."""
+
+    def __init__(
+        self, label: str, seeds: list[int], ensembles: list, settings: dict, launch: Callable
+    ) -> None:
+        self.label, self.seeds, self.ensembles = label, seeds, ensembles
+        self.settings, self.launch = settings, launch
+        self.infos: dict[int, MemberInfo] = {}
+        self.groups: dict[int, list[Any]] = {seed: [] for seed in seeds}
+        self.curve_samples: dict[int, Any] = {}
+        self.draws: list[EnsembleDraw] = []
+        self.launched, self.scores, self.rows = 0, None, []
+
+    def receive(self, job: MemberJob, item: ray.ObjectRef) -> None:
+        if job.seed not in self.infos:
+            self.infos[job.seed] = ray.get(item)
+        elif job.curve_samples and job.seed not in self.curve_samples:
+            self.curve_samples[job.seed] = item
+        else:
+            self.groups[job.seed].append(item)
+        self._launch_complete_groups()
+
+    def _launch_complete_groups(self) -> None:
+        if len(self.infos) < len(self.seeds):
+            return
+        if not self.draws:
+            deterministic = all(info.deterministic for info in self.infos.values())
+            self.draws = [
+                ensemble_draw(self.label, *ensemble, self.settings, deterministic)
+                for ensemble in self.ensembles
+            ]
+        while self.launched < min(len(self.groups[seed]) for seed in self.seeds):
+            parts = [self.groups[seed][self.launched] for seed in self.seeds]
+            rows, scores = self.launch(self.draws, dict(self.infos), self.scores, self.seeds, parts)
+            self.scores = scores if self.launched == 0 else self.scores
+            self.rows.append(rows)
+            for seed in self.seeds:
+                self.groups[seed][self.launched] = None
+            self.launched += 1
 
 
 def _member_jobs(
@@ -189,44 +230,48 @@ def evaluate_ensembles(
     ensembles = list(plan[["K", "ensemble_id", "model_ids"]].itertuples(index=False, name=None))
 
     jobs = _member_jobs(selections, ensembles, settings, curve_members, layout)
-    streams = {(job.label, job.seed): mapper.remote(job, dataset, dataset_options, settings) for job in jobs}
-    infos: dict[str, dict[int, MemberInfo]] = {}
-    for job in jobs:
-        infos.setdefault(job.label, {})[job.seed] = ray.get(next(streams[job.label, job.seed]))
 
-    data = evaluation_data(dataset, dataset_options, settings["splits"]) if curve_members else None
+    def launch(draws, infos, scores, seeds, parts):
+        return reducer.remote(dataset, dataset_options, settings, draws, infos, scores, seeds, *parts)
+
+    reductions = {
+        label: _MethodReduction(
+            label, sorted(job.seed for job in jobs if job.label == label), ensembles, settings, launch
+        )
+        for label in selections
+    }
+    streams = {mapper.remote(job, dataset, dataset_options, settings): job for job in jobs}
     progress = _Progress(len(jobs))
-    pending, curves = [], []
-    for label in selections:
-        members = infos[label]
-        deterministic = all(info.deterministic for info in members.values())
-        draws = [ensemble_draw(label, *ensemble, settings, deterministic) for ensemble in ensembles]
-        seeds = sorted(members)
-        scores = None
-        for number in range(members[seeds[0]].groups):  # group by group: each is freed once reduced
-            parts = [next(streams[label, seed]) for seed in seeds]
-            rows, test_scores = reducer.remote(
-                dataset, dataset_options, settings, number, draws, members, scores, seeds, *parts
-            )
-            scores = test_scores if number == 0 else scores
-            pending.append(rows)
-        samples = {}
-        for job in (job for job in jobs if job.label == label):
-            if job.curve_samples:
-                samples[job.seed] = ray.get(next(streams[label, job.seed]))
-            progress.finished(job)
-        if samples:
+    waiting = list(streams)
+    while waiting:
+        ready, waiting = ray.wait(waiting, num_returns=1)
+        for stream in ready:
+            job = streams[stream]
+            try:
+                item = next(stream)
+            except StopIteration:
+                progress.finished(job)
+                continue
+            reductions[job.label].receive(job, item)
+            waiting.append(stream)
+
+    curves = []
+    if curve_members:
+        data = evaluation_data(dataset, dataset_options, settings["splits"])
+        for label, reduction in reductions.items():
+            samples = {seed: ray.get(item) for seed, item in reduction.curve_samples.items()}
+            deterministic = all(info.deterministic for info in reduction.infos.values())
             curve = ensemble_draw(
                 label, len(members_of(curve_members)), 0, curve_members, settings, deterministic
             )
-            curves.append(_curve(label, curve, members, samples, data))
+            curves.append(_curve(label, curve, reduction.infos, samples, data))
     result = Evaluation()
-    for part in ray.get(pending):
+    for part in ray.get([rows for reduction in reductions.values() for rows in reduction.rows]):
         result.extend(part)
     return EvaluationFrames(
         pd.DataFrame(result.metrics),
         pd.DataFrame(result.reliability),
         pd.DataFrame(result.score_histograms),
         pd.concat(curves, ignore_index=True) if curves else None,
-        _members_frame(infos),
+        _members_frame({label: reduction.infos for label, reduction in reductions.items()}),
     )

@@ -9,7 +9,6 @@ cost each ensemble its whole sample count (K passes for deterministic members).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import pandas as pd
 
@@ -28,14 +27,9 @@ class MethodCost:
     passes_per_ensemble: int
 
 
-def evaluation_settings(spec: SweepSpec) -> dict[str, Any]:
-    """The evaluation settings the map and reduce tasks read."""
-    return spec.evaluate.model_dump(exclude={"resources", "methods", "ensemble_file"})
-
-
 def method_costs(spec: SweepSpec, plan: pd.DataFrame) -> list[MethodCost]:
     """The cost of evaluating ``plan`` for each of the sweep's evaluated selections."""
-    settings = evaluation_settings(spec)
+    settings = spec.evaluate.task_settings()
     ensembles = list(plan[["K", "ensemble_id", "model_ids"]].itertuples(index=False, name=None))
     names = spec.selection_names()
     costs = []

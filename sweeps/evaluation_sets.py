@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -55,7 +55,6 @@ class EvaluationData:
     scale: float
     train_inputs: torch.Tensor | Molecules
     curve: Any
-    _groups: dict[int, list[list[int]]] = field(default_factory=dict)
 
     def set(self, index: int) -> EvalSet:
         """The ``index``-th set, read now."""
@@ -63,22 +62,22 @@ class EvaluationData:
         inputs, labels = entry.build()
         return EvalSet(entry.split, entry.where, inputs, labels, entry.score)
 
-    def groups(self, samples: int) -> list[list[int]]:
-        """Indices of consecutive sets whose inputs and ``samples`` outputs fit ``MEMORY_BUDGET_BYTES``
-        (each set read once, one at a time, the first time this is asked)."""
-        if samples not in self._groups:
-            groups: list[list[int]] = []
-            used = 0
-            for index, entry in enumerate(self.entries):
-                inputs, _ = entry.build()
-                cost = inputs.nbytes + 4 * samples * len(inputs) * self.width
-                if not groups or used + cost > MEMORY_BUDGET_BYTES:
-                    groups.append([])
-                    used = 0
-                groups[-1].append(index)
-                used += cost
-            self._groups[samples] = groups
-        return self._groups[samples]
+    def read_groups(self, samples: int) -> Iterator[list[tuple[int, EvalSet]]]:
+        """The sets in order, each read once, in groups of consecutive sets whose inputs and ``samples``
+        outputs fit ``MEMORY_BUDGET_BYTES``; the grouping depends only on the sets' sizes, so every
+        member's task forms the same groups."""
+        group: list[tuple[int, EvalSet]] = []
+        used = 0
+        for index in range(len(self.entries)):
+            item = self.set(index)
+            cost = item.inputs.nbytes + 4 * samples * len(item) * self.width
+            if group and used + cost > MEMORY_BUDGET_BYTES:
+                yield group
+                group, used = [], 0
+            group.append((index, item))
+            used += cost
+        if group:
+            yield group
 
 
 def _entries(data: Any, splits: list[str]) -> Iterator[SetEntry]:

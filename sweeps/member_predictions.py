@@ -78,7 +78,7 @@ class MemberStore:
         if not record.is_file():
             return None
         stored = json.loads(record.read_text())
-        if stored["key"] != key:
+        if stored["key"] != key or "groups" not in stored:  # "groups": not written before 2026-12-02
             return None
         info = MemberInfo(**{**stored["info"], "cost": SampleCost(**stored["info"]["cost"])})
         needed = [1] if info.deterministic else job.lengths
@@ -93,7 +93,7 @@ class MemberStore:
                 }
                 for index, prefixes in _from_bytes((self.folder / f"group_{g}.pt").read_bytes()).items()
             }
-            for g in range(info.groups)
+            for g in range(stored["groups"])
         ]
         curve = _from_bytes((self.folder / "curve.pt").read_bytes()) if job.curve_samples else None
         return info, groups, curve
@@ -114,8 +114,16 @@ class MemberStore:
     def save_curve(self, samples: torch.Tensor) -> None:
         (self.folder / "curve.pt").write_bytes(_tensor_bytes(samples))
 
-    def finish(self, key: dict[str, Any], info: MemberInfo, lengths: list[int], curve_samples: int) -> None:
-        record = {"key": key, "info": asdict(info), "lengths": lengths, "curve_samples": curve_samples}
+    def finish(
+        self, key: dict[str, Any], info: MemberInfo, groups: int, lengths: list[int], curve_samples: int
+    ) -> None:
+        record = {
+            "key": key,
+            "info": asdict(info),
+            "groups": groups,
+            "lengths": lengths,
+            "curve_samples": curve_samples,
+        }
         (self.folder / "key.json").write_text(json.dumps(record))
 
 
@@ -134,8 +142,8 @@ def _key(job: MemberJob, dataset: str, dataset_options: dict[str, Any], settings
 def predict_member(
     job: MemberJob, dataset: str, dataset_options: dict[str, Any], settings: dict[str, Any]
 ) -> Iterator[Any]:
-    """Yield the member's ``MemberInfo``, then per group of sets {set index: {length: summary}}, then
-    (when ``job.curve_samples``) its samples over the 1-D input grid ``[S, N, K]``; loaded from its
+    """Yield the member's ``MemberInfo``, then (when ``job.curve_samples``) its samples over the 1-D
+    input grid ``[S, N, K]``, then per group of sets {set index: {length: summary}}; loaded from its
     store when that holds them, else predicted (and stored)."""
     data = evaluation_data(dataset, dataset_options, settings["splits"])
     node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
@@ -144,10 +152,10 @@ def predict_member(
     stored = store.load(key, job, data) if store is not None else None
     if stored is not None:
         info, groups, curve = stored
-        yield MemberInfo(info.deterministic, info.params, info.cost, info.groups, node)
-        yield from groups
+        yield MemberInfo(info.deterministic, info.params, info.cost, node)
         if job.curve_samples:
             yield curve
+        yield from groups
         return
     if store is not None:
         store.start()
@@ -156,23 +164,8 @@ def predict_member(
     member = cls.load(job.checkpoint, device, data.train_inputs.to(device))
     probe = data.set(0).inputs[:FLOP_PROBE_INPUTS].to(device)
     cost = posterior_cost(member, probe, lambda: torch.Generator(device).manual_seed(0))
-    groups = data.groups(settings["num_posterior_samples"])
-    info = MemberInfo(member.deterministic, num_parameters(member.model), cost, len(groups), node)
+    info = MemberInfo(member.deterministic, num_parameters(member.model), cost, node)
     yield info
-    lengths = [1] if member.deterministic else job.lengths
-    for number, group in enumerate(groups):
-        sets = [data.set(index).inputs for index in group]
-        inputs = concat_inputs([item.to(device) for item in sets])
-        generator = member_generator(device, settings["seed"], job.seed)
-        outputs = member.predict(inputs, max(lengths), generator).cpu()
-        parts = outputs.split([len(item) for item in sets], dim=1)
-        summaries = {
-            index: dict(zip(lengths, data.likelihood.summarize(part, lengths), strict=True))
-            for index, part in zip(group, parts, strict=True)
-        }
-        if store is not None:
-            store.save_group(number, summaries, data)
-        yield summaries
     if job.curve_samples:
         generator = member_generator(device, settings["seed"], job.seed)
         count = 1 if member.deterministic else job.curve_samples
@@ -180,5 +173,19 @@ def predict_member(
         if store is not None:
             store.save_curve(curve)
         yield curve
+    lengths = [1] if member.deterministic else job.lengths
+    number = 0
+    for number, group in enumerate(data.read_groups(settings["num_posterior_samples"]), start=1):
+        inputs = concat_inputs([item.inputs.to(device) for _, item in group])
+        generator = member_generator(device, settings["seed"], job.seed)
+        outputs = member.predict(inputs, max(lengths), generator).cpu()
+        parts = outputs.split([len(item) for _, item in group], dim=1)
+        summaries = {
+            index: dict(zip(lengths, data.likelihood.summarize(part, lengths), strict=True))
+            for (index, _), part in zip(group, parts, strict=True)
+        }
+        if store is not None:
+            store.save_group(number - 1, summaries, data)
+        yield summaries
     if store is not None:
-        store.finish(key, info, lengths, job.curve_samples)
+        store.finish(key, info, number, lengths, job.curve_samples)

@@ -122,7 +122,7 @@ def run_evaluation(spec: SweepSpec, selections: dict[str, Selection]) -> tuple[p
     """
     path = spec.layout.ensembles
     plan = ensemble_plan(spec)
-    settings = spec.evaluate.model_dump(exclude={"resources", "methods", "ensemble_file"})
+    settings = spec.evaluate.task_settings()
     record = json.dumps({**settings, "methods": spec.evaluate.methods, "plan": plan.to_dict("list")})
     record_path = spec.layout.evaluation_settings
     if path.is_file() and record_path.is_file() and record_path.read_text() == record:

@@ -87,6 +87,10 @@ class EvaluateSpec(StrictModel):
     resources: Resources = Field(default_factory=Resources)
     predictive_plot: int | None = Field(None, gt=0)
 
+    def task_settings(self) -> dict[str, Any]:
+        """The settings the evaluation's map and reduce tasks read (and its skip record compares)."""
+        return self.model_dump(exclude={"resources", "methods", "ensemble_file"})
+
 
 class SweepFile(StrictModel):
     """The top level of a sweep file; stages, dataset and model options are checked separately.

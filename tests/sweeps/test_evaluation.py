@@ -1,17 +1,18 @@
 """Evaluation as map (each member predicts once) and reduce (ensembles assembled from member summaries):
 exact against a direct per-ensemble computation on the same samples, and through Ray tasks."""
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 from scipy.special import logsumexp
 
-from bdlsweep.sweeps.ensemble_assembly import Evaluation, GroupAssembly, ensemble_draw, needed_lengths
+from bdlsweep.sweeps.ensemble_assembly import assemble_streams, ensemble_draw, needed_lengths
 from bdlsweep.sweeps.evaluation_sets import evaluation_data
 from bdlsweep.sweeps.member_predictions import MemberJob, member_generator, predict_member
 from bdlsweep.trainables.data import load_dataset
-from bdlsweep.trainables.data.molecules import concat_inputs
 from bdlsweep.trainables.methods.map import MAPPosterior
 from bdlsweep.trainables.methods.mc_dropout import MCDropoutPosterior
 from bdlsweep.trainables.posteriors.base import ModelRecipe
@@ -68,15 +69,9 @@ def _in_process(label, method, dataset, checkpoints, settings, plan=PLAN, store=
         )
         for seed, lengths in needed_lengths(sampled).items()
     }  # fmt: skip
-    infos = {seed: stream[0] for seed, stream in streams.items()}
-    deterministic = all(info.deterministic for info in infos.values())
+    deterministic = all(stream[0].deterministic for stream in streams.values())
     draws = [ensemble_draw(label, *ensemble, settings, deterministic) for ensemble in plan]
-    data = evaluation_data(dataset, {}, settings["splits"])
-    result, scores = Evaluation(), [{} for _ in draws]
-    for number, indices in enumerate(data.groups(settings["num_posterior_samples"])):
-        summaries = {seed: stream[1 + number] for seed, stream in streams.items()}
-        result.extend(GroupAssembly(data, draws, infos, summaries, scores).assemble(indices))
-    return result, draws
+    return assemble_streams(evaluation_data(dataset, {}, settings["splits"]), draws, streams), draws
 
 
 @pytest.mark.parametrize("dataset", ["digits", "diabetes"])
@@ -123,7 +118,7 @@ def test_a_member_predicts_its_samples_once_for_every_ensemble_and_prefix(tmp_pa
     stream = _stream(
         MemberJob("mc_dropout", "mc_dropout", None, 3, checkpoints[3], [1, 3]), "digits", settings
     )
-    assert len(stream) == 2 and not stream[0].deterministic and stream[0].groups == 1
+    assert len(stream) == 2 and not stream[0].deterministic
     assert sorted(stream[1][0]) == [1, 3] and stream[1][0][3].count == 3
 
 
@@ -190,20 +185,24 @@ def test_ray_tasks_give_the_in_process_rows_and_leave_out_unasked_splits(tmp_pat
     assert set(only_test.ensembles["split"]) == {"test"}
 
 
-def test_groups_of_sets_fit_the_memory_budget_and_read_each_set_when_asked(monkeypatch):
+def test_groups_of_sets_fit_the_memory_budget_and_read_each_set_once(monkeypatch):
     from bdlsweep.sweeps import evaluation_sets
 
     data = evaluation_data("digits", {}, ["test", "shift", "ood"])
-    assert data.groups(6) == [list(range(len(data.entries)))]
+    reads = []
+    counted = [
+        replace(entry, build=lambda entry=entry, i=i: reads.append(i) or entry.build())
+        for i, entry in enumerate(data.entries)
+    ]
+    counting = replace(data, entries=counted)
+    whole = list(counting.read_groups(6))
+    assert [[index for index, _ in group] for group in whole] == [list(range(len(data.entries)))]
+    assert reads == list(range(len(data.entries)))
     one = data.set(1)
     monkeypatch.setattr(evaluation_sets, "MEMORY_BUDGET_BYTES", 2 * one.inputs.nbytes)
-    fresh = evaluation_sets.EvaluationData(**{**data.__dict__, "_groups": {}})
-    groups = fresh.groups(0)
-    assert all(len(group) <= 2 for group in groups)
+    groups = [[index for index, _ in group] for group in data.read_groups(0)]
+    assert len(groups) > 1 and all(len(group) <= 2 for group in groups)
     assert [index for group in groups for index in group] == list(range(len(data.entries)))
-    assert concat_inputs([data.set(i).inputs for i in groups[0]]).shape[0] == sum(
-        len(data.set(i)) for i in groups[0]
-    )
 
 
 def test_stored_member_summaries_are_reused_while_they_hold_every_prefix_a_plan_reads(tmp_path, monkeypatch):

@@ -52,7 +52,12 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path, ray_session, capsys, caplog)
     assert len(progress) == 20 and sum(line.startswith("swag [") for line in progress) == 4
     predicted = [line for line in lines if line.startswith("evaluation: ")]
     assert len(predicted) == 6 * 2
-    assert predicted[-1].startswith("evaluation: mc_dropout seed=2 predicted (12/12 members, 0 left")
+    members = {tuple(re.match(r"evaluation: (\w+) seed=(\d) predicted", line).groups()) for line in predicted}
+    assert len(members) == 12
+    assert [re.search(r"\((\d+)/12 members", line).group(1) for line in predicted] == [
+        str(i) for i in range(1, 13)
+    ]
+    assert "(12/12 members, 0 left, ~0 s to go)" in predicted[-1]
     last_swag = next(line for line in progress if line.startswith("swag [4/4]"))
     assert re.fullmatch(r"swag \[4/4\] seed=\d lr=0\.0\d+: val_elpd=-\d\.\d{4} .*", last_swag)
 
