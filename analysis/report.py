@@ -87,7 +87,7 @@ def build_report(sweep_dir: str | Path | Location) -> Report:
     """Write ``report/`` (table.md/.csv/.tex, PNG plots, report.html) from a sweep's storage."""
     storage = Location.parse(sweep_dir)
     layout = SweepLayout(storage)
-    record = json.loads(layout.record.read_text())
+    record = layout.read_record()
     ensembles = results.ensembles(storage)
     group = f"{record['dataset']} {record['model']}"
     table = tables.main_table({group: ensembles}, methods=record["evaluate"]["methods"])

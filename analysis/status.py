@@ -90,7 +90,7 @@ def sweep_status(sweep_dir: str | Path | Location) -> tuple[list[StageStatus], b
     """Each stage's status in the order of the sweep record, and whether the evaluation is done."""
     storage = Location.parse(sweep_dir)
     layout = SweepLayout(storage)
-    record = json.loads(layout.record.read_text())
+    record = layout.read_record()
     labels = {
         path.name.removesuffix(".json"): json.loads(path.read_text())
         for path in layout.selections.children()

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import warnings
@@ -93,13 +92,14 @@ def _parser() -> argparse.ArgumentParser:
 def _stored_sweep(sweep_dir: str) -> tuple[Location, dict] | None:
     """The storage location and sweep record of ``sweep_dir``; None (after printing why) when it holds
     no sweep."""
-    from bdlsweep.storage.layout import SweepLayout
+    from bdlsweep.storage.layout import SweepLayout, UnreadableRecordError
 
     layout = SweepLayout.at(sweep_dir)
-    if not layout.record.is_file():
-        print(f"error: {layout.root}: {layout.record.name}: not a bdlsweep storage folder", file=sys.stderr)
+    try:
+        return layout.root, layout.read_record()
+    except UnreadableRecordError as error:
+        print(f"error: {error}", file=sys.stderr)
         return None
-    return layout.root, json.loads(layout.record.read_text())
 
 
 def _log_if_reachable(tracking_uri: str, what: str, log: Callable[[], str | None]) -> str | None:
@@ -114,6 +114,17 @@ def _log_if_reachable(tracking_uri: str, what: str, log: Callable[[], str | None
     except UNREACHABLE as error:
         print(f"MLflow: {what} not logged ({str(error).splitlines()[0]})", file=sys.stderr)
         return None
+
+
+def _resumable(spec) -> str:
+    """Whether a run of ``spec`` would resume what its storage folder holds, in words."""
+    from bdlsweep.sweeps.storage_guard import check_storage
+
+    try:
+        check_storage(spec)
+    except SpecError:
+        return "results of other settings: a run from here would stop"
+    return "a run resumes from here"
 
 
 def run_command(sweep: str, overrides: list[str], dry_run: bool = False) -> int:
@@ -144,7 +155,7 @@ def run_command(sweep: str, overrides: list[str], dry_run: bool = False) -> int:
         if machine_note is not None:
             print(machine_note)
         if spec.layout.record.is_file():
-            print("already in storage (a run resumes from here):")
+            print(f"already in storage ({_resumable(spec)}):")
             print("\n".join(f"  {line}" for line in _status_lines(str(spec.storage))[0]))
         return 0
     from bdlsweep.sweeps.stage import StageInterrupted
@@ -168,9 +179,19 @@ def run_command(sweep: str, overrides: list[str], dry_run: bool = False) -> int:
     return 0
 
 
+def _is_override(word: str) -> bool:
+    """``key.path=value`` or ``~key.path``: what ``run``, ``resume`` and ``prior`` take besides flags."""
+    return not word.startswith("-") and ("=" in word or word.startswith("~"))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and hasattr(args, "overrides") and all(_is_override(word) for word in extra):
+        args.overrides += extra  # overrides after a flag: run FILE --dry-run key=value
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("bdlsweep").setLevel(logging.INFO)
     warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated")

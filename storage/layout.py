@@ -11,13 +11,19 @@ again under the root by their trailing components.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import Any
 
 from bdlsweep.storage.locations import Location, is_uri
 
 RECORD = "sweep.json"
 TUNER_STATE = "tuner.pkl"  # what Ray Tune writes into every experiment folder it can restore
+
+
+class UnreadableRecordError(ValueError):
+    """A storage folder whose sweep record is missing, unreadable, cut off or not a sweep record."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,24 @@ class SweepLayout:
     def record(self) -> Location:
         """The sweep's settings as run (what marks a folder as a sweep's storage root)."""
         return self.root / RECORD
+
+    def read_record(self) -> dict[str, Any]:
+        """The sweep record as run; ``UnreadableRecordError`` (one line: the file and what to do) when it
+        is missing, unreadable, cut off or not a sweep record."""
+        try:
+            if not self.record.is_file():
+                raise UnreadableRecordError(f"{self.record}: not a bdlsweep storage folder (no sweep record)")
+            record = json.loads(self.record.read_text())
+        except OSError as error:
+            raise UnreadableRecordError(f"{self.record}: cannot read it ({error})") from None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise UnreadableRecordError(
+                f"{self.record}: not readable JSON (cut off by a stopped run?); "
+                "remove it to start this folder afresh"
+            ) from None
+        if not isinstance(record, dict):
+            raise UnreadableRecordError(f"{self.record}: not a bdlsweep sweep record; remove it")
+        return record
 
     @property
     def source_copy(self) -> Location:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from pathlib import Path
 
@@ -19,7 +20,9 @@ def plan_ensembles(seeds: list[int], sizes: list[int], per_size: int) -> pd.Data
     """Ensembles by the seed paper's rule: ``random.seed(paper_seed)``, sorted sample of K seeds.
 
     With seeds 1..30 this reproduces the paper's ensemble file exactly. K = 1 lists every seed
-    once (single models), as the paper evaluates them.
+    once (single models), as the paper evaluates them. A draw that repeats an earlier ensemble of
+    the same K is skipped (the rule moves on to its next seed), so with few seeds the plan holds
+    distinct ensembles, all C(seeds, K) of them when fewer exist than ``per_size``.
     """
     pool = sorted(seeds)
     rows = []
@@ -27,12 +30,28 @@ def plan_ensembles(seeds: list[int], sizes: list[int], per_size: int) -> pd.Data
         if size == 1:
             rows += [(1, index + 1, seed, str(seed)) for index, seed in enumerate(pool)]
             continue
-        for ensemble_id in range(1, per_size + 1):
-            seed = paper_seed(size, ensemble_id)
+        wanted = min(per_size, math.comb(len(pool), size))
+        seen: set[tuple[int, ...]] = set()
+        draw = 0
+        while len(seen) < wanted:
+            draw += 1
+            seed = paper_seed(size, draw)
             random.seed(seed)
-            members = sorted(random.sample(pool, size))
-            rows.append((size, ensemble_id, seed, ",".join(map(str, members))))
+            members = tuple(sorted(random.sample(pool, size)))
+            if members not in seen:
+                seen.add(members)
+                rows.append((size, len(seen), seed, ",".join(map(str, members))))
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def plan_shortfalls(seeds: list[int], sizes: list[int], per_size: int) -> list[str]:
+    """One line per ensemble size K for which fewer distinct ensembles exist than ``per_size`` asks."""
+    return [
+        f"K={size}: only {math.comb(len(seeds), size)} distinct ensembles of {len(seeds)} seeds exist; "
+        f"all are used ({per_size} asked)"
+        for size in sizes
+        if size > 1 and math.comb(len(seeds), size) < per_size
+    ]
 
 
 def read_ensemble_file(path: Path) -> pd.DataFrame:

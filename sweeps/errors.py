@@ -3,11 +3,38 @@
 from __future__ import annotations
 
 import difflib
+import reprlib
 import types
 import typing
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
+
+SHOWN_CHARACTERS = 80
+_BOUNDED = reprlib.Repr()
+_BOUNDED.maxlevel, _BOUNDED.maxstring, _BOUNDED.maxother = 3, SHOWN_CHARACTERS, SHOWN_CHARACTERS
+_BOUNDED.maxdict = _BOUNDED.maxlist = _BOUNDED.maxtuple = _BOUNDED.maxset = 4
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` cut to about 80 characters, built from a bounded view of it (a YAML alias bomb
+    would otherwise expand to gigabytes)."""
+    text = _BOUNDED.repr(value)
+    return text if len(text) <= SHOWN_CHARACTERS else f"{text[: SHOWN_CHARACTERS - 1]}…"
+
+
+def kind_of(value: Any) -> str:
+    """What a YAML value is, in the sweep file's words: a mapping, a list, a string, a number, ..."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return f"a {type(value).__name__}"
 
 
 class SpecError(ValueError):
@@ -60,16 +87,18 @@ def from_validation_error(
     source: str, error: ValidationError, model: type[BaseModel], prefix: Sequence = ()
 ) -> SpecError:
     """The first pydantic error as a SpecError, with a suggestion for a misspelt key."""
-    first = error.errors()[0]
+    errors = error.errors()
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])  # a typo explains a miss
     loc = [part for part in first["loc"] if part != "__root__"]
     if first["type"] == "extra_forbidden":
         holder = _model_at(model, loc[:-1])
         known = []
         if holder is not None:
             known = [f.alias or name for name, f in holder.model_fields.items()]
-        problem = f"unknown key {loc[-1]!r}{close_match(str(loc[-1]), known)}"
+        problem = f"unknown key {shown(loc[-1])}{close_match(str(loc[-1]), known)}"
     elif first["type"] == "missing":
         problem = "required key is missing"
     else:
-        problem = f"{first['msg']} (got {first['input']!r})"
+        message = first["msg"].removeprefix("Value error, ")
+        problem = f"{message} (got {shown(first['input'])})"
     return SpecError(source, key_path([*prefix, *loc]), problem)

@@ -19,7 +19,7 @@ from bdlsweep.sweeps.run_tree import stage_run, sweep_run
 from bdlsweep.sweeps.selection import Selection
 from bdlsweep.sweeps.spec import StageSpec, SweepSpec
 from bdlsweep.sweeps.stage import run_tags
-from bdlsweep.sweeps.tracking import ensure_experiment, tag_selected
+from bdlsweep.sweeps.tracking import ensure_experiment, tag_filter, tag_selected
 from bdlsweep.sweeps.trial_backfill import backfill_tuner
 
 
@@ -62,7 +62,7 @@ def sync_mlflow(spec: SweepSpec) -> SyncCounts:
             tag_selected(
                 spec.tracking_uri, experiment_id, spec.name, selection.stage, selection.label, trial_ids
             )
-    evaluation = f"tags.sweep = '{spec.name}' and tags.stage = 'evaluate'"
+    evaluation = tag_filter({"sweep": spec.name, "stage": "evaluate"})
     evaluated = client.search_runs([experiment_id], filter_string=evaluation, max_results=1)
     if not evaluated and spec.layout.ensembles.is_file():
         frame = results.ensembles(spec.storage)

@@ -59,3 +59,13 @@ def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, 
             node = child
         node[parts[-1]] = value
     return result
+
+
+def blamed_override(key: str, overrides: Sequence[str]) -> str | None:
+    """The last override that set ``key`` or a key above it (``stages.swag`` sets
+    ``stages.swag.epochs``; ``evaluate.ensemble_sizes`` sets ``evaluate.ensemble_sizes[1]``), if any."""
+    for text in reversed(overrides):
+        given = text.lstrip("~").partition("=")[0].strip()
+        if given and (key == given or key.startswith((f"{given}.", f"{given}["))):
+            return text
+    return None

@@ -16,7 +16,12 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from bdlsweep.analysis import tables
 from bdlsweep.analysis.predictive_curves import plot_predictive_curves
 from bdlsweep.storage.locations import Location
-from bdlsweep.sweeps.ensemble_plan import plan_ensembles, read_ensemble_file, write_ensemble_file
+from bdlsweep.sweeps.ensemble_plan import (
+    plan_ensembles,
+    plan_shortfalls,
+    read_ensemble_file,
+    write_ensemble_file,
+)
 from bdlsweep.sweeps.errors import SpecError
 from bdlsweep.sweeps.evaluation import evaluate_ensembles
 from bdlsweep.sweeps.resource_check import check_resources
@@ -24,7 +29,7 @@ from bdlsweep.sweeps.run_tree import RUN_KIND, log_ensembles, sweep_run
 from bdlsweep.sweeps.selection import Selection
 from bdlsweep.sweeps.spec import SweepSpec
 from bdlsweep.sweeps.stage import run_stage
-from bdlsweep.sweeps.storage_guard import check_and_record
+from bdlsweep.sweeps.storage_guard import check_storage, record_sweep
 from bdlsweep.sweeps.tracking import ensure_experiment, log_evaluation
 from bdlsweep.sweeps.tracking_check import check_tracking, while_reachable
 from bdlsweep.trainables.data import load_dataset
@@ -48,8 +53,10 @@ class SweepOutcome:
 
 
 def check_before_start(spec: SweepSpec) -> None:
-    """What the sweep file alone cannot show, checked before Ray starts or anything is written:
-    the tracking server answers and every trial fits some node."""
+    """What the sweep file alone cannot show, checked before Ray starts or anything is written: the
+    storage folder holds no other sweep's results, the tracking server answers, every trial fits
+    some node."""
+    check_storage(spec)
     check_tracking(spec)
     check_resources(spec)
 
@@ -129,6 +136,10 @@ def run_evaluation(spec: SweepSpec, selections: dict[str, Selection]) -> tuple[p
         logger.info("evaluation: finished earlier with the same settings, skipped")
         return pd.read_csv(io.StringIO(path.read_text())), False
     spec.layout.ensemble_plan.write_text(write_ensemble_file(plan))
+    if spec.ensemble_file is None:
+        evaluate = spec.evaluate
+        for line in plan_shortfalls(spec.seeds, evaluate.ensemble_sizes, evaluate.ensembles_per_size):
+            logger.info("evaluation: %s", line)
     chosen = {label: selections[label] for label in spec.evaluate.methods}
     curve_size = spec.evaluate.predictive_plot
     frames = evaluate_ensembles(
@@ -212,7 +223,7 @@ def run_sweep(spec: SweepSpec) -> SweepOutcome:
     check_before_start(spec)
     started = start_ray(spec.ray.address, spec.ray.num_cpus)
     try:
-        check_and_record(spec)
+        record_sweep(spec)
         fetch_data(spec)
         spec = prepare_data(spec)
         experiment_id = ensure_experiment(spec.tracking_uri, spec.experiment, spec.layout.mlflow_artifacts)

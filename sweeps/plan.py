@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from bdlsweep.sweeps.ensemble_plan import plan_shortfalls
 from bdlsweep.sweeps.evaluation_cost import describe_costs, method_costs
 from bdlsweep.sweeps.experiments import trial_count
 from bdlsweep.sweeps.spec import Resources, SweepSpec
@@ -43,6 +44,9 @@ def describe_plan(spec: SweepSpec, plan: pd.DataFrame) -> list[str]:
         f"{evaluate.num_posterior_samples} posterior samples, splits {', '.join(evaluate.splits)}; "
         f"a map task per member, each {_resources(evaluate.resources)}"
     )
+    if spec.ensemble_file is None:
+        shortfalls = plan_shortfalls(spec.seeds, evaluate.ensemble_sizes, evaluate.ensembles_per_size)
+        lines += [f"  note: {line}" for line in shortfalls]
     lines += describe_costs(method_costs(spec, plan))
     lines.append(f"total: {total} trials in {len(spec.stages)} stages")
     return lines

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 
-from bdlsweep.storage.layout import RECORD, SweepLayout
+from bdlsweep.storage.layout import RECORD, SweepLayout, UnreadableRecordError
 from bdlsweep.storage.locations import Location
 from bdlsweep.sweeps.errors import SpecError
 
@@ -32,15 +31,11 @@ def resume_arguments(sweep_dir: str | Path) -> tuple[Path, list[str]]:
     layout = SweepLayout(folder)
     record_path = layout.record
     try:
-        present = record_path.is_file()
-    except OSError as error:
-        raise SpecError(str(folder), RECORD, f"cannot read the storage ({error})") from None
-    if not present:
-        raise SpecError(str(folder), RECORD, "not a bdlsweep storage folder (it has no sweep record)")
-    try:
-        record = json.loads(record_path.read_text())
+        record = layout.read_record()
         source, overrides = Path(record["source"]), list(record.get("overrides", []))
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
+    except UnreadableRecordError as error:
+        raise SpecError(str(folder), RECORD, str(error)) from None
+    except (KeyError, TypeError) as error:
         raise SpecError(str(record_path), "source", f"unreadable sweep record ({error})") from None
     if not source.is_file():
         copy = layout.source_copy

@@ -16,7 +16,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from bdlsweep.analysis.tables import display_name, final_test_rows
 from bdlsweep.sweeps.spec import SweepSpec
-from bdlsweep.sweeps.tracking import MAX_BATCH
+from bdlsweep.sweeps.tracking import MAX_BATCH, tag_filter
 
 RUN_KIND = "run_kind"
 
@@ -25,8 +25,7 @@ def _parent_run(
     client: MlflowClient, experiment_id: str, tags: dict[str, str], name: str, parent: str | None
 ) -> str:
     """The run with exactly these identifying tags, created (nested under ``parent``) if there is none."""
-    match = " and ".join(f"tags.{key} = '{value}'" for key, value in tags.items())
-    found = client.search_runs([experiment_id], filter_string=match, max_results=1)
+    found = client.search_runs([experiment_id], filter_string=tag_filter(tags), max_results=1)
     if found:
         return found[0].info.run_id
     nesting = {MLFLOW_PARENT_RUN_ID: parent} if parent else {}

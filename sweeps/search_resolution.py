@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from bdlsweep.search_spaces import DEFAULT_OPTUNA_SPACES, GRIDS, RANGES, Range, grid
-from bdlsweep.sweeps.errors import SpecError, close_match, key_path
+from bdlsweep.sweeps.errors import SpecError, close_match, key_path, shown
 from bdlsweep.trainables.method import Method
 from bdlsweep.trainables.settings import MethodSettings
 
@@ -29,9 +29,9 @@ def _check_value(source: str, where: str, method: Method, base: dict, key: str, 
         first = error.errors()[0]
         if first["type"] == "extra_forbidden":
             hint = close_match(parts[-1], method.settings.model_fields)
-            problem = f"{method.name} has no hyper-parameter {key!r}{hint}"
+            problem = f"{method.name} has no hyper-parameter {shown(key)}{hint}"
         else:
-            problem = f"value {value!r}: {first['msg']}"
+            problem = f"value {shown(value)}: {first['msg'].removeprefix('Value error, ')}"
         raise SpecError(source, where, problem) from None
 
 
@@ -52,7 +52,7 @@ def resolve_search(
         if isinstance(values, str):
             if values not in GRIDS and values not in RANGES:
                 hint = close_match(values, [*GRIDS, *RANGES])
-                raise SpecError(source, where, f"unknown search space {values!r}{hint}")
+                raise SpecError(source, where, f"unknown search space {shown(values)}{hint}")
             values = grid(values) if values in GRIDS else RANGES[values]
         if isinstance(values, dict):
             if len(values) != 1 or len(next(iter(values.values()))) != 2:

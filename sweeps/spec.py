@@ -6,6 +6,7 @@ Ray starts or anything is written.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from pathlib import Path
 from typing import Any, Literal
@@ -26,8 +27,9 @@ from bdlsweep.search_spaces.ranges import RangeKind
 from bdlsweep.storage.layout import SweepLayout
 from bdlsweep.storage.locations import Location
 from bdlsweep.sweeps.ensemble_plan import members_of, read_ensemble_file
-from bdlsweep.sweeps.errors import SpecError, close_match, from_validation_error, key_path
-from bdlsweep.sweeps.overrides import apply_overrides
+from bdlsweep.sweeps.errors import SpecError, close_match, from_validation_error, key_path, kind_of, shown
+from bdlsweep.sweeps.name_checks import check_experiment, check_name, check_storage
+from bdlsweep.sweeps.overrides import apply_overrides, blamed_override
 from bdlsweep.sweeps.search_resolution import resolve_search
 from bdlsweep.trainables.data import DATASET_LIKELIHOODS, DATASETS, dataset_options
 from bdlsweep.trainables.data.files import MissingDataFileError
@@ -40,6 +42,10 @@ from bdlsweep.trainables.registry import METHODS
 from bdlsweep.trainables.settings import MethodSettings, StrictModel
 
 SPLITS = ("test", "shift", "ood")
+MAX_SEEDS = 10_000
+MAX_ENSEMBLES_PER_SIZE = 10_000
+MAX_POSTERIOR_SAMPLES = 100_000  # the papers use 100-200; the map step keeps [samples, N, C] per set
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's safe loader when built with it
 
 
 class Resources(StrictModel):
@@ -77,9 +83,9 @@ class EvaluateSpec(StrictModel):
 
     methods: list[str] = Field(min_length=1)
     ensemble_sizes: list[int] = Field(default_factory=lambda: [1], min_length=1)
-    ensembles_per_size: int = Field(10, gt=0)
+    ensembles_per_size: int = Field(10, gt=0, le=MAX_ENSEMBLES_PER_SIZE)
     ensemble_file: str | None = None
-    num_posterior_samples: int = Field(100, gt=0)
+    num_posterior_samples: int = Field(100, gt=0, le=MAX_POSTERIOR_SAMPLES)
     subsample_sizes: list[int] = Field(default_factory=list)
     stratified: bool = True
     splits: list[Literal["test", "shift", "ood"]] = Field(default_factory=lambda: list(SPLITS))
@@ -102,7 +108,7 @@ class SweepFile(StrictModel):
     data_dir: str | None = None
     dataset: dict[str, Any]
     model: dict[str, Any]
-    seeds: list[int] = Field(min_length=1)
+    seeds: list[int] = Field(min_length=1, max_length=MAX_SEEDS)
     storage: str | None = None
     mlflow: MLflowSpec = Field(default_factory=MLflowSpec)
     ray: RaySpec = Field(default_factory=RaySpec)
@@ -202,7 +208,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise SpecError(source, "", "file not found")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=YAML_LOADER)
+    except UnicodeDecodeError as error:
+        raise SpecError(source, "", f"not UTF-8 text (byte {error.start}); save the file as UTF-8") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else ""
@@ -221,7 +229,16 @@ def _options_model(name: str, parameters: dict[str, inspect.Parameter]) -> type[
         )
         for key, p in parameters.items()
     }
-    return create_model(name, __config__=ConfigDict(extra="forbid"), **fields)
+    return create_model(name, __base__=StrictModel, **fields)
+
+
+def _name(source: str, key: str, value: Any) -> str:
+    """``value`` when it is a name (a string); a one-line error naming ``key`` otherwise."""
+    if value is None:
+        raise SpecError(source, key, "required key is missing")
+    if not isinstance(value, str):
+        raise SpecError(source, key, f"must be a name (a string), got {kind_of(value)}: {shown(value)}")
+    return value
 
 
 def _validate_component(
@@ -229,17 +246,17 @@ def _validate_component(
 ) -> tuple[str, dict[str, Any]]:
     """Check a ``{name: ..., option: ...}`` mapping against a registry and the options it takes."""
     options = dict(raw)
-    name = options.pop("name", None)
-    if name is None:
-        raise SpecError(source, f"{key}.name", "required key is missing")
+    name = _name(source, f"{key}.name", options.pop("name", None))
     if name not in registry:
-        hint = close_match(str(name), registry)
-        raise SpecError(source, f"{key}.name", f"unknown {key} {name!r}{hint}; known: {', '.join(registry)}")
+        hint = close_match(name, registry)
+        raise SpecError(
+            source, f"{key}.name", f"unknown {key} {shown(name)}{hint}; known: {', '.join(registry)}"
+        )
     parameters = options_of(name)
     for option in options:
         if option not in parameters:
             hint = close_match(option, parameters)
-            raise SpecError(source, f"{key}.{option}", f"unknown option of {key} {name!r}{hint}")
+            raise SpecError(source, f"{key}.{option}", f"unknown option of {key} {shown(name)}{hint}")
     model = _options_model(f"{name}_options", parameters)
     try:
         model.model_validate(options)
@@ -277,7 +294,10 @@ def _check_input_kind(source: str, dataset: str, model: str) -> None:
         )
 
 
-def _stage_model(method: Method) -> type[BaseModel]:
+@functools.cache
+def _stage_model(method_name: str) -> type[BaseModel]:
+    """The pydantic model of a stage running ``method_name`` (built once per process)."""
+    method = METHODS[method_name]
     return create_model(
         f"{method.name}_stage",
         __base__=(StageFields, method.settings),
@@ -289,19 +309,17 @@ def _validate_stage(source: str, name: str, raw: dict[str, Any]) -> StageSpec:
     prefix = ("stages", name)
     if not isinstance(raw, dict):
         raise SpecError(source, key_path(prefix), "a stage must be a mapping")
-    method_name = raw.get("method")
-    if method_name is None:
-        raise SpecError(source, key_path([*prefix, "method"]), "required key is missing")
+    method_name = _name(source, key_path([*prefix, "method"]), raw.get("method"))
     if method_name not in METHODS:
-        hint = close_match(str(method_name), METHODS)
+        hint = close_match(method_name, METHODS)
         known = ", ".join(METHODS)
         raise SpecError(
             source,
             key_path([*prefix, "method"]),
-            f"unknown method {method_name!r}{hint}; known: {known}",
+            f"unknown method {shown(method_name)}{hint}; known: {known}",
         )
     method = METHODS[method_name]
-    model = _stage_model(method)
+    model = _stage_model(method.name)
     try:
         stage = model.model_validate(raw)
     except ValidationError as error:
@@ -346,7 +364,7 @@ def _dependency_order(source: str, stages: dict[str, StageSpec]) -> dict[str, St
         if stage.parent is not None:
             if stage.parent not in stages:
                 hint = close_match(stage.parent, stages)
-                raise SpecError(source, f"stages.{name}.from", f"no stage named {stage.parent!r}{hint}")
+                raise SpecError(source, f"stages.{name}.from", f"no stage named {shown(stage.parent)}{hint}")
             parent_method = stages[stage.parent].method
             if parent_method not in method.parents:
                 raise SpecError(
@@ -371,7 +389,7 @@ def _check_evaluate(source: str, evaluate: EvaluateSpec, seeds: list[int], names
             raise SpecError(
                 source,
                 f"evaluate.methods[{index}]",
-                f"{name!r} is not a stage or derived selection{hint}; known: {', '.join(names)}",
+                f"{shown(name)} is not a stage or derived selection{hint}; known: {', '.join(names)}",
             )
     for index, size in enumerate(evaluate.ensemble_sizes):
         if size < 1:
@@ -407,7 +425,11 @@ def _check_predictive_plot(source: str, evaluate: EvaluateSpec, seeds: list[int]
 
 def _check_ensemble_file(source: str, path: Path, seeds: list[int]) -> None:
     key = "evaluate.ensemble_file"
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError as error:
+        raise SpecError(source, key, f"not a usable path: {error.strerror}: {shown(str(path))}") from None
+    if not found:
         raise SpecError(source, key, f"file not found: {path}")
     try:
         frame = read_ensemble_file(path)
@@ -423,14 +445,26 @@ def _check_ensemble_file(source: str, path: Path, seeds: list[int]) -> None:
 
 
 def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> SweepSpec:
-    """Read, override and validate a sweep file; raise ``SpecError`` on the first problem."""
-    path = Path(path)
+    """Read, override and validate a sweep file; raise ``SpecError`` on the first problem, naming the
+    override (not the file) when the key at fault was set on the command line."""
+    try:
+        return _load_spec(Path(path), overrides)
+    except SpecError as error:
+        culprit = blamed_override(error.key, overrides) if error.source == str(path) else None
+        if culprit is None:
+            raise
+        raise SpecError(f"override {shown(culprit)}", error.key, error.problem) from None
+
+
+def _load_spec(path: Path, overrides: list[str] | tuple[str, ...]) -> SweepSpec:
     source = str(path)
     raw = apply_overrides(_read_yaml(path), overrides)
     if isinstance(raw.get("seeds"), int) and not isinstance(raw.get("seeds"), bool):
         count = raw["seeds"]
-        if count < 1:
-            raise SpecError(source, "seeds", f"the number of seeds must be ≥ 1 (got {count})")
+        if not 1 <= count <= MAX_SEEDS:
+            raise SpecError(
+                source, "seeds", f"the number of seeds must be in 1..{MAX_SEEDS} (got {shown(count)})"
+            )
         raw["seeds"] = list(range(1, count + 1))
     try:
         top = SweepFile.model_validate(raw)
@@ -438,22 +472,28 @@ def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
         raise from_validation_error(source, error, SweepFile) from None
     if len(set(top.seeds)) != len(top.seeds):
         raise SpecError(source, "seeds", "seeds must be distinct")
+    check_name(source, "name", top.name)
+    for stage_name in top.stages:
+        check_name(source, f"stages.{stage_name}", stage_name)
+    if top.mlflow.experiment is not None:
+        check_experiment(source, "mlflow.experiment", top.mlflow.experiment)
     dataset_raw = dict(top.dataset)
     if top.data_dir is not None:
-        takes_files = (
-            "data_dir" in dataset_options(dataset_raw["name"])
-            if dataset_raw.get("name") in DATASETS
-            else True
-        )
+        named = _name(source, "dataset.name", dataset_raw.get("name"))
+        takes_files = "data_dir" in dataset_options(named) if named in DATASETS else True
         if not takes_files:
-            raise SpecError(source, "data_dir", f"dataset {dataset_raw['name']!r} reads no files")
+            raise SpecError(source, "data_dir", f"dataset {shown(named)} reads no files")
         dataset_raw["data_dir"] = top.data_dir
     dataset, data_options = _validate_component(source, "dataset", dataset_raw, DATASETS, dataset_options)
-    data_options = _check_data_files(source, dataset, data_options)
+    try:
+        data_options = _check_data_files(source, dataset, data_options)
+    except OSError as error:
+        raise SpecError(source, "dataset.data_dir", f"not a usable folder: {error.strerror}") from None
     model, net_options = _validate_component(source, "model", top.model, MODELS, model_options)
     _check_input_kind(source, dataset, model)
     for name, raw_stage in top.stages.items():
-        method = METHODS.get(raw_stage.get("method")) if isinstance(raw_stage, dict) else None
+        named = raw_stage.get("method") if isinstance(raw_stage, dict) else None
+        method = METHODS.get(named) if isinstance(named, str) else None
         likelihood = DATASET_LIKELIHOODS[dataset]
         if method is not None and likelihood not in method.likelihoods:
             raise SpecError(
@@ -471,7 +511,11 @@ def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
         source,
         {name: _validate_stage(source, name, raw_stage) for name, raw_stage in top.stages.items()},
     )
-    storage = Location.parse(top.storage or f"runs/{top.name}")
+    try:
+        storage = Location.parse(top.storage or f"runs/{top.name}")
+    except (OSError, ValueError) as error:
+        raise SpecError(source, "storage", f"not a usable path: {error}") from None
+    check_storage(source, "storage", storage)
     if storage.is_uri and top.mlflow.tracking_uri is None:
         raise SpecError(
             source,

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bdlsweep.storage.layout import UnreadableRecordError
 from bdlsweep.sweeps.errors import SpecError
 from bdlsweep.sweeps.spec import SweepSpec
 
@@ -21,38 +22,63 @@ def _identity(record: dict[str, Any]) -> dict[str, Any]:
     return {**{key: record[key] for key in SHARED_KEYS}, "stages": stages}
 
 
-def check_and_record(spec: SweepSpec) -> None:
-    """Raise ``SpecError`` if the storage holds a sweep with other settings; else record this one.
+def _stored_record(spec: SweepSpec) -> dict[str, Any] | None:
+    """The sweep record in the storage folder, None if there is none; a one-line error if unreadable."""
+    layout = spec.layout
+    try:
+        return layout.read_record() if layout.record.is_file() else None
+    except (OSError, UnreadableRecordError) as error:
+        raise SpecError(spec.source, "storage", str(error)) from None
+
+
+def _started(spec: SweepSpec, stored: dict[str, Any]) -> bool:
+    """Whether the stored sweep computed anything: a stage folder, a selection or an evaluation."""
+    layout = spec.layout
+    folders = [layout.stage(name) for name in stored.get("stages", {})]
+    return any(folder.is_dir() for folder in [*folders, layout.selections, layout.evaluation])
+
+
+def check_storage(spec: SweepSpec) -> None:
+    """Raise ``SpecError`` if the storage holds results of a sweep with other settings (run by the dry
+    run too, before anything starts).
 
     Stages present in both must agree; stages may be added. Resources, tracking and evaluation
-    settings may change between runs (evaluation is redone when its settings change). The record
-    holds the sweep file's path and overrides, and ``source.yaml`` a copy of the file, so that
-    ``bdlsweep resume`` can run it again from the folder alone.
+    settings may change between runs (evaluation is redone when its settings change). A record of a
+    run that stopped before computing anything does not bind the folder.
     """
-    current = json.loads(spec.model_dump_json())
-    path = spec.layout.record
+    stored = _stored_record(spec)
+    if stored is None:
+        return
     try:
-        stored_text = path.read_text() if path.is_file() else None
-    except OSError as error:
-        raise SpecError(spec.source, "storage", f"cannot read {path}: {error}") from None
-    if stored_text is not None:
-        stored = _identity(json.loads(stored_text))
-        new = _identity(current)
-        differing = [key for key in SHARED_KEYS if stored[key] != new[key]]
-        differing += [
-            f"stages.{name}"
-            for name in stored["stages"].keys() & new["stages"].keys()
-            if stored["stages"][name] != new["stages"][name]
-        ]
-        if differing:
-            raise SpecError(
-                spec.source,
-                differing[0],
-                f"{spec.storage} holds results of this sweep made with a different {differing[0]}; "
-                "choose another storage or remove that folder",
-            )
+        old = _identity(stored)
+    except (KeyError, TypeError, AttributeError):
+        raise SpecError(
+            spec.source, "storage", f"{spec.layout.record}: not a bdlsweep sweep record; remove it"
+        ) from None
+    if not _started(spec, stored):
+        return
+    new = _identity(json.loads(spec.model_dump_json()))
+    differing = [key for key in SHARED_KEYS if old[key] != new[key]]
+    differing += [
+        f"stages.{name}"
+        for name in old["stages"].keys() & new["stages"].keys()
+        if old["stages"][name] != new["stages"][name]
+    ]
+    if differing:
+        raise SpecError(
+            spec.source,
+            differing[0],
+            f"{spec.storage} holds results of this sweep made with a different {differing[0]}; "
+            "choose another storage or remove that folder",
+        )
+
+
+def record_sweep(spec: SweepSpec) -> None:
+    """Record this sweep in its storage folder (after ``check_storage``): the record holds the sweep
+    file's path and overrides, and ``source.yaml`` a copy of the file, so that ``bdlsweep resume`` can
+    run it again from the folder alone."""
     try:
         spec.layout.source_copy.write_text(Path(spec.source).read_text())
-        path.write_text(json.dumps(current, indent=2))
+        spec.layout.record.write_text(json.dumps(json.loads(spec.model_dump_json()), indent=2))
     except OSError as error:
         raise SpecError(spec.source, "storage", f"cannot write {spec.storage}: {error}") from None

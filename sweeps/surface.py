@@ -139,7 +139,7 @@ def compute_surface(
     Ray tasks (Ray must be initialised) of ``gpu`` GPUs each, written to ``<storage>/surfaces/<label>/``."""
     if len(names) != 3:
         raise SurfaceInputError(f"checkpoints: three are needed (got {len(names)})")
-    record = json.loads(SweepLayout(storage).record.read_text())
+    record = SweepLayout(storage).read_record()
     dataset, options = record["dataset"], record["dataset_options"]
     train_inputs = load_dataset(dataset, options).train.inputs
     loaded = [checkpoint_weights(storage, name, train_inputs) for name in names]

@@ -49,9 +49,22 @@ def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 TUNER_KEYS = ("sweep", "stage", "storage", "tune_experiment")
 
 
+def quoted(value: str) -> str:
+    """``value`` as a string literal of MLflow's search syntax, which has no escapes: in single quotes,
+    or in double quotes when it holds a single quote (the sweep file may not hold both)."""
+    if "'" in value and '"' in value:
+        raise ValueError(f"{value!r} holds both quote characters: MLflow's search syntax cannot express it")
+    return f'"{value}"' if "'" in value else f"'{value}'"
+
+
+def tag_filter(tags: dict[str, str]) -> str:
+    """An MLflow ``filter_string`` matching runs with every one of ``tags``."""
+    return " and ".join(f"tags.{key} = {quoted(value)}" for key, value in tags.items())
+
+
 def tuner_runs(client: MlflowClient, experiment_id: str, tags: dict[str, str]) -> dict[str, str]:
     """Trial id → run id of the runs one Tuner recorded (one query, keyed by the Tuner's tags)."""
-    match = " and ".join(f"tags.{key} = '{tags[key]}'" for key in TUNER_KEYS)
+    match = tag_filter({key: tags[key] for key in TUNER_KEYS})
     runs = client.search_runs([experiment_id], filter_string=match, max_results=50000)
     return {run.data.tags["trial_id"]: run.info.run_id for run in runs if "trial_id" in run.data.tags}
 
@@ -116,7 +129,7 @@ def tag_selected(
 ) -> None:
     """Tag the runs of selected trials: ``selected=true`` and ``selected_as.<label>=true``."""
     client = MlflowClient(tracking_uri)
-    match = f"tags.sweep = '{sweep}' and tags.stage = '{stage}'"
+    match = tag_filter({"sweep": sweep, "stage": stage})
     for run in client.search_runs([experiment_id], filter_string=match, max_results=50000):
         if run.data.tags.get("trial_id") in trial_ids:
             client.log_batch(
@@ -161,7 +174,7 @@ def _sweep_run_id(client: MlflowClient, experiment: str, sweep: str, storage: st
     found = client.get_experiment_by_name(experiment)
     if found is None:
         return None
-    match = f"tags.sweep = '{sweep}' and tags.storage = '{storage}' and tags.run_kind = 'sweep'"
+    match = tag_filter({"sweep": sweep, "storage": storage, "run_kind": "sweep"})
     runs = client.search_runs([found.experiment_id], filter_string=match, max_results=1)
     return (found.experiment_id, runs[0].info.run_id) if runs else None
 

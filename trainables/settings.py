@@ -2,15 +2,62 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import math
+from collections.abc import Iterator
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field
+import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+FLOAT32_MAX = float(torch.finfo(torch.float32).max)
+
+
+def _floats(value: Any) -> Iterator[float]:
+    """Every float in a setting's value (itself, or inside its lists and mappings)."""
+    if isinstance(value, float):
+        yield value
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _floats(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _floats(item)
+
+
+def accepts_bool(annotation: Any) -> bool:
+    """Whether a field of this type takes ``true``/``false`` as such (bool, Any, or a union or literal
+    holding one), rather than as pydantic's lax 1/0 for a number."""
+    if annotation is bool or annotation is Any:
+        return True
+    if get_origin(annotation) is Literal:
+        return any(isinstance(value, bool) for value in get_args(annotation))
+    if get_origin(annotation) in (Union, UnionType):
+        return any(accepts_bool(arg) for arg in get_args(annotation))
+    return False
 
 
 class StrictModel(BaseModel):
-    """A settings model that rejects unknown keys and checks values on assignment."""
+    """A settings model that rejects unknown keys, booleans given for numbers (``epochs: true``), and
+    checks values on assignment."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _float32_numbers(cls, value: Any) -> Any:
+        """Settings reach float32 tensors: 1e308 would overflow there, inside a trial."""
+        for number in _floats(value):
+            if not (math.isfinite(number) and abs(number) <= FLOAT32_MAX):
+                raise ValueError(f"{number!r} is not a finite number within float32's range (±3.4e38)")
+        return value
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, bool) and not accepts_bool(cls.model_fields[info.field_name].annotation):
+            raise ValueError("true/false given where a number or name is expected")
+        return value
 
 
 class OptimizerSettings(StrictModel):

@@ -79,8 +79,8 @@ def test_overhead_cifar_workload_reads_its_synthetic_files(benchmarks, tmp_path)
 
 
 def test_evaluation_benchmark_counts_fewer_passes_per_member_than_per_ensemble(benchmarks):
-    figures = benchmarks("evaluation").measure(seeds=2, samples=4, sizes=(1, 2), repeats=1)
-    assert figures["ensembles"] == 2 + 3  # two single models, three draws of the pair
-    assert figures["passes_per_member"] == 2 * 4  # each member's 4 samples, once
-    assert figures["passes_per_ensemble"] == 5 * 4  # each ensemble's 4 samples, predicted afresh
+    figures = benchmarks("evaluation").measure(seeds=3, samples=4, sizes=(1, 2), repeats=1)
+    assert figures["ensembles"] == 3 + 3  # three single models, the three distinct pairs
+    assert figures["passes_per_member"] == 3 * 4  # each member's 4 samples, once
+    assert figures["passes_per_ensemble"] == 6 * 4  # each ensemble's 4 samples, predicted afresh
     assert figures["per_member_s"] > 0 and figures["per_ensemble_s"] > 0

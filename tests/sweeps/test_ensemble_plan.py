@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from repo_paths import ROOT
 
-from bdlsweep.sweeps.ensemble_plan import members_of, plan_ensembles, read_ensemble_file
+from bdlsweep.sweeps.ensemble_plan import members_of, plan_ensembles, plan_shortfalls, read_ensemble_file
 from bdlsweep.sweeps.stratified import draw_members
 
 PAPER_FILE = ROOT / "sweeps" / "ensembles_000.tsv"
@@ -27,6 +27,17 @@ def test_single_models_and_arbitrary_seeds():
     for ids in plan[plan["K"] == 2]["model_ids"]:
         members = members_of(ids)
         assert len(set(members)) == 2 and set(members) <= {4, 7, 11}
+
+
+@pytest.mark.parametrize(("seeds", "size", "distinct"), [(4, 3, 4), (3, 3, 1), (5, 2, 10), (30, 29, 30)])
+def test_plans_hold_distinct_ensembles_and_say_when_fewer_exist_than_asked(seeds, size, distinct):
+    plan = plan_ensembles(list(range(1, seeds + 1)), [size], per_size=10)
+    assert len(plan) == min(distinct, 10) == plan["model_ids"].nunique()
+    assert list(plan["ensemble_id"]) == list(range(1, len(plan) + 1))
+    shortfalls = plan_shortfalls(list(range(1, seeds + 1)), [size], per_size=10)
+    assert shortfalls == ([] if distinct >= 10 else [
+        f"K={size}: only {distinct} distinct ensembles of {seeds} seeds exist; all are used (10 asked)"
+    ])  # fmt: skip
 
 
 @pytest.mark.parametrize(("members", "samples"), [(3, 10), (4, 40), (5, 7), (2, 1)])

@@ -99,12 +99,12 @@ def test_a_driver_stopped_mid_stage_resumes_without_losing_or_duplicating(
 
 def test_resume_reads_the_stored_file_and_overrides_and_falls_back_to_its_copy(tmp_path, capsys):
     from bdlsweep.sweeps.resume import resume_arguments
-    from bdlsweep.sweeps.storage_guard import check_and_record
+    from bdlsweep.sweeps.storage_guard import record_sweep
 
     sweep = tmp_path / "mine.yaml"
     sweep.write_text(QUICKSTART.read_text())
     storage = tmp_path / "storage"
-    check_and_record(load_spec(sweep, ["seeds=3", f"storage={storage}"]))
+    record_sweep(load_spec(sweep, ["seeds=3", f"storage={storage}"]))
     assert resume_arguments(storage) == (sweep, ["seeds=3", f"storage={storage}", f"storage={storage}"])
     sweep.unlink()
     path, _ = resume_arguments(storage)

@@ -87,7 +87,7 @@ BAD = [
     (lambda r: r.update(seeds=[]), "seeds", "at least 1 item"),
     (lambda r: r.update(seeds="abc"), "seeds", "valid list"),
     (lambda r: r.update(seeds=[1, 1]), "seeds", "distinct"),
-    (lambda r: r.update(seeds=0), "seeds", "must be ≥ 1"),
+    (lambda r: r.update(seeds=0), "seeds", "must be in 1..10000"),
     (lambda r: r.update(name=""), "name", "at least 1 character"),
     (lambda r: r["stages"]["map"].update(epochs=-1), "stages.map.epochs", "greater than 0"),
     (lambda r: r["stages"]["map"].update(batch_size=0), "stages.map.batch_size", "greater than 0"),
@@ -239,12 +239,38 @@ def test_paper_ensemble_file_is_accepted_with_30_seeds():
     assert spec.ensemble_file.name == "ensembles_000.tsv"
 
 
-def test_storage_with_other_settings_is_refused(tmp_path):
-    from bdlsweep.sweeps.storage_guard import check_and_record
+def test_storage_with_other_settings_is_refused_once_it_holds_results(tmp_path, capsys):
+    from bdlsweep.sweeps.storage_guard import check_storage, record_sweep
 
     spec = load_spec(QUICKSTART, [f"storage={tmp_path}"])
-    check_and_record(spec)
-    check_and_record(load_spec(QUICKSTART, [f"storage={tmp_path}", "evaluate.num_posterior_samples=80"]))
+    check_storage(spec)
+    record_sweep(spec)
     changed = load_spec(QUICKSTART, [f"storage={tmp_path}", "stages.swag.epochs=3"])
+    check_storage(changed)  # a run that stopped before any stage does not bind the folder
+    spec.layout.stage("map").path.mkdir()
+    check_storage(load_spec(QUICKSTART, [f"storage={tmp_path}", "evaluate.num_posterior_samples=80"]))
     with pytest.raises(SpecError, match=r"stages\.swag: .* different stages\.swag"):
-        check_and_record(changed)
+        check_storage(changed)
+    assert main(["run", str(QUICKSTART), "--dry-run", f"storage={tmp_path}", "stages.swag.epochs=3"]) == 0
+    out = capsys.readouterr().out
+    assert "note: a run from here would stop:" in out and "different stages.swag" in out
+    assert "resumes from here" not in out
+
+
+def test_a_cut_off_sweep_record_is_one_line_in_every_command(tmp_path, capsys):
+    from bdlsweep.sweeps.storage_guard import record_sweep
+
+    spec = load_spec(QUICKSTART, [f"storage={tmp_path}"])
+    record_sweep(spec)
+    text = spec.layout.record.read_text()
+    spec.layout.record.write_text(text[: len(text) // 2])
+    for argv in (
+        ["run", str(QUICKSTART), f"storage={tmp_path}"],
+        ["status", str(tmp_path)],
+        ["report", str(tmp_path)],
+        ["resume", str(tmp_path)],
+        ["sync-mlflow", str(tmp_path)],
+    ):
+        assert main(argv) == 2, argv
+        error = capsys.readouterr().err.strip()
+        assert len(error.splitlines()) == 1 and "sweep.json" in error and "not readable JSON" in error, argv

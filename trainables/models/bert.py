@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from bdlsweep.trainables.models.option_types import Probability, Size
+
 
 class BertClassifier(nn.Module):
     """BERT over token ids (0 = padding, masked out); ``features``: the pooled ``[CLS]`` output, dropped out.
@@ -20,11 +22,11 @@ class BertClassifier(nn.Module):
         input_shape: Sequence[int],
         num_outputs: int,
         vocab_size: int,
-        hidden_size: int = 256,
-        num_layers: int = 4,
-        num_heads: int = 8,
-        intermediate_size: int = 2048,
-        dropout: float = 0.5,
+        hidden_size: Size = 256,
+        num_layers: Size = 4,
+        num_heads: Size = 8,
+        intermediate_size: Size = 2048,
+        dropout: Probability = 0.5,
     ) -> None:
         from transformers import BertConfig, BertModel  # here: only BERT sweeps import transformers
 

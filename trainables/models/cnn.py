@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from bdlsweep.trainables.models.option_types import Probability, Size
+
 
 class SmallCNN(nn.Module):
     """Conv–(BN)–ReLU–pool blocks, global average pool, then a linear ``head``."""
@@ -15,9 +17,9 @@ class SmallCNN(nn.Module):
         self,
         input_shape: Sequence[int],
         num_outputs: int,
-        channels: Sequence[int] = (16, 32),
+        channels: Sequence[Size] = (16, 32),
         batch_norm: bool = True,
-        dropout: float = 0.0,
+        dropout: Probability = 0.0,
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = []

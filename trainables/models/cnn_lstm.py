@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from bdlsweep.trainables.models.option_types import Size
+
 
 class CNNLSTM(nn.Module):
     """Embedding → Conv1d + ReLU → max-pool → LSTM (last state) → linear ``head``."""
@@ -16,11 +18,11 @@ class CNNLSTM(nn.Module):
         input_shape: Sequence[int],
         num_outputs: int,
         vocab_size: int,
-        embedding_dim: int = 128,
-        channels: int = 64,
-        kernel_size: int = 5,
-        pool_size: int = 4,
-        hidden_size: int = 70,
+        embedding_dim: Size = 128,
+        channels: Size = 64,
+        kernel_size: Size = 5,
+        pool_size: Size = 4,
+        hidden_size: Size = 70,
     ) -> None:
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embedding_dim)

@@ -8,12 +8,18 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from bdlsweep.trainables.models.option_types import Padding, Probability
+
 
 class LeNet5(nn.Module):
     """conv5(6, pad ``padding``)–ReLU–pool–conv5(16)–ReLU–pool–fc120–ReLU–fc84–ReLU, then a ``head``."""
 
     def __init__(
-        self, input_shape: Sequence[int], num_outputs: int, dropout: float = 0.0, padding: int = 2
+        self,
+        input_shape: Sequence[int],
+        num_outputs: int,
+        dropout: Probability = 0.0,
+        padding: Padding = 2,
     ) -> None:
         super().__init__()
         convolutions = nn.Sequential(

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from bdlsweep.trainables.models.option_types import Probability, Size
+
 
 class MLP(nn.Module):
     """ReLU MLP; ``features`` is everything before the final linear ``head``."""
@@ -16,8 +18,8 @@ class MLP(nn.Module):
         self,
         input_shape: Sequence[int],
         num_outputs: int,
-        hidden: Sequence[int] = (128, 128),
-        dropout: float = 0.0,
+        hidden: Sequence[Size] = (128, 128),
+        dropout: Probability = 0.0,
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = [nn.Flatten()]

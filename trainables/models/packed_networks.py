@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from bdlsweep.trainables.models.option_types import Padding, PositiveFloat, Size
+
 
 def packed_width(features: int, alpha: float, groups: int) -> int:
     """``features · α`` rounded up to a multiple of ``groups``."""
@@ -97,10 +99,10 @@ class PackedMLP(nn.Module):
         self,
         input_shape: Sequence[int],
         num_outputs: int,
-        hidden: Sequence[int] = (128, 128),
-        alpha: float = 2.0,
-        num_estimators: int = 4,
-        gamma: int = 1,
+        hidden: Sequence[Size] = (128, 128),
+        alpha: PositiveFloat = 2.0,
+        num_estimators: Size = 4,
+        gamma: Size = 1,
     ) -> None:
         super().__init__()
         self.num_estimators = num_estimators
@@ -129,10 +131,10 @@ class PackedLeNet5(nn.Module):
         self,
         input_shape: Sequence[int],
         num_outputs: int,
-        padding: int = 2,
-        alpha: float = 2.0,
-        num_estimators: int = 4,
-        gamma: int = 1,
+        padding: Padding = 2,
+        alpha: PositiveFloat = 2.0,
+        num_estimators: Size = 4,
+        gamma: Size = 1,
     ) -> None:
         super().__init__()
         self.num_estimators = num_estimators

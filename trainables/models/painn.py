@@ -18,6 +18,7 @@ from torch import nn
 from torch_geometric.nn import MessagePassing
 
 from bdlsweep.trainables.data.molecules import Molecules, radius_graph
+from bdlsweep.trainables.models.option_types import PositiveFloat, Size
 
 
 class RadialBasis(nn.Module):
@@ -85,12 +86,12 @@ class PaiNN(nn.Module):
         self,
         input_shape: Sequence[int],
         num_outputs: int,
-        features: int = 128,
-        layers: int = 3,
-        radial: int = 20,
-        cutoff: float = 5.0,
-        atom_types: int = 100,
-        readout: int = 64,
+        features: Size = 128,
+        layers: Size = 3,
+        radial: Size = 20,
+        cutoff: PositiveFloat = 5.0,
+        atom_types: Size = 100,
+        readout: Size = 64,
     ) -> None:
         super().__init__()
         self.cutoff = cutoff

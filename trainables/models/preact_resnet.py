@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from bdlsweep.trainables.models.normalization import NormKind, norm_activation
+from bdlsweep.trainables.models.option_types import Probability, Size
 
 
 class PreActBlock(nn.Module):
@@ -74,9 +75,9 @@ class WideResNet(PreActResNet):
         self,
         input_shape: Sequence[int],
         num_outputs: int,
-        depth: int = 16,
-        widen_factor: int = 4,
-        dropout: float = 0.0,
+        depth: Size = 16,
+        widen_factor: Size = 4,
+        dropout: Probability = 0.0,
         norm: NormKind = "frn",
     ) -> None:
         if (depth - 4) % 6 or depth < 10:
@@ -96,9 +97,9 @@ class PreResNet(PreActResNet):
         self,
         input_shape: Sequence[int],
         num_outputs: int,
-        depth: int = 20,
+        depth: Size = 20,
         norm: NormKind = "batch",
-        dropout: float = 0.0,
+        dropout: Probability = 0.0,
     ) -> None:
         if (depth - 2) % 6 or depth < 8:
             raise ValueError(f"PreResNet depth must be 6n + 2 with n ≥ 1 (got {depth})")

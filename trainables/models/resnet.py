@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from bdlsweep.trainables.models.normalization import NormKind, norm_layer
+from bdlsweep.trainables.models.option_types import Size
 
 ACTIVATIONS = {"swish": nn.SiLU, "relu": nn.ReLU}
 
@@ -45,7 +46,7 @@ class ResNet(nn.Module):
         self,
         input_shape: Sequence[int],
         num_outputs: int,
-        depth: int = 20,
+        depth: Size = 20,
         norm: NormKind = "frn",
         activation: Literal["swish", "relu"] = "swish",
     ) -> None:
