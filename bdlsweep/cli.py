@@ -158,11 +158,12 @@ def run_command(sweep: str, overrides: list[str], dry_run: bool = False) -> int:
             print(f"already in storage ({_resumable(spec)}):")
             print("\n".join(f"  {line}" for line in _status_lines(str(spec.storage))[0]))
         return 0
+    from bdlsweep.storage.run_lock import StorageBusyError
     from bdlsweep.sweeps.stage import StageInterrupted
 
     try:
         outcome = run_sweep(spec)
-    except SpecError as error:
+    except (SpecError, StorageBusyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except StageInterrupted as error:

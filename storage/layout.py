@@ -61,6 +61,11 @@ class SweepLayout:
         return record
 
     @property
+    def lock(self) -> Location:
+        """Who runs the sweep now (host, process, start, heartbeat): one writer per storage folder."""
+        return self.root / "run.lock"
+
+    @property
     def source_copy(self) -> Location:
         """A copy of the sweep file, so the folder alone can resume it."""
         return self.root / "source.yaml"

@@ -128,3 +128,9 @@ class Location:
     def write_text(self, text: str) -> Location:
         """``write_bytes`` for UTF-8 text."""
         return self.write_bytes(text.encode())
+
+    def delete(self) -> None:
+        """Remove the file here, if there is one."""
+        filesystem, path = self._filesystem()
+        if filesystem.get_file_info(path).type == pyarrow.fs.FileType.File:
+            filesystem.delete_file(path)

@@ -16,6 +16,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from bdlsweep.analysis import tables
 from bdlsweep.analysis.predictive_curves import plot_predictive_curves
 from bdlsweep.storage.locations import Location
+from bdlsweep.storage.run_lock import RunLock
 from bdlsweep.sweeps.ensemble_plan import (
     plan_ensembles,
     plan_shortfalls,
@@ -221,8 +222,11 @@ def finish_sweep_run(
 def run_sweep(spec: SweepSpec) -> SweepOutcome:
     """Run (or resume) every stage, evaluate the ensembles, write and log the tables."""
     check_before_start(spec)
-    started = start_ray(spec.ray.address, spec.ray.num_cpus)
+    lock = RunLock(spec.layout)
+    lock.acquire()
+    started = False
     try:
+        started = start_ray(spec.ray.address, spec.ray.num_cpus)
         record_sweep(spec)
         fetch_data(spec)
         spec = prepare_data(spec)
@@ -243,4 +247,5 @@ def run_sweep(spec: SweepSpec) -> SweepOutcome:
     finally:
         if started:
             ray.shutdown()
+        lock.release()
     return SweepOutcome(spec.storage, selections, frame, table, files)

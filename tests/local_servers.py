@@ -51,3 +51,7 @@ def stop_server(server: subprocess.Popen) -> None:
     if server.poll() is None:
         os.killpg(server.pid, 15)
     server.wait(timeout=30)
+
+
+S3_BUCKET = "sweeps"
+"""The bucket the storage tests' S3 server holds."""
