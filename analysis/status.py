@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bdlsweep.analysis import results
+from bdlsweep.analysis.grid_edges import grid_edge_notes
 from bdlsweep.storage.layout import SweepLayout
 from bdlsweep.storage.locations import Location
 
@@ -26,6 +27,7 @@ class StageStatus:
     )
     wall_s: float = 0.0
     selected: dict[str, dict[int, str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
         """One line: ``stage map (map): done; 4 done, 0 diverged, 0 failed, 0 unfinished; wall 12 s; ...``."""
@@ -33,7 +35,7 @@ class StageStatus:
         line = f"stage {self.name} ({self.method}): {self.state}; {counts}; wall {self.wall_s:.0f} s"
         for label, members in self.selected.items():
             line += f"; {label} selected " + ", ".join(f"seed {s}: {t}" for s, t in sorted(members.items()))
-        return line
+        return line + "".join(f"\n  warning: {note}" for note in self.notes)
 
 
 def _outcome(trial) -> str:
@@ -56,6 +58,15 @@ def _stage_status(storage: Location, name: str, record: dict, labels: dict[str, 
         for label, selection in labels.items()
         if selection["stage"] == name
     }
+    status.notes = [
+        f"{label}: {note}"
+        for label, selection in labels.items()
+        if selection["stage"] == name
+        for note in grid_edge_notes(
+            record.get("search", {}),
+            {int(seed): member["config"] for seed, member in selection["members"].items()},
+        )
+    ]
     folders = results.experiment_folders(storage, name)
     if not folders:
         return status

@@ -97,7 +97,8 @@ def ordered_rows(table: pd.DataFrame, methods: list[str]) -> pd.DataFrame:
 
 
 def _best(table: pd.DataFrame) -> dict[tuple, set]:
-    """(group, metric) → set of (K, method) index entries that are best within their K."""
+    """(group, metric) → set of (K, method) index entries that are best within their K; none where
+    every row of that K holds the same value (nothing to point out)."""
     best: dict[tuple, set] = {}
     for group, metric, stat in table.columns:
         if stat != "mean":
@@ -108,6 +109,8 @@ def _best(table: pd.DataFrame) -> dict[tuple, set]:
             best[(group, metric)] = chosen
             continue
         for _, block in table[(group, metric, "mean")].groupby(level="K"):
+            if block.round(3).nunique() < 2:
+                continue
             target = block.max() if direction == "max" else block.min()
             chosen |= set(block.index[block == target])
         best[(group, metric)] = chosen

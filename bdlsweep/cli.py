@@ -159,7 +159,7 @@ def run_command(sweep: str, overrides: list[str], dry_run: bool = False) -> int:
             print("\n".join(f"  {line}" for line in _status_lines(str(spec.storage))[0]))
         return 0
     from bdlsweep.storage.run_lock import StorageBusyError
-    from bdlsweep.sweeps.stage import StageInterrupted
+    from bdlsweep.sweeps.run_status import StageInterrupted
 
     try:
         outcome = run_sweep(spec)
@@ -240,9 +240,15 @@ def sync_command(sweep_dir: str) -> int:
     except SpecError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    from bdlsweep.storage.run_lock import RunLock, StorageBusyError
     from bdlsweep.sweeps.mlflow_sync import sync_mlflow
 
-    counts = sync_mlflow(spec)
+    try:
+        with RunLock(spec.layout):  # a running sweep records its own trials
+            counts = sync_mlflow(spec)
+    except StorageBusyError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     print(
         f"MLflow {spec.tracking_uri}, experiment {spec.experiment}: {counts.runs_created} run(s) created, "
         f"{counts.metrics_logged} metric value(s) logged, evaluation "

@@ -18,7 +18,7 @@ from bdlsweep.sweeps.pipeline import record_evaluation, write_tables
 from bdlsweep.sweeps.run_tree import stage_run, sweep_run
 from bdlsweep.sweeps.selection import Selection
 from bdlsweep.sweeps.spec import StageSpec, SweepSpec
-from bdlsweep.sweeps.stage import run_tags
+from bdlsweep.sweeps.stage import run_tags, selection_labels
 from bdlsweep.sweeps.tracking import ensure_experiment, tag_filter, tag_selected
 from bdlsweep.sweeps.trial_backfill import backfill_tuner
 
@@ -42,6 +42,8 @@ def _sync_stage(
         created, logged = backfill_tuner(client, experiment_id, str(folder), tags, list(stage.search))
         counts.runs_created += created
         counts.metrics_logged += logged
+    finished = all(spec.layout.selection(label).is_file() for label in selection_labels(spec, stage))
+    client.set_terminated(parent, "FINISHED" if finished else "KILLED")  # no run of it is going on
     return counts
 
 

@@ -26,6 +26,7 @@ from bdlsweep.sweeps.ensemble_plan import (
 from bdlsweep.sweeps.errors import SpecError
 from bdlsweep.sweeps.evaluation import evaluate_ensembles
 from bdlsweep.sweeps.resource_check import check_resources
+from bdlsweep.sweeps.run_status import run_status
 from bdlsweep.sweeps.run_tree import RUN_KIND, log_ensembles, sweep_run
 from bdlsweep.sweeps.selection import Selection
 from bdlsweep.sweeps.spec import SweepSpec
@@ -211,14 +212,6 @@ def record_evaluation(
     return run_id
 
 
-def finish_sweep_run(
-    spec: SweepSpec, experiment_id: str, frame: pd.DataFrame, files: dict[str, Location], root: str
-) -> None:
-    """Record the evaluation below the sweep's MLflow run and mark that run finished."""
-    record_evaluation(spec, experiment_id, frame, files, root)
-    MlflowClient(spec.tracking_uri).set_terminated(root, "FINISHED")
-
-
 def run_sweep(spec: SweepSpec) -> SweepOutcome:
     """Run (or resume) every stage, evaluate the ensembles, write and log the tables."""
     check_before_start(spec)
@@ -232,18 +225,19 @@ def run_sweep(spec: SweepSpec) -> SweepOutcome:
         spec = prepare_data(spec)
         experiment_id = ensure_experiment(spec.tracking_uri, spec.experiment, spec.layout.mlflow_artifacts)
         root = sweep_run(spec, experiment_id)
-        selections: dict[str, Selection] = {}
-        for stage in spec.stages.values():
-            logger.info("stage %s (%s)", stage.name, stage.method)
-            selections.update(run_stage(spec, stage, selections, experiment_id, root))
-        frame, computed = run_evaluation(spec, selections)
-        table, files = write_tables(spec, frame)
-        if computed:
-            while_reachable(
-                spec.tracking_uri,
-                "evaluation not recorded",
-                lambda: finish_sweep_run(spec, experiment_id, frame, files, root),
-            )
+        with run_status(spec.tracking_uri, root, f"sweep {spec.name}"):
+            selections: dict[str, Selection] = {}
+            for stage in spec.stages.values():
+                logger.info("stage %s (%s)", stage.name, stage.method)
+                selections.update(run_stage(spec, stage, selections, experiment_id, root))
+            frame, computed = run_evaluation(spec, selections)
+            table, files = write_tables(spec, frame)
+            if computed:
+                while_reachable(
+                    spec.tracking_uri,
+                    "evaluation not recorded",
+                    lambda: record_evaluation(spec, experiment_id, frame, files, root),
+                )
     finally:
         if started:
             ray.shutdown()

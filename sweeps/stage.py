@@ -10,9 +10,11 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from ray import tune
 
+from bdlsweep.analysis.grid_edges import grid_edge_notes
 from bdlsweep.storage.locations import Location
 from bdlsweep.sweeps.experiments import SELECTION_METRIC, Experiment, experiments, trial_count
 from bdlsweep.sweeps.progress import TrialProgress
+from bdlsweep.sweeps.run_status import StageInterrupted, run_status
 from bdlsweep.sweeps.run_tree import RUN_KIND, stage_run
 from bdlsweep.sweeps.selection import Selection, TrialRecord, select_per_seed
 from bdlsweep.sweeps.spec import StageSpec, SweepSpec
@@ -25,10 +27,6 @@ from bdlsweep.trainables.runtime.context import TrialContext
 from bdlsweep.trainables.runtime.reporting import COMPLETE, DIVERGED, POSTERIOR_DIR, stop_diverged
 
 logger = logging.getLogger(__name__)
-
-
-class StageInterrupted(RuntimeError):  # noqa: N818 (an interruption, not an error)
-    """A stage stopped before all its trials finished (Ctrl+C); running again resumes it."""
 
 
 def selection_labels(spec: SweepSpec, stage: StageSpec) -> dict[str, str | None]:
@@ -82,6 +80,19 @@ def _records(grid: tune.ResultGrid, policy: str, storage: Location) -> list[Tria
             )
         )
     return records
+
+
+def _tag_grid_edge(spec: SweepSpec, stage_run_id: str | None, label: str, note: str) -> None:
+    """Tag the stage's MLflow run ``grid_edge.<label>.<key>`` with a note on a selection at a grid's edge."""
+    if stage_run_id is None:
+        return
+    key = note.partition("=")[0]
+    client = MlflowClient(spec.tracking_uri)
+    while_reachable(
+        spec.tracking_uri,
+        "grid-edge tag not set",
+        lambda: client.set_tag(stage_run_id, f"grid_edge.{label}.{key}", note),
+    )
 
 
 def _tag_in_mlflow(
@@ -183,7 +194,12 @@ def _fit(
             ),
             failure_config=tune.FailureConfig(max_failures=stage.max_failures),
             stop=stop_diverged,
-            callbacks=[tracker, TrialProgress(label, list(stage.search), total)],
+            callbacks=[
+                tracker,
+                TrialProgress(
+                    label, list(stage.search), total, best_epoch=stage.method_info.checkpoint == "best"
+                ),
+            ],
             verbose=0,
         ),
     )
@@ -231,6 +247,14 @@ def run_stage(
         stage.resources.as_tune(),
     )
     parent = _stage_parent(spec, experiment_id, stage, sweep_parent)
+    with run_status(spec.tracking_uri, parent, f"stage {stage.name}"):
+        return _run_trials_and_select(spec, stage, labels, trainable, experiment_id, parent)
+
+
+def _run_trials_and_select(
+    spec: SweepSpec, stage: StageSpec, labels: dict[str, str | None], trainable, experiment_id: str, parent
+) -> dict[str, Selection]:
+    """Fit every Tuner of the stage, then select per seed for each of its labels."""
     records, finished = [], []
     for experiment in experiments(spec, stage):
         grid = _fit(spec, stage, experiment, trainable, experiment_id, parent)
@@ -258,6 +282,9 @@ def run_stage(
             logger.info(
                 "%s selected seed=%s%s (%s=%.4f)", label, seed, chosen, metric, record.metrics[metric]
             )
+        for note in grid_edge_notes(stage.search, {seed: record.config for seed, record in members.items()}):
+            logger.warning("%s: %s", label, note)
+            _tag_grid_edge(spec, parent, label, note)
         _tag_in_mlflow(spec, experiment_id, stage, label, [record.trial_id for record in members.values()])
         selections[label] = selection
     return selections

@@ -107,6 +107,11 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path, ray_session, capsys, caplog)
     status = capsys.readouterr().out
     assert "stage swag (swag): done; 4 done, 0 diverged, 0 failed, 0 unfinished" in status
     assert "evaluation: done" in status
+    llla = selections[selections["label"] == "llla"]
+    for edge, value in (("lower", 0.1), ("upper", 10.0)):
+        seeds = sorted(llla[llla["config/prior_precision"] == value]["seed"])
+        warned = f"warning: llla: prior_precision={value:g} is the {edge} edge of its grid for seed(s) "
+        assert (warned + ", ".join(map(str, seeds))) in status if seeds else warned not in status
     assert main(["run", str(QUICKSTART), *TINY, f"storage={spec.storage}", "--dry-run"]) == 0
     assert "already in storage (a run resumes from here):\n  stage map (map): done" in capsys.readouterr().out
 
@@ -128,6 +133,8 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path, ray_session, capsys, caplog)
         f"report/{name}" for name in report_files
     }
 
+    tree = runs[runs["tags.run_kind"].isin(["sweep", "stage", "evaluation", "ensemble"])]
+    assert set(tree["status"]) == {"FINISHED"}
     parent = "tags.mlflow.parentRunId"
     stage_runs = runs[runs["tags.run_kind"] == "stage"]
     assert sorted(stage_runs["tags.stage_name"]) == sorted(spec.stages)

@@ -96,3 +96,10 @@ def test_main_table_means_and_best_marks():
     assert "\\textbf{0.920 $\\pm$ 0.010}" in latex
     csv = tables.to_csv(table)
     assert csv.splitlines()[0].startswith("K,method,name,digits mlp acc mean")
+
+
+def test_a_column_whose_rows_all_agree_within_a_k_is_not_bolded():
+    frame = _ensembles().assign(test_ece=0.25)
+    markdown = tables.to_markdown(tables.main_table({"digits mlp": frame}, methods=["map", "swag"]))
+    assert "| 1 | SWAG | **0.920** | **-0.250** | 0.250 |" in markdown
+    assert "**0.250**" not in markdown
