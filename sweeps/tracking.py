@@ -116,6 +116,7 @@ def result_records(result: dict[str, Any]) -> tuple[list[Metric], list[RunTag]]:
         if isinstance(value, (int, float))
         and not isinstance(value, bool)
         and key not in {"training_iteration", "timestamp", "pid", "time_this_iter_s"}
+        and not key.startswith("config/")  # Tune's flattened config in its dataframes: params, not metrics
         and math.isfinite(value)
     ]
     tags = [RunTag(NODE_ID, str(result[NODE_ID]))] if NODE_ID in result else []

@@ -98,3 +98,13 @@ def test_reports_carry_a_checkpoint_first_on_a_new_best_at_the_end_and_when_due(
     assert result.error is None
     steps = sorted(metrics["step"] for _, metrics in result.best_checkpoints)
     assert steps == checkpointed
+
+
+def test_a_tune_result_row_gives_its_metrics_and_never_its_config_columns():
+    from bdlsweep.sweeps.tracking import result_records
+
+    row = {"val_elpd": -0.5, "config/seed": 3, "config/optimizer/lr": 0.01, "training_iteration": 4,
+           "timestamp": 1.5, "done": False, "val_acc": float("nan"), "diverged": True}  # fmt: skip
+    metrics, tags = result_records(row)
+    assert [(m.key, m.value, m.step) for m in metrics] == [("val_elpd", -0.5, 4)]
+    assert [(t.key, t.value) for t in tags] == [("diverged", "true")]
