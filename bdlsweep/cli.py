@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
 import warnings
 from collections.abc import Callable
@@ -396,6 +398,21 @@ def prior_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stop_group(process) -> None:
+    """Stop ``process`` and everything in its process group: SIGTERM, and SIGKILL for what is left
+    after 10 s (uvicorn workers and job runners outlive their parent otherwise)."""
+    import contextlib
+    import subprocess
+
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=10)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
 def ui_command(sweep_dir: str, port: int) -> int:
     """Serve ``mlflow ui`` on 127.0.0.1 for the sweep's tracking store until Ctrl+C (a tracking server
     is its own UI: its address is printed)."""
@@ -410,10 +427,15 @@ def ui_command(sweep_dir: str, port: int) -> int:
         return 0
     print(f"MLflow UI for {tracking_uri} on http://127.0.0.1:{port} (Ctrl+C stops it)", flush=True)
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking_uri]
+    # its own process group, so that stopping this command stops the server's workers and job runners too
+    server = subprocess.Popen([*command, "--host", "127.0.0.1", "--port", str(port)], start_new_session=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        return subprocess.call([*command, "--host", "127.0.0.1", "--port", str(port)])
+        return server.wait()
     except KeyboardInterrupt:
         return 0
+    finally:
+        _stop_group(server)
 
 
 if __name__ == "__main__":

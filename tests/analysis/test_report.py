@@ -4,8 +4,11 @@ import base64
 import io
 import json
 import shutil
+import signal
 import subprocess
+import time
 from html.parser import HTMLParser
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -211,8 +214,46 @@ def test_ui_serves_the_sweeps_tracking_store_on_localhost(tmp_path):
         url = f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/get-by-name?experiment_name=fake"
         with urllib.request.urlopen(url, timeout=10) as answer:
             assert json_module.load(answer)["experiment"]["name"] == "fake"
+        group = _group_of(server.pid)  # the bdlsweep command, the mlflow server and its workers
+        server.send_signal(signal.SIGTERM)  # only to the command: it stops the server's own group
+        server.wait(timeout=30)
+        assert _alive(group) == set()
     finally:
         stop_server(server)
+
+
+def _group_of(leader: int) -> set[int]:
+    """Every process whose process group is led by ``leader`` or by one of its children."""
+    groups = {leader}
+    members = set()
+    for _ in range(3):
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            pid, parent, group = int(stat.parent.name), int(fields[1]), int(fields[2])
+            if group in groups or parent in members | {leader}:
+                members.add(pid)
+                groups.add(group)
+    return members
+
+
+def _alive(pids: set[int]) -> set[int]:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        living = {pid for pid in pids if Path(f"/proc/{pid}").exists() and "Z" not in _state(pid)}
+        if not living:
+            return living
+        time.sleep(0.2)
+    return living
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return "Z"
 
 
 def test_the_ood_legend_shows_the_mean_auroc_of_the_largest_ensembles(tmp_path):
