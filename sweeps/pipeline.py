@@ -6,6 +6,8 @@ import io
 import json
 import logging
 import os
+import signal
+import threading
 from dataclasses import dataclass
 
 import pandas as pd
@@ -78,6 +80,13 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
         log_to_driver=False,
     )
     return True
+
+
+def stop_on_sigterm() -> None:
+    """Handle SIGTERM (a scheduler's or orchestrator's stop) as Ctrl+C: Tune saves its state and the
+    Ray processes this driver started are stopped. Set after ``ray.init``, which installs its own."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
 
 
 def fetch_data(spec: SweepSpec) -> None:
@@ -220,6 +229,7 @@ def run_sweep(spec: SweepSpec) -> SweepOutcome:
     started = False
     try:
         started = start_ray(spec.ray.address, spec.ray.num_cpus)
+        stop_on_sigterm()
         record_sweep(spec)
         fetch_data(spec)
         spec = prepare_data(spec)
