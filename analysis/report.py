@@ -104,15 +104,18 @@ def build_report(sweep_dir: str | Path | Location) -> Report:
         files["metric_groups.csv"] = (folder / "metric_groups.csv").write_text(tables.to_csv(groups))
         more_tables.append((METRIC_GROUPS_HEADING, tables.to_html(groups)))
     candidates = [
-        ("metric_vs_K.png", "Test metrics over the ensemble size K (mean ± s.e. over ensembles)",
-         plot_metric_vs_size(ensembles)),
-        ("metric_vs_samples.png", "Test metrics of single models over the number of posterior samples",
-         plot_metric_vs_samples(ensembles)),
-        ("metric_vs_severity.png", "Metrics on shifted data over the corruption severity (K = 1)",
-         plot_metric_vs_severity(ensembles)),
-        ("reliability.png", "Reliability diagrams on the test set: single models and the largest ensembles",
+        ("metric_vs_K.png", "Test metrics over the ensemble size K: mean ± s.e. over the ensembles of "
+         "each K, each at its largest number of samples (as in the table)", plot_metric_vs_size(ensembles)),
+        ("metric_vs_samples.png", "Test metrics of single models (K = 1) over the number of posterior "
+         "samples: mean ± s.e. over the seeds", plot_metric_vs_samples(ensembles)),
+        ("metric_vs_severity.png", "Metrics on shifted data over the corruption severity (K = 1): mean ± "
+         "s.e. over seeds and corruptions", plot_metric_vs_severity(ensembles)),
+        ("reliability.png", "Reliability diagrams on the test set, single models and the largest "
+         "ensembles: each curve pools the confidence bins of every ensemble of its K, so the legend's ECE "
+         "is that of the pooled bins, not the table's ECE (the mean over ensembles of each one's ECE)",
          plot_reliability(results.reliability(storage))),
-        ("ood_histograms.png", "OOD score on the test set vs the OOD sets (largest ensembles), mean AUROC",
+        ("ood_histograms.png", "OOD score on the test set vs the OOD sets: histograms pooled over the "
+         "largest ensembles; the legend's AUROC is the mean over those ensembles of each one's AUROC",
          plot_ood_histograms(results.score_histograms(storage), ensembles)),
     ]  # fmt: skip
     predictive = layout.predictive_plot

@@ -46,14 +46,15 @@ class Holder:
         return f"host {self.host}, pid {self.pid}, started {started}"
 
     def is_stale(self, now: float) -> bool:
-        """Its process is gone (on this host), or it has not renewed its lease in time."""
+        """Its process is gone (on this host), or it has not renewed its lease in time (a live process
+        with a stale heartbeat is another process that reused the pid, or a stalled run)."""
         if self.host == socket.gethostname():
             try:
                 os.kill(self.pid, 0)
             except ProcessLookupError:
                 return True
             except PermissionError:
-                return False
+                pass
         return now - self.heartbeat > LEASE_S
 
 

@@ -70,6 +70,10 @@ def test_a_lock_of_another_host_is_taken_over_only_once_its_lease_ran_out(tmp_pa
         RunLock(layout).acquire()
     lock.release()
     assert not (tmp_path / "run.lock").exists()
+    reused = {"host": socket.gethostname(), "pid": os.getppid(), "started": now, "token": "reused"}
+    (tmp_path / "run.lock").write_text(json.dumps({**reused, "heartbeat": now - LEASE_S - 1}))
+    with RunLock(layout):  # a live pid whose lease ran out: another process reused it, or the run stalled
+        pass
 
 
 def test_in_a_bucket_the_lock_is_a_lease_object(s3_environment):
