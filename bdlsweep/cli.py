@@ -197,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("bdlsweep").setLevel(logging.INFO)
+    logging.getLogger("ray.tune.analysis").setLevel(logging.ERROR)  # warns of each trial not started yet
     warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated")
     if args.command == "run":
         return run_command(args.sweep, args.overrides, args.dry_run)

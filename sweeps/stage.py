@@ -13,6 +13,7 @@ from ray import tune
 from bdlsweep.analysis.grid_edges import grid_edge_notes
 from bdlsweep.storage.locations import Location
 from bdlsweep.sweeps.experiments import SELECTION_METRIC, Experiment, experiments, trial_count
+from bdlsweep.sweeps.finished_trials import finished_trials
 from bdlsweep.sweeps.progress import TrialProgress
 from bdlsweep.sweeps.run_status import StageInterrupted, run_status
 from bdlsweep.sweeps.run_tree import RUN_KIND, stage_run
@@ -24,6 +25,7 @@ from bdlsweep.sweeps.trial_backfill import backfill_tuner
 from bdlsweep.sweeps.trial_logger import MLflowTrialLogger
 from bdlsweep.trainables.posteriors.checkpoint import CorruptCheckpointError, read_metadata
 from bdlsweep.trainables.runtime.context import TrialContext
+from bdlsweep.trainables.runtime.replay import FinishedTrials, replaying
 from bdlsweep.trainables.runtime.reporting import COMPLETE, DIVERGED, POSTERIOR_DIR, stop_diverged
 
 logger = logging.getLogger(__name__)
@@ -219,6 +221,23 @@ def _stage_parent(
     )
 
 
+def _finished_before(spec: SweepSpec, stage: StageSpec) -> FinishedTrials:
+    """The trials of the stage's interrupted Tuners that had finished, with the reports to replay."""
+    finished: FinishedTrials = {}
+    for experiment in experiments(spec, stage):
+        path = str(experiment.storage_path / experiment.name)
+        if tune.Tuner.can_restore(path):
+            finished.update(finished_trials(path, stage.method_info.checkpoint))
+    if finished:
+        logger.info(
+            "stage %s: %d trial(s) had finished before the interruption; their results are reported "
+            "again, not trained again",
+            stage.name,
+            len(finished),
+        )
+    return finished
+
+
 def run_stage(
     spec: SweepSpec,
     stage: StageSpec,
@@ -242,8 +261,9 @@ def run_stage(
         parents=done[stage.parent].checkpoints() if stage.parent else {},
     )
     context = replace(context, prepared=_prepare_seeds(spec, stage, context))
+    finished = _finished_before(spec, stage)
     trainable = tune.with_resources(
-        tune.with_parameters(stage.method_info.trainable, context=context),
+        tune.with_parameters(replaying(stage.method_info.trainable), context=context, finished=finished),
         stage.resources.as_tune(),
     )
     parent = _stage_parent(spec, experiment_id, stage, sweep_parent)

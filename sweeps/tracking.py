@@ -125,6 +125,14 @@ def result_records(result: dict[str, Any]) -> tuple[list[Metric], list[RunTag]]:
     return metrics, tags
 
 
+def last_steps(client: MlflowClient, run_id: str) -> dict[str, int]:
+    """Metric key → the last step a run holds a value for."""
+    return {
+        key: max(metric.step for metric in client.get_metric_history(run_id, key))
+        for key in client.get_run(run_id).data.metrics
+    }
+
+
 def tag_selected(
     tracking_uri: str, experiment_id: str, sweep: str, stage: str, label: str, trial_ids: list[str]
 ) -> None:

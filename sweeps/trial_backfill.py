@@ -42,9 +42,10 @@ def backfill_tuner(
         created_runs += created
         present = set() if created else _logged(client, run_id)
         missing: list[Metric] = []
-        for report in result.metrics_dataframe.to_dict("records"):
+        for report in result.metrics_dataframe.to_dict("records"):  # a restored trial's steps come twice
             metrics, _ = result_records(report)
             missing += [m for m in metrics if (m.key, m.step) not in present]
+            present.update((m.key, m.step) for m in metrics)
         _, last_tags = result_records(result.metrics)
         for start in range(0, max(len(missing), 1), MAX_BATCH):
             client.log_batch(run_id, metrics=missing[start : start + MAX_BATCH], tags=last_tags)

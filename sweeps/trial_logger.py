@@ -11,7 +11,14 @@ from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
 from ray import tune
 
-from bdlsweep.sweeps.tracking import MAX_BATCH, UNREACHABLE, create_trial_run, result_records, tuner_runs
+from bdlsweep.sweeps.tracking import (
+    MAX_BATCH,
+    UNREACHABLE,
+    create_trial_run,
+    last_steps,
+    result_records,
+    tuner_runs,
+)
 from bdlsweep.sweeps.tracking_check import unreachable_reason
 from bdlsweep.trainables.runtime.reporting import DIVERGED
 
@@ -27,6 +34,8 @@ class MLflowTrialLogger(tune.Callback):
     When the tracking server cannot be reached, records wait in order and are sent once it answers
     again (tried at most every ``retry_s`` seconds), so trials go on training meanwhile; what is
     still waiting when the driver stops is in Tune's results, which ``bdlsweep sync-mlflow`` logs.
+    A metric point is sent only when its step is past the last one its run holds for that key: a
+    trial restored from a checkpoint (after a failure or a killed driver) reports those steps again.
     """
 
     def __init__(
@@ -50,10 +59,11 @@ class MLflowTrialLogger(tune.Callback):
         self._retry_at = 0.0
         self._gathered: dict[str, tuple[Any, list[Metric], dict[str, RunTag]]] = {}
         self._gathered_since = 0.0
+        self._last_steps: dict[str, dict[str, int]] = {}  # run id → metric key → last step it holds
 
     def __getstate__(self) -> dict[str, Any]:
         unsent = {"_pending": [], "_retry_at": 0.0, "_gathered": {}, "_gathered_since": 0.0}
-        return {**self.__dict__, "_client": None, "_runs": {}, **unsent}
+        return {**self.__dict__, "_client": None, "_runs": {}, "_last_steps": {}, **unsent}
 
     @property
     def client(self) -> MlflowClient:
@@ -89,9 +99,11 @@ class MLflowTrialLogger(tune.Callback):
     def run_id(self, trial) -> str:
         """The MLflow run of ``trial``: recorded before (after a resume) or created once."""
         if trial.trial_id not in self._runs:
-            self._runs[trial.trial_id] = create_trial_run(
+            run_id = create_trial_run(
                 self.client, self.experiment_id, self.tags, self.searched, trial.trial_id, trial.config
             )
+            self._runs[trial.trial_id] = run_id
+            self._last_steps[run_id] = {}
         return self._runs[trial.trial_id]
 
     def _load_runs(self) -> None:
@@ -108,11 +120,23 @@ class MLflowTrialLogger(tune.Callback):
         if trial_id not in self._gathered:
             return
         trial, metrics, tags = self._gathered.pop(trial_id)
-        for start in range(0, len(metrics), MAX_BATCH):
-            chunk = metrics[start : start + MAX_BATCH]
-            self._send(lambda chunk=chunk: self.client.log_batch(self.run_id(trial), metrics=chunk))
+        self._send(lambda: self._log_unsent(trial, metrics, list(tags.values())))
+
+    def _log_unsent(self, trial, metrics: list[Metric], tags: list[RunTag]) -> None:
+        """Log the points of ``metrics`` the trial's run does not hold yet, then ``tags``; a retry after
+        a failure part way sends only what is still missing."""
+        run_id = self.run_id(trial)
+        if run_id not in self._last_steps:  # a run of an earlier driver
+            self._last_steps[run_id] = last_steps(self.client, run_id)
+        last = self._last_steps[run_id]
+        unsent = [metric for metric in metrics if metric.step > last.get(metric.key, -1)]
+        for start in range(0, len(unsent), MAX_BATCH):
+            chunk = unsent[start : start + MAX_BATCH]
+            self.client.log_batch(run_id, metrics=chunk)
+            for metric in chunk:
+                last[metric.key] = max(metric.step, last.get(metric.key, -1))
         if tags:
-            self._send(lambda: self.client.log_batch(self.run_id(trial), tags=list(tags.values())))
+            self.client.log_batch(run_id, tags=tags)
 
     def _log_all_gathered(self) -> None:
         for trial_id in list(self._gathered):

@@ -1,5 +1,6 @@
 """What a trial reports reaches MLflow whole though gathered, and checkpoints follow their cadence."""
 
+import pickle
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -28,10 +29,11 @@ def _logger(tmp_path: Path, batch_s: float) -> tuple[MLflowTrialLogger, MlflowCl
     return MLflowTrialLogger(uri, experiment_id, TAGS, searched=[], batch_s=batch_s), MlflowClient(uri)
 
 
-def _result(step: int) -> dict:
+def _result(step: int, at: int = 0) -> dict:
+    """A Tune result of ``step``, reported ``at`` seconds later than first (a re-run step)."""
     return {
         "training_iteration": step,
-        "timestamp": 1_700_000_000 + step,
+        "timestamp": 1_700_000_000 + step + at,
         "val_elpd": -1.0 / step,
         "node_id": "n",
     }
@@ -68,6 +70,29 @@ def test_a_trial_with_more_metrics_than_one_batch_holds_is_logged_in_several(tmp
         tracker.on_trial_result(0, [trial], trial, _result(step))
     tracker.on_experiment_end([trial])
     assert len(client.get_metric_history(tracker.run_id(trial), "val_elpd")) == 1201
+
+
+def test_steps_a_restored_trial_reports_again_are_logged_once(tmp_path):
+    tracker, client = _logger(tmp_path, batch_s=0.0)
+    trial = SimpleNamespace(trial_id="t3", config={"seed": 2}, last_result={})
+    tracker.setup()
+    tracker.on_trial_start(0, [trial], trial)
+    for step in (1, 2, 3):
+        tracker.on_trial_result(0, [trial], trial, _result(step))
+        tracker.on_step_end(0, [trial])
+    restored = pickle.loads(pickle.dumps(tracker))  # as Tune restores its callbacks after a killed driver
+    restored.setup()
+    for step in (2, 3, 4, 5):  # the trial resumes from its checkpoint at step 1
+        restored.on_trial_result(0, [trial], trial, _result(step, at=60))
+        restored.on_step_end(0, [trial])
+    trial.last_result = _result(5)
+    restored.on_trial_complete(0, [trial], trial)
+    run_id = restored.run_id(trial)
+    assert run_id == tracker.run_id(trial)
+    assert [m.step for m in client.get_metric_history(run_id, "val_elpd")] == [1, 2, 3, 4, 5]
+    restored.on_trial_result(0, [trial], trial, _result(5, at=120))  # a retried trial, same driver
+    restored.on_experiment_end([trial])
+    assert len(client.get_metric_history(run_id, "val_elpd")) == 5
 
 
 @pytest.mark.parametrize(("every_s", "checkpointed"), [(3600.0, [1, 4, 6]), (0.0, [1, 2, 3, 4, 5, 6])])
