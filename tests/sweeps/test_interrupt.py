@@ -1,4 +1,5 @@
-"""SIGINT, SIGTERM or SIGKILL in the middle of a stage, then ``bdlsweep resume``: nothing is lost."""
+"""SIGINT, SIGTERM or SIGKILL in the middle of a stage, then ``bdlsweep resume``: nothing is lost, and
+nothing recorded twice (a second run started meanwhile is refused)."""
 
 import json
 import re
@@ -92,6 +93,9 @@ def test_a_driver_stopped_mid_stage_resumes_without_losing_or_duplicating(
     while not _time_to_stop(swag, stop) and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)
     assert process.poll() is None, process.stderr.read()
+    capsys.readouterr()
+    assert main(["run", str(sweep), *overrides]) == 2  # a second, concurrent run into the same folder
+    assert f"pid {process.pid}" in capsys.readouterr().err
     process.send_signal(stop)
     _, stderr = process.communicate(timeout=120)
     if (
