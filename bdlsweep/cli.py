@@ -314,9 +314,7 @@ def status_command(sweep_dir: str) -> int:
 def surface_command(args: argparse.Namespace) -> int:
     """Compute a posterior surface with Ray tasks, write it under ``<storage>/surfaces/``, log it to
     MLflow; print where its files are (exit 2 for a bad checkpoint name or setting)."""
-    import ray
-
-    from bdlsweep.sweeps.pipeline import start_ray
+    from bdlsweep.sweeps.ray_session import ray_for
     from bdlsweep.sweeps.surface import SurfaceInputError, SurfaceSettings, compute_surface
     from bdlsweep.sweeps.tracking import log_study
 
@@ -329,12 +327,8 @@ def surface_command(args: argparse.Namespace) -> int:
         settings = SurfaceSettings(
             args.grid_size, left, right, bottom, top, args.temperature, args.weight_decay
         )
-        started = start_ray(record["ray"]["address"], record["ray"]["num_cpus"])
-        try:
+        with ray_for(record["ray"]["address"], record["ray"]["num_cpus"]):
             surface = compute_surface(storage, args.checkpoints, settings, args.name, args.gpu)
-        finally:
-            if started:
-                ray.shutdown()
     except SurfaceInputError as error:
         print(f"error: {storage}: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -5,13 +5,9 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
-import signal
-import threading
 from dataclasses import dataclass
 
 import pandas as pd
-import ray
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
@@ -27,6 +23,7 @@ from bdlsweep.sweeps.ensemble_plan import (
 )
 from bdlsweep.sweeps.errors import SpecError
 from bdlsweep.sweeps.evaluation import evaluate_ensembles
+from bdlsweep.sweeps.ray_session import ray_for
 from bdlsweep.sweeps.resource_check import check_resources
 from bdlsweep.sweeps.run_status import run_status
 from bdlsweep.sweeps.run_tree import RUN_KIND, log_ensembles, sweep_run
@@ -41,8 +38,6 @@ from bdlsweep.trainables.data.files import MissingDataFileError
 from bdlsweep.trainables.data.registry import download_dataset, locate_dataset, prepare_dataset
 
 logger = logging.getLogger(__name__)
-
-RAY_DEFAULTS = {"TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0"}
 
 
 @dataclass(frozen=True)
@@ -63,30 +58,6 @@ def check_before_start(spec: SweepSpec) -> None:
     check_storage(spec)
     check_tracking(spec)
     check_resources(spec)
-
-
-def start_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
-    """Join the Ray cluster at ``address`` (``auto``), or start a local one with ``num_cpus``; True when
-    this call started it (and should stop it)."""
-    for key, value in RAY_DEFAULTS.items():
-        os.environ.setdefault(key, value)
-    if ray.is_initialized():
-        return False
-    ray.init(
-        address=address,
-        num_cpus=num_cpus if address is None else None,
-        include_dashboard=False,
-        logging_level=logging.WARNING,
-        log_to_driver=False,
-    )
-    return True
-
-
-def stop_on_sigterm() -> None:
-    """Handle SIGTERM (a scheduler's or orchestrator's stop) as Ctrl+C: Tune saves its state and the
-    Ray processes this driver started are stopped. Set after ``ray.init``, which installs its own."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
 
 
 def fetch_data(spec: SweepSpec) -> None:
@@ -226,30 +197,31 @@ def run_sweep(spec: SweepSpec) -> SweepOutcome:
     check_before_start(spec)
     lock = RunLock(spec.layout)
     lock.acquire()
-    started = False
     try:
-        started = start_ray(spec.ray.address, spec.ray.num_cpus)
-        stop_on_sigterm()
-        record_sweep(spec)
-        fetch_data(spec)
-        spec = prepare_data(spec)
-        experiment_id = ensure_experiment(spec.tracking_uri, spec.experiment, spec.layout.mlflow_artifacts)
-        root = sweep_run(spec, experiment_id)
-        with run_status(spec.tracking_uri, root, f"sweep {spec.name}"):
-            selections: dict[str, Selection] = {}
-            for stage in spec.stages.values():
-                logger.info("stage %s (%s)", stage.name, stage.method)
-                selections.update(run_stage(spec, stage, selections, experiment_id, root))
-            frame, computed = run_evaluation(spec, selections)
-            table, files = write_tables(spec, frame)
-            if computed:
-                while_reachable(
-                    spec.tracking_uri,
-                    "evaluation not recorded",
-                    lambda: record_evaluation(spec, experiment_id, frame, files, root),
-                )
+        with ray_for(spec.ray.address, spec.ray.num_cpus):
+            return _run_stages_and_evaluate(spec)
     finally:
-        if started:
-            ray.shutdown()
         lock.release()
+
+
+def _run_stages_and_evaluate(spec: SweepSpec) -> SweepOutcome:
+    """Record the sweep, run its stages in order, evaluate the ensembles and write the tables."""
+    record_sweep(spec)
+    fetch_data(spec)
+    spec = prepare_data(spec)
+    experiment_id = ensure_experiment(spec.tracking_uri, spec.experiment, spec.layout.mlflow_artifacts)
+    root = sweep_run(spec, experiment_id)
+    with run_status(spec.tracking_uri, root, f"sweep {spec.name}"):
+        selections: dict[str, Selection] = {}
+        for stage in spec.stages.values():
+            logger.info("stage %s (%s)", stage.name, stage.method)
+            selections.update(run_stage(spec, stage, selections, experiment_id, root))
+        frame, computed = run_evaluation(spec, selections)
+        table, files = write_tables(spec, frame)
+        if computed:
+            while_reachable(
+                spec.tracking_uri,
+                "evaluation not recorded",
+                lambda: record_evaluation(spec, experiment_id, frame, files, root),
+            )
     return SweepOutcome(spec.storage, selections, frame, table, files)

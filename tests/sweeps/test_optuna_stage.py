@@ -7,7 +7,7 @@ from repo_paths import ROOT
 from bdlsweep.analysis import results
 from bdlsweep.search_spaces import Range
 from bdlsweep.sweeps.errors import SpecError
-from bdlsweep.sweeps.pipeline import start_ray
+from bdlsweep.sweeps.ray_session import ray_for
 from bdlsweep.sweeps.selection import Selection
 from bdlsweep.sweeps.spec import load_spec
 from bdlsweep.sweeps.stage import run_stage
@@ -46,10 +46,10 @@ def test_optuna_stage_records_every_trial_and_selects_by_val_elpd(tmp_path, ray_
             "evaluate.ensemble_sizes=[1]",
         ],
     )
-    start_ray(spec.ray.address, spec.ray.num_cpus)
     experiment_id = ensure_experiment(spec.tracking_uri, spec.experiment, tmp_path / "artifacts")
-    done = run_stage(spec, spec.stages["map"], {}, experiment_id)
-    selections = run_stage(spec, spec.stages["llla"], done, experiment_id)
+    with ray_for(spec.ray.address, spec.ray.num_cpus):
+        done = run_stage(spec, spec.stages["map"], {}, experiment_id)
+        selections = run_stage(spec, spec.stages["llla"], done, experiment_id)
 
     trials = results.trials(tmp_path, "llla")
     assert len(trials) == 8 and len(results.load_result_grids(tmp_path, "llla")) == 2
