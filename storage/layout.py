@@ -26,6 +26,10 @@ class UnreadableRecordError(ValueError):
     """A storage folder whose sweep record is missing, unreadable, cut off or not a sweep record."""
 
 
+class MissingRecordError(UnreadableRecordError):
+    """The storage folder holds no sweep record (nothing was run into it)."""
+
+
 @dataclass(frozen=True)
 class SweepLayout:
     """The named places inside one storage folder ``root``."""
@@ -47,7 +51,7 @@ class SweepLayout:
         is missing, unreadable, cut off or not a sweep record."""
         try:
             if not self.record.is_file():
-                raise UnreadableRecordError(f"{self.record}: not a bdlsweep storage folder (no sweep record)")
+                raise MissingRecordError(f"{self.record}: not a bdlsweep storage folder (no sweep record)")
             record = json.loads(self.record.read_text())
         except OSError as error:
             raise UnreadableRecordError(f"{self.record}: cannot read it ({error})") from None

@@ -140,6 +140,11 @@ class _MethodReduction:
         self.draws: list[EnsembleDraw] = []
         self.launched, self.scores, self.rows = 0, None, []
 
+    @property
+    def deterministic(self) -> bool:
+        """Whether every member predicts without sampling (once every member's info has arrived)."""
+        return all(info.deterministic for info in self.infos.values())
+
     def receive(self, job: MemberJob, item: ray.ObjectRef) -> None:
         if job.seed not in self.infos:
             self.infos[job.seed] = ray.get(item)
@@ -153,9 +158,8 @@ class _MethodReduction:
         if len(self.infos) < len(self.seeds):
             return
         if not self.draws:
-            deterministic = all(info.deterministic for info in self.infos.values())
             self.draws = [
-                ensemble_draw(self.label, *ensemble, self.settings, deterministic)
+                ensemble_draw(self.label, *ensemble, self.settings, self.deterministic)
                 for ensemble in self.ensembles
             ]
         while self.launched < min(len(self.groups[seed]) for seed in self.seeds):
@@ -260,9 +264,8 @@ def evaluate_ensembles(
         data = evaluation_data(dataset, dataset_options, settings["splits"])
         for label, reduction in reductions.items():
             samples = {seed: ray.get(item) for seed, item in reduction.curve_samples.items()}
-            deterministic = all(info.deterministic for info in reduction.infos.values())
             curve = ensemble_draw(
-                label, len(members_of(curve_members)), 0, curve_members, settings, deterministic
+                label, len(members_of(curve_members)), 0, curve_members, settings, reduction.deterministic
             )
             curves.append(_curve(label, curve, reduction.infos, samples, data))
     result = Evaluation()

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bdlsweep.storage.layout import UnreadableRecordError
+from bdlsweep.storage.layout import MissingRecordError, UnreadableRecordError
 from bdlsweep.sweeps.errors import SpecError
 from bdlsweep.sweeps.spec import SweepSpec
 
@@ -24,10 +24,11 @@ def _identity(record: dict[str, Any]) -> dict[str, Any]:
 
 def _stored_record(spec: SweepSpec) -> dict[str, Any] | None:
     """The sweep record in the storage folder, None if there is none; a one-line error if unreadable."""
-    layout = spec.layout
     try:
-        return layout.read_record() if layout.record.is_file() else None
-    except (OSError, UnreadableRecordError) as error:
+        return spec.layout.read_record()
+    except MissingRecordError:
+        return None
+    except UnreadableRecordError as error:
         raise SpecError(spec.source, "storage", str(error)) from None
 
 

@@ -170,3 +170,18 @@ def write_qm9_raw(root: Path, molecules: int = 40) -> list[dict]:
     folder.mkdir(parents=True, exist_ok=True)
     torch.save(records, folder / "qm9_v3.pt")
     return records
+
+
+def write_every_paper_dataset(root: Path) -> Path:
+    """Tiny copies of every dataset the paper sweeps in ``sweeps/`` read, in their public formats."""
+    write_cifar(root, "cifar10")
+    write_cifar(root, "cifar100", per_batch=30)
+    write_corrupted(root, "CIFAR-10-C", ["gaussian_noise", "contrast"], per_severity=10)
+    write_corrupted(root, "CIFAR-100-C", ["gaussian_noise"], per_severity=10)
+    write_svhn(root)
+    write_sst2(root)
+    write_qm9_raw(root)
+    write_idx(root, "mnist")
+    write_idx(root, "fashion_mnist")
+    write_imdb(root)
+    return root

@@ -3,15 +3,7 @@
 from pathlib import Path
 
 import pytest
-from fake_data import (
-    write_cifar,
-    write_corrupted,
-    write_idx,
-    write_imdb,
-    write_qm9_raw,
-    write_sst2,
-    write_svhn,
-)
+from fake_data import write_every_paper_dataset
 from repo_paths import ROOT
 
 from bdlsweep.cli import main
@@ -44,18 +36,7 @@ TINY_LAPLACE_STAGES = [
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    write_cifar(root, "cifar10")
-    write_cifar(root, "cifar100", per_batch=30)
-    write_corrupted(root, "CIFAR-10-C", ["gaussian_noise", "contrast"], per_severity=10)
-    write_corrupted(root, "CIFAR-100-C", ["gaussian_noise"], per_severity=10)
-    write_svhn(root)
-    write_sst2(root)
-    write_qm9_raw(root)
-    write_idx(root, "mnist")
-    write_idx(root, "fashion_mnist")
-    write_imdb(root)
-    return root
+    return write_every_paper_dataset(tmp_path_factory.mktemp("data"))
 
 
 @pytest.mark.parametrize(
