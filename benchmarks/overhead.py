@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pickle
 import subprocess
 import sys
@@ -24,11 +23,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-import ray
 import torch
 from stage_timing import timed_stage
 
-from bdlsweep.sweeps.pipeline import RAY_DEFAULTS
+from bdlsweep.sweeps.ray_session import ray_for
 from bdlsweep.sweeps.spec import SweepSpec, load_spec
 from bdlsweep.trainables.methods.map import MAPPosterior
 from bdlsweep.trainables.runtime.context import TrialContext
@@ -187,17 +185,14 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=5000, help="synthetic CIFAR training images")
     parser.add_argument("--epochs", type=int, nargs="+", default=[20, 200])
     args = parser.parse_args()
-    for key, value in RAY_DEFAULTS.items():
-        os.environ.setdefault(key, value)
     with tempfile.TemporaryDirectory() as storage:
         start = time.perf_counter()
-        ray.init(include_dashboard=False, log_to_driver=False)
-        startup = time.perf_counter() - start
-        figures = measure(
-            Path(storage), args.workload, args.device, args.seeds, args.images, tuple(args.epochs)
-        )
+        with ray_for():
+            startup = time.perf_counter() - start
+            figures = measure(
+                Path(storage), args.workload, args.device, args.seeds, args.images, tuple(args.epochs)
+            )
         print(json.dumps({**figures, "ray_start_s": startup}, indent=2))
-        ray.shutdown()
 
 
 if __name__ == "__main__":

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 from pathlib import Path
 
-import ray
 from stage_timing import timed_stage
 
-from bdlsweep.sweeps.pipeline import RAY_DEFAULTS
+from bdlsweep.sweeps.ray_session import ray_for
 from bdlsweep.sweeps.spec import load_spec
 
 QUICKSTART = Path(__file__).parents[1] / "sweeps" / "quickstart.yaml"
@@ -64,11 +62,8 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=20)
     args = parser.parse_args()
-    for key, value in RAY_DEFAULTS.items():
-        os.environ.setdefault(key, value)
-    ray.init(include_dashboard=False, log_to_driver=False)
-    print(json.dumps(measure(args.resource, args.fraction, args.trials, args.epochs)))
-    ray.shutdown()
+    with ray_for():
+        print(json.dumps(measure(args.resource, args.fraction, args.trials, args.epochs)))
 
 
 if __name__ == "__main__":

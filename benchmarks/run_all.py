@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 import time
 import traceback
@@ -23,12 +22,11 @@ import evaluation
 import llla_eval
 import overhead
 import packing
-import ray
 import reference
 import torch
 import train_throughput
 
-from bdlsweep.sweeps.pipeline import RAY_DEFAULTS
+from bdlsweep.sweeps.ray_session import ray_for
 from bdlsweep.trainables.settings import SpeedSettings
 
 
@@ -62,17 +60,13 @@ def main() -> None:
     images, batch = (4096, 128) if gpu else (256, 64)
     for speed in speeds:
         run("train_throughput", lambda speed=speed: train_throughput.measure(images, batch, device, speed, 3))
-    for key, value in RAY_DEFAULTS.items():
-        os.environ.setdefault(key, value)
-    ray.init(include_dashboard=False, log_to_driver=False)
-    with tempfile.TemporaryDirectory() as folder:
+    with ray_for(), tempfile.TemporaryDirectory() as folder:
         run("packing", lambda: packing.measure("gpu" if gpu else "cpu", 0.25, 8, 20))
         if gpu:
             workload = {"workload": "cifar", "seeds": 2, "images": 10_000, "epochs": (2, 6)}
         else:
             workload = {"workload": "digits", "seeds": 4, "epochs": (20, 200)}
         run("overhead", lambda: overhead.measure(Path(folder) / "overhead", device=args.device, **workload))
-    ray.shutdown()
 
 
 if __name__ == "__main__":
