@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -73,6 +75,21 @@ def experiments(spec: SweepSpec, stage: StageSpec) -> list[Experiment]:
         folder = spec.layout.stage_seed(stage.name, seed)
         runs.append(Experiment(spec.layout.stage(stage.name), folder.name, space, config))
     return runs
+
+
+def grid_settings(stage: StageSpec) -> list[Any]:
+    """The method settings of each point of a grid stage's search (one for a stage without search; for a
+    searcher stage, its settings with the searched keys left at their values in the sweep file)."""
+    fixed = stage.settings.model_dump()
+    if stage.searcher is not None or not stage.search:
+        return [stage.settings]
+    keys = list(stage.search)
+    points = itertools.product(*(stage.search[key] for key in keys))
+    configs = [
+        functools.reduce(_merge, (_nested(k, v) for k, v in zip(keys, point, strict=True)), fixed)
+        for point in points
+    ]
+    return [stage.method_info.settings.from_config(config) for config in configs]
 
 
 def trial_count(stage: StageSpec, seeds: list[int]) -> int:

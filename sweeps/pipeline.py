@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
@@ -26,13 +27,14 @@ from bdlsweep.sweeps.evaluation import evaluate_ensembles
 from bdlsweep.sweeps.ray_session import ray_for
 from bdlsweep.sweeps.resource_check import check_resources
 from bdlsweep.sweeps.run_status import run_status
-from bdlsweep.sweeps.run_tree import RUN_KIND, log_ensembles, sweep_run
+from bdlsweep.sweeps.run_tree import RUN_KIND, log_ensembles, log_planned_cost, sweep_run
 from bdlsweep.sweeps.selection import Selection
 from bdlsweep.sweeps.spec import SweepSpec
 from bdlsweep.sweeps.stage import run_stage
 from bdlsweep.sweeps.storage_guard import check_storage, record_sweep
 from bdlsweep.sweeps.tracking import ensure_experiment, log_evaluation
 from bdlsweep.sweeps.tracking_check import check_tracking, while_reachable
+from bdlsweep.sweeps.training_cost import describe_total, stage_costs
 from bdlsweep.trainables.data import load_dataset
 from bdlsweep.trainables.data.files import MissingDataFileError
 from bdlsweep.trainables.data.registry import download_dataset, locate_dataset, prepare_dataset
@@ -204,6 +206,16 @@ def run_sweep(spec: SweepSpec) -> SweepOutcome:
         lock.release()
 
 
+def announce_cost(spec: SweepSpec, root: str) -> None:
+    """Print each stage's planned trials and epochs as the run starts, and log them to the sweep's run."""
+    costs = stage_costs(spec)
+    for cost in costs:
+        logger.info("plan: stage %s: %d trials, %s", cost.stage, cost.trials, cost.describe())
+    logger.info("plan: %s", describe_total(costs))
+    logged = functools.partial(log_planned_cost, MlflowClient(spec.tracking_uri), root, costs)
+    while_reachable(spec.tracking_uri, "planned cost not logged", logged)
+
+
 def _run_stages_and_evaluate(spec: SweepSpec) -> SweepOutcome:
     """Record the sweep, run its stages in order, evaluate the ensembles and write the tables."""
     record_sweep(spec)
@@ -211,6 +223,7 @@ def _run_stages_and_evaluate(spec: SweepSpec) -> SweepOutcome:
     spec = prepare_data(spec)
     experiment_id = ensure_experiment(spec.tracking_uri, spec.experiment, spec.layout.mlflow_artifacts)
     root = sweep_run(spec, experiment_id)
+    announce_cost(spec, root)
     with run_status(spec.tracking_uri, root, f"sweep {spec.name}"):
         selections: dict[str, Selection] = {}
         for stage in spec.stages.values():

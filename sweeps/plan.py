@@ -6,8 +6,8 @@ import pandas as pd
 
 from bdlsweep.sweeps.ensemble_plan import plan_shortfalls
 from bdlsweep.sweeps.evaluation_cost import describe_costs, method_costs
-from bdlsweep.sweeps.experiments import trial_count
 from bdlsweep.sweeps.spec import Resources, SweepSpec
+from bdlsweep.sweeps.training_cost import describe_rules, describe_total, stage_costs
 
 
 def _resources(resources: Resources) -> str:
@@ -24,10 +24,9 @@ def describe_plan(spec: SweepSpec, plan: pd.DataFrame) -> list[str]:
         f"sweep {spec.name} ({spec.source}): storage {spec.storage}, MLflow {spec.tracking_uri}",
         f"data: {spec.dataset}({options}); model: {spec.model}; seeds: {len(spec.seeds)}",
     ]
-    total = 0
+    costs = {cost.stage: cost for cost in stage_costs(spec)}
     for stage in spec.stages.values():
-        count = trial_count(stage, spec.seeds)
-        total += count
+        cost = costs[stage.name]
         search = ", ".join(
             f"{key}: {len(values)} values" if isinstance(values, list) else f"{key}: {values}"
             for key, values in stage.search.items()
@@ -35,8 +34,9 @@ def describe_plan(spec: SweepSpec, plan: pd.DataFrame) -> list[str]:
         how = f"optuna × {stage.searcher.num_samples} per seed" if stage.searcher else "grid × seeds"
         parent = f" from {stage.parent}" if stage.parent else ""
         lines.append(
-            f"stage {stage.name} ({stage.method}{parent}): {count} trials ({how}"
-            f"{'; ' + search if search else ''}), each {_resources(stage.resources)}"
+            f"stage {stage.name} ({stage.method}{parent}): {cost.trials} trials ({how}"
+            f"{'; ' + search if search else ''}), each {_resources(stage.resources)}; "
+            f"{cost.describe()}"
         )
     evaluate = spec.evaluate
     lines.append(
@@ -48,5 +48,6 @@ def describe_plan(spec: SweepSpec, plan: pd.DataFrame) -> list[str]:
         shortfalls = plan_shortfalls(spec.seeds, evaluate.ensemble_sizes, evaluate.ensembles_per_size)
         lines += [f"  note: {line}" for line in shortfalls]
     lines += describe_costs(method_costs(spec, plan))
-    lines.append(f"total: {total} trials in {len(spec.stages)} stages")
+    lines.append(f"total: {describe_total(list(costs.values()))}")
+    lines += describe_rules(list(costs.values()))
     return lines

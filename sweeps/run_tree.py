@@ -17,6 +17,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from bdlsweep.analysis.tables import display_name, final_test_rows
 from bdlsweep.sweeps.spec import SweepSpec
 from bdlsweep.sweeps.tracking import MAX_BATCH, tag_filter
+from bdlsweep.sweeps.training_cost import StageCost
 
 RUN_KIND = "run_kind"
 
@@ -36,6 +37,15 @@ def sweep_run(spec: SweepSpec, experiment_id: str) -> str:
     """The sweep's parent run (one per sweep name and storage)."""
     tags = {"sweep": spec.name, "storage": str(spec.storage), RUN_KIND: "sweep"}
     return _parent_run(MlflowClient(spec.tracking_uri), experiment_id, tags, spec.name, None)
+
+
+def log_planned_cost(client: MlflowClient, run_id: str, costs: list[StageCost]) -> None:
+    """The sweep run's planned trials and epochs, per stage and in all (metrics, so sweeps compare in
+    the MLflow UI)."""
+    values = {f"planned_trials.{cost.stage}": cost.trials for cost in costs}
+    values |= {f"planned_epochs.{cost.stage}": cost.epochs for cost in costs}
+    values |= {"planned_trials": sum(c.trials for c in costs), "planned_epochs": sum(c.epochs for c in costs)}
+    client.log_batch(run_id, metrics=[Metric(key, float(value), 0, 0) for key, value in values.items()])
 
 
 def stage_run(spec: SweepSpec, experiment_id: str, stage: str, parent: str) -> str:

@@ -18,6 +18,27 @@ class DerivedSelection:
     metric: str
 
 
+def epochs(settings: Any) -> float:
+    """A trial's passes over the training set when it trains for ``settings.epochs`` epochs."""
+    return float(settings.epochs)
+
+
+def validation_only(settings: Any) -> float:
+    """A trial that only validates what its stage's preparation fitted: no pass over the training set."""
+    return 0.0
+
+
+@dataclass(frozen=True)
+class TrainingPasses:
+    """How a method reads the training set, for cost estimates: passes per trial (from its settings),
+    passes per seed of its once-per-seed preparation, and the counting rule in words (``--dry-run``
+    prints it). Validation and evaluation passes are counted apart."""
+
+    per_trial: Callable[[Any], float] = epochs
+    per_seed: float = 0.0
+    rule: str = "one pass per epoch"
+
+
 @dataclass(frozen=True)
 class Method:
     """One posterior approximation as the pipeline sees it.
@@ -31,6 +52,7 @@ class Method:
     work shared by a seed's grid points (features, Hessians) is not repeated per trial.
     ``tiny`` holds settings for a trial of seconds on a small network (what the method contract test
     runs; with them every multi-step method takes at least two steps).
+    ``passes`` says how many passes over the training set a trial and a seed's preparation make.
     """
 
     name: str
@@ -45,3 +67,4 @@ class Method:
     models: tuple[str, ...] = ()
     derived: dict[str, DerivedSelection] = field(default_factory=dict)
     tiny: dict[str, Any] = field(default_factory=dict)
+    passes: TrainingPasses = TrainingPasses()

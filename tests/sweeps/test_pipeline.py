@@ -129,6 +129,9 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path, ray_session, capsys, caplog)
     assert len(per_ensemble) == len(tables.final_test_rows(frame)) and per_ensemble.nunique() == 1
     (sweep_run,) = runs[runs["tags.run_kind"] == "sweep"]["run_id"]
     client = mlflow.tracking.MlflowClient(spec.tracking_uri)
+    planned = client.get_run(sweep_run).data.metrics
+    assert planned["planned_trials"] == sum(len(results.trials(spec.storage, name)) for name in spec.stages)
+    assert planned["planned_epochs.map"] == len(spec.seeds) * spec.stages["map"].settings.epochs
     assert {item.path for item in client.list_artifacts(sweep_run, "report")} == {
         f"report/{name}" for name in report_files
     }

@@ -29,6 +29,11 @@ class HMCResult:
     leapfrog_steps: int
 
 
+def leapfrog_steps(step_size: float, trajectory_length: float, max_steps: int) -> int:
+    """Leapfrog steps of one transition: the trajectory over the step size, between 1 and ``max_steps``."""
+    return max(1, min(max_steps, math.ceil(trajectory_length / step_size)))
+
+
 def hmc_iteration(
     position: torch.Tensor,
     energy: torch.Tensor,
@@ -41,7 +46,7 @@ def hmc_iteration(
     generator: torch.Generator,
 ) -> HMCResult:
     """One HMC transition from ``position`` (whose energy and gradient are given) at temperature T."""
-    steps = max(1, min(max_steps, math.ceil(trajectory_length / step_size)))
+    steps = leapfrog_steps(step_size, trajectory_length, max_steps)
     momentum = torch.randn(position.shape, generator=generator, device=position.device, dtype=position.dtype)
     start_hamiltonian = energy / temperature + 0.5 * (momentum**2).sum()
     current, current_gradient = position.clone(), gradient

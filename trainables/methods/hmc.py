@@ -18,9 +18,9 @@ from pydantic import Field, model_validator
 from torch.nn.utils import parameters_to_vector
 
 from bdlsweep.trainables.data.splits import DatasetSplits, LabelledSet
-from bdlsweep.trainables.inference.hmc_kernel import DualAveraging, hmc_iteration
+from bdlsweep.trainables.inference.hmc_kernel import DualAveraging, hmc_iteration, leapfrog_steps
 from bdlsweep.trainables.inference.network_energy import full_batch_energy
-from bdlsweep.trainables.method import Method
+from bdlsweep.trainables.method import Method, TrainingPasses
 from bdlsweep.trainables.methods.map import MAPPosterior
 from bdlsweep.trainables.posteriors.stored_samples import SampledWeightsPosterior
 from bdlsweep.trainables.runtime.context import TrialContext
@@ -172,6 +172,12 @@ def train_hmc(config: dict[str, Any], context: TrialContext) -> None:
     run_fit(HMCFit(start, context), start.settings.checkpoint_every_s)
 
 
+def leapfrog_passes(settings: HMCSettings) -> float:
+    """Full-batch gradients of a chain: leapfrog steps per iteration at the initial step size."""
+    steps = leapfrog_steps(settings.step_size, settings.trajectory_length, settings.max_leapfrog_steps)
+    return float(settings.iterations * steps)
+
+
 METHOD = Method(
     name="hmc",
     settings=HMCSettings,
@@ -181,4 +187,7 @@ METHOD = Method(
     parents=("map",),
     parent_optional=True,
     tiny={"iterations": 3, "burn_in": 1, "trajectory_length": 0.002, "val_samples": 2},
+    passes=TrainingPasses(
+        leapfrog_passes, rule="one full-batch gradient per leapfrog step, at the initial step size"
+    ),
 )

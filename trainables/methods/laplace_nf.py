@@ -19,7 +19,7 @@ from torch.nn import functional as F
 
 from bdlsweep.trainables.inference.flows import FlowKind, GaussianBaseMap, GaussianFlow
 from bdlsweep.trainables.inference.likelihoods import LIKELIHOODS
-from bdlsweep.trainables.method import Method
+from bdlsweep.trainables.method import Method, TrainingPasses, epochs
 from bdlsweep.trainables.methods.llla import (
     LLLAPosterior,
     augmented_features,
@@ -285,6 +285,11 @@ METHOD = Method(
     posterior=LANFPosterior,
     checkpoint="last",
     prepare=prepare_laplace_nf,
+    passes=TrainingPasses(
+        epochs,
+        per_seed=1.0,
+        rule="one pass per seed (features); epochs over the cached last-layer features",
+    ),
     parents=("llla",),
     tiny={"num_transforms": 1, "epochs": 2, "val_samples": 3},
 )

@@ -23,7 +23,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from bdlsweep.trainables.inference.likelihoods import LIKELIHOODS
-from bdlsweep.trainables.method import Method
+from bdlsweep.trainables.method import Method, TrainingPasses, validation_only
 from bdlsweep.trainables.methods.map import MAPPosterior
 from bdlsweep.trainables.posteriors.base import Posterior
 from bdlsweep.trainables.posteriors.checkpoint import read_checkpoint, write_checkpoint
@@ -376,5 +376,10 @@ METHOD = Method(
     checkpoint="last",
     parents=("map",),
     prepare=prepare_llla,
+    passes=TrainingPasses(
+        validation_only,
+        per_seed=1.0,
+        rule="one pass per seed (features and Hessian); trials only validate",
+    ),
     tiny={"hessian": "full", "val_samples": 3},
 )

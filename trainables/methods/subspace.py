@@ -23,7 +23,7 @@ from bdlsweep.trainables.inference.mean_field import as_parameters
 from bdlsweep.trainables.inference.subspace_gaussian import SubspaceGaussian, negative_elbo
 from bdlsweep.trainables.inference.subspace_log_density import full_batch_log_likelihood
 from bdlsweep.trainables.inference.weight_subspaces import Subspace, pca_subspace, random_subspace
-from bdlsweep.trainables.method import Method
+from bdlsweep.trainables.method import Method, TrainingPasses
 from bdlsweep.trainables.methods.swag import SWAGPosterior
 from bdlsweep.trainables.posteriors.base import ModelRecipe
 from bdlsweep.trainables.posteriors.stored_samples import replay_order
@@ -262,6 +262,11 @@ def train_subspace(config: dict[str, Any], context: TrialContext) -> None:
     run_fit(fit(start, context), start.settings.checkpoint_every_s)
 
 
+def subspace_passes(settings: SubspaceSettings) -> float:
+    """ESS: a full-batch likelihood per transition (a lower bound: each shrink costs one more); VI: epochs."""
+    return float(settings.iterations if settings.inference == "ess" else settings.epochs)
+
+
 METHOD = Method(
     name="subspace",
     settings=SubspaceSettings,
@@ -270,4 +275,7 @@ METHOD = Method(
     checkpoint="last",
     parents=("swag",),
     tiny={"rank": 2, "iterations": 3, "burn_in": 1, "val_samples": 2},
+    passes=TrainingPasses(
+        subspace_passes, rule="ESS: at least one full-batch likelihood per transition; VI: one pass per epoch"
+    ),
 )

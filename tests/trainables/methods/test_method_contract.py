@@ -143,3 +143,11 @@ def test_the_default_search_space_resolves_against_the_settings(name):
     settings = method.settings.model_validate(method.tiny)
     resolved = resolve_search("contract", ("stages", name), method, settings, "optuna")
     assert set(resolved) == set(DEFAULT_OPTUNA_SPACES[name])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_training_passes_are_counted_and_a_preparation_counts_per_seed(name):
+    method = METHODS[name]
+    per_trial = method.passes.per_trial(method.settings.model_validate(method.tiny))
+    assert math.isfinite(per_trial) and per_trial >= 0 and method.passes.rule
+    assert (method.passes.per_seed > 0) == (method.prepare is not None)

@@ -1,0 +1,73 @@
+"""What a sweep's stages cost in passes over the training set, counted before anything runs.
+
+Each method says how its trials read the training set (``Method.passes``: epochs; a full-batch
+sampler's gradient or likelihood evaluations; a once-per-seed preparation). A grid stage sums that
+over its grid points and seeds; a searcher stage counts its samples at the sweep file's settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bdlsweep.sweeps.experiments import grid_settings, trial_count
+from bdlsweep.sweeps.spec import StageSpec, SweepSpec
+
+
+@dataclass(frozen=True)
+class StageCost:
+    """One stage's trials and its passes over the training set: per trial (the mean over its grid),
+    per seed of its preparation, and in all."""
+
+    stage: str
+    method: str
+    trials: int
+    seeds: int
+    per_trial: float
+    per_seed: float
+    rule: str
+
+    @property
+    def epochs(self) -> float:
+        return self.trials * self.per_trial + self.seeds * self.per_seed
+
+    def describe(self) -> str:
+        """``3,000 epochs (100 per trial)``, with the preparation's share when it has one."""
+        seeds = f" + {_amount(self.per_seed)} per seed" if self.per_seed else ""
+        return f"{_amount(self.epochs)} epochs ({_amount(self.per_trial)} per trial{seeds})"
+
+
+def _amount(value: float) -> str:
+    """A count with thousands separators, or three significant digits when it has a fraction."""
+    return f"{value:,.0f}" if value == round(value) or value >= 100 else f"{value:.3g}"
+
+
+def stage_cost(stage: StageSpec, seeds: list[int]) -> StageCost:
+    """The cost of ``stage`` run for ``seeds``."""
+    passes = stage.method_info.passes
+    per_point = [passes.per_trial(settings) for settings in grid_settings(stage)]
+    return StageCost(
+        stage.name,
+        stage.method,
+        trial_count(stage, seeds),
+        len(seeds),
+        sum(per_point) / len(per_point),
+        passes.per_seed,
+        passes.rule,
+    )
+
+
+def stage_costs(spec: SweepSpec) -> list[StageCost]:
+    """The cost of each stage of ``spec``, in order."""
+    return [stage_cost(stage, spec.seeds) for stage in spec.stages.values()]
+
+
+def describe_total(costs: list[StageCost]) -> str:
+    """``1740 trials in 4 stages; 75,060 epochs (training-set passes)``."""
+    trials, epochs = sum(cost.trials for cost in costs), sum(cost.epochs for cost in costs)
+    return f"{trials} trials in {len(costs)} stages; {_amount(epochs)} epochs (training-set passes)"
+
+
+def describe_rules(costs: list[StageCost]) -> list[str]:
+    """One line per method: how its epochs are counted."""
+    rules = {cost.method: cost.rule for cost in costs}
+    return [f"  epochs of {method}: {rule}" for method, rule in rules.items()]
