@@ -29,6 +29,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("sweep", help="path of the sweep file (YAML)")
     run.add_argument("overrides", nargs="*", help="key.path=value overrides, e.g. seeds=3")
     run.add_argument("--dry-run", action="store_true", help="print the plan (stages, trials, resources) only")
+    run.add_argument(
+        "--probe",
+        action="store_true",
+        help="with the plan, time short trials of each stage here (or on ray.address) and estimate hours",
+    )
     resume = commands.add_parser(
         "resume", help="resume the sweep stored in a folder (finished trials are kept)"
     )
@@ -129,8 +134,20 @@ def _resumable(spec) -> str:
     return "a run resumes from here"
 
 
-def run_command(sweep: str, overrides: list[str], dry_run: bool = False) -> int:
-    """Validate the sweep file (exit 2 on a bad one), then run it and print its table, or print its plan."""
+def _probe_lines(spec) -> list[str]:
+    """The probe's estimate as lines of the dry run (a failed probe says why in one line)."""
+    from bdlsweep.sweeps.probe import describe_probes, probe_sweep
+
+    where = f"the cluster at {spec.ray.address}" if spec.ray.address else "this machine"
+    try:
+        return [f"probe (three short trials per stage on {where}):", *describe_probes(probe_sweep(spec))]
+    except RuntimeError as error:
+        return [f"probe: {str(error).splitlines()[0]}"]
+
+
+def run_command(sweep: str, overrides: list[str], dry_run: bool = False, probe: bool = False) -> int:
+    """Validate the sweep file (exit 2 on a bad one), then run it and print its table, or print its plan
+    (with ``probe``, timed on one shortened trial per stage)."""
     from bdlsweep.sweeps.pipeline import check_before_start
     from bdlsweep.sweeps.spec import load_spec
 
@@ -156,6 +173,8 @@ def run_command(sweep: str, overrides: list[str], dry_run: bool = False) -> int:
         print("\n".join(describe_plan(spec, ensemble_plan(spec))))
         if machine_note is not None:
             print(machine_note)
+        if probe and machine_note is None:
+            print("\n".join(_probe_lines(spec)))
         if spec.layout.record.is_file():
             print(f"already in storage ({_resumable(spec)}):")
             print("\n".join(f"  {line}" for line in _status_lines(str(spec.storage))[0]))
@@ -200,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("ray.tune.analysis").setLevel(logging.ERROR)  # warns of each trial not started yet
     warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated")
     if args.command == "run":
-        return run_command(args.sweep, args.overrides, args.dry_run)
+        return run_command(args.sweep, args.overrides, args.dry_run or args.probe, args.probe)
     if args.command == "resume":
         return resume_command(args.sweep_dir, args.overrides, args.dry_run)
     if args.command == "sync-mlflow":

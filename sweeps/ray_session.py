@@ -13,7 +13,10 @@ import ray
 
 from bdlsweep.sweeps.ray_watchdog import watch_ray_processes
 
-RAY_DEFAULTS = {"TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0"}
+RAY_DEFAULTS = {
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+    "RAY_AIR_NEW_OUTPUT": "0",  # Tune's newer output prints every Tuner's settings box, even at verbose=0
+}
 
 
 @contextmanager

@@ -52,7 +52,9 @@ class Method:
     work shared by a seed's grid points (features, Hessians) is not repeated per trial.
     ``tiny`` holds settings for a trial of seconds on a small network (what the method contract test
     runs; with them every multi-step method takes at least two steps).
-    ``passes`` says how many passes over the training set a trial and a seed's preparation make.
+    ``passes`` says how many passes over the training set a trial and a seed's preparation make;
+    ``probe`` holds the settings that shorten a trial to a few steps of the real size (``--probe``
+    times one to estimate the sweep's hours).
     """
 
     name: str
@@ -68,3 +70,4 @@ class Method:
     derived: dict[str, DerivedSelection] = field(default_factory=dict)
     tiny: dict[str, Any] = field(default_factory=dict)
     passes: TrainingPasses = TrainingPasses()
+    probe: dict[str, Any] = field(default_factory=lambda: {"epochs": 2})

@@ -187,6 +187,7 @@ METHOD = Method(
     parents=("map",),
     parent_optional=True,
     tiny={"iterations": 3, "burn_in": 1, "trajectory_length": 0.002, "val_samples": 2},
+    probe={"iterations": 2, "burn_in": 1, "adapt_step_size": False},
     passes=TrainingPasses(
         leapfrog_passes, rule="one full-batch gradient per leapfrog step, at the initial step size"
     ),

@@ -382,4 +382,5 @@ METHOD = Method(
         rule="one pass per seed (features and Hessian); trials only validate",
     ),
     tiny={"hessian": "full", "val_samples": 3},
+    probe={},
 )

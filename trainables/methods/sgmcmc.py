@@ -169,4 +169,5 @@ METHOD = Method(
     posterior=SGMCMCPosterior,
     checkpoint="last",
     tiny={"epochs": 3, "burn_in": 1, "batch_size": 256, "val_samples": 2},
+    probe={"epochs": 2, "burn_in": 1, "cycles": 1},
 )

@@ -275,6 +275,7 @@ METHOD = Method(
     checkpoint="last",
     parents=("swag",),
     tiny={"rank": 2, "iterations": 3, "burn_in": 1, "val_samples": 2},
+    probe={"iterations": 2, "burn_in": 1, "epochs": 2},
     passes=TrainingPasses(
         subspace_passes, rule="ESS: at least one full-batch likelihood per transition; VI: one pass per epoch"
     ),

@@ -1,0 +1,49 @@
+"""``--probe``: rates from two timed trials, the stage estimate from them, and a probe of a real sweep."""
+
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from bdlsweep.cli import main
+from bdlsweep.sweeps.probe import estimate, trial_rates
+from bdlsweep.sweeps.training_cost import StageCost
+
+
+def test_two_trials_give_the_seconds_per_pass_and_the_fixed_seconds_per_trial():
+    assert trial_rates([2, 4], [3.0, 5.0]) == (1.0, 1.0)
+    assert trial_rates([0, 0], [2.0, 4.0]) == (0.0, 3.0)  # a trial that only validates
+    assert trial_rates([2, 4], [5.0, 4.0]) == (1.0, 0.0)  # noise: the longer trial was faster
+
+
+def test_the_stage_estimate_scales_the_rates_by_the_plan():
+    stage = SimpleNamespace(name="swag", resources=SimpleNamespace(cpu=2, gpu=0.5))
+    cost = StageCost("swag", "swag", trials=12, seeds=3, per_trial=4, per_seed=1, rule="")
+    probe = estimate(stage, cost, per_pass=0.5, fixed=2.0, prepare_s=6.0, at_once=4)
+    assert probe.trial_seconds == 12 * (2.0 + 0.5 * 4)
+    assert probe.wall_s == pytest.approx(48 / 4 + 3 * 6.0 / 3)
+    assert probe.cpu_hours == pytest.approx((48 + 18) / 3600 * 2)
+    assert probe.gpu_hours == pytest.approx((48 + 18) / 3600 * 0.5)
+
+
+@pytest.mark.slow  # three short trials per stage through Ray Tune: about a minute
+def test_a_probe_times_every_stage_and_writes_nothing_to_the_sweeps_storage(tmp_path, ray_session, capsys):
+    sweep = {
+        "name": "probed",
+        "dataset": {"name": "digits"},
+        "model": {"name": "mlp", "hidden": [32]},
+        "seeds": [1, 2],
+        "stages": {
+            "map": {"method": "map", "epochs": 10, "batch_size": 64},
+            "llla": {"method": "llla", "from": "map", "search": {"prior_precision": [1.0, 10.0]}},
+        },
+        "evaluate": {"methods": ["map", "llla"], "ensemble_sizes": [1]},
+    }
+    path = tmp_path / "probed.yaml"
+    path.write_text(yaml.safe_dump(sweep))
+    assert main(["run", str(path), f"storage={tmp_path / 'sweep'}", "--probe"]) == 0
+    out = capsys.readouterr().out
+    assert "probe (three short trials per stage on this machine):" in out
+    assert "  map: " in out and "  llla: 0 s per pass" in out and "preparation" in out
+    assert "  total: ~" in out and "CPU-hours" in out
+    assert not (tmp_path / "sweep").exists()
