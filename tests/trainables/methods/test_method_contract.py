@@ -151,3 +151,11 @@ def test_the_training_passes_are_counted_and_a_preparation_counts_per_seed(name)
     per_trial = method.passes.per_trial(method.settings.model_validate(method.tiny))
     assert math.isfinite(per_trial) and per_trial >= 0 and method.passes.rule
     assert (method.passes.per_seed > 0) == (method.prepare is not None)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_probe_settings_validate_and_doubled_they_double_the_training_passes(name):
+    method = METHODS[name]
+    doubled = {key: 2 * v if type(v) is int else v for key, v in method.probe.items()}
+    short, long = (method.settings.model_validate(values) for values in (method.probe, doubled))
+    assert method.passes.per_trial(long) == 2 * method.passes.per_trial(short)
