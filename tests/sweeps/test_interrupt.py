@@ -1,5 +1,5 @@
-"""SIGINT, SIGTERM or SIGKILL in the middle of a stage, then ``bdlsweep resume``: nothing is lost, and
-nothing recorded twice (a second run started meanwhile is refused)."""
+"""SIGTERM (handled as Ctrl+C) or SIGKILL mid-stage, then ``bdlsweep resume``: nothing is lost, nothing
+recorded twice (and a second run started meanwhile is refused)."""
 
 import json
 import re
@@ -73,8 +73,8 @@ def _finished(folder: Path) -> dict[Path, int]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "stop", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["sigint", "sigterm", "sigkill"]
+@pytest.mark.parametrize(  # SIGTERM is handled by sending SIGINT: it runs Ctrl+C's path too
+    "stop", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"]
 )
 def test_a_driver_stopped_mid_stage_resumes_without_losing_or_duplicating(
     tmp_path, ray_session, stop, capsys
