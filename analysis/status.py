@@ -12,7 +12,8 @@ from bdlsweep.storage.layout import SweepLayout
 from bdlsweep.storage.locations import Location
 
 DONE, NOT_STARTED, UNFINISHED, FAILED = "done", "not started", "running or interrupted", "failed"
-OUTCOMES = ("done", "diverged", "failed", "unfinished")
+STOPPED = "stopped early"  # by the stage's scheduler; shown only when some were
+OUTCOMES = ("done", "diverged", "failed", "unfinished", STOPPED)
 
 
 @dataclass
@@ -22,23 +23,22 @@ class StageStatus:
     name: str
     method: str
     state: str = NOT_STARTED
-    counts: dict[str, int] = field(
-        default_factory=lambda: dict.fromkeys(("done", "diverged", "failed", "unfinished"), 0)
-    )
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
     wall_s: float = 0.0
     selected: dict[str, dict[int, str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
         """One line: ``stage map (map): done; 4 done, 0 diverged, 0 failed, 0 unfinished; wall 12 s; ...``."""
-        counts = ", ".join(f"{count} {outcome}" for outcome, count in self.counts.items())
+        shown = {outcome: count for outcome, count in self.counts.items() if count or outcome != STOPPED}
+        counts = ", ".join(f"{count} {outcome}" for outcome, count in shown.items())
         line = f"stage {self.name} ({self.method}): {self.state}; {counts}; wall {self.wall_s:.0f} s"
         for label, members in self.selected.items():
             line += f"; {label} selected " + ", ".join(f"seed {s}: {t}" for s, t in sorted(members.items()))
         return line + "".join(f"\n  warning: {note}" for note in self.notes)
 
 
-def _outcome(trial) -> str:
+def _outcome(trial, early_stopping: bool) -> str:
     result = trial.last_result or {}
     if trial.status == "ERROR":
         return "failed"
@@ -46,6 +46,8 @@ def _outcome(trial) -> str:
         return "diverged"
     if trial.status == "TERMINATED" and result.get("trial_complete"):
         return "done"
+    if trial.status == "TERMINATED" and early_stopping:  # ended without its final report
+        return STOPPED
     return "unfinished"
 
 
@@ -78,7 +80,7 @@ def _stage_status(storage: Location, name: str, record: dict, labels: dict[str, 
             status.state = UNFINISHED
             continue
         for trial in trials:
-            outcome = _outcome(trial)
+            outcome = _outcome(trial, record.get("scheduler") is not None)
             status.counts[outcome] += 1
             by_seed.setdefault(trial.config.get("seed"), set()).add(outcome)
             result = trial.last_result or {}

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ray import tune
+from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
@@ -40,6 +41,10 @@ def _with_search(stage: StageSpec, seed: Any, domain) -> dict[str, Any]:
     return space
 
 
+def _grid(values: list[Any]):
+    return tune.grid_search(list(values))
+
+
 def _range_domain(values: list[Any] | Range):
     if isinstance(values, Range):
         sampler = {"uniform": tune.uniform, "loguniform": tune.loguniform, "randint": tune.randint}
@@ -58,23 +63,36 @@ class Experiment:
 
 
 def experiments(spec: SweepSpec, stage: StageSpec) -> list[Experiment]:
-    """A grid stage is one Tuner (grid × seeds); a searcher stage is one Optuna Tuner per seed."""
-    if stage.searcher is None:
-        space = _with_search(stage, tune.grid_search(list(spec.seeds)), lambda v: tune.grid_search(list(v)))
+    """A grid stage is one Tuner (grid × seeds); a searcher stage, or one stopped early by a scheduler,
+    is one Tuner per seed (an Optuna search, or the grid, with the seed's ASHA rungs)."""
+    if stage.searcher is None and stage.scheduler is None:
+        space = _with_search(stage, _grid(spec.seeds), _grid)
         return [Experiment(spec.storage, stage.name, space, tune.TuneConfig(reuse_actors=True))]
-    searcher = stage.searcher
     runs = []
     for seed in spec.seeds:
-        optuna = OptunaSearch(metric=SELECTION_METRIC, mode="max", seed=searcher.seed + seed)
-        config = tune.TuneConfig(
-            search_alg=ConcurrencyLimiter(optuna, max_concurrent=searcher.max_concurrent),
-            num_samples=searcher.num_samples,
-            reuse_actors=True,
-        )
-        space = _with_search(stage, seed, _range_domain)
+        config = tune.TuneConfig(reuse_actors=True, scheduler=_scheduler(stage))
+        if stage.searcher is not None:
+            optuna = OptunaSearch(metric=SELECTION_METRIC, mode="max", seed=stage.searcher.seed + seed)
+            config.search_alg = ConcurrencyLimiter(optuna, max_concurrent=stage.searcher.max_concurrent)
+            config.num_samples = stage.searcher.num_samples
+        space = _with_search(stage, seed, _grid if stage.searcher is None else _range_domain)
         folder = spec.layout.stage_seed(stage.name, seed)
         runs.append(Experiment(spec.layout.stage(stage.name), folder.name, space, config))
     return runs
+
+
+def _scheduler(stage: StageSpec) -> ASHAScheduler | None:
+    """The stage's ASHA over reports (one per step), up to its longest trial; None without a scheduler."""
+    if stage.scheduler is None:
+        return None
+    return ASHAScheduler(
+        time_attr="training_iteration",
+        metric=stage.scheduler.metric,
+        mode="max",
+        max_t=max(stage.method_info.steps(settings) for settings in grid_settings(stage)),
+        grace_period=stage.scheduler.grace_epochs,
+        reduction_factor=stage.scheduler.reduction_factor,
+    )
 
 
 def grid_settings(stage: StageSpec) -> list[Any]:

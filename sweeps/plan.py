@@ -32,6 +32,9 @@ def describe_plan(spec: SweepSpec, plan: pd.DataFrame) -> list[str]:
             for key, values in stage.search.items()
         )
         how = f"optuna × {stage.searcher.num_samples} per seed" if stage.searcher else "grid × seeds"
+        if stage.scheduler is not None:
+            scheduler = stage.scheduler
+            how += f"; ASHA per seed, grace {scheduler.grace_epochs}, η {scheduler.reduction_factor:g}"
         parent = f" from {stage.parent}" if stage.parent else ""
         lines.append(
             f"stage {stage.name} ({stage.method}{parent}): {cost.trials} trials ({how}"

@@ -9,6 +9,7 @@ from ray import tune
 
 from bdlsweep.sweeps.experiments import SELECTION_METRIC
 from bdlsweep.sweeps.tracking import flatten
+from bdlsweep.trainables.runtime.reporting import COMPLETE, DIVERGED
 
 logger = logging.getLogger("bdlsweep.progress")
 
@@ -16,7 +17,7 @@ logger = logging.getLogger("bdlsweep.progress")
 class TrialProgress(tune.Callback):
     """Logs each trial's end: stage, seed, searched values, and the validation metrics selection reads:
     for a stage that selects a trial's best checkpoint, those of its best checkpointed epoch (named),
-    else those of its last report."""
+    else those of its last report; a trial its stage's scheduler stopped says so."""
 
     def __init__(self, stage: str, searched: list[str], total: int, best_epoch: bool = False) -> None:
         self.stage = stage
@@ -41,7 +42,9 @@ class TrialProgress(tune.Callback):
         self.finished += 1
         result = trial.last_result or {}
         where = ""
-        if self.best_epoch and trial.trial_id in self.checkpointed:
+        if not result.get(COMPLETE) and not result.get(DIVERGED):
+            where = f" (stopped early at step {result.get('training_iteration')})"
+        elif self.best_epoch and trial.trial_id in self.checkpointed:
             result = self.checkpointed.pop(trial.trial_id)
             where = f" (best epoch {result.get('training_iteration')})"
         values = " ".join(

@@ -125,6 +125,17 @@ class SearcherSpec(StrictModel):
     seed: int = 0
 
 
+class SchedulerSpec(StrictModel):
+    """Early stopping of a stage's trials with Ray Tune's ASHAScheduler, per seed: at each rung
+    (``grace_epochs`` × ``reduction_factor``^k steps) a trial below the top 1/``reduction_factor`` of
+    its seed's trials there by ``metric`` (higher is better) stops. A stopped trial is never selected."""
+
+    name: Literal["asha"] = "asha"
+    grace_epochs: int = Field(1, gt=0)
+    reduction_factor: float = Field(3.0, gt=1)
+    metric: str = Field("val_elpd", min_length=1)
+
+
 class StageFields(StrictModel):
     """Keys every stage has, whatever its method."""
 
@@ -134,6 +145,7 @@ class StageFields(StrictModel):
         default_factory=dict
     )
     searcher: SearcherSpec | None = None
+    scheduler: SchedulerSpec | None = None
     resources: Resources = Field(default_factory=Resources)
     max_failures: int = Field(2, ge=0)
 
@@ -142,7 +154,8 @@ class StageSpec(BaseModel):
     """One validated stage: its method's settings plus the resolved grids or ranges.
 
     With a ``searcher`` the stage runs one Optuna search per seed over ``search`` (ranges, and
-    lists as categorical choices); without one, a grid over ``search`` crossed with the seeds.
+    lists as categorical choices); without one, a grid over ``search`` crossed with the seeds. With a
+    ``scheduler`` each seed's trials run in a Tuner of their own, stopped early by ASHA.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
@@ -152,6 +165,7 @@ class StageSpec(BaseModel):
     parent: str | None
     search: dict[str, list[Any] | Range]
     searcher: SearcherSpec | None
+    scheduler: SchedulerSpec | None = None
     resources: Resources
     max_failures: int
     settings: SerializeAsAny[MethodSettings]
@@ -331,12 +345,19 @@ def _validate_stage(source: str, name: str, raw: dict[str, Any]) -> StageSpec:
     searcher = stage.searcher
     if searcher is None and any(isinstance(values, Range) for values in search.values()):
         searcher = SearcherSpec()
+    if stage.scheduler is not None and method.steps is None:
+        raise SpecError(
+            source,
+            key_path([*prefix, "scheduler"]),
+            f"method {method.name} reports once per trial; early stopping needs a report per step",
+        )
     return StageSpec(
         name=name,
         method=method.name,
         parent=stage.parent,
         search=search,
         searcher=searcher,
+        scheduler=stage.scheduler,
         resources=stage.resources,
         max_failures=stage.max_failures,
         settings=settings,

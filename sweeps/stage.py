@@ -12,6 +12,7 @@ from ray import tune
 
 from bdlsweep.analysis.grid_edges import grid_edge_notes
 from bdlsweep.storage.locations import Location
+from bdlsweep.sweeps.early_stopping import check_stopped, interrupted
 from bdlsweep.sweeps.experiments import SELECTION_METRIC, Experiment, experiments, trial_count
 from bdlsweep.sweeps.finished_trials import finished_trials
 from bdlsweep.sweeps.progress import TrialProgress
@@ -64,7 +65,8 @@ def _records(grid: tune.ResultGrid, policy: str, storage: Location) -> list[Tria
     checkpoint (addressed by URI when the storage is one, so that any node can read it)."""
     records = []
     for result in grid:
-        if result.error is not None or result.checkpoint is None or result.metrics.get(DIVERGED):
+        unfinished = result.metrics.get(DIVERGED) or not result.metrics.get(COMPLETE)  # or stopped early
+        if result.error is not None or result.checkpoint is None or unfinished:
             continue
         checkpoint, metrics = result.checkpoint, result.metrics
         if policy == "best":
@@ -172,10 +174,10 @@ def _fit(
         lambda: discard_partial_runs(spec.tracking_uri, experiment_id, tags),
     )
     best = stage.method_info.checkpoint == "best"
-    if stage.searcher is None:
+    if stage.searcher is None and stage.scheduler is None:
         label, total = stage.name, trial_count(stage, spec.seeds)
-    else:
-        label, total = f"{stage.name}/{experiment.name}", stage.searcher.num_samples
+    else:  # one Tuner per seed
+        label, total = f"{stage.name}/{experiment.name}", trial_count(stage, spec.seeds) // len(spec.seeds)
     tracker = MLflowTrialLogger(
         spec.tracking_uri,
         experiment_id,
@@ -278,7 +280,7 @@ def _run_trials_and_select(
     records, finished = [], []
     for experiment in experiments(spec, stage):
         grid = _fit(spec, stage, experiment, trainable, experiment_id, parent)
-        if any(result.error is None and not result.metrics.get(COMPLETE) for result in grid):
+        if interrupted(stage, str(experiment.storage_path / experiment.name), grid):
             raise StageInterrupted(
                 f"stage {stage.name} was interrupted; run the same command again to resume it"
             )
@@ -288,6 +290,7 @@ def _run_trials_and_select(
         finished += [result for result in grid if result.error is None]
         records += _records(grid, stage.method_info.checkpoint, spec.storage)
     _check_divergence(stage, spec.seeds, finished)
+    check_stopped(stage, spec.seeds, finished)
     selections = {}
     for label, derived in labels.items():
         metric = SELECTION_METRIC if derived is None else stage.method_info.derived[derived].metric

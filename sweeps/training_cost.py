@@ -25,6 +25,7 @@ class StageCost:
     per_trial: float
     per_seed: float
     rule: str
+    early_stopping: bool = False  # the epochs are an upper bound
 
     @property
     def epochs(self) -> float:
@@ -33,7 +34,8 @@ class StageCost:
     def describe(self) -> str:
         """``3,000 epochs (100 per trial)``, with the preparation's share when it has one."""
         seeds = f" + {_amount(self.per_seed)} per seed" if self.per_seed else ""
-        return f"{_amount(self.epochs)} epochs ({_amount(self.per_trial)} per trial{seeds})"
+        bound = "at most " if self.early_stopping else ""
+        return f"{bound}{_amount(self.epochs)} epochs ({_amount(self.per_trial)} per trial{seeds})"
 
 
 def _amount(value: float) -> str:
@@ -53,6 +55,7 @@ def stage_cost(stage: StageSpec, seeds: list[int]) -> StageCost:
         sum(per_point) / len(per_point),
         passes.per_seed,
         passes.rule,
+        stage.scheduler is not None,
     )
 
 

@@ -20,7 +20,9 @@ from bdlsweep.sweeps.tracking import (
     tuner_runs,
 )
 from bdlsweep.sweeps.tracking_check import unreachable_reason
-from bdlsweep.trainables.runtime.reporting import DIVERGED
+from bdlsweep.trainables.runtime.reporting import COMPLETE, DIVERGED
+
+STOPPED_EARLY = "stopped_early"
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +159,8 @@ class MLflowTrialLogger(tune.Callback):
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         status = "FAILED" if trial.last_result.get(DIVERGED) else "FINISHED"
         self._log_gathered(trial.trial_id)
+        if not trial.last_result.get(COMPLETE) and status == "FINISHED":  # the stage's scheduler stopped it
+            self._send(lambda: self.client.set_tag(self.run_id(trial), STOPPED_EARLY, "true"))
         self._send(lambda: self.client.set_terminated(self.run_id(trial), status))
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:

@@ -23,6 +23,11 @@ def epochs(settings: Any) -> float:
     return float(settings.epochs)
 
 
+def epoch_steps(settings: Any) -> int:
+    """A trial that reports once per epoch."""
+    return settings.epochs
+
+
 def validation_only(settings: Any) -> float:
     """A trial that only validates what its stage's preparation fitted: no pass over the training set."""
     return 0.0
@@ -52,6 +57,8 @@ class Method:
     work shared by a seed's grid points (features, Hessians) is not repeated per trial.
     ``tiny`` holds settings for a trial of seconds on a small network (what the method contract test
     runs; with them every multi-step method takes at least two steps).
+    ``steps(settings)``, for methods whose trials report every step, is how many reports (epochs or
+    iterations) a trial makes; None for methods that report once (they cannot be stopped early).
     ``passes`` says how many passes over the training set a trial and a seed's preparation make;
     ``probe`` holds the settings that shorten a trial to a few steps of the real size (``--probe``
     times one to estimate the sweep's hours).
@@ -69,5 +76,6 @@ class Method:
     models: tuple[str, ...] = ()
     derived: dict[str, DerivedSelection] = field(default_factory=dict)
     tiny: dict[str, Any] = field(default_factory=dict)
+    steps: Callable[[Any], int] | None = None
     passes: TrainingPasses = TrainingPasses()
     probe: dict[str, Any] = field(default_factory=lambda: {"epochs": 2})

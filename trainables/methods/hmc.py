@@ -172,6 +172,11 @@ def train_hmc(config: dict[str, Any], context: TrialContext) -> None:
     run_fit(HMCFit(start, context), start.settings.checkpoint_every_s)
 
 
+def chain_steps(settings: HMCSettings) -> int:
+    """A chain reports once per iteration."""
+    return settings.iterations
+
+
 def leapfrog_passes(settings: HMCSettings) -> float:
     """Full-batch gradients of a chain: leapfrog steps per iteration at the initial step size."""
     steps = leapfrog_steps(settings.step_size, settings.trajectory_length, settings.max_leapfrog_steps)
@@ -181,6 +186,7 @@ def leapfrog_passes(settings: HMCSettings) -> float:
 METHOD = Method(
     name="hmc",
     settings=HMCSettings,
+    steps=chain_steps,
     trainable=train_hmc,
     posterior=HMCPosterior,
     checkpoint="last",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from bdlsweep.trainables.method import Method
+from bdlsweep.trainables.method import Method, epoch_steps
 from bdlsweep.trainables.posteriors.single_network import FixedWeightsPosterior
 from bdlsweep.trainables.runtime.context import TrialContext
 from bdlsweep.trainables.runtime.network_fit import NetworkSettings, fit_network
@@ -29,6 +29,7 @@ def train_map(config: dict[str, Any], context: TrialContext) -> None:
 METHOD = Method(
     name="map",
     settings=MAPSettings,
+    steps=epoch_steps,
     trainable=train_map,
     posterior=MAPPosterior,
     checkpoint="best",

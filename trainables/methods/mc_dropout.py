@@ -8,7 +8,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from bdlsweep.trainables.method import Method
+from bdlsweep.trainables.method import Method, epoch_steps
 from bdlsweep.trainables.posteriors.base import ModelRecipe, NetworkPosterior
 from bdlsweep.trainables.runtime.context import TrialContext
 from bdlsweep.trainables.runtime.network_fit import NetworkSettings, fit_network
@@ -68,6 +68,7 @@ def train_mc_dropout(config: dict[str, Any], context: TrialContext) -> None:
 METHOD = Method(
     name="mc_dropout",
     settings=MCDropoutSettings,
+    steps=epoch_steps,
     trainable=train_mc_dropout,
     posterior=MCDropoutPosterior,
     checkpoint="best",

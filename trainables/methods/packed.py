@@ -14,7 +14,7 @@ import torch
 from pydantic import Field
 
 from bdlsweep.trainables.inference.likelihoods import Likelihood
-from bdlsweep.trainables.method import Method
+from bdlsweep.trainables.method import Method, epoch_steps
 from bdlsweep.trainables.posteriors.base import NetworkPosterior
 from bdlsweep.trainables.posteriors.stored_samples import replay_order
 from bdlsweep.trainables.runtime.context import TrialContext
@@ -85,6 +85,7 @@ def train_packed(config: dict[str, Any], context: TrialContext) -> None:
 METHOD = Method(
     name="packed",
     settings=PackedSettings,
+    steps=epoch_steps,
     trainable=train_packed,
     posterior=PackedPosterior,
     checkpoint="best",

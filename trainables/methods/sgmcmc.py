@@ -18,7 +18,7 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from bdlsweep.trainables.inference.sgmcmc_optimizer import SGMCMC
-from bdlsweep.trainables.method import Method
+from bdlsweep.trainables.method import Method, epoch_steps
 from bdlsweep.trainables.posteriors.stored_samples import SampledWeightsPosterior
 from bdlsweep.trainables.runtime.context import TrialContext
 from bdlsweep.trainables.runtime.training import (
@@ -165,6 +165,7 @@ def train_sgmcmc(config: dict[str, Any], context: TrialContext) -> None:
 METHOD = Method(
     name="sgmcmc",
     settings=SGMCMCSettings,
+    steps=epoch_steps,
     trainable=train_sgmcmc,
     posterior=SGMCMCPosterior,
     checkpoint="last",

@@ -262,6 +262,11 @@ def train_subspace(config: dict[str, Any], context: TrialContext) -> None:
     run_fit(fit(start, context), start.settings.checkpoint_every_s)
 
 
+def subspace_steps(settings: SubspaceSettings) -> int:
+    """ESS reports once per transition, VI once per epoch."""
+    return settings.iterations if settings.inference == "ess" else settings.epochs
+
+
 def subspace_passes(settings: SubspaceSettings) -> float:
     """ESS: a full-batch likelihood per transition (a lower bound: each shrink costs one more); VI: epochs."""
     return float(settings.iterations if settings.inference == "ess" else settings.epochs)
@@ -270,6 +275,7 @@ def subspace_passes(settings: SubspaceSettings) -> float:
 METHOD = Method(
     name="subspace",
     settings=SubspaceSettings,
+    steps=subspace_steps,
     trainable=train_subspace,
     posterior=SubspacePosterior,
     checkpoint="last",

@@ -14,7 +14,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from bdlsweep.trainables.method import DerivedSelection, Method
+from bdlsweep.trainables.method import DerivedSelection, Method, epoch_steps
 from bdlsweep.trainables.methods.map import MAPPosterior
 from bdlsweep.trainables.posteriors.base import ModelRecipe
 from bdlsweep.trainables.posteriors.single_network import FixedWeightsPosterior
@@ -249,6 +249,7 @@ def train_swag(config: dict[str, Any], context: TrialContext) -> None:
 METHOD = Method(
     name="swag",
     settings=SWAGSettings,
+    steps=epoch_steps,
     trainable=train_swag,
     posterior=SWAGPosterior,
     checkpoint="last",

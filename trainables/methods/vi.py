@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn.utils import parameters_to_vector
 
 from bdlsweep.trainables.inference.mean_field import MeanField, negative_elbo
-from bdlsweep.trainables.method import Method
+from bdlsweep.trainables.method import Method, epoch_steps
 from bdlsweep.trainables.methods.map import MAPPosterior
 from bdlsweep.trainables.posteriors.base import ModelRecipe
 from bdlsweep.trainables.posteriors.weight_distribution import WeightSamplingPosterior, load_sampling_network
@@ -159,6 +159,7 @@ def train_vi(config: dict[str, Any], context: TrialContext) -> None:
 METHOD = Method(
     name="vi",
     settings=VISettings,
+    steps=epoch_steps,
     trainable=train_vi,
     posterior=MeanFieldPosterior,
     checkpoint="last",

@@ -1,0 +1,84 @@
+"""``scheduler: asha``: stopped trials are finished, never selected, and recorded for what they are."""
+
+from types import SimpleNamespace
+
+import mlflow
+import pytest
+import yaml
+
+from bdlsweep.analysis import results
+from bdlsweep.cli import main
+from bdlsweep.sweeps.early_stopping import check_stopped
+from bdlsweep.sweeps.errors import SpecError
+from bdlsweep.sweeps.spec import load_spec
+
+SWEEP = {
+    "name": "asha",
+    "dataset": {"name": "digits"},
+    "model": {"name": "mlp", "hidden": [32]},
+    "seeds": [1, 2],
+    "stages": {
+        "map": {"method": "map", "epochs": 3, "batch_size": 64},
+        "swag": {
+            "method": "swag",
+            "from": "map",
+            "epochs": 9,
+            "rank": 3,
+            "val_samples": 2,
+            "search": {"lr": [0.3, 0.1, 0.03, 0.01, 0.003, 0.001]},
+            "scheduler": {"name": "asha", "grace_epochs": 1, "reduction_factor": 3},
+        },
+    },
+    "evaluate": {"methods": ["swag"], "ensemble_sizes": [1], "num_posterior_samples": 2, "splits": ["test"]},
+}
+
+
+def _write(tmp_path, sweep: dict):
+    path = tmp_path / "asha.yaml"
+    path.write_text(yaml.safe_dump(sweep))
+    return path
+
+
+def test_a_method_that_reports_once_cannot_be_stopped_early(tmp_path):
+    sweep = {
+        **SWEEP,
+        "stages": {**SWEEP["stages"], "llla": {"method": "llla", "from": "map", "scheduler": {}}},
+    }
+    with pytest.raises(SpecError, match=r"stages\.llla\.scheduler: method llla reports once per trial"):
+        load_spec(_write(tmp_path, sweep))
+
+
+def _result(seed: int, complete: bool, diverged: bool = False):
+    metrics = {"trial_complete": complete or diverged, "diverged": diverged}
+    return SimpleNamespace(error=None, metrics=metrics, config={"seed": seed})
+
+
+def test_a_seed_whose_every_trial_was_stopped_or_diverged_fails_the_stage(tmp_path):
+    stage = load_spec(_write(tmp_path, SWEEP)).stages["swag"]
+    check_stopped(stage, [1, 2], [_result(1, True), _result(1, False), _result(2, True)])
+    with pytest.raises(RuntimeError, match="stage swag: no trial of seed 2 ran its whole budget"):
+        check_stopped(stage, [1, 2], [_result(1, True), _result(2, False), _result(2, False, diverged=True)])
+
+
+@pytest.mark.slow  # a MAP and an ASHA SWAG stage with evaluation: about a minute and a half
+def test_trials_asha_stops_are_never_selected_and_are_recorded_as_stopped(tmp_path, ray_session, capsys):
+    path = _write(tmp_path, SWEEP)
+    overrides = [f"storage={tmp_path / 'sweep'}"]
+    assert main(["run", str(path), *overrides]) == 0
+    spec = load_spec(path, overrides)
+    trials = results.trials(spec.storage, "swag")
+    assert len(trials) == 12
+    stopped = trials[~trials["trial_complete"].astype(bool)]
+    assert len(stopped) > 0 and (stopped["epoch"] < 9).all()
+    selection = results.selections(spec.storage).query("label == 'swag'")
+    chosen = trials[trials["trial_id"].isin(selection["trial_id"])]
+    assert len(chosen) == 2 and (chosen["epoch"] == 9).all() and chosen["trial_complete"].all()
+    mlflow.set_tracking_uri(spec.tracking_uri)
+    runs = mlflow.search_runs(experiment_names=[spec.experiment])
+    swag_runs = runs[runs["tags.stage"] == "swag"]
+    flagged = swag_runs[swag_runs["tags.stopped_early"] == "true"]
+    assert sorted(flagged["tags.trial_id"]) == sorted(stopped["trial_id"])
+    assert set(swag_runs["status"]) == {"FINISHED"}
+    capsys.readouterr()
+    assert main(["status", str(spec.storage)]) == 0
+    assert f"{len(stopped)} stopped early" in capsys.readouterr().out
