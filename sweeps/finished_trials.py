@@ -17,6 +17,7 @@ from typing import Any
 from pyarrow import fs
 from ray.tune import Checkpoint, ExperimentAnalysis, Result, ResultGrid
 
+from bdlsweep.sweeps.early_stopping import ENDED
 from bdlsweep.trainables.runtime.replay import FinishedTrials, RecordedReport
 from bdlsweep.trainables.runtime.reporting import COMPLETE, DIVERGED, SELECTION_METRIC
 
@@ -87,9 +88,14 @@ def _checkpoint(result: Result, row: dict[str, Any]) -> Checkpoint | None:
 
 
 def finished_trials(folder: str, policy: str) -> FinishedTrials:
-    """Trial id → the reports to replay, for each trial of the Tuner in ``folder`` that finished."""
+    """Trial id → the reports to replay, for each trial of the Tuner in ``folder`` that finished after
+    Tune last saved it as unfinished."""
     finished: FinishedTrials = {}
-    for result in ResultGrid(ExperimentAnalysis(folder)):
+    analysis = ExperimentAnalysis(folder)
+    restored = {trial.trial_id for trial in analysis.trials if trial.status not in ENDED}  # Tune reruns them
+    for result in ResultGrid(analysis):
+        if result.metrics.get("trial_id") not in restored:
+            continue
         chosen = reports_to_replay(_read_rows(result.filesystem, result.path), policy)
         reports = tuple(RecordedReport(_metrics(row), _checkpoint(result, row)) for row in chosen)
         lost = [
