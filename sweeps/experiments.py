@@ -61,6 +61,11 @@ class Experiment:
     param_space: dict[str, Any]
     tune_config: tune.TuneConfig
 
+    @property
+    def folder(self) -> str:
+        """The Tuner's experiment folder (path or URI), which Tune restores from."""
+        return str(self.storage_path / self.name)
+
 
 def experiments(spec: SweepSpec, stage: StageSpec) -> list[Experiment]:
     """A grid stage is one Tuner (grid × seeds); a searcher stage, or one stopped early by a scheduler,

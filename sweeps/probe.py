@@ -27,6 +27,7 @@ from bdlsweep.sweeps.experiments import grid_settings
 from bdlsweep.sweeps.pipeline import prepare_data
 from bdlsweep.sweeps.ray_session import ray_for
 from bdlsweep.sweeps.spec import StageSpec, SweepSpec
+from bdlsweep.sweeps.stage import stage_context
 from bdlsweep.sweeps.training_cost import StageCost, stage_cost
 from bdlsweep.trainables.runtime.context import TrialContext
 from bdlsweep.trainables.runtime.reporting import POSTERIOR_DIR
@@ -140,15 +141,7 @@ def probe_stage(
     """Time ``stage``'s probe (from the probed parent checkpoints in ``parents``); its estimate and its
     checkpoint's posterior folder (what a later stage's probe starts from)."""
     seed = spec.seeds[0]
-    context = TrialContext(
-        sweep=spec.name,
-        stage=stage.name,
-        dataset=spec.dataset,
-        dataset_options=spec.dataset_options,
-        model=spec.model,
-        model_options=spec.model_options,
-        parents={seed: parents[stage.parent]} if stage.parent else {},
-    )
+    context = stage_context(spec, stage, {seed: parents[stage.parent]} if stage.parent else {})
     context, prepare_s = _prepare(stage, context, seed, folder / "prepared" / stage.name)
     settings = [_probe_settings(stage, 1), _probe_settings(stage, 1), _probe_settings(stage, 2)]
     results = _run_probe_trials(stage, settings, context, seed, folder)

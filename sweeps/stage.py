@@ -12,7 +12,7 @@ from ray import tune
 
 from bdlsweep.analysis.grid_edges import grid_edge_notes
 from bdlsweep.storage.locations import Location
-from bdlsweep.sweeps.early_stopping import check_stopped, interrupted
+from bdlsweep.sweeps.early_stopping import check_stopped, interrupted, ran_whole_budget
 from bdlsweep.sweeps.experiments import SELECTION_METRIC, Experiment, experiments, trial_count
 from bdlsweep.sweeps.finished_trials import finished_trials
 from bdlsweep.sweeps.progress import TrialProgress
@@ -27,7 +27,7 @@ from bdlsweep.sweeps.trial_logger import MLflowTrialLogger
 from bdlsweep.trainables.posteriors.checkpoint import CorruptCheckpointError, read_metadata
 from bdlsweep.trainables.runtime.context import TrialContext
 from bdlsweep.trainables.runtime.replay import FinishedTrials, replaying
-from bdlsweep.trainables.runtime.reporting import COMPLETE, DIVERGED, POSTERIOR_DIR, stop_diverged
+from bdlsweep.trainables.runtime.reporting import DIVERGED, POSTERIOR_DIR, stop_diverged
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +65,7 @@ def _records(grid: tune.ResultGrid, policy: str, storage: Location) -> list[Tria
     checkpoint (addressed by URI when the storage is one, so that any node can read it)."""
     records = []
     for result in grid:
-        unfinished = result.metrics.get(DIVERGED) or not result.metrics.get(COMPLETE)  # or stopped early
-        if result.error is not None or result.checkpoint is None or unfinished:
+        if not ran_whole_budget(result) or result.checkpoint is None:  # failed, diverged or stopped early
             continue
         checkpoint, metrics = result.checkpoint, result.metrics
         if policy == "best":
@@ -151,20 +150,18 @@ def _fit(
     parent: str | None,
 ) -> tune.ResultGrid:
     """Run one Tuner of a stage, or restore and finish it when an earlier run was interrupted."""
-    path = experiment.storage_path / experiment.name
+    path = experiment.folder
     tags = run_tags(spec, stage, experiment.name)
     tags.update({MLFLOW_PARENT_RUN_ID: parent} if parent else {})
-    if tune.Tuner.can_restore(str(path)):
+    if tune.Tuner.can_restore(path):
         logger.info("stage %s: resuming from %s", stage.name, path)
-        tuner = tune.Tuner.restore(
-            str(path), trainable, resume_errored=True, param_space=experiment.param_space
-        )
+        tuner = tune.Tuner.restore(path, trainable, resume_errored=True, param_space=experiment.param_space)
         grid = tuner.fit()
         while_reachable(
             spec.tracking_uri,
             "records of the interrupted attempt not checked",
             lambda: backfill_tuner(
-                MlflowClient(spec.tracking_uri), experiment_id, str(path), tags, list(stage.search)
+                MlflowClient(spec.tracking_uri), experiment_id, path, tags, list(stage.search)
             ),
         )
         return grid
@@ -227,9 +224,8 @@ def _finished_before(spec: SweepSpec, stage: StageSpec) -> FinishedTrials:
     """The trials of the stage's interrupted Tuners that had finished, with the reports to replay."""
     finished: FinishedTrials = {}
     for experiment in experiments(spec, stage):
-        path = str(experiment.storage_path / experiment.name)
-        if tune.Tuner.can_restore(path):
-            finished.update(finished_trials(path, stage.method_info.checkpoint))
+        if tune.Tuner.can_restore(experiment.folder):
+            finished.update(finished_trials(experiment.folder, stage.method_info.checkpoint))
     if finished:
         logger.info(
             "stage %s: %d trial(s) had finished before the interruption; their results are reported "
@@ -238,6 +234,19 @@ def _finished_before(spec: SweepSpec, stage: StageSpec) -> FinishedTrials:
             len(finished),
         )
     return finished
+
+
+def stage_context(spec: SweepSpec, stage: StageSpec, parents: dict[int, str]) -> TrialContext:
+    """What the stage's trials share: data, model, and ``parents`` (seed → upstream posterior folder)."""
+    return TrialContext(
+        sweep=spec.name,
+        stage=stage.name,
+        dataset=spec.dataset,
+        dataset_options=spec.dataset_options,
+        model=spec.model,
+        model_options=spec.model_options,
+        parents=parents,
+    )
 
 
 def run_stage(
@@ -253,15 +262,7 @@ def run_stage(
     if all(spec.layout.selection(label).is_file() for label in labels):
         logger.info("stage %s: finished earlier, skipped", stage.name)
         return {label: Selection.load(spec.layout.selection(label)) for label in labels}
-    context = TrialContext(
-        sweep=spec.name,
-        stage=stage.name,
-        dataset=spec.dataset,
-        dataset_options=spec.dataset_options,
-        model=spec.model,
-        model_options=spec.model_options,
-        parents=done[stage.parent].checkpoints() if stage.parent else {},
-    )
+    context = stage_context(spec, stage, done[stage.parent].checkpoints() if stage.parent else {})
     context = replace(context, prepared=_prepare_seeds(spec, stage, context))
     finished = _finished_before(spec, stage)
     trainable = tune.with_resources(
@@ -280,7 +281,7 @@ def _run_trials_and_select(
     records, finished = [], []
     for experiment in experiments(spec, stage):
         grid = _fit(spec, stage, experiment, trainable, experiment_id, parent)
-        if interrupted(stage, str(experiment.storage_path / experiment.name), grid):
+        if interrupted(stage, experiment.folder, grid):
             raise StageInterrupted(
                 f"stage {stage.name} was interrupted; run the same command again to resume it"
             )

@@ -125,10 +125,10 @@ def result_records(result: dict[str, Any]) -> tuple[list[Metric], list[RunTag]]:
     return metrics, tags
 
 
-def last_steps(client: MlflowClient, run_id: str) -> dict[str, int]:
-    """Metric key → the last step a run holds a value for."""
+def logged_steps(client: MlflowClient, run_id: str) -> dict[str, list[int]]:
+    """Metric key → the steps a run holds values for."""
     return {
-        key: max(metric.step for metric in client.get_metric_history(run_id, key))
+        key: [metric.step for metric in client.get_metric_history(run_id, key)]
         for key in client.get_run(run_id).data.metrics
     }
 

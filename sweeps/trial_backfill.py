@@ -14,14 +14,13 @@ from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 from ray.tune import ExperimentAnalysis, ResultGrid
 
-from bdlsweep.sweeps.tracking import MAX_BATCH, create_trial_run, result_records, tuner_runs
+from bdlsweep.sweeps.tracking import MAX_BATCH, create_trial_run, logged_steps, result_records, tuner_runs
 from bdlsweep.trainables.runtime.reporting import COMPLETE, DIVERGED
 
 
 def _logged(client: MlflowClient, run_id: str) -> set[tuple[str, int]]:
     """(key, step) of every metric value a run holds."""
-    keys = client.get_run(run_id).data.metrics
-    return {(key, m.step) for key in keys for m in client.get_metric_history(run_id, key)}
+    return {(key, step) for key, steps in logged_steps(client, run_id).items() for step in steps}
 
 
 def backfill_tuner(

@@ -15,7 +15,7 @@ from bdlsweep.sweeps.tracking import (
     MAX_BATCH,
     UNREACHABLE,
     create_trial_run,
-    last_steps,
+    logged_steps,
     result_records,
     tuner_runs,
 )
@@ -129,7 +129,8 @@ class MLflowTrialLogger(tune.Callback):
         a failure part way sends only what is still missing."""
         run_id = self.run_id(trial)
         if run_id not in self._last_steps:  # a run of an earlier driver
-            self._last_steps[run_id] = last_steps(self.client, run_id)
+            logged = logged_steps(self.client, run_id)
+            self._last_steps[run_id] = {key: max(steps) for key, steps in logged.items()}
         last = self._last_steps[run_id]
         unsent = [metric for metric in metrics if metric.step > last.get(metric.key, -1)]
         for start in range(0, len(unsent), MAX_BATCH):
