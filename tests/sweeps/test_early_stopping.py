@@ -82,3 +82,23 @@ def test_trials_asha_stops_are_never_selected_and_are_recorded_as_stopped(tmp_pa
     capsys.readouterr()
     assert main(["status", str(spec.storage)]) == 0
     assert f"{len(stopped)} stopped early" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("stage", "expected"),
+    [
+        (
+            {"method": "llla", "from": "map", "scheduler": {}},
+            "stages.llla.scheduler: method llla reports once",
+        ),
+        ({"method": "map", "scheduler": {"reduction_factor": 1}}, "stages.extra.scheduler.reduction_factor"),
+        ({"method": "map", "scheduler": {"name": "hyperband"}}, "stages.extra.scheduler.name"),
+    ],
+)
+def test_a_bad_scheduler_is_one_error_line_and_exit_2(tmp_path, capsys, stage, expected):
+    name = "llla" if stage["method"] == "llla" else "extra"
+    path = _write(tmp_path, {**SWEEP, "stages": {**SWEEP["stages"], name: stage}})
+    assert main(["run", str(path), f"storage={tmp_path / 'sweep'}", "--dry-run"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"error: {path}: ") and expected in line
+    assert not (tmp_path / "sweep").exists()
