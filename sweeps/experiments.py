@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
 from bdlsweep.search_spaces import Range
 from bdlsweep.storage.locations import Location
+from bdlsweep.sweeps.resumable_asha import ResumableASHA
 from bdlsweep.sweeps.spec import StageSpec, SweepSpec
 from bdlsweep.trainables.runtime.reporting import SELECTION_METRIC
 
@@ -86,11 +86,12 @@ def experiments(spec: SweepSpec, stage: StageSpec) -> list[Experiment]:
     return runs
 
 
-def _scheduler(stage: StageSpec) -> ASHAScheduler | None:
-    """The stage's ASHA over reports (one per step), up to its longest trial; None without a scheduler."""
+def _scheduler(stage: StageSpec) -> ResumableASHA | None:
+    """The stage's ASHA over reports (one per step), up to its longest trial, with rungs that survive a
+    resume; None without a scheduler."""
     if stage.scheduler is None:
         return None
-    return ASHAScheduler(
+    return ResumableASHA(
         time_attr="training_iteration",
         metric=stage.scheduler.metric,
         mode="max",

@@ -10,7 +10,6 @@ saved checkpoint).
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
@@ -18,42 +17,16 @@ from pyarrow import fs
 from ray.tune import Checkpoint, ExperimentAnalysis, Result, ResultGrid
 
 from bdlsweep.sweeps.early_stopping import ENDED
+from bdlsweep.sweeps.trial_reports import last_attempt, read_reports
 from bdlsweep.trainables.runtime.replay import FinishedTrials, RecordedReport
 from bdlsweep.trainables.runtime.reporting import COMPLETE, DIVERGED, SELECTION_METRIC
 
-RESULT_FILE = "result.json"
 CHECKPOINT_KEY = "checkpoint_dir_name"
 TUNE_KEYS = {  # what Tune adds to every report; training_iteration stays, so the step is the same
     "time_this_iter_s", "time_total_s", "timestamp", "date", "pid", "hostname", "node_ip", "done",
     "time_since_restore", "iterations_since_restore", "timesteps_since_restore", "timesteps_total",
     "episodes_total", "trial_id", "experiment_tag", "config", "should_checkpoint", CHECKPOINT_KEY,
 }  # fmt: skip
-
-
-def _read_rows(filesystem: fs.FileSystem, folder: str) -> list[dict[str, Any]]:
-    """The reports in a trial folder's ``result.json``; a last line cut by the kill is left out."""
-    path = f"{folder}/{RESULT_FILE}"
-    if filesystem.get_file_info(path).type == fs.FileType.NotFound:
-        return []
-    with filesystem.open_input_stream(path) as stream:
-        lines = stream.readall().decode("utf-8").splitlines()
-    rows = []
-    for line in lines:
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            break
-    return rows
-
-
-def last_attempt(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The reports of the trial's last attempt: those after the last fall of ``training_iteration``
-    (a restored trial reports again from its checkpoint, and reuses checkpoint folder names)."""
-    start = 0
-    for index in range(1, len(rows)):
-        if rows[index].get("training_iteration", 0) <= rows[index - 1].get("training_iteration", 0):
-            start = index
-    return rows[start:]
 
 
 def reports_to_replay(rows: list[dict[str, Any]], policy: str) -> list[dict[str, Any]]:
@@ -96,7 +69,7 @@ def finished_trials(folder: str, policy: str) -> FinishedTrials:
     for result in ResultGrid(analysis):
         if result.metrics.get("trial_id") not in restored:
             continue
-        chosen = reports_to_replay(_read_rows(result.filesystem, result.path), policy)
+        chosen = reports_to_replay(read_reports(result.filesystem, result.path), policy)
         reports = tuple(RecordedReport(_metrics(row), _checkpoint(result, row)) for row in chosen)
         lost = [
             row

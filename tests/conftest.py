@@ -5,7 +5,9 @@ import tempfile
 import warnings
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-os.environ.setdefault("RAY_TMPDIR", tempfile.mkdtemp(prefix="ray", dir="/tmp"))
+# Each pytest process (each xdist worker) gets its own Ray temp folder: a `ray start` cluster of one
+# worker's test records its address there, and ray.init() in another worker would join it.
+os.environ["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="ray", dir=os.environ.get("RAY_TMPDIR", "/tmp"))
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 warnings.filterwarnings("ignore", category=FutureWarning)
 

@@ -13,6 +13,8 @@ import yaml
 from local_servers import free_port, start_mlflow_server, stop_server
 from repo_paths import HELPERS, ROOT
 
+pytestmark = pytest.mark.xdist_group("multinode")  # one pytest worker: the cluster fixture starts once
+
 QUICKSTART = ROOT / "sweeps" / "quickstart.yaml"
 SMALL_SWEEP = {
     "name": "small",
