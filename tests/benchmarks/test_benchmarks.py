@@ -84,3 +84,20 @@ def test_evaluation_benchmark_counts_fewer_passes_per_member_than_per_ensemble(b
     assert figures["passes_per_member"] == 3 * 4  # each member's 4 samples, once
     assert figures["passes_per_ensemble"] == 6 * 4  # each ensemble's 4 samples, predicted afresh
     assert figures["per_member_s"] > 0 and figures["per_ensemble_s"] > 0
+
+
+def test_the_early_stopping_benchmarks_mnist_files_are_the_digits_read_by_the_mnist_loader(
+    benchmarks, tmp_path
+):
+    import numpy as np
+
+    from bdlsweep.trainables.data import load_dataset
+    from bdlsweep.trainables.data.digits import bundled_digits
+
+    root = benchmarks("early_stopping").write_digits_as_mnist(tmp_path, test=97)
+    data = load_dataset("mnist", {"data_dir": str(root), "val_size": 100, "ood": ()})
+    assert data.input_shape == (1, 28, 28) and len(data.test.labels) == 97
+    assert len(data.train.labels) + len(data.val.labels) + 97 == 1797
+    _, labels = bundled_digits()
+    counts = np.bincount(np.concatenate([data.train.labels, data.val.labels, data.test.labels]), minlength=10)
+    assert counts.tolist() == np.bincount(labels, minlength=10).tolist()
