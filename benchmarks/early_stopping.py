@@ -95,8 +95,9 @@ def write_digits_as_mnist(root: Path, test: int = 297) -> Path:
     return root
 
 
-def _run(workload: Workload, seeds: int, storage: Path, data_dir: Path, asha: bool) -> dict:
-    """Run one variant; return its SWAG epochs, selected learning rate and test ELPD per seed."""
+def _run(workload: Workload, seeds: int, storage: Path, data_dir: Path, grace: int | None) -> dict:
+    """Run one variant (ASHA with ``grace`` epochs, or the whole grid when None); return its SWAG
+    epochs, selected learning rate and test ELPD per seed."""
     overrides = [
         *workload.overrides,
         SWAG_GRID,
@@ -110,8 +111,7 @@ def _run(workload: Workload, seeds: int, storage: Path, data_dir: Path, asha: bo
     ]
     if workload.sweep == "mnist_lenet_ensembles.yaml":
         overrides.append(f"data_dir={data_dir}")
-    if asha:
-        grace = workload.grace_epochs
+    if grace is not None:
         overrides.append(f"stages.swag.scheduler={{name: asha, grace_epochs: {grace}, reduction_factor: 3}}")
     run_sweep(load_spec(SWEEPS / workload.sweep, overrides))
     trials = results.trials(storage, "swag")
@@ -134,11 +134,13 @@ def _mean_se(values: list[float]) -> str:
     return f"{array.mean():.4f} ± {array.std(ddof=1) / np.sqrt(len(array)):.4f}"
 
 
-def compare(name: str, seeds: int, root: Path, data_dir: Path) -> dict:
-    """The workload's full grid against ASHA: epochs saved, same selections, test ELPD of each."""
+def compare(name: str, seeds: int, root: Path, data_dir: Path, grace: int | None = None) -> dict:
+    """The workload's full grid against ASHA (with ``grace`` epochs, or the workload's): epochs saved,
+    same selections, test ELPD of each."""
     workload = WORKLOADS[name]
-    full = _run(workload, seeds, root / f"{name}_full", data_dir, asha=False)
-    asha = _run(workload, seeds, root / f"{name}_asha", data_dir, asha=True)
+    grace = grace or workload.grace_epochs
+    full = _run(workload, seeds, root / f"{name}_full", data_dir, grace=None)
+    asha = _run(workload, seeds, root / f"{name}_asha", data_dir, grace=grace)
     same = [seed for seed in full["lr"] if full["lr"][seed] == asha["lr"].get(seed)]
     full_elpd = [full["test_elpd"][seed] for seed in sorted(full["test_elpd"])]
     asha_elpd = [asha["test_elpd"][seed] for seed in sorted(full["test_elpd"])]
@@ -146,6 +148,7 @@ def compare(name: str, seeds: int, root: Path, data_dir: Path) -> dict:
     return {
         "workload": name,
         "seeds": seeds,
+        "grace_epochs": grace,
         "swag_epochs_full": full["epochs"],
         "swag_epochs_asha": asha["epochs"],
         "epochs_saved": 1 - asha["epochs"] / full["epochs"],
@@ -162,13 +165,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workloads", nargs="+", choices=sorted(WORKLOADS), default=list(WORKLOADS))
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument(
+        "--grace-epochs", type=int, help="ASHA's grace for every workload (default: each its own)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")  # the sweeps' progress lines
     with tempfile.TemporaryDirectory() as folder, ray_for():
         root = Path(folder)
         data_dir = write_digits_as_mnist(root / "data")
         for name in args.workloads:
-            print(json.dumps(compare(name, args.seeds, root / "runs", data_dir)), flush=True)
+            print(
+                json.dumps(compare(name, args.seeds, root / "runs", data_dir, args.grace_epochs)), flush=True
+            )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,22 @@ def _grid(values: list[Any]):
     return tune.grid_search(list(values))
 
 
+def _shuffled_grid(seed: int):
+    """A grid domain that lists its values in an order fixed by ``seed`` (a resumed run gets the same).
+
+    ASHA judges a trial at a rung against the trials that reached it earlier. A grid sorted from worse
+    to better values (learning rates often are) makes each new trial the best so far at every rung, and
+    nothing is stopped; in a random order the rungs fill with a fair sample first."""
+    order = random.Random(seed)
+
+    def domain(values: list[Any]):
+        shuffled = list(values)
+        order.shuffle(shuffled)
+        return tune.grid_search(shuffled)
+
+    return domain
+
+
 def _range_domain(values: list[Any] | Range):
     if isinstance(values, Range):
         sampler = {"uniform": tune.uniform, "loguniform": tune.loguniform, "randint": tune.randint}
@@ -80,7 +97,7 @@ def experiments(spec: SweepSpec, stage: StageSpec) -> list[Experiment]:
             optuna = OptunaSearch(metric=SELECTION_METRIC, mode="max", seed=stage.searcher.seed + seed)
             config.search_alg = ConcurrencyLimiter(optuna, max_concurrent=stage.searcher.max_concurrent)
             config.num_samples = stage.searcher.num_samples
-        space = _with_search(stage, seed, _grid if stage.searcher is None else _range_domain)
+        space = _with_search(stage, seed, _shuffled_grid(seed) if stage.searcher is None else _range_domain)
         folder = spec.layout.stage_seed(stage.name, seed)
         runs.append(Experiment(spec.layout.stage(stage.name), folder.name, space, config))
     return runs

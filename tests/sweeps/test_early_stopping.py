@@ -102,3 +102,19 @@ def test_a_bad_scheduler_is_one_error_line_and_exit_2(tmp_path, capsys, stage, e
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith(f"error: {path}: ") and expected in line
     assert not (tmp_path / "sweep").exists()
+
+
+def test_an_asha_stage_lists_each_seeds_grid_in_a_fixed_shuffled_order(tmp_path):
+    from bdlsweep.sweeps.experiments import experiments
+
+    grid = [10.0**-k for k in range(8)]  # sorted: a worst-to-best order would let every trial pass ASHA
+    sweep = {
+        **SWEEP,
+        "stages": {**SWEEP["stages"], "swag": {**SWEEP["stages"]["swag"], "search": {"lr": grid}}},
+    }
+    spec = load_spec(_write(tmp_path, sweep), [f"storage={tmp_path / 's'}"])
+    orders = [run.param_space["lr"]["grid_search"] for run in experiments(spec, spec.stages["swag"])]
+    assert len(orders) == 2 and all(sorted(order) == sorted(grid) for order in orders)
+    assert all(order not in (grid, grid[::-1]) for order in orders)
+    again = [run.param_space["lr"]["grid_search"] for run in experiments(spec, spec.stages["swag"])]
+    assert again == orders  # a resumed Tuner gets the param space it was started with
