@@ -95,6 +95,11 @@ def checkpoint_weights(
         except (CorruptCheckpointError, KeyError) as error:
             raise SurfaceInputError(f"{name}: not a checkpoint bdlsweep can read ({error})") from None
     posterior = cls.load(str(folder), "cpu", train_inputs)
+    if getattr(posterior, "recipe", None) is None:
+        raise SurfaceInputError(
+            f"{name}: a {posterior.method} checkpoint is a distribution over a network's last layer, not a "
+            "point in weight space; name the network it was fitted to (e.g. map:SEED)"
+        )
     return _weights(posterior, name, sample), posterior.recipe, posterior.model.state_dict()
 
 

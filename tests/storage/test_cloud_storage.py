@@ -197,8 +197,11 @@ def _llla_predicts_as_selected(storage: str) -> None:
 
 def _check_copies_load_without_the_original(storage: str, tmp_path: Path, environment: dict) -> None:
     """A finished sweep copied to another bucket prefix and to a local folder, the original then deleted:
-    in each copy LLLA's references resolve, the report is built, and the ensembles are evaluated again."""
+    in each copy LLLA's references resolve, `status` reads it, the surface command's checkpoints load,
+    the report is built, `resume` finishes there, and the ensembles are evaluated again."""
     from bdlsweep.analysis.report import build_report
+    from bdlsweep.cli import main
+    from bdlsweep.sweeps.surface import SurfaceInputError, checkpoint_weights
 
     copied, local = f"s3://{BUCKET}/moved/tiny", tmp_path / "local_copy"
     _copy_prefix("runs/tiny/", "moved/tiny/")
@@ -210,9 +213,17 @@ def _check_copies_load_without_the_original(storage: str, tmp_path: Path, enviro
     _delete_prefix("runs/tiny/")
     llla = yaml.safe_load(Location.parse(f"{copied}/selections/llla.json").read_text())["members"]["1"]
     assert not llla["checkpoint"].startswith(("/", "s3://"))  # recorded relative to the storage root
+    train_inputs = load_dataset("digits", {}).train.inputs
     for folder in (copied, str(local)):
         _llla_predicts_as_selected(folder)
+        assert main(["status", folder]) == 0
+        assert checkpoint_weights(Location.parse(folder), "map:1", train_inputs)[1].name == "mlp"
+        with pytest.raises(SurfaceInputError, match="llla:1: a llla checkpoint is a distribution over"):
+            checkpoint_weights(Location.parse(folder), "llla:1", train_inputs)
     assert "table.md" in build_report(local).files
+    resumed = _bdlsweep(["resume", str(local)], tmp_path, environment)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "stage llla: finished earlier, skipped" in resumed.stderr and _keys("runs/tiny/") == []
     sweep = tmp_path / "tiny.yaml"
     sweep.write_text(yaml.safe_dump(TINY_SWEEP))
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
