@@ -23,6 +23,13 @@ MAX_BATCH = 900
 UNREACHABLE = (MlflowException, requests.RequestException, OSError)
 
 
+def refused(error: Exception) -> bool:
+    """Whether the tracking store answered and refused a record (an HTTP 4xx: a bad value, a deleted
+    run), which sending it again cannot change; a 5xx (a server whose database is down or restarting)
+    or no answer means the record waits."""
+    return isinstance(error, MlflowException) and 400 <= error.get_http_status_code() < 500
+
+
 def ensure_experiment(tracking_uri: str, name: str, artifact_root: Location) -> str:
     """The id of experiment ``name``, created if needed; with a local tracking store its artifacts go
     under ``artifact_root`` (a tracking server keeps its own artifact root)."""

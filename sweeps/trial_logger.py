@@ -16,6 +16,7 @@ from bdlsweep.sweeps.tracking import (
     UNREACHABLE,
     create_trial_run,
     logged_steps,
+    refused,
     result_records,
     tuner_runs,
 )
@@ -85,13 +86,15 @@ class MLflowTrialLogger(tune.Callback):
             try:
                 self._pending[0]()
             except UNREACHABLE as error:
-                if unreachable_reason(self.tracking_uri) is None:
+                if refused(error) and unreachable_reason(self.tracking_uri) is None:
                     logger.warning("MLflow refused a record, dropped: %s", str(error).splitlines()[0][:200])
                 else:
                     if self._retry_at == 0.0:
                         logger.warning(
-                            "MLflow at %s is unreachable; trials go on and their records wait for it",
+                            "MLflow at %s cannot store records now (%s); trials go on and their records "
+                            "wait for it",
                             self.tracking_uri,
+                            str(error).splitlines()[0][:200],
                         )
                     self._retry_at = time.monotonic() + self.retry_s
                     return

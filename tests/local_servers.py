@@ -1,12 +1,14 @@
 """Servers the tests start on 127.0.0.1: a free port, a real ``mlflow server`` that can be stopped and
-started again on the same port and store."""
+started again on the same port and store, and a real PostgreSQL for its store."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -32,12 +34,13 @@ def wait_until_answering(url: str, process: subprocess.Popen, log: Path, timeout
             time.sleep(0.3)
 
 
-def start_mlflow_server(folder: Path, port: int) -> subprocess.Popen:
-    """``mlflow server`` on 127.0.0.1:``port`` with its SQLite store and proxied artifacts in ``folder``."""
+def start_mlflow_server(folder: Path, port: int, backend_store_uri: str | None = None) -> subprocess.Popen:
+    """``mlflow server`` on 127.0.0.1:``port`` with proxied artifacts in ``folder`` and its store there
+    (SQLite) or at ``backend_store_uri`` (e.g. a PostgreSQL database)."""
     folder.mkdir(parents=True, exist_ok=True)
     command = [
         sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-        "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
+        "--backend-store-uri", backend_store_uri or f"sqlite:///{folder / 'mlflow.db'}",
         "--artifacts-destination", str(folder / "artifacts"), "--workers", "1",
     ]  # fmt: skip
     with open(folder / "server.log", "ab") as log:
@@ -55,3 +58,62 @@ def stop_server(server: subprocess.Popen) -> None:
 
 S3_BUCKET = "sweeps"
 """The bucket the storage tests' S3 server holds."""
+
+
+def _postgres_program(name: str) -> str:
+    """A PostgreSQL server program: on the PATH, or in Debian's /usr/lib/postgresql/<version>/bin."""
+    found = shutil.which(name) or next(iter(sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))), None)
+    if found is None:
+        raise RuntimeError(f"{name} not found: install PostgreSQL (apt-get install postgresql; .ci/run does)")
+    return str(found)
+
+
+class LocalPostgres:
+    """A PostgreSQL server in a fresh folder (``initdb``), on 127.0.0.1:``port``, holding one empty
+    database ``mlflow``; stopped and started again with ``pg_ctl``. PostgreSQL refuses to run as root,
+    so under root it runs as the ``postgres`` user the Debian package creates."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.folder = Path(tempfile.mkdtemp(prefix="bdlsweep-pg-"))
+        self.data = self.folder / "data"
+        self.log = self.folder / "server.log"
+        if os.geteuid() == 0:
+            shutil.chown(self.folder, "postgres", "postgres")
+        self._as_owner(_postgres_program("initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust")
+        self.start()
+        self._as_owner(
+            _postgres_program("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "mlflow"
+        )
+
+    @property
+    def uri(self) -> str:
+        """The SQLAlchemy URI of the ``mlflow`` database (psycopg2's driver)."""
+        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/mlflow"
+
+    def _as_owner(self, *command: str) -> None:
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run([*prefix, *command], check=True, capture_output=True, timeout=120)
+
+    def start(self) -> None:
+        options = f"-p {self.port} -h 127.0.0.1 -k {self.folder}"
+        self._as_owner(
+            _postgres_program("pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-o",
+            options,
+            "-w",
+            "start",
+        )
+
+    def stop(self) -> None:
+        self._as_owner(_postgres_program("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def remove(self) -> None:
+        """Stop the server if it runs, and delete its folder."""
+        if (self.data / "postmaster.pid").exists():
+            self.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)

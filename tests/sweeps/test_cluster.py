@@ -62,7 +62,10 @@ def test_cluster_yaml_is_a_valid_launcher_file_that_installs_as_the_readme_does(
     assert any(command.endswith(install) for command in config["setup_commands"])
     assert config["file_mounts"] == {"~/bdlsweep": "."}
     head = " ".join(config["head_start_ray_commands"])
-    assert "mlflow server" in head and "--backend-store-uri sqlite:////mnt/shared/mlflow/mlflow.db" in head
+    assert "mlflow server" in head and '--backend-store-uri "$(cat ~/mlflow-store-uri)"' in head
+    store = next(c for c in config["head_setup_commands"] if "> ~/mlflow-store-uri" in c)
+    assert "'postgresql+psycopg2://mlflow:mlflow@127.0.0.1:5432/mlflow'" in store  # not SQLite on NFS
+    assert any("CREATE ROLE mlflow" in command for command in config["head_setup_commands"])
     assert '--host "$(hostname -I' in head and "0.0.0.0" not in head  # the head's private address only
     assert "ray start --head" in head and "--dashboard-host=127.0.0.1" in head
 

@@ -1,5 +1,5 @@
-"""What goes wrong in long sweeps: diverging trials, a tracking server that is missing or goes away,
-and runs that must repeat exactly."""
+"""What goes wrong in long sweeps: diverging trials, a tracking server that is missing or goes away, its
+PostgreSQL database restarting, and runs that must repeat exactly."""
 
 import threading
 import time
@@ -7,7 +7,7 @@ import time
 import pandas as pd
 import pytest
 import yaml
-from local_servers import free_port, start_mlflow_server, stop_server
+from local_servers import LocalPostgres, free_port, start_mlflow_server, stop_server
 from mlflow.tracking import MlflowClient
 
 from bdlsweep.analysis import results
@@ -171,3 +171,59 @@ def test_a_sweep_survives_its_tracking_server_going_away_handles_divergence_and_
         _comparable(results.selections(away)), _comparable(results.selections(local.storage))
     )
     pd.testing.assert_frame_equal(results.ensembles(away), results.ensembles(local.storage))
+
+
+def _restart_database_after_first_metric(
+    database: LocalPostgres, uri: str, away_s: float
+) -> threading.Thread:
+    """A thread that stops PostgreSQL as soon as some run holds a ``val_elpd`` value, and starts it again
+    ``away_s`` seconds later; it sets ``thread.away`` to the (stopped, started) monotonic times."""
+
+    def outage() -> None:
+        client = MlflowClient(uri)
+        while True:
+            experiment = client.get_experiment_by_name(SWEEP["name"])
+            if experiment and any(
+                "val_elpd" in r.data.metrics for r in client.search_runs([experiment.experiment_id])
+            ):
+                break
+            time.sleep(0.1)
+        database.stop()
+        stopped = time.monotonic()
+        time.sleep(away_s)
+        database.start()
+        thread.away = (stopped, time.monotonic())
+
+    thread = threading.Thread(target=outage, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.slow
+def test_a_tracking_server_on_postgresql_loses_and_repeats_nothing_while_its_database_restarts(
+    tmp_path, ray_session, caplog
+):
+    """An MLflow server whose store is a real PostgreSQL: the database is stopped for 20 s mid-sweep and
+    started again; the trials' records wait for it (and ``sync-mlflow`` adds the rest), none twice."""
+    database = LocalPostgres(free_port())
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    server = start_mlflow_server(tmp_path / "server", port, backend_store_uri=database.uri)
+    storage = tmp_path / "sweep"
+    try:
+        outage = _restart_database_after_first_metric(database, uri, away_s=20)
+        run_sweep(load_spec(_sweep_file(tmp_path), [f"storage={storage}", f"mlflow.tracking_uri={uri}"]))
+        finished = time.monotonic()
+        outage.join(timeout=60)
+        assert outage.away[0] < finished  # the database went away mid-sweep
+        waited = [r.getMessage() for r in caplog.records if r.name == "bdlsweep.sweeps.trial_logger"]
+        assert not [message for message in waited if "dropped" in message]  # a 5xx is not a refusal
+        assert main(["sync-mlflow", str(storage)]) == 0
+        client = MlflowClient(uri)
+        experiment_id = client.get_experiment_by_name(SWEEP["name"]).experiment_id
+        runs = client.search_runs([experiment_id], max_results=1000)
+        _check_synced(storage, client, runs)
+        _check_divergence(storage, runs)
+    finally:
+        stop_server(server)
+        database.remove()

@@ -133,3 +133,16 @@ def test_a_tune_result_row_gives_its_metrics_and_never_its_config_columns():
     metrics, tags = result_records(row)
     assert [(m.key, m.value, m.step) for m in metrics] == [("val_elpd", -0.5, 4)]
     assert [(t.key, t.value) for t in tags] == [("diverged", "true")]
+
+
+def test_only_a_4xx_answer_is_a_refused_record_a_5xx_or_no_answer_waits():
+    import requests
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
+
+    from bdlsweep.sweeps.tracking import refused
+
+    assert refused(MlflowException("bad value", error_code=INVALID_PARAMETER_VALUE))
+    assert refused(MlflowException("deleted run", error_code=RESOURCE_DOES_NOT_EXIST))
+    assert not refused(MlflowException("too many 500 error responses", error_code=INTERNAL_ERROR))
+    assert not refused(requests.ConnectionError("connection refused"))
