@@ -3,6 +3,7 @@ started again on the same port and store, and a real PostgreSQL for its store.""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -80,11 +81,17 @@ class LocalPostgres:
         self.log = self.folder / "server.log"
         if os.geteuid() == 0:
             shutil.chown(self.folder, "postgres", "postgres")
-        self._as_owner(_postgres_program("initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust")
-        self.start()
-        self._as_owner(
-            _postgres_program("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "mlflow"
-        )
+        try:
+            self._as_owner(
+                _postgres_program("initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust"
+            )
+            self.start()
+            self._as_owner(
+                _postgres_program("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "mlflow"
+            )
+        except BaseException:
+            self.remove()
+            raise
 
     @property
     def uri(self) -> str:
@@ -115,5 +122,6 @@ class LocalPostgres:
     def remove(self) -> None:
         """Stop the server if it runs, and delete its folder."""
         if (self.data / "postmaster.pid").exists():
-            self.stop()
+            with contextlib.suppress(subprocess.CalledProcessError):  # a server that never came up
+                self.stop()
         shutil.rmtree(self.folder, ignore_errors=True)

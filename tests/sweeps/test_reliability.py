@@ -206,24 +206,31 @@ def test_a_tracking_server_on_postgresql_loses_and_repeats_nothing_while_its_dat
     """An MLflow server whose store is a real PostgreSQL: the database is stopped for 20 s mid-sweep and
     started again; the trials' records wait for it (and ``sync-mlflow`` adds the rest), none twice."""
     database = LocalPostgres(free_port())
-    port = free_port()
-    uri = f"http://127.0.0.1:{port}"
-    server = start_mlflow_server(tmp_path / "server", port, backend_store_uri=database.uri)
-    storage = tmp_path / "sweep"
     try:
-        outage = _restart_database_after_first_metric(database, uri, away_s=20)
-        run_sweep(load_spec(_sweep_file(tmp_path), [f"storage={storage}", f"mlflow.tracking_uri={uri}"]))
-        finished = time.monotonic()
-        outage.join(timeout=60)
-        assert outage.away[0] < finished  # the database went away mid-sweep
-        waited = [r.getMessage() for r in caplog.records if r.name == "bdlsweep.sweeps.trial_logger"]
-        assert not [message for message in waited if "dropped" in message]  # a 5xx is not a refusal
-        assert main(["sync-mlflow", str(storage)]) == 0
-        client = MlflowClient(uri)
-        experiment_id = client.get_experiment_by_name(SWEEP["name"]).experiment_id
-        runs = client.search_runs([experiment_id], max_results=1000)
-        _check_synced(storage, client, runs)
-        _check_divergence(storage, runs)
+        port = free_port()
+        uri = f"http://127.0.0.1:{port}"
+        server = start_mlflow_server(tmp_path / "server", port, backend_store_uri=database.uri)
+        try:
+            _sweep_through_a_database_restart(tmp_path, database, uri, caplog)
+        finally:
+            stop_server(server)
     finally:
-        stop_server(server)
         database.remove()
+
+
+def _sweep_through_a_database_restart(tmp_path, database: LocalPostgres, uri: str, caplog) -> None:
+    """Run the sweep while PostgreSQL goes away for 20 s; sync; check every record is there once."""
+    storage = tmp_path / "sweep"
+    outage = _restart_database_after_first_metric(database, uri, away_s=20)
+    run_sweep(load_spec(_sweep_file(tmp_path), [f"storage={storage}", f"mlflow.tracking_uri={uri}"]))
+    finished = time.monotonic()
+    outage.join(timeout=60)
+    assert outage.away[0] < finished  # the database went away mid-sweep
+    waited = [r.getMessage() for r in caplog.records if r.name == "bdlsweep.sweeps.trial_logger"]
+    assert not [message for message in waited if "dropped" in message]  # a 5xx is not a refusal
+    assert main(["sync-mlflow", str(storage)]) == 0
+    client = MlflowClient(uri)
+    experiment_id = client.get_experiment_by_name(SWEEP["name"]).experiment_id
+    runs = client.search_runs([experiment_id], max_results=1000)
+    _check_synced(storage, client, runs)
+    _check_divergence(storage, runs)
