@@ -136,13 +136,13 @@ class MLflowTrialLogger(tune.Callback):
             self._last_steps[run_id] = {key: max(steps) for key, steps in logged.items()}
         last = self._last_steps[run_id]
         unsent = [metric for metric in metrics if metric.step > last.get(metric.key, -1)]
-        for start in range(0, len(unsent), MAX_BATCH):
-            chunk = unsent[start : start + MAX_BATCH]
-            self.client.log_batch(run_id, metrics=chunk)
+        chunks = [unsent[start : start + MAX_BATCH] for start in range(0, len(unsent), MAX_BATCH)] or [[]]
+        for index, chunk in enumerate(chunks):
+            last_chunk = index == len(chunks) - 1  # the tags ride with it: one commit fewer per trial
+            if chunk or (last_chunk and tags):
+                self.client.log_batch(run_id, metrics=chunk, tags=tags if last_chunk else [])
             for metric in chunk:
                 last[metric.key] = max(metric.step, last.get(metric.key, -1))
-        if tags:
-            self.client.log_batch(run_id, tags=tags)
 
     def _log_all_gathered(self) -> None:
         for trial_id in list(self._gathered):

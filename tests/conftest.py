@@ -12,6 +12,7 @@ os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_
 warnings.filterwarnings("ignore", category=FutureWarning)
 
 import pytest  # noqa: E402
+from ray_cpus import RAY_CPUS  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -19,6 +20,6 @@ def ray_session():
     """One local Ray instance for every test that needs it."""
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(num_cpus=RAY_CPUS, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()

@@ -9,6 +9,7 @@ import pytest
 import torch
 import yaml
 from local_servers import S3_BUCKET
+from ray_cpus import RAY_CPUS
 
 from bdlsweep.analysis import results
 from bdlsweep.storage.locations import Location
@@ -114,7 +115,15 @@ def test_a_sweep_stored_in_a_bucket_keeps_every_file_there_and_resumes_from_it(t
     storage = f"s3://{BUCKET}/runs/tiny"
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
     done = _bdlsweep(
-        ["run", str(sweep), f"storage={storage}", f"mlflow.tracking_uri={tracking}"], tmp_path, s3_environment
+        [
+            "run",
+            str(sweep),
+            f"storage={storage}",
+            f"mlflow.tracking_uri={tracking}",
+            f"ray.num_cpus={RAY_CPUS}",
+        ],
+        tmp_path,
+        s3_environment,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mlflow.db", "tiny.yaml"]  # nothing written locally

@@ -12,6 +12,7 @@ from pathlib import Path
 import mlflow
 import pytest
 import yaml
+from ray_cpus import RAY_CPUS
 from repo_paths import ROOT
 
 from bdlsweep.analysis import results
@@ -81,7 +82,7 @@ def test_a_driver_stopped_mid_stage_resumes_without_losing_or_duplicating(
 ):
     sweep = tmp_path / "interrupted.yaml"
     sweep.write_text(yaml.safe_dump(MAP_AND_SWAG))
-    overrides = [f"storage={tmp_path / 'sweep'}"]
+    overrides = [f"storage={tmp_path / 'sweep'}", f"ray.num_cpus={RAY_CPUS}"]
     process = subprocess.Popen(
         [sys.executable, "-m", "bdlsweep", "run", str(sweep), *overrides],
         stdout=subprocess.DEVNULL,

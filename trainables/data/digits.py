@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from pathlib import Path
 from typing import Annotated
@@ -20,6 +21,13 @@ def bundled_digits() -> tuple[np.ndarray, np.ndarray]:
     The file is read without importing scikit-learn (2 s per process, paid by every trial and
     evaluation actor); where an installation lacks the file, scikit-learn's loader is used.
     """
+    images, labels = _read_digits()
+    return images.copy(), labels.copy()
+
+
+@functools.cache
+def _read_digits() -> tuple[np.ndarray, np.ndarray]:
+    """The parsed file, once per process: an actor reused for a grid's trials loads the set for each."""
     package = importlib.util.find_spec("sklearn")
     csv = Path(package.origin).parent / "datasets" / "data" / "digits.csv.gz"
     if not csv.is_file():
