@@ -20,6 +20,7 @@ from bdlsweep.analysis.report_plots import (
     plot_metric_vs_size,
     plot_tuning_curve,
 )
+from bdlsweep.analysis.status import sweep_status
 from bdlsweep.storage.layout import SweepLayout
 from bdlsweep.storage.locations import Location
 
@@ -142,6 +143,7 @@ def build_report(sweep_dir: str | Path | Location) -> Report:
         tables.to_html(table, stderr=True),
         [(caption, image) for _, caption, image in figures],
         more_tables,
+        [f"stage {stage.name}: {note}" for stage in sweep_status(storage)[0] for note in stage.notes],
     )
     files["report.html"] = (folder / "report.html").write_text(page)
     return Report(folder, files)

@@ -22,18 +22,21 @@ def render_report_html(
     table_html: str,
     figures: list[tuple[str, bytes]],
     more_tables: list[tuple[str, str]] = (),
+    warnings: list[str] = (),
 ) -> str:
-    """The page: title, a summary line, the main table and each (heading, table) of ``more_tables``,
-    then each (caption, PNG) as an embedded figure."""
+    """The page: title, a summary line, the ``warnings`` on the selections (if any), the main table and
+    each (heading, table) of ``more_tables``, then each (caption, PNG) as an embedded figure."""
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         f"<p>{html.escape(summary)}</p>",
-        "<h2>Main table</h2>",
-        table_html,
     ]
+    if warnings:
+        items = "".join(f"<li>{html.escape(warning)}</li>" for warning in warnings)
+        parts += ["<h2>Warnings</h2>", f'<ul class="warnings">{items}</ul>']
+    parts += ["<h2>Main table</h2>", table_html]
     for heading, table in more_tables:
         parts += [f"<h2>{html.escape(heading)}</h2>", table]
     parts.append("<h2>Plots</h2>")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bdlsweep.analysis import results
 from bdlsweep.analysis.grid_edges import grid_edge_notes
+from bdlsweep.analysis.selection_checks import checked_metrics, outlier_notes, worse_than_parent_notes
 from bdlsweep.storage.layout import SweepLayout
 from bdlsweep.storage.locations import Location
 
@@ -69,10 +70,12 @@ def _stage_status(storage: Location, name: str, record: dict, labels: dict[str, 
             {int(seed): member["config"] for seed, member in selection["members"].items()},
         )
     ]
+    status.notes += _upstream_notes(record, labels, name)
     folders = results.experiment_folders(storage, name)
     if not folders:
         return status
     starts, ends, by_seed = [], [], {}
+    finished: list[tuple[str, int, dict]] = []  # (trial id, seed, last result) of each finished trial
     for folder in folders:
         try:
             trials = ExperimentAnalysis(str(folder)).trials
@@ -84,9 +87,12 @@ def _stage_status(storage: Location, name: str, record: dict, labels: dict[str, 
             status.counts[outcome] += 1
             by_seed.setdefault(trial.config.get("seed"), set()).add(outcome)
             result = trial.last_result or {}
+            if outcome == "done":
+                finished.append((trial.trial_id, trial.config.get("seed"), result))
             if "timestamp" in result:
                 ends.append(result["timestamp"])
                 starts.append(result["timestamp"] - result.get("time_total_s", 0.0))
+    status.notes += _outlier_notes(status.selected, labels, finished)
     status.wall_s = max(ends) - min(starts) if ends else 0.0
     if status.selected:
         status.state = DONE
@@ -97,6 +103,45 @@ def _stage_status(storage: Location, name: str, record: dict, labels: dict[str, 
     else:
         status.state = UNFINISHED
     return status
+
+
+def _outlier_notes(
+    selected: dict, labels: dict[str, dict], finished: list[tuple[str, int, dict]]
+) -> list[str]:
+    """Notes on the seeds whose finished trials hold blown-up validation scores, per selected label."""
+    notes = []
+    for label in selected:
+        for metric, higher_is_better in checked_metrics(labels[label]["metric"]).items():
+            by_seed: dict[int, dict[str, float]] = {}
+            for trial_id, seed, result in finished:
+                if isinstance(result.get(metric), (int, float)):
+                    by_seed.setdefault(seed, {})[trial_id] = float(result[metric])
+            notes += outlier_notes(label, metric, by_seed, higher_is_better)
+    return notes
+
+
+def _upstream_notes(record: dict, labels: dict[str, dict], name: str) -> list[str]:
+    """Notes on the stage's selections that are worse on validation than the one they start from."""
+    upstream = labels.get(record.get("parent") or "")
+    if upstream is None:
+        return []
+
+    def scores(selection: dict, metric: str) -> dict[int, float]:
+        return {int(seed): float(member["metrics"][metric]) for seed, member in selection["members"].items()}
+
+    return [
+        note
+        for label, selection in labels.items()
+        if selection["stage"] == name
+        for note in worse_than_parent_notes(
+            label,
+            record["method"],
+            selection["metric"],
+            scores(selection, selection["metric"]),
+            upstream["label"],
+            scores(upstream, upstream["metric"]),
+        )
+    ]
 
 
 def sweep_status(sweep_dir: str | Path | Location) -> tuple[list[StageStatus], bool]:

@@ -32,9 +32,9 @@ from bdlsweep.sweeps.name_checks import check_experiment, check_name, check_stor
 from bdlsweep.sweeps.overrides import apply_overrides, blamed_override
 from bdlsweep.sweeps.search_resolution import resolve_search
 from bdlsweep.trainables.data import DATASET_LIKELIHOODS, DATASETS, dataset_options
-from bdlsweep.trainables.data.files import MissingDataFileError
+from bdlsweep.trainables.data.files import DataOptionError, MissingDataFileError
 from bdlsweep.trainables.data.registry import REGISTRY as DATASET_REGISTRY
-from bdlsweep.trainables.data.registry import locate_dataset
+from bdlsweep.trainables.data.registry import check_dataset, locate_dataset
 from bdlsweep.trainables.method import Method
 from bdlsweep.trainables.models import MODELS, model_options
 from bdlsweep.trainables.models.registry import model_inputs
@@ -72,6 +72,13 @@ class RaySpec(StrictModel):
 
     address: str | None = None
     num_cpus: int | None = Field(None, gt=0)
+
+
+class SelectionSpec(StrictModel):
+    """How per-seed selection treats a posterior worse on validation than the model it starts from:
+    flagged by default; with ``require_better_than_parent`` its stage fails instead."""
+
+    require_better_than_parent: bool = False
 
 
 class EvaluateSpec(StrictModel):
@@ -113,6 +120,7 @@ class SweepFile(StrictModel):
     mlflow: MLflowSpec = Field(default_factory=MLflowSpec)
     ray: RaySpec = Field(default_factory=RaySpec)
     stages: dict[str, dict[str, Any]] = Field(min_length=1)
+    selection: SelectionSpec = Field(default_factory=SelectionSpec)
     evaluate: EvaluateSpec
 
 
@@ -193,6 +201,7 @@ class SweepSpec(BaseModel):
     experiment: str
     ray: RaySpec
     stages: dict[str, StageSpec]
+    selection: SelectionSpec = SelectionSpec()
     evaluate: EvaluateSpec
     ensemble_file: Path | None
     overrides: tuple[str, ...] = ()
@@ -284,15 +293,17 @@ def _check_data_files(source: str, dataset: str, options: dict[str, Any]) -> dic
 
     With ``download: true`` missing files are fetched by the pipeline instead, before any trial.
     """
-    if "data_dir" not in options:
-        return options
-    options = {**options, "data_dir": str(Path(options["data_dir"]).expanduser().resolve())}
-    if options.get("download", False):
-        return options
     try:
-        locate_dataset(dataset, options)
+        check_dataset(dataset, options)
+        if "data_dir" not in options:
+            return options
+        options = {**options, "data_dir": str(Path(options["data_dir"]).expanduser().resolve())}
+        if not options.get("download", False):
+            locate_dataset(dataset, options)
     except MissingDataFileError as error:
         raise SpecError(source, "dataset.data_dir", str(error)) from None
+    except DataOptionError as error:
+        raise SpecError(source, f"dataset.{error.option}", str(error)) from None
     return options
 
 
@@ -560,6 +571,7 @@ def _load_spec(path: Path, overrides: list[str] | tuple[str, ...]) -> SweepSpec:
         experiment=top.mlflow.experiment or top.name,
         ray=top.ray,
         stages=stages,
+        selection=top.selection,
         evaluate=top.evaluate,
         ensemble_file=ensemble_file,
         overrides=tuple(overrides),

@@ -11,6 +11,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from ray import tune
 
 from bdlsweep.analysis.grid_edges import grid_edge_notes
+from bdlsweep.analysis.selection_checks import checked_metrics, outlier_notes, worse_than_parent_notes
 from bdlsweep.storage.locations import Location
 from bdlsweep.sweeps.early_stopping import check_stopped, interrupted, ran_whole_budget
 from bdlsweep.sweeps.experiments import SELECTION_METRIC, Experiment, experiments, trial_count
@@ -85,16 +86,13 @@ def _records(grid: tune.ResultGrid, policy: str, storage: Location) -> list[Tria
     return records
 
 
-def _tag_grid_edge(spec: SweepSpec, stage_run_id: str | None, label: str, note: str) -> None:
-    """Tag the stage's MLflow run ``grid_edge.<label>.<key>`` with a note on a selection at a grid's edge."""
+def _tag_stage_run(spec: SweepSpec, stage_run_id: str | None, key: str, note: str) -> None:
+    """Tag the stage's MLflow run with a note on its selection (a tracking server away costs a warning)."""
     if stage_run_id is None:
         return
-    key = note.partition("=")[0]
     client = MlflowClient(spec.tracking_uri)
     while_reachable(
-        spec.tracking_uri,
-        "grid-edge tag not set",
-        lambda: client.set_tag(stage_run_id, f"grid_edge.{label}.{key}", note),
+        spec.tracking_uri, f"tag {key} not set", lambda: client.set_tag(stage_run_id, key, note[:5000])
     )
 
 
@@ -270,12 +268,55 @@ def run_stage(
         stage.resources.as_tune(),
     )
     parent = _stage_parent(spec, experiment_id, stage, sweep_parent)
+    upstream = done[stage.parent] if stage.parent else None
     with run_status(spec.tracking_uri, parent, f"stage {stage.name}"):
-        return _run_trials_and_select(spec, stage, labels, trainable, experiment_id, parent)
+        return _run_trials_and_select(spec, stage, labels, trainable, experiment_id, parent, upstream)
+
+
+def _check_selection(
+    spec: SweepSpec,
+    stage: StageSpec,
+    selection: Selection,
+    records: list[TrialRecord],
+    upstream: Selection | None,
+    stage_run_id: str | None,
+) -> None:
+    """Warn (console and MLflow tags) about a selection worse than its upstream one and about seeds
+    with blown-up trials; fail the stage on the first when the sweep requires better than parent."""
+    label, metric = selection.label, selection.metric
+    worse = []
+    if upstream is not None:
+        worse = worse_than_parent_notes(
+            label,
+            stage.method,
+            metric,
+            {seed: float(record.metrics[metric]) for seed, record in selection.members.items()},
+            upstream.label,
+            {seed: float(record.metrics[upstream.metric]) for seed, record in upstream.members.items()},
+        )
+    if worse and spec.selection.require_better_than_parent:
+        raise RuntimeError(f"stage {stage.name}: {worse[0]} (selection.require_better_than_parent)")
+    outliers = []
+    for key, higher_is_better in checked_metrics(metric).items():
+        by_seed: dict[int, dict[str, float]] = {}
+        for record in records:
+            if isinstance(record.metrics.get(key), (int, float)):
+                by_seed.setdefault(record.seed, {})[record.trial_id] = float(record.metrics[key])
+        outliers += outlier_notes(label, key, by_seed, higher_is_better)
+    for key, notes in (("worse_than_parent", worse), ("outliers", outliers)):
+        for index, note in enumerate(notes):
+            logger.warning("%s", note)
+            _tag_stage_run(spec, stage_run_id, f"{key}.{label}.{index}", note)
 
 
 def _run_trials_and_select(
-    spec: SweepSpec, stage: StageSpec, labels: dict[str, str | None], trainable, experiment_id: str, parent
+    spec: SweepSpec,
+    stage: StageSpec,
+    labels: dict[str, str | None],
+    trainable,
+    experiment_id: str,
+    parent,
+    upstream: Selection | None,
 ) -> dict[str, Selection]:
     """Fit every Tuner of the stage, then select per seed for each of its labels."""
     records, finished = [], []
@@ -300,6 +341,7 @@ def _run_trials_and_select(
         except RuntimeError as error:
             raise RuntimeError(f"stage {stage.name} ({label}): {error}") from None
         selection = Selection(label, stage.name, stage.method, derived, metric, members)
+        _check_selection(spec, stage, selection, records, upstream, parent)
         selection.save(spec.layout)
         for seed, record in members.items():
             chosen = "".join(f" {key}={flatten(record.config).get(key)}" for key in stage.search)
@@ -308,7 +350,7 @@ def _run_trials_and_select(
             )
         for note in grid_edge_notes(stage.search, {seed: record.config for seed, record in members.items()}):
             logger.warning("%s: %s", label, note)
-            _tag_grid_edge(spec, parent, label, note)
+            _tag_stage_run(spec, parent, f"grid_edge.{label}.{note.partition('=')[0]}", note)
         _tag_in_mlflow(spec, experiment_id, stage, label, [record.trial_id for record in members.values()])
         selections[label] = selection
     return selections

@@ -138,6 +138,12 @@ BAD = [
     (lambda r: r["evaluate"].update(ensemble_file="nope.tsv"), "evaluate.ensemble_file", "file not found"),
     (lambda r: r.update(mlflow={"experiments": "x"}), "mlflow.experiments", "did you mean 'experiment'"),
     (lambda r: r["stages"]["map"].update(resources={"gpu": -1}), "stages.map.resources.gpu", "greater than"),
+    (
+        lambda r: r.update(selection={"require_better_than_parent": "maybe"}),
+        "selection.require_better_than_parent",
+        "valid boolean",
+    ),
+    (lambda r: r.update(selection={"require_better": True}), "selection.require_better", "did you mean"),
 ]
 
 

@@ -11,8 +11,11 @@ import numpy as np
 import torch
 from pydantic import Field
 
+from bdlsweep.trainables.data.files import DataOptionError
 from bdlsweep.trainables.data.image_sets import generated_shift
 from bdlsweep.trainables.data.splits import DatasetSplits, LabelledSet, LazySets
+
+DIGITS = 1797
 
 
 def bundled_digits() -> tuple[np.ndarray, np.ndarray]:
@@ -55,12 +58,11 @@ def load_digits(
     intensity statistics but destroys every digit shape. ``image_size`` (e.g. 28) resizes every
     image bilinearly, so MNIST architectures run unchanged; corruptions apply to the resized images.
     """
+    check_digits_sizes({"val_size": val_size, "test_size": test_size})
     pixels, targets = bundled_digits()
     small = torch.tensor(pixels, dtype=torch.float32).unsqueeze(1) / 16.0
     images = _resized(small, image_size)
     labels = torch.tensor(targets, dtype=torch.int64)
-    if val_size + test_size >= len(labels):
-        raise ValueError(f"val_size + test_size must be below {len(labels)}")
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(split_seed))
     test_idx, val_idx = order[:test_size], order[test_size : test_size + val_size]
     train_idx = order[test_size + val_size :]
@@ -76,6 +78,16 @@ def load_digits(
         shift=shift,
         ood={"permuted_digits": permuted},
     )
+
+
+def check_digits_sizes(options: dict) -> None:
+    """``DataOptionError`` unless validation and test sets leave training examples of the 1,797."""
+    val_size, test_size = options.get("val_size", 300), options.get("test_size", 400)
+    if val_size + test_size >= DIGITS:
+        raise DataOptionError(
+            "val_size",
+            f"digits has {DIGITS} images: val_size + test_size must be below it, not {val_size + test_size}",
+        )
 
 
 def _resized(images: torch.Tensor, size: int | None) -> torch.Tensor:

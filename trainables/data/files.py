@@ -18,6 +18,15 @@ class MissingDataFileError(FileNotFoundError):
         )
 
 
+class DataOptionError(ValueError):
+    """A dataset option outside what the data allow (a split the files do not hold, sizes beyond the
+    set); ``option`` names it, the message says the allowed range."""
+
+    def __init__(self, option: str, message: str) -> None:
+        self.option = option
+        super().__init__(message)
+
+
 def data_file(data_dir: str | Path, candidates: list[str], dataset: str, source: str) -> Path:
     """The first of ``candidates`` (relative to ``data_dir``) that exists, else ``MissingDataFileError``."""
     root = Path(data_dir).expanduser()

@@ -9,7 +9,7 @@ from functools import partial
 from typing import Any
 
 from bdlsweep.storage.locations import Location
-from bdlsweep.trainables.data.digits import load_digits
+from bdlsweep.trainables.data.digits import check_digits_sizes, load_digits
 from bdlsweep.trainables.data.image_datasets import (
     download_image_dataset,
     load_cifar10,
@@ -36,7 +36,9 @@ from bdlsweep.trainables.data.uci import load_uci, locate_uci
 class DatasetEntry:
     """A registered dataset: its loader, likelihood, and (for file-based sets) check and download.
 
-    ``locate(options)`` raises ``MissingDataFileError`` for the first file missing from ``data_dir``;
+    ``locate(options)`` raises ``MissingDataFileError`` for the first file missing from ``data_dir``
+    (or ``DataOptionError`` for an option its files rule out, such as a split they do not hold);
+    ``check(options)`` raises ``DataOptionError`` for options beyond a built-in set (sizes);
     ``download(options)`` fetches the files where a library offers that; ``prepare(options, folder)``
     does once per sweep what every trial would otherwise redo (training a tokenizer) and returns
     the options that use it. ``inputs``: what the examples are (``tensor``, token ids ``tokens``, or
@@ -51,6 +53,7 @@ class DatasetEntry:
     prepare: Callable[[dict[str, Any], Location], dict[str, Any]] | None = None
     inputs: str = "tensor"
     input_curve: bool = False
+    check: Callable[[dict[str, Any]], None] | None = None
 
 
 def _image_entry(name: str, loader: Callable[..., DatasetSplits]) -> DatasetEntry:
@@ -63,7 +66,7 @@ def _image_entry(name: str, loader: Callable[..., DatasetSplits]) -> DatasetEntr
 
 
 REGISTRY: dict[str, DatasetEntry] = {
-    "digits": DatasetEntry(load_digits, "classification"),
+    "digits": DatasetEntry(load_digits, "classification", check=check_digits_sizes),
     "cifar10": _image_entry("cifar10", load_cifar10),
     "cifar100": _image_entry("cifar100", load_cifar100),
     "mnist": _image_entry("mnist", load_mnist),
@@ -90,6 +93,13 @@ def complete_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
     bound = inspect.signature(DATASETS[name]).bind(**options)
     bound.apply_defaults()
     return dict(bound.arguments)
+
+
+def check_dataset(name: str, options: dict[str, Any]) -> None:
+    """Raise ``DataOptionError`` if an option of built-in dataset ``name`` lies beyond the set."""
+    entry = REGISTRY[name]
+    if entry.check is not None:
+        entry.check(complete_options(name, options))
 
 
 def locate_dataset(name: str, options: dict[str, Any]) -> None:

@@ -14,7 +14,7 @@ from typing import Literal
 
 import numpy as np
 
-from bdlsweep.trainables.data.files import data_file
+from bdlsweep.trainables.data.files import DataOptionError, data_file
 from bdlsweep.trainables.data.regression import standardised_splits
 from bdlsweep.trainables.data.splits import DatasetSplits
 
@@ -45,11 +45,22 @@ def _indices(path: Path) -> np.ndarray:
 
 
 def locate_uci(options: dict) -> None:
-    """Raise ``MissingDataFileError`` unless the set's data, column indices and chosen split are there."""
-    for name in ("data.txt", "index_features.txt", "index_target.txt", "n_splits.txt"):
+    """Raise ``MissingDataFileError`` unless the set's data, column indices and chosen split are there,
+    and ``DataOptionError`` for a split beyond the set's ``n_splits.txt``."""
+    for name in ("data.txt", "index_features.txt", "index_target.txt"):
         _file(options["data_dir"], options["dataset"], name)
+    _check_split(options["data_dir"], options["dataset"], options["split"])
     for kind in ("train", "test"):
         _file(options["data_dir"], options["dataset"], f"index_{kind}_{options['split']}.txt")
+
+
+def _check_split(data_dir: str | Path, dataset: str, split: int) -> None:
+    """``DataOptionError`` unless ``split`` is one of the set's published splits."""
+    splits = int(np.loadtxt(_file(data_dir, dataset, "n_splits.txt")))
+    if not 0 <= split < splits:
+        raise DataOptionError(
+            "split", f"uci {dataset} has {splits} splits: split must be 0-{splits - 1}, not {split}"
+        )
 
 
 def load_uci(
@@ -64,9 +75,7 @@ def load_uci(
     Shift: test inputs with Gaussian noise at severities 1–5 (in standardised units). OOD: test
     inputs moved ``FAR_SHIFT_STDS`` training standard deviations along every feature.
     """
-    splits = int(np.loadtxt(_file(data_dir, dataset, "n_splits.txt")))
-    if not 0 <= split < splits:
-        raise ValueError(f"uci {dataset}: split must be in 0..{splits - 1} (got {split})")
+    _check_split(data_dir, dataset, split)
     table = np.loadtxt(_file(data_dir, dataset, "data.txt"), dtype=np.float64, ndmin=2)
     features = _indices(_file(data_dir, dataset, "index_features.txt"))
     target = _indices(_file(data_dir, dataset, "index_target.txt"))

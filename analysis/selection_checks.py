@@ -1,0 +1,78 @@
+"""Selections a researcher must look at: a posterior worse on validation than the model it starts from,
+and trials whose validation score sits orders of magnitude below the rest of their seed's.
+
+Both stay finite, so neither is caught as divergence: a SWAG learning rate too large for a small
+regression set can give a validation RMSE of 10^5 standardised units and still be selected when the
+whole grid is too large.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+FAR_BELOW = 10.0  # an outlier is worse than its seed's median by more than FAR_BELOW × max(|median|, 1)
+
+HINTS = {
+    "swag": "lower the SWAG learning-rate grid",
+    "sgmcmc": "lower the learning-rate grid",
+    "llla": "widen the prior-precision grid",
+    "laplace_nf": "widen the prior-precision grid or lower the flow's learning rate",
+    "vi": "widen the prior-variance grid or lower the learning rate",
+    "subspace": "lower the likelihood temperature or the learning rate",
+}
+
+
+def worse_than_parent_notes(
+    label: str,
+    method: str,
+    metric: str,
+    selected: dict[int, float],
+    parent_label: str,
+    parent: dict[int, float],
+) -> list[str]:
+    """One note naming the seeds whose selected ``metric`` (``selected``: seed → value) is below the
+    validation ELPD of the parent's selected member (``parent``: seed → value), with a hint."""
+    worse = {
+        seed: value for seed, value in sorted(selected.items()) if seed in parent and value < parent[seed]
+    }
+    if not worse:
+        return []
+    listed = ", ".join(
+        f"seed {seed} {metric}={value:.4g} < {parent[seed]:.4g}" for seed, value in worse.items()
+    )
+    hint = HINTS.get(method, "check its grid")
+    return [f"{label} is worse on validation than the {parent_label} it starts from ({listed}): {hint}"]
+
+
+def checked_metrics(metric: str) -> dict[str, bool]:
+    """The validation metrics whose outliers are looked for, each → whether higher is better: the
+    selection metric and, for regression, its RMSE (which blows up long before the ELPD does, as the
+    predicted variance grows with the error)."""
+    return {metric: True, metric.replace("elpd", "rmse"): False}
+
+
+def outlier_notes(
+    label: str, metric: str, trials: dict[int, dict[str, float]], higher_is_better: bool = True
+) -> list[str]:
+    """One note per seed with trials (``trials``: seed → trial id → value) whose ``metric`` lies on
+    the bad side of the seed's median by more than ``FAR_BELOW`` times the median's magnitude (at
+    least 1)."""
+    notes = []
+    side = "below" if higher_is_better else "above"
+    for seed, values in sorted(trials.items()):
+        if len(values) < 2:
+            continue
+        median = statistics.median(values.values())
+        margin = FAR_BELOW * max(abs(median), 1.0)
+        far = {
+            trial: value
+            for trial, value in sorted(values.items())
+            if (median - value if higher_is_better else value - median) > margin
+        }
+        if far:
+            listed = ", ".join(f"{trial} {metric}={value:.4g}" for trial, value in far.items())
+            notes.append(
+                f"{label}: seed {seed} has trials orders of magnitude {side} the seed's median "
+                f"{metric}={median:.4g} ({listed}): their settings blow up"
+            )
+    return notes
