@@ -90,7 +90,7 @@ def build_report(sweep_dir: str | Path | Location) -> Report:
     layout = SweepLayout(storage)
     record = layout.read_record()
     ensembles = results.ensembles(storage)
-    group = f"{record['dataset']} {record['model']}"
+    group = record.get("table_group") or tables.group_name(record["dataset"], {}, record["model"])
     table = tables.main_table({group: ensembles}, methods=record["evaluate"]["methods"])
     folder = layout.report
     files = {

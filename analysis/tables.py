@@ -61,6 +61,17 @@ def final_test_rows(ensembles: pd.DataFrame) -> pd.DataFrame:
     return test[test["num_samples"] == largest]
 
 
+IDENTIFYING_OPTIONS = ("dataset", "split", "target", "split_seed", "train_subset", "train_size")
+
+
+def group_name(dataset: str, options: dict, model: str) -> str:
+    """A table's column-group header: the dataset with the options that tell its sets and splits apart,
+    then the model (``uci boston split=3 split_seed=0 / mlp``)."""
+    shown = [str(options["dataset"])] if "dataset" in options else []
+    shown += [f"{key}={options[key]}" for key in IDENTIFYING_OPTIONS[1:] if options.get(key) is not None]
+    return " ".join([dataset, *shown, "/", model])
+
+
 def main_table(
     groups: dict[str, pd.DataFrame],
     metrics: tuple[str, ...] | None = None,

@@ -32,7 +32,7 @@ from bdlsweep.sweeps.selection import Selection
 from bdlsweep.sweeps.spec import SweepSpec
 from bdlsweep.sweeps.stage import run_stage
 from bdlsweep.sweeps.storage_guard import check_storage, record_sweep
-from bdlsweep.sweeps.tracking import ensure_experiment, log_evaluation
+from bdlsweep.sweeps.tracking import TEST_UNITS, ensure_experiment, log_evaluation, metric_units
 from bdlsweep.sweeps.tracking_check import check_tracking, while_reachable
 from bdlsweep.sweeps.training_cost import describe_total, stage_costs
 from bdlsweep.trainables.data import load_dataset
@@ -156,7 +156,7 @@ def write_predictive_plot(spec: SweepSpec, curves: pd.DataFrame) -> Location:
 
 def write_tables(spec: SweepSpec, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Location]]:
     """The main table as Markdown, CSV and LaTeX under ``<storage>/results``."""
-    table = tables.main_table({f"{spec.dataset} {spec.model}": frame}, methods=spec.evaluate.methods)
+    table = tables.main_table({spec.table_group: frame}, methods=spec.evaluate.methods)
     files = {
         "markdown": spec.layout.table("md").write_text(tables.to_markdown(table, stderr=True)),
         "csv": spec.layout.table("csv").write_text(tables.to_csv(table)),
@@ -183,6 +183,7 @@ def record_evaluation(
     as artifacts) and a child run per ensemble; the evaluation run's id."""
     tags = {"sweep": spec.name, "stage": "evaluate", "dataset": spec.dataset, "model": spec.model}
     tags.update({RUN_KIND: "evaluation", MLFLOW_PARENT_RUN_ID: parent})
+    tags.update({key: units for key, units in metric_units(spec.dataset).items() if key == TEST_UNITS})
     run_id = log_evaluation(
         spec.tracking_uri,
         experiment_id,

@@ -18,10 +18,12 @@ from pydantic import (
     Field,
     SerializeAsAny,
     ValidationError,
+    computed_field,
     create_model,
     field_serializer,
 )
 
+from bdlsweep.analysis.tables import group_name
 from bdlsweep.search_spaces import Range
 from bdlsweep.search_spaces.ranges import RangeKind
 from bdlsweep.storage.layout import SweepLayout
@@ -34,7 +36,7 @@ from bdlsweep.sweeps.search_resolution import resolve_search
 from bdlsweep.trainables.data import DATASET_LIKELIHOODS, DATASETS, dataset_options
 from bdlsweep.trainables.data.files import DataOptionError, MissingDataFileError
 from bdlsweep.trainables.data.registry import REGISTRY as DATASET_REGISTRY
-from bdlsweep.trainables.data.registry import check_dataset, locate_dataset
+from bdlsweep.trainables.data.registry import check_dataset, complete_options, locate_dataset
 from bdlsweep.trainables.method import Method
 from bdlsweep.trainables.models import MODELS, model_options
 from bdlsweep.trainables.models.registry import model_inputs
@@ -210,6 +212,13 @@ class SweepSpec(BaseModel):
     def layout(self) -> SweepLayout:
         """The named places inside this sweep's storage folder."""
         return SweepLayout(self.storage)
+
+    @computed_field
+    @property
+    def table_group(self) -> str:
+        """The results table's column-group header: dataset, the options that tell its sets and splits
+        apart (defaults included, so a UCI table names its split), model; kept in the sweep record."""
+        return group_name(self.dataset, complete_options(self.dataset, self.dataset_options), self.model)
 
     @field_serializer("storage")
     def _storage_address(self, storage: Location) -> str:

@@ -21,7 +21,7 @@ from bdlsweep.sweeps.run_status import StageInterrupted, run_status
 from bdlsweep.sweeps.run_tree import RUN_KIND, stage_run
 from bdlsweep.sweeps.selection import Selection, TrialRecord, select_per_seed
 from bdlsweep.sweeps.spec import StageSpec, SweepSpec
-from bdlsweep.sweeps.tracking import discard_partial_runs, flatten, tag_selected
+from bdlsweep.sweeps.tracking import VAL_UNITS, discard_partial_runs, flatten, metric_units, tag_selected
 from bdlsweep.sweeps.tracking_check import while_reachable
 from bdlsweep.sweeps.trial_backfill import backfill_tuner
 from bdlsweep.sweeps.trial_logger import MLflowTrialLogger
@@ -118,6 +118,7 @@ def run_tags(spec: SweepSpec, stage: StageSpec, tune_experiment: str) -> dict[st
         "storage": str(spec.storage),
         "tune_experiment": tune_experiment,
         RUN_KIND: "trial",
+        **{key: units for key, units in metric_units(spec.dataset).items() if key == VAL_UNITS},
     }
 
 

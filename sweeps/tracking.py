@@ -17,6 +17,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from bdlsweep.storage.layout import SweepLayout
 from bdlsweep.storage.locations import Location
+from bdlsweep.trainables.data.registry import DATASET_LIKELIHOODS
 from bdlsweep.trainables.runtime.reporting import DIVERGED, NODE_ID
 
 MAX_BATCH = 900
@@ -67,6 +68,17 @@ def quoted(value: str) -> str:
 def tag_filter(tags: dict[str, str]) -> str:
     """An MLflow ``filter_string`` matching runs with every one of ``tags``."""
     return " and ".join(f"tags.{key} = {quoted(value)}" for key, value in tags.items())
+
+
+VAL_UNITS, TEST_UNITS = "units.val", "units.test"
+
+
+def metric_units(dataset: str) -> dict[str, str]:
+    """Tags naming the units of a regression set's metrics: trials train and are validated on
+    standardised targets, the evaluation reports in the dataset's own target units."""
+    if DATASET_LIKELIHOODS[dataset] != "regression":
+        return {}
+    return {VAL_UNITS: "standardised targets", TEST_UNITS: "target units"}
 
 
 def tuner_runs(client: MlflowClient, experiment_id: str, tags: dict[str, str]) -> dict[str, str]:

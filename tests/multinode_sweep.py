@@ -4,9 +4,9 @@ Usage: ``python multinode_sweep.py OUT.json FOLDER``. Head (no accelerator) plus
 with a custom ``accel`` resource standing in for a GPU; the MAP stage asks for ``accel: 0.5`` per
 trial, so each worker holds two trials at a time. Two sweeps run on the one cluster: ``spread``,
 then ``kill``, during which one worker is removed as soon as every trial has written a checkpoint.
-The JSON holds, per sweep, each trial's node and times (last and first report, whole seconds),
-the worker node ids, the selection, the MLflow runs, and the nodes whose evaluation tasks predicted
-the members (they ask for ``accel`` too, so they run on the workers).
+The JSON holds, per sweep, each trial's node and times (last and first report, whole seconds), when
+the worker was removed, the worker node ids, the selection, the MLflow runs, and the nodes whose
+evaluation tasks predicted the members (they ask for ``accel`` too, so they run on the workers).
 """
 
 from __future__ import annotations
@@ -52,14 +52,15 @@ SWEEP = {
 }
 
 
-def remove_when_checkpointed(cluster: Cluster, node, stage_folder: Path) -> threading.Thread:
+def remove_when_checkpointed(cluster: Cluster, node, stage_folder: Path, removed: dict) -> threading.Thread:
     """A thread that removes ``node`` (no graceful shutdown) once every trial has saved a checkpoint,
-    so the trials it held have one to resume from."""
+    so the trials it held have one to resume from; ``removed["at"]``: when (whole seconds, rounded up)."""
 
     def wait_and_remove() -> None:
         while len({path.parent for path in stage_folder.glob("*/checkpoint_*")}) < len(SWEEP["seeds"]):
             time.sleep(0.2)
         cluster.remove_node(node, allow_graceful=False)
+        removed["at"] = int(time.time()) + 1
 
     thread = threading.Thread(target=wait_and_remove, daemon=True)
     thread.start()
@@ -72,9 +73,9 @@ def run(cluster: Cluster, workers: list, folder: Path, mode: str) -> dict:
     sweep_file = folder / f"{mode}.yaml"
     sweep_file.write_text(yaml.safe_dump(SWEEP))
     spec = load_spec(sweep_file, [f"storage={folder / mode}"])
-    killer = None
+    killer, removed = None, {}
     if mode == "kill":
-        killer = remove_when_checkpointed(cluster, workers[0], spec.storage.path / "map")
+        killer = remove_when_checkpointed(cluster, workers[0], spec.storage.path / "map", removed)
     outcome = run_sweep(spec)
     trials = results.trials(spec.storage, "map")
     first_report = {
@@ -88,6 +89,7 @@ def run(cluster: Cluster, workers: list, folder: Path, mode: str) -> dict:
         "workers": [worker.node_id for worker in workers],
         "head": cluster.head_node.node_id,
         "removed": killer is not None and not killer.is_alive(),
+        "removed_at": removed.get("at"),
         "trials": trials[[*TRIAL_COLUMNS, "first_report"]].to_dict("records"),
         "selected": {str(seed): m.trial_id for seed, m in outcome.selections["map"].members.items()},
         "runs": runs[runs["tags.stage"] == "map"][["tags.trial_id", "status"]].to_dict("records"),

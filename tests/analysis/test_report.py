@@ -76,6 +76,7 @@ def _fake_sweep(folder) -> pd.DataFrame:
         "name": "fake",
         "dataset": "digits",
         "model": "mlp",
+        "table_group": "digits split_seed=0 / mlp",
         "seeds": [1, 2, 3],
         "stages": {"map": {"method": "map", "search": {}}, "swag": {"method": "swag", "search": {}}},
         "evaluate": {"methods": ["map", "swag"]},
@@ -138,16 +139,17 @@ def test_the_report_holds_the_table_and_every_plot_embedded_in_one_html_page(tmp
     embedded = [base64.b64decode(src.split(",", 1)[1]) for src in page.images]
     assert all(src.startswith("data:image/png;base64,") for src in page.images)
     assert sorted(embedded) == sorted((tmp_path / "report" / name).read_bytes() for name in pngs)
-    table = tables.main_table({"digits mlp": frame}, methods=["map", "swag"])
+    group = "digits split_seed=0 / mlp"  # the record's table_group
+    table = tables.main_table({group: frame}, methods=["map", "swag"])
     header, *body = page.tables[0]
-    assert header == ["K", "Method", "digits mlp Acc", "digits mlp ELPD", "digits mlp ECE"]
+    assert header == ["K", "Method", f"{group} Acc", f"{group} ELPD", f"{group} ECE"]
     assert [row[:2] for row in body] == ORDER
     rows = tables.final_test_rows(frame)
     mean = rows[(rows["method"] == "swag") & (rows["K"] == 2)]["test_acc"].mean()
     assert body[3][2].startswith(f"{mean:.3f} ± ")
     assert (tmp_path / "report" / "table.md").read_text() == tables.to_markdown(table, stderr=True)
     csv = pd.read_csv(io.StringIO((tmp_path / "report" / "table.csv").read_text()))
-    assert csv["digits mlp acc mean"].iloc[3] == pytest.approx(mean)
+    assert csv[f"{group} acc mean"].iloc[3] == pytest.approx(mean)
 
     header, *body = page.tables[1]  # the metric groups, as TorchUncertainty's tutorial prints them
     assert header == [

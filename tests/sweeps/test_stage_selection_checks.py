@@ -1,6 +1,7 @@
 """A SWAG grid too large for a small regression set: its selection is flagged as worse than the MAP it
 starts from (console, status, report, MLflow tag), its blown-up trial named, and with
-``selection.require_better_than_parent`` the stage fails."""
+``selection.require_better_than_parent`` the stage fails. The table names set, split and model, and
+the runs say which units their metrics are in."""
 
 import logging
 
@@ -53,13 +54,18 @@ def test_a_swag_grid_that_blows_up_is_flagged_and_fails_the_stage_when_required(
     assert main(["status", str(storage)]) == 0
     status = capsys.readouterr().out
     assert f"warning: {worse}" in status and f"warning: {blown}" in status
-    html = (build_report(storage).folder / "report.html").read_text()
+    report = build_report(storage).folder
+    html = (report / "report.html").read_text()
     assert "<h2>Warnings</h2>" in html and "stage swag: swag is worse on validation than the map" in html
+    assert "diabetes split_seed=0 / mlp RMSE" in (report / "table.md").read_text()  # set, split, model
     mlflow.set_tracking_uri(spec.tracking_uri)
     runs = mlflow.search_runs(experiment_names=[spec.experiment])
     stage_run = runs[(runs["tags.run_kind"] == "stage") & (runs["tags.stage_name"] == "swag")].iloc[0]
     assert stage_run["tags.worse_than_parent.swag.0"] == worse
     assert stage_run["tags.outliers.swag.0"] == blown
+    trial_units = runs[runs["tags.run_kind"] == "trial"]["tags.units.val"]
+    assert len(trial_units) == 4 and (trial_units == "standardised targets").all()
+    assert (runs[runs["tags.run_kind"] == "evaluation"]["tags.units.test"] == "target units").all()
 
     for label in ("swag", "swa"):
         spec.layout.selection(label).delete()

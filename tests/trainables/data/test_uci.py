@@ -9,6 +9,7 @@ import yaml
 from fake_data import write_uci
 
 from bdlsweep.cli import main
+from bdlsweep.sweeps.spec import load_spec
 from bdlsweep.trainables.data import load_dataset
 from bdlsweep.trainables.data.files import DataOptionError, MissingDataFileError
 from bdlsweep.trainables.data.registry import locate_dataset
@@ -103,6 +104,9 @@ def test_an_option_beyond_the_data_is_a_one_line_error_naming_its_key(
     }
     path = tmp_path / "beyond.yaml"
     path.write_text(yaml.safe_dump(sweep))
+    spec = load_spec(path, [f"storage={tmp_path / 'sweep'}"])
+    expected = "uci concrete split=0 split_seed=0 / mlp" if dataset == "uci" else "digits split_seed=0 / mlp"
+    assert spec.table_group == expected  # the results table's header names set and split
     assert main(["run", str(path), override, f"storage={tmp_path / 'sweep'}", "--dry-run"]) == 2
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and message in error and not (tmp_path / "sweep").exists()
