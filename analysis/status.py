@@ -127,7 +127,12 @@ def _upstream_notes(record: dict, labels: dict[str, dict], name: str) -> list[st
         return []
 
     def scores(selection: dict, metric: str) -> dict[int, float]:
-        return {int(seed): float(member["metrics"][metric]) for seed, member in selection["members"].items()}
+        members = selection["members"].items()
+        return {
+            int(seed): float(member["metrics"][metric])
+            for seed, member in members
+            if metric in member["metrics"]
+        }
 
     return [
         note
