@@ -44,7 +44,7 @@ def worse_than_parent_notes(
     return [f"{label} is worse on validation than the {parent_label} it starts from ({listed}): {hint}"]
 
 
-def checked_metrics(metric: str) -> dict[str, bool]:
+def _checked_metrics(metric: str) -> dict[str, bool]:
     """The validation metrics whose outliers are looked for, each → whether higher is better: the
     selection metric and, for regression, its RMSE (which blows up long before the ELPD does, as the
     predicted variance grows with the error)."""
@@ -75,4 +75,17 @@ def outlier_notes(
                 f"{label}: seed {seed} has trials orders of magnitude {side} the seed's median "
                 f"{metric}={median:.4g} ({listed}): their settings blow up"
             )
+    return notes
+
+
+def blown_up_notes(label: str, metric: str, trials: list[tuple[str, int, dict]]) -> list[str]:
+    """``outlier_notes`` over a label's selection metric and its RMSE, from finished trials given as
+    (trial id, seed, reported metrics)."""
+    notes = []
+    for key, higher_is_better in _checked_metrics(metric).items():
+        by_seed: dict[int, dict[str, float]] = {}
+        for trial_id, seed, metrics in trials:
+            if isinstance(metrics.get(key), (int, float)):
+                by_seed.setdefault(seed, {})[trial_id] = float(metrics[key])
+        notes += outlier_notes(label, key, by_seed, higher_is_better)
     return notes

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bdlsweep.analysis import results
 from bdlsweep.analysis.grid_edges import grid_edge_notes
-from bdlsweep.analysis.selection_checks import checked_metrics, outlier_notes, worse_than_parent_notes
+from bdlsweep.analysis.selection_checks import blown_up_notes, worse_than_parent_notes
 from bdlsweep.storage.layout import SweepLayout
 from bdlsweep.storage.locations import Location
 
@@ -92,7 +92,8 @@ def _stage_status(storage: Location, name: str, record: dict, labels: dict[str, 
             if "timestamp" in result:
                 ends.append(result["timestamp"])
                 starts.append(result["timestamp"] - result.get("time_total_s", 0.0))
-    status.notes += _outlier_notes(status.selected, labels, finished)
+    for label in status.selected:
+        status.notes += blown_up_notes(label, labels[label]["metric"], finished)
     status.wall_s = max(ends) - min(starts) if ends else 0.0
     if status.selected:
         status.state = DONE
@@ -103,21 +104,6 @@ def _stage_status(storage: Location, name: str, record: dict, labels: dict[str, 
     else:
         status.state = UNFINISHED
     return status
-
-
-def _outlier_notes(
-    selected: dict, labels: dict[str, dict], finished: list[tuple[str, int, dict]]
-) -> list[str]:
-    """Notes on the seeds whose finished trials hold blown-up validation scores, per selected label."""
-    notes = []
-    for label in selected:
-        for metric, higher_is_better in checked_metrics(labels[label]["metric"]).items():
-            by_seed: dict[int, dict[str, float]] = {}
-            for trial_id, seed, result in finished:
-                if isinstance(result.get(metric), (int, float)):
-                    by_seed.setdefault(seed, {})[trial_id] = float(result[metric])
-            notes += outlier_notes(label, metric, by_seed, higher_is_better)
-    return notes
 
 
 def _upstream_notes(record: dict, labels: dict[str, dict], name: str) -> list[str]:

@@ -11,7 +11,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from ray import tune
 
 from bdlsweep.analysis.grid_edges import grid_edge_notes
-from bdlsweep.analysis.selection_checks import checked_metrics, outlier_notes, worse_than_parent_notes
+from bdlsweep.analysis.selection_checks import blown_up_notes, worse_than_parent_notes
 from bdlsweep.storage.locations import Location
 from bdlsweep.sweeps.early_stopping import check_stopped, interrupted, ran_whole_budget
 from bdlsweep.sweeps.experiments import SELECTION_METRIC, Experiment, experiments, trial_count
@@ -297,13 +297,7 @@ def _check_selection(
         )
     if worse and spec.selection.require_better_than_parent:
         raise RuntimeError(f"stage {stage.name}: {worse[0]} (selection.require_better_than_parent)")
-    outliers = []
-    for key, higher_is_better in checked_metrics(metric).items():
-        by_seed: dict[int, dict[str, float]] = {}
-        for record in records:
-            if isinstance(record.metrics.get(key), (int, float)):
-                by_seed.setdefault(record.seed, {})[record.trial_id] = float(record.metrics[key])
-        outliers += outlier_notes(label, key, by_seed, higher_is_better)
+    outliers = blown_up_notes(label, metric, [(r.trial_id, r.seed, r.metrics) for r in records])
     for key, notes in (("worse_than_parent", worse), ("outliers", outliers)):
         for index, note in enumerate(notes):
             logger.warning("%s", note)
