@@ -16,7 +16,18 @@ from bdlsweep.sweeps.ray_watchdog import watch_ray_processes
 RAY_DEFAULTS = {
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
     "RAY_AIR_NEW_OUTPUT": "0",  # Tune's newer output prints every Tuner's settings box, even at verbose=0
+    # Ray stops an idle worker process above its soft limit (one per CPU) after 1 s, so the next stage's
+    # Laplace preparation or evaluation task paid torch + laplace-torch imports again (~6 s a process);
+    # kept for a minute, the tiny regression sweep took 36 s instead of 57 s
+    "RAY_idle_worker_killing_time_threshold_ms": "60000",
 }
+
+
+def apply_ray_defaults() -> None:
+    """Set bdlsweep's Ray and Tune settings in the environment, unless the user set them, before a
+    local Ray starts (its processes read them from there)."""
+    for key, value in RAY_DEFAULTS.items():
+        os.environ.setdefault(key, value)
 
 
 @contextmanager
@@ -27,8 +38,7 @@ def ray_for(address: str | None = None, num_cpus: int | None = None) -> Iterator
     A local Ray is stopped when the block ends (normally, by an error or Ctrl+C), and SIGTERM is handled
     as Ctrl+C. Should this process be killed, a watchdog stops the Ray processes it started.
     """
-    for key, value in RAY_DEFAULTS.items():
-        os.environ.setdefault(key, value)
+    apply_ray_defaults()
     if ray.is_initialized():
         yield
         return

@@ -8,11 +8,14 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 # Each pytest process (each xdist worker) gets its own Ray temp folder: a `ray start` cluster of one
 # worker's test records its address there, and ray.init() in another worker would join it.
 os.environ["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="ray", dir=os.environ.get("RAY_TMPDIR", "/tmp"))
-os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 warnings.filterwarnings("ignore", category=FutureWarning)
 
 import pytest  # noqa: E402
 from ray_cpus import RAY_CPUS  # noqa: E402
+
+from bdlsweep.sweeps.ray_session import apply_ray_defaults  # noqa: E402
+
+apply_ray_defaults()  # the test's Ray runs as the command's does
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -51,10 +52,15 @@ def start_mlflow_server(folder: Path, port: int, backend_store_uri: str | None =
 
 
 def stop_server(server: subprocess.Popen) -> None:
-    """Stop a server started in its own session, with everything it spawned."""
+    """Stop a server started in its own session, with everything it spawned: SIGTERM, and SIGKILL after
+    5 s (an MLflow server's workers can wait 30 s on open keep-alive connections)."""
     if server.poll() is None:
-        os.killpg(server.pid, 15)
-    server.wait(timeout=30)
+        os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=30)
 
 
 S3_BUCKET = "sweeps"

@@ -1,10 +1,12 @@
 """Sweep storage as a bucket: an S3 API (moto's server on 127.0.0.1) holding everything a sweep writes."""
 
+import logging
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -107,7 +109,9 @@ def _bdlsweep(arguments: list[str], cwd: Path, environment: dict[str, str]) -> s
 
 
 @pytest.mark.slow
-def test_a_sweep_stored_in_a_bucket_keeps_every_file_there_and_resumes_from_it(tmp_path, s3_environment):
+def test_a_sweep_stored_in_a_bucket_keeps_every_file_there_and_resumes_from_it(
+    tmp_path, s3_environment, ray_session, caplog
+):
     from mlflow.tracking import MlflowClient
 
     sweep = tmp_path / "tiny.yaml"
@@ -157,20 +161,7 @@ def test_a_sweep_stored_in_a_bucket_keeps_every_file_there_and_resumes_from_it(t
         "table.md",
     }
 
-    import boto3
-
-    boto3.client("s3").delete_object(Bucket=BUCKET, Key="runs/tiny/selections/llla.json")
-    sweep.unlink()  # resumed from the copy in the bucket, as from another node
-    resumed = _bdlsweep(["resume", storage], tmp_path, s3_environment)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "resuming from s3://sweeps/runs/tiny/llla" in resumed.stderr
-    after = results.selections(storage)
-    assert after.sort_values(["label", "seed"])["trial_id"].tolist() == (
-        chosen.sort_values(["label", "seed"])["trial_id"].tolist()
-    )
-    assert len(_recorded(client.search_runs([experiment.experiment_id], max_results=1000))) == 7
-
-    _check_copies_load_without_the_original(storage, tmp_path, s3_environment)
+    _check_copies_load_without_the_original(storage, tmp_path, s3_environment, chosen, caplog)
 
 
 def _copy_prefix(source: str, target: str) -> None:
@@ -204,10 +195,16 @@ def _llla_predicts_as_selected(storage: str) -> None:
         assert accuracy == pytest.approx(member.val_acc, abs=0.05)
 
 
-def _check_copies_load_without_the_original(storage: str, tmp_path: Path, environment: dict) -> None:
+def _check_copies_load_without_the_original(
+    storage: str, tmp_path: Path, environment: dict, chosen: pd.DataFrame, caplog: pytest.LogCaptureFixture
+) -> None:
     """A finished sweep copied to another bucket prefix and to a local folder, the original then deleted:
-    in each copy LLLA's references resolve, `status` reads it, the surface command's checkpoints load,
-    the report is built, `resume` finishes there, and the ensembles are evaluated again."""
+    in each copy LLLA's references resolve, `status` reads it, the surface command's checkpoints load;
+    the local copy's report is built and `resume` finds it finished; in the bucket copy, a stage whose
+    selection was lost resumes from its Tuner there and selects as before, and the ensembles are
+    evaluated again."""
+    import boto3
+
     from bdlsweep.analysis.report import build_report
     from bdlsweep.cli import main
     from bdlsweep.sweeps.surface import SurfaceInputError, checkpoint_weights
@@ -230,15 +227,22 @@ def _check_copies_load_without_the_original(storage: str, tmp_path: Path, enviro
         with pytest.raises(SurfaceInputError, match="llla:1: a llla checkpoint is a distribution over"):
             checkpoint_weights(Location.parse(folder), "llla:1", train_inputs)
     assert "table.md" in build_report(local).files
-    resumed = _bdlsweep(["resume", str(local)], tmp_path, environment)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "stage llla: finished earlier, skipped" in resumed.stderr and _keys("runs/tiny/") == []
+    caplog.set_level(logging.INFO, logger="bdlsweep")
+    assert main(["resume", str(local)]) == 0  # in this process: the local copy needs no bucket
+    assert "stage llla: finished earlier, skipped" in caplog.text and _keys("runs/tiny/") == []
+
+    boto3.client("s3").delete_object(Bucket=BUCKET, Key="moved/tiny/selections/llla.json")
     sweep = tmp_path / "tiny.yaml"
     sweep.write_text(yaml.safe_dump(TINY_SWEEP))
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
     overrides = [f"storage={copied}", f"mlflow.tracking_uri={tracking}", "evaluate.num_posterior_samples=6"]
     again = _bdlsweep(["run", str(sweep), *overrides], tmp_path, environment)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "finished earlier, skipped" in again.stderr
+    assert "stage map: finished earlier, skipped" in again.stderr
+    assert f"resuming from {copied}/llla" in again.stderr  # the Tuner restored from the bucket copy
+    after = results.selections(copied)
+    assert after.sort_values(["label", "seed"])["trial_id"].tolist() == (
+        chosen.sort_values(["label", "seed"])["trial_id"].tolist()
+    )
     frame = results.ensembles(copied)
     assert set(frame["method"]) == {"map"} and len(frame) > 0
