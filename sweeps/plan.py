@@ -36,10 +36,14 @@ def describe_plan(spec: SweepSpec, plan: pd.DataFrame) -> list[str]:
             scheduler = stage.scheduler
             how += f"; ASHA per seed, grace {scheduler.grace_epochs}, η {scheduler.reduction_factor:g}"
         parent = f" from {stage.parent}" if stage.parent else ""
+        length = cost.describe()
+        if stage.steps is not None:
+            settings = stage.settings
+            length += f"; {stage.steps:,} steps = {settings.epochs} epochs of batch {settings.batch_size}"
         lines.append(
             f"stage {stage.name} ({stage.method}{parent}): {cost.trials} trials ({how}"
             f"{'; ' + search if search else ''}), each {_resources(stage.resources)}; "
-            f"{cost.describe()}"
+            f"{length}"
         )
     evaluate = spec.evaluate
     lines.append(

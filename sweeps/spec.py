@@ -33,6 +33,7 @@ from bdlsweep.sweeps.errors import SpecError, close_match, from_validation_error
 from bdlsweep.sweeps.name_checks import check_experiment, check_name, check_storage
 from bdlsweep.sweeps.overrides import apply_overrides, blamed_override
 from bdlsweep.sweeps.search_resolution import resolve_search
+from bdlsweep.sweeps.step_budget import BUDGETED, takes_steps, training_set_size, with_epochs
 from bdlsweep.trainables.data import DATASET_LIKELIHOODS, DATASETS, dataset_options
 from bdlsweep.trainables.data.files import DataOptionError, MissingDataFileError
 from bdlsweep.trainables.data.registry import REGISTRY as DATASET_REGISTRY
@@ -158,6 +159,7 @@ class StageFields(StrictModel):
     scheduler: SchedulerSpec | None = None
     resources: Resources = Field(default_factory=Resources)
     max_failures: int = Field(2, ge=0)
+    steps: int | None = Field(None, gt=0)
 
 
 class StageSpec(BaseModel):
@@ -165,7 +167,9 @@ class StageSpec(BaseModel):
 
     With a ``searcher`` the stage runs one Optuna search per seed over ``search`` (ranges, and
     lists as categorical choices); without one, a grid over ``search`` crossed with the seeds. With a
-    ``scheduler`` each seed's trials run in a Tuner of their own, stopped early by ASHA.
+    ``scheduler`` each seed's trials run in a Tuner of their own, stopped early by ASHA. ``steps``,
+    when the sweep file gave the training length in optimiser steps, is that budget; the settings'
+    ``epochs`` then hold the whole epochs of the training set that make it.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
@@ -179,6 +183,7 @@ class StageSpec(BaseModel):
     resources: Resources
     max_failures: int
     settings: SerializeAsAny[MethodSettings]
+    steps: int | None = None
 
     @property
     def method_info(self) -> Method:
@@ -365,6 +370,7 @@ def _validate_stage(source: str, name: str, raw: dict[str, Any]) -> StageSpec:
     searcher = stage.searcher
     if searcher is None and any(isinstance(values, Range) for values in search.values()):
         searcher = SearcherSpec()
+    _check_step_budget(source, prefix, method, stage)
     if stage.scheduler is not None and method.steps is None:
         raise SpecError(
             source,
@@ -381,7 +387,23 @@ def _validate_stage(source: str, name: str, raw: dict[str, Any]) -> StageSpec:
         resources=stage.resources,
         max_failures=stage.max_failures,
         settings=settings,
+        steps=stage.steps,
     )
+
+
+def _check_step_budget(source: str, prefix: tuple[str, ...], method: Method, stage: BaseModel) -> None:
+    """``steps`` needs a method trained in minibatch epochs, no ``epochs`` beside it, one batch size."""
+    if stage.steps is None:
+        return
+    key = key_path([*prefix, "steps"])
+    if not takes_steps(method.settings):
+        raise SpecError(source, key, f"method {method.name} does not train in epochs of minibatches")
+    if "epochs" in stage.model_fields_set:
+        epochs = key_path([*prefix, "epochs"])
+        raise SpecError(source, key, f"give steps or epochs, not both (drop epochs, e.g. ~{epochs})")
+    searched = [name for name in BUDGETED if isinstance(stage.search, dict) and name in stage.search]
+    if searched:
+        raise SpecError(source, key, f"steps count epochs of one batch size; {searched[0]} is searched")
 
 
 def _dependency_order(source: str, stages: dict[str, StageSpec]) -> dict[str, StageSpec]:
@@ -421,6 +443,25 @@ def _dependency_order(source: str, stages: dict[str, StageSpec]) -> dict[str, St
     for name in stages:
         visit(name)
     return ordered
+
+
+def _budget_steps(
+    source: str, stages: dict[str, StageSpec], dataset: str, options: dict[str, Any]
+) -> dict[str, StageSpec]:
+    """Stages whose length is given in ``steps`` with their epochs counted on the training set (read
+    only when a stage asks)."""
+    budgeted = [stage for stage in stages.values() if stage.steps is not None]
+    if not budgeted:
+        return stages
+    key = key_path(["stages", budgeted[0].name, "steps"])
+    size = training_set_size(source, key, dataset, options)
+    budgeted = {
+        stage.name: with_epochs(source, stage.name, stage.settings, stage.steps, size) for stage in budgeted
+    }
+    return {
+        name: stage.model_copy(update={"settings": budgeted[name]}) if name in budgeted else stage
+        for name, stage in stages.items()
+    }
 
 
 def _check_evaluate(source: str, evaluate: EvaluateSpec, seeds: list[int], names) -> None:
@@ -552,6 +593,7 @@ def _load_spec(path: Path, overrides: list[str] | tuple[str, ...]) -> SweepSpec:
         source,
         {name: _validate_stage(source, name, raw_stage) for name, raw_stage in top.stages.items()},
     )
+    stages = _budget_steps(source, stages, dataset, data_options)
     try:
         storage = Location.parse(top.storage or f"runs/{top.name}")
     except (OSError, ValueError) as error:

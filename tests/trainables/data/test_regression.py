@@ -81,7 +81,8 @@ def test_tiny_regression_sweep(tmp_path, ray_session):
         [
             f"storage={tmp_path}",
             "seeds=[1,2]",
-            "stages.map.epochs=3",
+            "~stages.map.epochs",
+            "stages.map.steps=25",  # 292 training examples in batches of 32: 10 steps an epoch, 3 epochs
             "stages.swag.epochs=2",
             "stages.swag.rank=2",
             "stages.swag.search.lr=[0.003]",
@@ -103,13 +104,15 @@ def test_tiny_regression_sweep(tmp_path, ray_session):
         frame.columns
     )
     test = frame[frame["split"] == "test"]
-    scale = load_dataset(spec.dataset, spec.dataset_options).target_scale
+    data = load_dataset(spec.dataset, spec.dataset_options)
+    scale = data.target_scale
     assert scale > 10 and test["test_rmse"].between(0.1 * scale, 5 * scale).all()
     assert set(test[test["method"] == "swag"]["num_samples"]) == {2, 4}
     assert set(test["method"]) == {"map", "swa", "swag", "llla", "laplace_nf", "mc_dropout"}
     assert "RMSE" in outcome.table_files["markdown"].read_text()
     trials = results.trials(tmp_path, "map")
     assert {"val_elpd", "val_rmse", "val_nll"} <= set(trials.columns)
+    assert len(data.train) == 292 and (trials["epoch"] == 3).all()
 
 
 @pytest.mark.slow
