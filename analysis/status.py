@@ -28,6 +28,7 @@ class StageStatus:
     wall_s: float = 0.0
     selected: dict[str, dict[int, str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    refit: str = ""  # for a ``refit: true`` stage: done (evaluation uses the refit models) or not done
 
     def describe(self) -> str:
         """One line: ``stage map (map): done; 4 done, 0 diverged, 0 failed, 0 unfinished; wall 12 s; ...``."""
@@ -36,6 +37,8 @@ class StageStatus:
         line = f"stage {self.name} ({self.method}): {self.state}; {counts}; wall {self.wall_s:.0f} s"
         for label, members in self.selected.items():
             line += f"; {label} selected " + ", ".join(f"seed {s}: {t}" for s, t in sorted(members.items()))
+        if self.refit:
+            line += f"; refit on train + validation: {self.refit}"
         return line + "".join(f"\n  warning: {note}" for note in self.notes)
 
 
@@ -146,4 +149,10 @@ def sweep_status(sweep_dir: str | Path | Location) -> tuple[list[StageStatus], b
         if path.name.endswith(".json")
     }
     stages = [_stage_status(storage, name, stage, labels) for name, stage in record["stages"].items()]
+    for status in stages:
+        if record["stages"][status.name].get("refit"):
+            refit = status.selected and all(
+                layout.refit_selection(label).is_file() for label in status.selected
+            )
+            status.refit = DONE if refit else "not done"
     return stages, layout.ensembles.is_file()

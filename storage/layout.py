@@ -108,6 +108,19 @@ class SweepLayout:
             if path.name.startswith("seed_") and (path / TUNER_STATE).is_file()
         ]
 
+    def refit(self, name: str) -> Location:
+        """The Tune experiment folder of a stage's refits (``refit: true``): its selected configurations
+        trained again on train + validation."""
+        return self.stage(name) / "refit"
+
+    def refit_prepared(self, stage: str, seed: int) -> Location:
+        """A seed's once-per-stage work for the refit, done on train + validation."""
+        return self.root / "prepared" / stage / "refit" / f"seed_{seed}"
+
+    def refit_selection(self, label: str) -> Location:
+        """The refit model per seed of a selection (what evaluation uses when the stage refits)."""
+        return self.root / "refits" / f"{label}.json"
+
     @property
     def selections(self) -> Location:
         """The folder of selection files."""

@@ -6,7 +6,7 @@ import functools
 import io
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 from mlflow.tracking import MlflowClient
@@ -25,6 +25,7 @@ from bdlsweep.sweeps.ensemble_plan import (
 from bdlsweep.sweeps.errors import SpecError
 from bdlsweep.sweeps.evaluation import evaluate_ensembles
 from bdlsweep.sweeps.ray_session import ray_for
+from bdlsweep.sweeps.refit import run_refit
 from bdlsweep.sweeps.resource_check import check_resources
 from bdlsweep.sweeps.run_status import run_status
 from bdlsweep.sweeps.run_tree import RUN_KIND, log_ensembles, log_planned_cost, sweep_run
@@ -44,13 +45,15 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SweepOutcome:
-    """Where a finished sweep put its results, and the tables themselves."""
+    """Where a finished sweep put its results, and the tables themselves; ``refits``: the models of
+    ``refit: true`` stages that evaluation used in place of their selections."""
 
     storage: Location
     selections: dict[str, Selection]
     ensembles: pd.DataFrame
     table: pd.DataFrame
     table_files: dict[str, Location]
+    refits: dict[str, Selection] = field(default_factory=dict)
 
 
 def check_before_start(spec: SweepSpec) -> None:
@@ -114,7 +117,14 @@ def run_evaluation(spec: SweepSpec, selections: dict[str, Selection]) -> tuple[p
     path = spec.layout.ensembles
     plan = ensemble_plan(spec)
     settings = spec.evaluate.task_settings()
-    record = json.dumps({**settings, "methods": spec.evaluate.methods, "plan": plan.to_dict("list")})
+    chosen = {label: selections[label] for label in spec.evaluate.methods}
+    members = {
+        label: {seed: spec.layout.relative(path) for seed, path in selection.checkpoints().items()}
+        for label, selection in chosen.items()
+    }  # a refit changes them
+    record = json.dumps(
+        {**settings, "methods": spec.evaluate.methods, "plan": plan.to_dict("list"), "members": members}
+    )
     record_path = spec.layout.evaluation_settings
     if path.is_file() and record_path.is_file() and record_path.read_text() == record:
         logger.info("evaluation: finished earlier with the same settings, skipped")
@@ -124,7 +134,6 @@ def run_evaluation(spec: SweepSpec, selections: dict[str, Selection]) -> tuple[p
         evaluate = spec.evaluate
         for line in plan_shortfalls(spec.seeds, evaluate.ensemble_sizes, evaluate.ensembles_per_size):
             logger.info("evaluation: %s", line)
-    chosen = {label: selections[label] for label in spec.evaluate.methods}
     curve_size = spec.evaluate.predictive_plot
     frames = evaluate_ensembles(
         chosen,
@@ -227,10 +236,13 @@ def _run_stages_and_evaluate(spec: SweepSpec) -> SweepOutcome:
     announce_cost(spec, root)
     with run_status(spec.tracking_uri, root, f"sweep {spec.name}"):
         selections: dict[str, Selection] = {}
+        refits: dict[str, Selection] = {}
         for stage in spec.stages.values():
             logger.info("stage %s (%s)", stage.name, stage.method)
             selections.update(run_stage(spec, stage, selections, experiment_id, root))
-        frame, computed = run_evaluation(spec, selections)
+            if stage.refit:
+                refits.update(run_refit(spec, stage, selections, refits, experiment_id, root))
+        frame, computed = run_evaluation(spec, {**selections, **refits})
         table, files = write_tables(spec, frame)
         if computed:
             while_reachable(
@@ -238,4 +250,4 @@ def _run_stages_and_evaluate(spec: SweepSpec) -> SweepOutcome:
                 "evaluation not recorded",
                 lambda: record_evaluation(spec, experiment_id, frame, files, root),
             )
-    return SweepOutcome(spec.storage, selections, frame, table, files)
+    return SweepOutcome(spec.storage, selections, frame, table, files, refits)

@@ -37,6 +37,8 @@ def describe_plan(spec: SweepSpec, plan: pd.DataFrame) -> list[str]:
             how += f"; ASHA per seed, grace {scheduler.grace_epochs}, η {scheduler.reduction_factor:g}"
         parent = f" from {stage.parent}" if stage.parent else ""
         length = cost.describe()
+        if stage.refit:
+            length += "; then each selection trained again on train + validation (refit)"
         if stage.steps is not None:
             settings = stage.settings
             length += f"; {stage.steps:,} steps = {settings.epochs} epochs of batch {settings.batch_size}"

@@ -37,14 +37,16 @@ class Selection:
         """Seed → selected posterior folder."""
         return {seed: record.checkpoint for seed, record in self.members.items()}
 
-    def save(self, layout: SweepLayout) -> Location:
-        """Write this selection's file in ``layout`` atomically, checkpoints relative to its root."""
+    def save(self, layout: SweepLayout, path: Location | None = None) -> Location:
+        """Write this selection's file in ``layout`` (at ``path``, by default its selection file)
+        atomically, checkpoints relative to its root."""
         members = {
             str(seed): {**asdict(member), "checkpoint": layout.relative(member.checkpoint)}
             for seed, member in self.members.items()
         }
         record = {**asdict(self), "members": members}
-        return layout.selection(self.label).write_text(json.dumps(record, indent=2, default=str))
+        target = layout.selection(self.label) if path is None else path
+        return target.write_text(json.dumps(record, indent=2, default=str))
 
     @classmethod
     def load(cls, path: str | Location) -> Selection:

@@ -160,6 +160,7 @@ class StageFields(StrictModel):
     resources: Resources = Field(default_factory=Resources)
     max_failures: int = Field(2, ge=0)
     steps: int | None = Field(None, gt=0)
+    refit: bool = False
 
 
 class StageSpec(BaseModel):
@@ -169,7 +170,8 @@ class StageSpec(BaseModel):
     lists as categorical choices); without one, a grid over ``search`` crossed with the seeds. With a
     ``scheduler`` each seed's trials run in a Tuner of their own, stopped early by ASHA. ``steps``,
     when the sweep file gave the training length in optimiser steps, is that budget; the settings'
-    ``epochs`` then hold the whole epochs of the training set that make it.
+    ``epochs`` then hold the whole epochs of the training set that make it. With ``refit`` each
+    selected configuration is trained again on train + validation, and evaluation uses that model.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
@@ -184,6 +186,7 @@ class StageSpec(BaseModel):
     max_failures: int
     settings: SerializeAsAny[MethodSettings]
     steps: int | None = None
+    refit: bool = False
 
     @property
     def method_info(self) -> Method:
@@ -388,6 +391,7 @@ def _validate_stage(source: str, name: str, raw: dict[str, Any]) -> StageSpec:
         max_failures=stage.max_failures,
         settings=settings,
         steps=stage.steps,
+        refit=stage.refit,
     )
 
 

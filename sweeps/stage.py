@@ -42,12 +42,12 @@ def selection_labels(spec: SweepSpec, stage: StageSpec) -> dict[str, str | None]
     }
 
 
-def _prepare_seeds(spec: SweepSpec, stage: StageSpec, context: TrialContext) -> dict[int, str]:
-    """Run the method's once-per-seed preparation as Ray tasks, skipping seeds already prepared."""
+def prepare_seeds(stage: StageSpec, context: TrialContext, folders: dict[int, Location]) -> dict[int, str]:
+    """Run the method's once-per-seed preparation into ``folders`` (seed → folder) as Ray tasks,
+    skipping seeds already prepared; seed → folder, empty for a method without preparation."""
     prepare = stage.method_info.prepare
     if prepare is None:
         return {}
-    folders = {seed: spec.layout.prepared(stage.name, seed) for seed in spec.seeds}
     task = ray.remote(prepare).options(
         num_cpus=stage.resources.cpu, num_gpus=stage.resources.gpu, max_retries=stage.max_failures
     )
@@ -61,7 +61,7 @@ def _prepare_seeds(spec: SweepSpec, stage: StageSpec, context: TrialContext) -> 
     return {seed: str(folder) for seed, folder in folders.items()}
 
 
-def _records(grid: tune.ResultGrid, policy: str, storage: Location) -> list[TrialRecord]:
+def trial_records(grid: tune.ResultGrid, policy: str, storage: Location) -> list[TrialRecord]:
     """Each finished trial that did not diverge as a selection candidate, at its best or last
     checkpoint (addressed by URI when the storage is one, so that any node can read it)."""
     records = []
@@ -140,18 +140,23 @@ def _check_divergence(stage: StageSpec, seeds: list[int], finished: list[tune.Re
             raise RuntimeError(f"stage {stage.name}: every trial of seed {seed} diverged (grid: {grid})")
 
 
-def _fit(
+def fit_experiment(
     spec: SweepSpec,
     stage: StageSpec,
     experiment: Experiment,
     trainable,
     experiment_id: str,
     parent: str | None,
+    extra_tags: dict[str, str] | None = None,
+    progress: tuple[str, int] | None = None,
 ) -> tune.ResultGrid:
-    """Run one Tuner of a stage, or restore and finish it when an earlier run was interrupted."""
+    """Run one Tuner of a stage, or restore and finish it when an earlier run was interrupted; its
+    trials' MLflow runs carry the stage's tags, ``extra_tags`` and ``parent`` as their parent run.
+    ``progress``: the name and trial count its progress lines show (default: the stage's grid)."""
     path = experiment.folder
     tags = run_tags(spec, stage, experiment.name)
     tags.update({MLFLOW_PARENT_RUN_ID: parent} if parent else {})
+    tags.update(extra_tags or {})
     if tune.Tuner.can_restore(path):
         logger.info("stage %s: resuming from %s", stage.name, path)
         tuner = tune.Tuner.restore(path, trainable, resume_errored=True, param_space=experiment.param_space)
@@ -170,7 +175,9 @@ def _fit(
         lambda: discard_partial_runs(spec.tracking_uri, experiment_id, tags),
     )
     best = stage.method_info.checkpoint == "best"
-    if stage.searcher is None and stage.scheduler is None:
+    if progress is not None:
+        label, total = progress
+    elif stage.searcher is None and stage.scheduler is None:
         label, total = stage.name, trial_count(stage, spec.seeds)
     else:  # one Tuner per seed
         label, total = f"{stage.name}/{experiment.name}", trial_count(stage, spec.seeds) // len(spec.seeds)
@@ -206,7 +213,7 @@ def _fit(
     return tuner.fit()
 
 
-def _stage_parent(
+def stage_parent(
     spec: SweepSpec, experiment_id: str, stage: StageSpec, sweep_parent: str | None
 ) -> str | None:
     """The stage's MLflow parent run (None, and trials not nested, while the server is away)."""
@@ -262,13 +269,14 @@ def run_stage(
         logger.info("stage %s: finished earlier, skipped", stage.name)
         return {label: Selection.load(spec.layout.selection(label)) for label in labels}
     context = stage_context(spec, stage, done[stage.parent].checkpoints() if stage.parent else {})
-    context = replace(context, prepared=_prepare_seeds(spec, stage, context))
+    folders = {seed: spec.layout.prepared(stage.name, seed) for seed in spec.seeds}
+    context = replace(context, prepared=prepare_seeds(stage, context, folders))
     finished = _finished_before(spec, stage)
     trainable = tune.with_resources(
         tune.with_parameters(replaying(stage.method_info.trainable), context=context, finished=finished),
         stage.resources.as_tune(),
     )
-    parent = _stage_parent(spec, experiment_id, stage, sweep_parent)
+    parent = stage_parent(spec, experiment_id, stage, sweep_parent)
     upstream = done[stage.parent] if stage.parent else None
     with run_status(spec.tracking_uri, parent, f"stage {stage.name}"):
         return _run_trials_and_select(spec, stage, labels, trainable, experiment_id, parent, upstream)
@@ -316,7 +324,7 @@ def _run_trials_and_select(
     """Fit every Tuner of the stage, then select per seed for each of its labels."""
     records, finished = [], []
     for experiment in experiments(spec, stage):
-        grid = _fit(spec, stage, experiment, trainable, experiment_id, parent)
+        grid = fit_experiment(spec, stage, experiment, trainable, experiment_id, parent)
         if interrupted(stage, experiment.folder, grid):
             raise StageInterrupted(
                 f"stage {stage.name} was interrupted; run the same command again to resume it"
@@ -325,7 +333,7 @@ def _run_trials_and_select(
             if result.error is not None:
                 logger.warning("stage %s: trial failed and is not selectable: %s", stage.name, result.error)
         finished += [result for result in grid if result.error is None]
-        records += _records(grid, stage.method_info.checkpoint, spec.storage)
+        records += trial_records(grid, stage.method_info.checkpoint, spec.storage)
     _check_divergence(stage, spec.seeds, finished)
     check_stopped(stage, spec.seeds, finished)
     selections = {}

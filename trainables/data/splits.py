@@ -98,3 +98,14 @@ class DatasetSplits:
     def input_shape(self) -> tuple[int, ...]:
         """Shape of one input, without the batch dimension."""
         return tuple(self.train.inputs.shape[1:])
+
+
+def with_validation_in_training(splits: DatasetSplits) -> DatasetSplits:
+    """``splits`` whose training set also holds the validation set, as the UCI protocol refits a tuned
+    model on both; validation, test, shifted and OOD sets stay as they are (validation is now seen)."""
+    train, val = splits.train, splits.val
+    if isinstance(train.inputs, Molecules):
+        inputs = Molecules.concat([train.inputs, val.inputs])
+    else:
+        inputs = torch.cat([train.inputs, val.inputs])
+    return replace(splits, train=LabelledSet(inputs, torch.cat([train.labels, val.labels])))

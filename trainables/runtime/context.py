@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from bdlsweep.trainables.data import DatasetSplits, load_dataset
+from bdlsweep.trainables.data.splits import with_validation_in_training
 from bdlsweep.trainables.inference.likelihoods import LIKELIHOODS
 from bdlsweep.trainables.posteriors.base import ModelRecipe
 
@@ -18,7 +19,8 @@ class TrialContext:
 
     ``parents`` maps each seed to the selected checkpoint folder of the stage this one starts from;
     ``prepared`` maps each seed to a folder of per-seed work done once before the trials (for
-    example cached features and the Laplace Hessian).
+    example cached features and the Laplace Hessian). ``refit``: the trials train on the training and
+    validation sets together (a selected configuration trained again, see ``sweeps/refit.py``).
     """
 
     sweep: str
@@ -29,10 +31,14 @@ class TrialContext:
     model_options: dict[str, Any]
     parents: dict[int, str] = field(default_factory=dict)
     prepared: dict[int, str] = field(default_factory=dict)
+    refit: bool = False
 
     def load_data(self, device: torch.device | None = None, train_on_device: bool = True) -> DatasetSplits:
-        """The stage's dataset with val/test tensors, and train ones if ``train_on_device``, on ``device``."""
+        """The stage's dataset with val/test tensors, and train ones if ``train_on_device``, on ``device``
+        (for a refit, training on train + validation)."""
         splits = load_dataset(self.dataset, self.dataset_options)
+        if self.refit:
+            splits = with_validation_in_training(splits)
         if device is None or device.type == "cpu":
             return splits
         return splits.to(device, train=train_on_device)

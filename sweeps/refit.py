@@ -1,0 +1,117 @@
+"""``refit: true``: after selection, each selected configuration is trained again on the training and
+validation sets together (the UCI protocol), as its own MLflow runs; evaluation then uses these models.
+
+A stage that starts from a refit stage still selects on validation from its parent's validation-selected
+model (its parent's refit has seen the validation set); its own refits start from the parent's refits.
+A method whose result is its best epoch (MAP) is refit for as many epochs as its selected checkpoint had.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Any
+
+from ray import tune
+from ray.tune.search.basic_variant import BasicVariantGenerator
+
+from bdlsweep.sweeps.experiments import Experiment
+from bdlsweep.sweeps.selection import Selection, TrialRecord
+from bdlsweep.sweeps.spec import StageSpec, SweepSpec
+from bdlsweep.sweeps.stage import (
+    fit_experiment,
+    prepare_seeds,
+    selection_labels,
+    stage_context,
+    stage_parent,
+    trial_records,
+)
+from bdlsweep.trainables.runtime.trial_loop import STEP
+
+logger = logging.getLogger(__name__)
+
+REFIT_OF = "refit_of"  # tag and metric key: the selected trial a refit trains again
+
+
+def refit_config(stage: StageSpec, record: TrialRecord) -> dict[str, Any]:
+    """The selected trial's configuration, for as many epochs as its kept checkpoint had when the
+    method keeps its best epoch."""
+    config = dict(record.config)
+    if stage.method_info.checkpoint == "best" and STEP in record.metrics and "epochs" in config:
+        config["epochs"] = int(record.metrics[STEP])
+    return config
+
+
+def run_refit(
+    spec: SweepSpec,
+    stage: StageSpec,
+    selections: dict[str, Selection],
+    refits: dict[str, Selection],
+    experiment_id: str,
+    sweep_parent: str | None = None,
+) -> dict[str, Selection]:
+    """Train each of the stage's selected configurations again on train + validation (or find them
+    trained by an earlier run); the refit selections by label, saved beside the selections."""
+    labels = selection_labels(spec, stage)
+    if all(spec.layout.refit_selection(label).is_file() for label in labels):
+        logger.info("stage %s: refit earlier, skipped", stage.name)
+        return {label: Selection.load(spec.layout.refit_selection(label)) for label in labels}
+    chosen = {label: selections[label] for label in labels}
+    configs = {
+        record.trial_id: refit_config(stage, record)
+        for selection in chosen.values()
+        for record in selection.members.values()
+    }
+    parents = {}
+    if stage.parent is not None:
+        parents = (refits.get(stage.parent) or selections[stage.parent]).checkpoints()
+    context = replace(stage_context(spec, stage, parents), refit=True)
+    folders = {seed: spec.layout.refit_prepared(stage.name, seed) for seed in spec.seeds}
+    context = replace(context, prepared=prepare_seeds(stage, context, folders))
+    trainable = tune.with_resources(
+        tune.with_parameters(stage.method_info.trainable, context=context), stage.resources.as_tune()
+    )
+    points = list(configs.values())
+    search = BasicVariantGenerator(points_to_evaluate=points)
+    experiment = Experiment(
+        spec.layout.stage(stage.name),
+        spec.layout.refit(stage.name).name,
+        dict(points[0]),
+        tune.TuneConfig(reuse_actors=True, search_alg=search, num_samples=len(points)),
+    )
+    parent = stage_parent(spec, experiment_id, stage, sweep_parent)
+    logger.info(
+        "stage %s: refitting %d selected configuration(s) on train + validation", stage.name, len(points)
+    )
+    grid = fit_experiment(
+        spec,
+        stage,
+        experiment,
+        trainable,
+        experiment_id,
+        parent,
+        {"refit": "true"},
+        (f"{stage.name} refit", len(points)),
+    )
+    failed = [result.error for result in grid if result.error is not None]
+    if failed:
+        raise RuntimeError(f"stage {stage.name}: a refit failed: {failed[0]}")
+    refit_of = {
+        _trial_of(configs, record.config): record for record in trial_records(grid, "last", spec.storage)
+    }
+    result = {}
+    for label, selection in chosen.items():
+        members = {}
+        for seed, record in selection.members.items():
+            trained = refit_of[record.trial_id]
+            metrics = {**record.metrics, REFIT_OF: record.trial_id}
+            members[seed] = replace(trained, metrics=metrics)
+        refit = replace(selection, members=members)
+        refit.save(spec.layout, spec.layout.refit_selection(label))
+        result[label] = refit
+    return result
+
+
+def _trial_of(configs: dict[str, dict[str, Any]], config: dict[str, Any]) -> str:
+    """The selected trial whose configuration a refit trial ran."""
+    return next(trial_id for trial_id, candidate in configs.items() if candidate == config)
