@@ -30,7 +30,7 @@ from bdlsweep.trainables.runtime.trial_loop import STEP
 
 logger = logging.getLogger(__name__)
 
-REFIT_OF = "refit_of"  # tag and metric key: the selected trial a refit trains again
+REFIT_OF = "refit_of"  # in a refit member's metrics: the selected trial it trains again
 
 
 def refit_config(stage: StageSpec, record: TrialRecord) -> dict[str, Any]:
@@ -96,22 +96,24 @@ def run_refit(
     failed = [result.error for result in grid if result.error is not None]
     if failed:
         raise RuntimeError(f"stage {stage.name}: a refit failed: {failed[0]}")
+    finished = trial_records(grid, "last", spec.storage)  # diverged ones are left out
     refit_of = {
-        _trial_of(configs, record.config): record for record in trial_records(grid, "last", spec.storage)
+        trial_id: next((record for record in finished if record.config == config), None)
+        for trial_id, config in configs.items()
     }
     result = {}
     for label, selection in chosen.items():
         members = {}
         for seed, record in selection.members.items():
             trained = refit_of[record.trial_id]
+            if trained is None:
+                raise RuntimeError(
+                    f"stage {stage.name}: the refit of seed {seed} ({record.trial_id}) diverged or did not "
+                    "finish; its trials are under refit/ in the stage's folder"
+                )
             metrics = {**record.metrics, REFIT_OF: record.trial_id}
             members[seed] = replace(trained, metrics=metrics)
         refit = replace(selection, members=members)
         refit.save(spec.layout, spec.layout.refit_selection(label))
         result[label] = refit
     return result
-
-
-def _trial_of(configs: dict[str, dict[str, Any]], config: dict[str, Any]) -> str:
-    """The selected trial whose configuration a refit trial ran."""
-    return next(trial_id for trial_id, candidate in configs.items() if candidate == config)
