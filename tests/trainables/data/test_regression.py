@@ -1,7 +1,10 @@
 """Regression: the Gaussian likelihood, the offline regression sets, and a tiny regression sweep."""
 
+import json
+import logging
 import math
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,11 +13,13 @@ from repo_paths import ROOT
 from torch.nn import functional as F
 
 from bdlsweep.analysis import results
+from bdlsweep.cli import main
 from bdlsweep.sweeps.errors import SpecError
 from bdlsweep.sweeps.pipeline import run_sweep
 from bdlsweep.sweeps.spec import load_spec
 from bdlsweep.trainables.data import load_dataset
 from bdlsweep.trainables.inference.likelihoods import LIKELIHOODS
+from bdlsweep.trainables.posteriors.checkpoint import read_metadata
 
 REGRESSION = ROOT / "sweeps" / "regression_quickstart.yaml"
 
@@ -75,7 +80,7 @@ def test_regression_quickstart_names_every_method():
 
 
 @pytest.mark.slow
-def test_tiny_regression_sweep(tmp_path, ray_session):
+def test_tiny_regression_sweep(tmp_path, ray_session, capsys, caplog):
     spec = load_spec(
         REGRESSION,
         [
@@ -87,6 +92,9 @@ def test_tiny_regression_sweep(tmp_path, ray_session):
             "stages.swag.rank=2",
             "stages.swag.search.lr=[0.003]",
             "stages.llla.search.prior_precision=[0.1,10]",
+            "stages.map.refit=true",  # the UCI protocol: selected, then trained on train + validation
+            "stages.swag.refit=true",
+            "stages.llla.refit=true",
             "stages.laplace_nf.epochs=2",
             "stages.laplace_nf.search.num_transforms=[2]",
             "stages.laplace_nf.search.prior_precision=[1]",
@@ -113,6 +121,44 @@ def test_tiny_regression_sweep(tmp_path, ray_session):
     trials = results.trials(tmp_path, "map")
     assert {"val_elpd", "val_rmse", "val_nll"} <= set(trials.columns)
     assert len(data.train) == 292 and (trials["epoch"] == 3).all()
+    _check_refits(spec, outcome, capsys, caplog)
+
+
+def _check_refits(spec, outcome, capsys, caplog) -> None:
+    """Each selection of a ``refit: true`` stage was trained again (MAP for its kept epochs, LLLA's
+    Hessian around MAP's refit), recorded and evaluated; LA-NF (no refit) kept LLLA's selection; a
+    second run repeats nothing."""
+    assert set(outcome.refits) == {"map", "swag", "swa", "llla"}
+    for label, refit in outcome.refits.items():
+        selected = outcome.selections[label]
+        for seed, member in refit.members.items():
+            assert member.metrics["refit_of"] == selected.members[seed].trial_id
+            assert member.metrics["val_elpd"] == selected.members[seed].metrics["val_elpd"]  # selection's
+            assert f"/{selected.stage}/refit/" in member.checkpoint
+    for seed, member in outcome.refits["map"].members.items():
+        assert member.config["epochs"] == outcome.selections["map"].members[seed].metrics["epoch"]
+        prepared = read_metadata(str(spec.layout.refit_prepared("llla", seed)))
+        assert prepared["base"] == member.checkpoint
+    stored = json.loads(spec.layout.refit_selection("swag").read_text())
+    assert stored["members"]["1"]["checkpoint"].startswith("swag/refit/")  # relative to the storage root
+    evaluated = json.loads(spec.layout.evaluation_settings.read_text())["members"]
+    for label in ("map", "swag", "llla", "laplace_nf"):
+        chosen = (outcome.refits.get(label) or outcome.selections[label]).checkpoints()
+        assert evaluated[label] == {str(seed): spec.layout.relative(chosen[seed]) for seed in chosen}
+
+    mlflow.set_tracking_uri(spec.tracking_uri)
+    runs = mlflow.search_runs(experiment_names=[spec.experiment])
+    refit_runs = runs[runs["tags.refit"] == "true"]
+    assert sorted(refit_runs["tags.stage"]) == ["llla"] * 2 + ["map"] * 2 + ["swag"] * 2  # SWA: SWAG's trial
+    assert set(refit_runs["status"]) == {"FINISHED"}
+    stage_runs = runs[runs["tags.run_kind"] == "stage"].set_index("tags.stage_name")["run_id"]
+    assert (refit_runs["tags.mlflow.parentRunId"] == refit_runs["tags.stage"].map(stage_runs)).all()
+    assert main(["status", str(spec.storage)]) == 0
+    assert capsys.readouterr().out.count("refit on train + validation: done") == 3
+    caplog.set_level(logging.INFO, logger="bdlsweep")
+    run_sweep(spec)
+    assert "stage llla: refit earlier, skipped" in caplog.text
+    assert len(mlflow.search_runs(experiment_names=[spec.experiment])) == len(runs)
 
 
 @pytest.mark.slow
