@@ -459,11 +459,11 @@ def _budget_steps(
         return stages
     key = key_path(["stages", budgeted[0].name, "steps"])
     size = training_set_size(source, key, dataset, options)
-    budgeted = {
+    settings = {
         stage.name: with_epochs(source, stage.name, stage.settings, stage.steps, size) for stage in budgeted
     }
     return {
-        name: stage.model_copy(update={"settings": budgeted[name]}) if name in budgeted else stage
+        name: stage.model_copy(update={"settings": settings[name]}) if name in settings else stage
         for name, stage in stages.items()
     }
 

@@ -81,8 +81,9 @@ def load_digits(
 
 
 def check_digits_sizes(options: dict) -> None:
-    """``DataOptionError`` unless validation and test sets leave training examples of the 1,797."""
-    val_size, test_size = options.get("val_size", 300), options.get("test_size", 400)
+    """``DataOptionError`` unless validation and test sets leave training examples of the 1,797
+    (``options`` holds both sizes: the loader's arguments, or the options completed with its defaults)."""
+    val_size, test_size = options["val_size"], options["test_size"]
     if val_size + test_size >= DIGITS:
         raise DataOptionError(
             "val_size",
