@@ -45,8 +45,12 @@ def start_mlflow_server(folder: Path, port: int, backend_store_uri: str | None =
         "--backend-store-uri", backend_store_uri or f"sqlite:///{folder / 'mlflow.db'}",
         "--artifacts-destination", str(folder / "artifacts"), "--workers", "1",
     ]  # fmt: skip
+    # Without MLflow's job runner (three huey consumer processes, for GenAI jobs bdlsweep never runs)
+    environment = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     with open(folder / "server.log", "ab") as log:
-        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        server = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=environment
+        )
     wait_until_answering(f"http://127.0.0.1:{port}/health", server, folder / "server.log")
     return server
 

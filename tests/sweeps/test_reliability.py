@@ -3,6 +3,7 @@ PostgreSQL database restarting, and runs that must repeat exactly."""
 
 import threading
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -135,42 +136,34 @@ def _check_synced(storage, client, runs) -> None:
     assert len([run for run in runs if run.data.tags.get("stage") == "evaluate"]) == 1
 
 
-@pytest.mark.slow
-def test_a_sweep_survives_its_tracking_server_going_away_handles_divergence_and_repeats_exactly(
-    tmp_path, ray_session, monkeypatch
-):
-    """One sweep (two seeds; one learning rate of the MAP grid diverges) run twice: with an MLflow
-    server that is stopped mid-sweep (then restarted for ``sync-mlflow``), and with a local store."""
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # fail fast while it is away
+def _sweep_while_the_server_goes_away(tmp_path, monkeypatch) -> Path:
+    """Run the sweep against an MLflow server stopped mid-sweep; restart it, sync twice, check records."""
     port = free_port()
     uri = f"http://127.0.0.1:{port}"
     server = start_mlflow_server(tmp_path / "server", port)
     watcher = _stop_after_first_metric(server, uri)
-    path = _sweep_file(tmp_path)
-    away = tmp_path / "away"
+    storage = tmp_path / "away"
     try:
-        outcome = run_sweep(load_spec(path, [f"storage={away}", f"mlflow.tracking_uri={uri}"]))
+        with monkeypatch.context() as patch:
+            patch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # fail fast while it is away
+            outcome = run_sweep(
+                load_spec(_sweep_file(tmp_path), [f"storage={storage}", f"mlflow.tracking_uri={uri}"])
+            )
         watcher.join(timeout=5)
         assert not watcher.is_alive() and server.poll() is not None  # it went away mid-sweep
         assert set(outcome.selections) == {"map", "swag", "swa"}  # and the sweep finished regardless
 
         server = start_mlflow_server(tmp_path / "server", port)
-        assert main(["sync-mlflow", str(away)]) == 0
-        assert main(["sync-mlflow", str(away)]) == 0  # a second sync adds nothing
+        assert main(["sync-mlflow", str(storage)]) == 0
+        assert main(["sync-mlflow", str(storage)]) == 0  # a second sync adds nothing
         client = MlflowClient(uri)
         experiment_id = client.get_experiment_by_name(SWEEP["name"]).experiment_id
         runs = client.search_runs([experiment_id], max_results=1000)
-        _check_synced(away, client, runs)
-        _check_divergence(away, runs)
+        _check_synced(storage, client, runs)
+        _check_divergence(storage, runs)
     finally:
         stop_server(server)
-
-    local = load_spec(path, [f"storage={tmp_path / 'local'}"])
-    run_sweep(local)
-    pd.testing.assert_frame_equal(
-        _comparable(results.selections(away)), _comparable(results.selections(local.storage))
-    )
-    pd.testing.assert_frame_equal(results.ensembles(away), results.ensembles(local.storage))
+    return storage
 
 
 def _restart_database_after_first_metric(
@@ -200,27 +193,35 @@ def _restart_database_after_first_metric(
 
 
 @pytest.mark.slow
-def test_a_tracking_server_on_postgresql_loses_and_repeats_nothing_while_its_database_restarts(
-    tmp_path, ray_session, caplog
+def test_tracking_outages_lose_and_repeat_no_record_and_the_sweep_repeats_exactly(
+    tmp_path, ray_session, monkeypatch, caplog
 ):
-    """An MLflow server whose store is a real PostgreSQL: the database is stopped for 20 s mid-sweep and
-    started again; the trials' records wait for it (and ``sync-mlflow`` adds the rest), none twice."""
+    """One sweep (two seeds; one learning rate of the MAP grid diverges) run twice: against an MLflow
+    server that is stopped mid-sweep (then restarted for ``sync-mlflow``), and against a server whose
+    store is a real PostgreSQL that is stopped for 20 s mid-sweep. Every record is there once after each,
+    and the two runs select and evaluate exactly alike."""
+    away = _sweep_while_the_server_goes_away(tmp_path, monkeypatch)
     database = LocalPostgres(free_port())
     try:
         port = free_port()
         uri = f"http://127.0.0.1:{port}"
-        server = start_mlflow_server(tmp_path / "server", port, backend_store_uri=database.uri)
+        server = start_mlflow_server(tmp_path / "postgres-server", port, backend_store_uri=database.uri)
         try:
-            _sweep_through_a_database_restart(tmp_path, database, uri, caplog)
+            restarted = _sweep_through_a_database_restart(tmp_path, database, uri, caplog)
         finally:
             stop_server(server)
     finally:
         database.remove()
+    pd.testing.assert_frame_equal(
+        _comparable(results.selections(away)), _comparable(results.selections(restarted))
+    )
+    pd.testing.assert_frame_equal(results.ensembles(away), results.ensembles(restarted))
 
 
-def _sweep_through_a_database_restart(tmp_path, database: LocalPostgres, uri: str, caplog) -> None:
+def _sweep_through_a_database_restart(tmp_path, database: LocalPostgres, uri: str, caplog) -> Path:
     """Run the sweep while PostgreSQL goes away for 20 s; sync; check every record is there once."""
     storage = tmp_path / "sweep"
+    caplog.clear()  # what the first sweep logged while its server was away
     outage = _restart_database_after_first_metric(database, uri, away_s=20)
     run_sweep(load_spec(_sweep_file(tmp_path), [f"storage={storage}", f"mlflow.tracking_uri={uri}"]))
     finished = time.monotonic()
@@ -234,3 +235,4 @@ def _sweep_through_a_database_restart(tmp_path, database: LocalPostgres, uri: st
     runs = client.search_runs([experiment_id], max_results=1000)
     _check_synced(storage, client, runs)
     _check_divergence(storage, runs)
+    return storage
