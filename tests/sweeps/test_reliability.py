@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from comparable_results import comparable
 from local_servers import LocalPostgres, free_port, start_mlflow_server, stop_server
 from mlflow.tracking import MlflowClient
 
@@ -47,13 +48,6 @@ def _sweep_file(tmp_path, **changes):
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
-
-
-def _comparable(frame: pd.DataFrame) -> pd.DataFrame:
-    """A results frame without what differs between two runs by design (ids, paths, times, nodes)."""
-    varying = ("trial_id", "checkpoint", "node_id", "pid", "hostname", "date", "timestamp", "time_", "iter")
-    kept = [c for c in frame.columns if not any(c == v or c.startswith(v) for v in varying)]
-    return frame[kept].sort_values(["label", "seed"]).reset_index(drop=True)
 
 
 @pytest.mark.slow
@@ -213,7 +207,7 @@ def test_tracking_outages_lose_and_repeat_no_record_and_the_sweep_repeats_exactl
     finally:
         database.remove()
     pd.testing.assert_frame_equal(
-        _comparable(results.selections(away)), _comparable(results.selections(restarted))
+        comparable(results.selections(away)), comparable(results.selections(restarted))
     )
     pd.testing.assert_frame_equal(results.ensembles(away), results.ensembles(restarted))
 
