@@ -127,7 +127,11 @@ class LocalRayCluster:
             command.append(f"--autoscaling-config={config}")
             self.env.update({"RAY_FAKE_CLUSTER": "1", "AUTOSCALER_UPDATE_INTERVAL_S": "1"})
         self.head = self._start(command, "head")
-        self._wait_for_dashboard()
+        try:
+            self._wait_for_dashboard()
+        except BaseException:
+            self.stop()
+            raise
 
     @property
     def dashboard(self) -> str:
