@@ -17,14 +17,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import psutil
 import yaml
-from local_servers import free_port
+from local_servers import free_port, wait_until_answering
 from ray.job_submission import JobStatus, JobSubmissionClient
 from ray.util.state import list_nodes
 from repo_paths import ROOT
@@ -128,7 +127,7 @@ class LocalRayCluster:
             self.env.update({"RAY_FAKE_CLUSTER": "1", "AUTOSCALER_UPDATE_INTERVAL_S": "1"})
         self.head = self._start(command, "head")
         try:
-            self._wait_for_dashboard()
+            wait_until_answering(f"{self.dashboard}/api/version", self.head, folder / "head.log", 120)
         except BaseException:
             self.stop()
             raise
@@ -144,17 +143,6 @@ class LocalRayCluster:
             )
         self.processes.append(process)
         return process
-
-    def _wait_for_dashboard(self, timeout_s: float = 120) -> None:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                urllib.request.urlopen(f"{self.dashboard}/api/version", timeout=2)
-                return
-            except OSError:
-                if self.head.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((self.folder / "head.log").read_text()[-3000:]) from None
-                time.sleep(0.5)
 
     def add_node(self, num_cpus: int, num_gpus: int) -> tuple[subprocess.Popen, str]:
         """``ray start --address`` for one more node: its process and node id, once listed alive."""

@@ -123,7 +123,7 @@ def _run_job(cluster: LocalRayCluster, sweep, tmp_path, uri: str, during=None) -
     assert status == "SUCCEEDED", logs[-4000:]
 
 
-def _check_records(storage, uri: str, name: str) -> list:
+def _check_records(storage, uri: str, name: str) -> None:
     """One finished MLflow run per Tune trial, and the evaluation's files proxied to the server."""
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name(name)
@@ -138,7 +138,6 @@ def _check_records(storage, uri: str, name: str) -> list:
         item.path for item in client.list_artifacts(evaluation.info.run_id)
     }
     assert not (storage / "mlflow.db").exists()
-    return trial_runs
 
 
 def _ran_side_by_side(storage) -> bool:
