@@ -597,6 +597,10 @@ def _load_spec(path: Path, overrides: list[str] | tuple[str, ...]) -> SweepSpec:
         source,
         {name: _validate_stage(source, name, raw_stage) for name, raw_stage in top.stages.items()},
     )
+    for stage in stages.values():
+        problem = stage.settings.likelihood_problem(DATASET_LIKELIHOODS[dataset])
+        if problem is not None:
+            raise SpecError(source, key_path(["stages", stage.name, problem[0]]), problem[1])
     stages = _budget_steps(source, stages, dataset, data_options)
     try:
         storage = Location.parse(top.storage or f"runs/{top.name}")

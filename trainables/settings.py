@@ -105,6 +105,10 @@ class MethodSettings(StrictModel):
 
     checkpoint_every_s: float = Field(30.0, ge=0)
 
+    def likelihood_problem(self, likelihood: str) -> tuple[str, str] | None:
+        """(key, problem) when these settings cannot run on data of ``likelihood``; None when they can."""
+        return None
+
     @classmethod
     def from_config(cls, config: dict) -> MethodSettings:
         """The settings held in a trial's config (which also holds the seed)."""

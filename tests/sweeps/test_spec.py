@@ -68,6 +68,11 @@ BAD = [
     (lambda r: r["stages"]["swag"].update({"from": "mapp"}), "stages.swag.from", "no stage named"),
     (lambda r: r["evaluate"].update(methods=["map", "lanf"]), "evaluate.methods[1]", "not a stage"),
     (
+        lambda r: (r["dataset"].update(name="diabetes"), r["stages"]["llla"].update(hessian="kron")),
+        "stages.llla.hessian",
+        "kron is not exact for regression_head: whole",
+    ),
+    (
         lambda r: r["stages"]["laplace_nf"].update({"from": "map"}),
         "stages.laplace_nf.from",
         "cannot start from",

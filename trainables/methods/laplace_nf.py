@@ -18,10 +18,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from bdlsweep.trainables.inference.flows import FlowKind, GaussianBaseMap, GaussianFlow
-from bdlsweep.trainables.inference.likelihoods import LIKELIHOODS
+from bdlsweep.trainables.inference.likelihoods import LIKELIHOODS, GaussianRegression
 from bdlsweep.trainables.method import Method, TrainingPasses, epochs
 from bdlsweep.trainables.methods.llla import (
     LLLAPosterior,
+    RegressionHead,
     augmented_features,
     backbone_features,
     head_logits,
@@ -139,8 +140,29 @@ class RegressionMeanHead:
         return torch.cat([means, head_variances(self.head, features).expand_as(means)], -1)
 
 
-def head_model(model: nn.Module, likelihood: str) -> ClassificationHead | RegressionMeanHead:
-    """How flow samples become predictions for the network's likelihood."""
+class RegressionWholeHead:
+    """Flow samples are whole mean-and-variance heads (``regression_head: whole`` LLLA bases)."""
+
+    def __init__(self, head: nn.Linear) -> None:
+        self.shape = head.weight.shape
+
+    def predict(self, weights: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """Means then variances, ``[S, N, 2D]``."""
+        return LIKELIHOODS["regression"].predictive(head_logits(weights, features, self.shape))
+
+    def log_likelihood(self, weights, features, targets):
+        """Σ over the batch and outputs of log N(y; sampled mean, sampled variance), per sample."""
+        means, variances = GaussianRegression.split(self.predict(weights, features))
+        return torch.distributions.Normal(means, variances.sqrt()).log_prob(targets).sum((1, 2))
+
+
+FlowHead = ClassificationHead | RegressionMeanHead | RegressionWholeHead
+
+
+def head_model(model: nn.Module, likelihood: str, regression_head: RegressionHead = "means") -> FlowHead:
+    """How flow samples become predictions for the network's likelihood (and the LLLA base's head)."""
+    if likelihood == "regression" and regression_head == "whole":
+        return RegressionWholeHead(model.head)
     if likelihood == "regression":
         return RegressionMeanHead(model.head)
     return ClassificationHead(model.head)
@@ -160,10 +182,12 @@ class LANFPosterior(Posterior):
         base: str,
         prepared: str,
         likelihood: str = "classification",
+        regression_head: RegressionHead = "means",
     ) -> None:
         self.model = model
-        self.head = head_model(model, likelihood)
+        self.head = head_model(model, likelihood, regression_head)
         self.likelihood = likelihood
+        self.regression_head = regression_head
         self.flow = flow
         self.settings = settings
         self.base = base
@@ -201,8 +225,16 @@ class LANFPosterior(Posterior):
         if missing.unexpected_keys or set(missing.missing_keys) & set(dict(flow.named_parameters())):
             raise ValueError(f"{metadata['prepared']}: flow layers do not match the checkpoint")
         model = MAPPosterior.load(metadata["base"], device).model
-        likelihood = read_metadata(metadata["prepared"])["likelihood"]
-        return cls(model, flow, settings, metadata["base"], metadata["prepared"], likelihood)
+        prepared_metadata = read_metadata(metadata["prepared"])
+        return cls(
+            model,
+            flow,
+            settings,
+            metadata["base"],
+            metadata["prepared"],
+            prepared_metadata["likelihood"],
+            prepared_metadata.get("regression_head", "means"),  # folders prepared before it was a choice
+        )
 
 
 def _flow(settings: LANFSettings, prepared: dict[str, Any]) -> GaussianFlow:
@@ -234,7 +266,13 @@ def prepare_laplace_nf(context: TrialContext, settings: LANFSettings, seed: int,
     mean, scale_tril = torch.cat(means), torch.block_diag(*scales)
     write_checkpoint(
         folder,
-        {"base": llla.base, "llla": str(context.parent(seed)), "likelihood": llla.likelihood, "seed": seed},
+        {
+            "base": llla.base,
+            "llla": str(context.parent(seed)),
+            "likelihood": llla.likelihood,
+            "regression_head": llla.regression_head,
+            "seed": seed,
+        },
         {
             "mean": mean.detach(),
             "scale_tril": scale_tril.detach(),
@@ -259,7 +297,8 @@ def train_laplace_nf(config: dict[str, Any], context: TrialContext) -> None:
     generator = torch.Generator(device=device).manual_seed(seed)
     order = torch.Generator().manual_seed(seed)
     features, labels = prepared["train_features"], data.train.labels
-    head = head_model(model, metadata["likelihood"])
+    regression_head = metadata.get("regression_head", "means")
+    head = head_model(model, metadata["likelihood"], regression_head)
     history = fit_elbo(
         flow,
         head.log_likelihood,
@@ -270,7 +309,9 @@ def train_laplace_nf(config: dict[str, Any], context: TrialContext) -> None:
         settings.lr,
         generator,
     )
-    posterior = LANFPosterior(model, flow, settings, metadata["base"], folder, metadata["likelihood"])
+    posterior = LANFPosterior(
+        model, flow, settings, metadata["base"], folder, metadata["likelihood"], regression_head
+    )
     outputs = posterior.predict_from_features(
         prepared["val_features"], settings.val_samples, generator.manual_seed(seed)
     )

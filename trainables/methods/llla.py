@@ -12,6 +12,7 @@ transformers) takes seconds, which every evaluation actor and trial of another m
 from __future__ import annotations
 
 import copy
+import logging
 import math
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -28,11 +29,14 @@ from bdlsweep.trainables.methods.map import MAPPosterior
 from bdlsweep.trainables.posteriors.base import Posterior
 from bdlsweep.trainables.posteriors.checkpoint import read_checkpoint, write_checkpoint
 from bdlsweep.trainables.runtime.context import TrialContext
-from bdlsweep.trainables.runtime.reporting import report, trial_seed
+from bdlsweep.trainables.runtime.reporting import SELECTION_METRIC, report, trial_seed
 from bdlsweep.trainables.runtime.training import EVAL_BATCH_SIZE, trial_device
 from bdlsweep.trainables.settings import MethodSettings
 
+logger = logging.getLogger(__name__)
+
 HessianStructure = Literal["full", "diag", "kron"]
+RegressionHead = Literal["whole", "means"]
 
 
 class LLLASettings(MethodSettings):
@@ -41,14 +45,29 @@ class LLLASettings(MethodSettings):
     ``prior_precision_method: marglik`` instead fits one scalar prior precision per seed by
     maximising laplace-torch's Laplace marginal likelihood (``optimize_prior_precision``); the
     trial then ignores ``prior_precision`` and reports the fitted value.
+
+    ``regression_head`` (heteroscedastic regression only): ``whole`` is one Laplace over every weight
+    of the last layer, means and variances, with the exact Hessian of the Gaussian NLL (seed paper,
+    QM9: all 130 weights; ``full`` or ``diag``); ``means`` is one Laplace per output over its mean
+    weights with the variances fixed at MAP, a linear-Gaussian model (any Hessian structure).
     """
 
     hessian: HessianStructure = "full"
+    regression_head: RegressionHead = "whole"
     prior_precision: float = Field(1.0, gt=0)
     prior_precision_method: Literal["grid", "marglik"] = "grid"
     predictive: Literal["nn", "glm", "probit"] = "nn"
     val_samples: int = Field(100, gt=0)
     fit_batch_size: int = Field(256, gt=0)
+
+    def likelihood_problem(self, likelihood: str) -> tuple[str, str] | None:
+        """The whole regression head's exact Hessian has no Kronecker form."""
+        if likelihood == "regression" and self.regression_head == "whole" and self.hessian == "kron":
+            return (
+                "hessian",
+                "kron is not exact for regression_head: whole; use full or diag (or regression_head: means)",
+            )
+        return None
 
 
 @torch.no_grad()
@@ -139,6 +158,41 @@ def fit_mean_head_laplaces(
     return laplaces
 
 
+def fit_whole_head_laplace(
+    head: nn.Linear,
+    features: torch.Tensor,
+    targets: torch.Tensor,
+    hessian: HessianStructure,
+    batch_size: int = 256,
+):
+    """laplace-torch's Laplace over every weight of a mean-and-variance head (weights, then biases),
+    with the exact Hessian of the heteroscedastic Gaussian NLL (``full`` or ``diag``)."""
+    from laplace import Laplace
+
+    from bdlsweep.trainables.inference.gaussian_nll_hessian import GaussianNLLHessian
+
+    if hessian == "kron":
+        raise ValueError("regression_head: whole has an exact Hessian, not a Kronecker one; use full or diag")
+    laplace = Laplace(
+        copy.deepcopy(head),
+        "regression",
+        subset_of_weights="all",
+        hessian_structure=hessian,
+        backend=GaussianNLLHessian,
+    )
+    laplace.fit(DataLoader(TensorDataset(features, targets), batch_size=batch_size))
+    return laplace
+
+
+def is_gaussian(laplace) -> bool:
+    """Whether the Laplace's posterior precision (Hessian + prior) is positive definite at its prior
+    precision, as an exact Hessian away from a minimum need not be."""
+    precision = laplace.posterior_precision
+    if precision.dim() == 1:
+        return bool((precision > 0).all())
+    return int(torch.linalg.cholesky_ex(precision).info) == 0
+
+
 def _laplace_to_tensors(laplace) -> dict[str, Any]:
     """laplace-torch's state_dict in a form ``torch.load(weights_only=True)`` accepts."""
     from laplace.utils.matrix import Kron
@@ -170,7 +224,8 @@ def _laplace_from_tensors(
 class LLLAPosterior(Posterior):
     """Gaussian posterior over the last layer; predicts by sampling heads over cached features.
 
-    Classification: one Laplace over the whole head. Regression: one Laplace per output over its
+    Classification: one Laplace over the whole head. Regression: with ``regression_head`` ``whole``,
+    the same over the means' and variances' weights; with ``means``, one Laplace per output over its
     mean weights, the variance part of the head kept at its MAP value.
     """
 
@@ -186,9 +241,11 @@ class LLLAPosterior(Posterior):
         prepared: str,
         hessian: HessianStructure,
         likelihood: str = "classification",
+        regression_head: RegressionHead = "means",
     ) -> None:
         self.model = model
         self.likelihood = likelihood
+        self.regression_head = regression_head
         self.laplaces = laplaces
         self.predictive = predictive
         self.base = base
@@ -219,6 +276,10 @@ class LLLAPosterior(Posterior):
     def _regression_from_features(
         self, features: torch.Tensor, num_samples: int, generator: torch.Generator
     ) -> torch.Tensor:
+        if self.regression_head == "whole":
+            weights = self.laplace.sample(num_samples, generator=generator)
+            outputs = head_logits(weights, features, self.model.head.weight.shape)
+            return LIKELIHOODS["regression"].predictive(outputs)
         inputs = augmented_features(features)
         means = torch.stack(
             [inputs @ laplace.sample(num_samples, generator=generator).T for laplace in self.laplaces], -1
@@ -284,7 +345,11 @@ def prepare_llla(context: TrialContext, settings: LLLASettings, seed: int, folde
     base = MAPPosterior.load(context.parent(seed), device)
     train_features = backbone_features(base.model, data.train.inputs)
     head, labels = base.model.head, data.train.labels
-    if data.likelihood == "regression":
+    if data.likelihood == "regression" and settings.regression_head == "whole":
+        laplaces = [
+            fit_whole_head_laplace(head, train_features, labels, settings.hessian, settings.fit_batch_size)
+        ]
+    elif data.likelihood == "regression":
         laplaces = fit_mean_head_laplaces(
             head, train_features, labels, settings.hessian, settings.fit_batch_size
         )
@@ -296,6 +361,7 @@ def prepare_llla(context: TrialContext, settings: LLLASettings, seed: int, folde
             "base": str(context.parent(seed)),
             "hessian": settings.hessian,
             "likelihood": data.likelihood,
+            "regression_head": settings.regression_head,
             "seed": seed,
         },
         {
@@ -313,7 +379,10 @@ def prepared_posterior(
     metadata, state = read_checkpoint(prepared, map_location=device)
     base = MAPPosterior.load(metadata["base"], device)
     head, hessian = base.model.head, metadata["hessian"]
-    if metadata["likelihood"] == "regression":
+    regression_head = metadata.get("regression_head", "means")  # folders prepared before it was a choice
+    if metadata["likelihood"] == "regression" and regression_head == "whole":
+        laplaces = [_laplace_from_tensors(head, hessian, state["laplaces"][0], "regression")]
+    elif metadata["likelihood"] == "regression":
         laplaces = [
             _laplace_from_tensors(_mean_row(head, dim), hessian, tensors, "regression")
             for dim, tensors in enumerate(state["laplaces"])
@@ -321,7 +390,14 @@ def prepared_posterior(
     else:
         laplaces = [_laplace_from_tensors(head, hessian, state["laplaces"][0])]
     posterior = LLLAPosterior(
-        base.model, laplaces, predictive, metadata["base"], str(prepared), hessian, metadata["likelihood"]
+        base.model,
+        laplaces,
+        predictive,
+        metadata["base"],
+        str(prepared),
+        hessian,
+        metadata["likelihood"],
+        regression_head,
     )
     return posterior, state["val_features"]
 
@@ -362,6 +438,14 @@ def train_llla(config: dict[str, Any], context: TrialContext) -> None:
     else:
         posterior.prior_precision = settings.prior_precision
     data = context.load_data(device)
+    if not all(is_gaussian(laplace) for laplace in posterior.laplaces):
+        logger.warning(
+            "seed %s: Hessian + prior precision %g is not positive definite; no Gaussian to sample",
+            seed,
+            posterior.prior_precision,
+        )
+        report({SELECTION_METRIC: math.nan, "fitted_prior_precision": posterior.prior_precision}, final=True)
+        return
     generator = torch.Generator(device=device).manual_seed(seed)
     outputs = posterior.predict_from_features(val_features, settings.val_samples, generator)
     metrics = LIKELIHOODS[data.likelihood].validation(outputs, data.val.labels)

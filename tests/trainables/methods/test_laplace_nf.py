@@ -164,3 +164,28 @@ def test_regression_head_log_likelihood_and_predictive():
     assert predictive.shape == (2, 7, 2)
     assert torch.allclose(predictive[0, :, :1], head(features)[:, :1], atol=1e-5)
     assert torch.allclose(predictive[1, :, 1:], variance)
+
+
+def test_whole_regression_head_samples_means_and_variances():
+    from bdlsweep.trainables.inference.likelihoods import LIKELIHOODS
+    from bdlsweep.trainables.methods.laplace_nf import RegressionWholeHead
+
+    torch.manual_seed(0)
+    head = torch.nn.Linear(3, 2)
+    features, targets = torch.randn(7, 3), torch.randn(7, 1)
+    regression = RegressionWholeHead(head)
+    weights = torch.cat([head.weight.detach().flatten(), head.bias.detach()])[None].repeat(2, 1)
+    weights[1] += 0.3
+    for index in range(2):
+        shifted = torch.nn.Linear(3, 2)
+        torch.nn.utils.vector_to_parameters(weights[index], shifted.parameters())
+        outputs = shifted(features)
+        expected = -LIKELIHOODS["regression"].loss(outputs, targets) * len(
+            targets
+        )  # the training loss, summed
+        assert torch.allclose(
+            regression.log_likelihood(weights, features, targets)[index], expected, atol=1e-5
+        )
+        assert torch.allclose(
+            regression.predict(weights, features)[index], LIKELIHOODS["regression"].predictive(outputs)
+        )

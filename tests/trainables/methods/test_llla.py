@@ -183,3 +183,102 @@ def test_shared_prior_precision_of_regression_outputs_maximises_their_summed_evi
         return float(sum(laplace.log_marginal_likelihood(prior_precision=value) for laplace in laplaces))
 
     assert all(evidence(fitted * factor) <= evidence(fitted) + 1e-3 for factor in (0.25, 0.5, 2.0, 4.0))
+
+
+def _heteroscedastic_head(seed: int = 3) -> tuple[torch.nn.Linear, torch.Tensor, torch.Tensor]:
+    """QM9's head shape, Linear(64 → 2) = 130 weights, trained a little on noisy targets (float64)."""
+    torch.manual_seed(seed)
+    features = torch.randn(1000, 64, dtype=torch.float64)
+    noise = (0.2 + features[:, 1:2].abs()) * torch.randn(1000, 1, dtype=torch.float64)
+    targets = features[:, :1] * 0.5 + noise
+    head = torch.nn.Linear(64, 2).double()
+    optimizer = torch.optim.Adam(head.parameters(), lr=0.01)
+    for _ in range(200):
+        optimizer.zero_grad()
+        LIKELIHOODS["regression"].loss(head(features), targets).backward()
+        optimizer.step()
+    return head, features, targets
+
+
+def _exact_negative_log_likelihood(features: torch.Tensor, targets: torch.Tensor):
+    """−Σ log N(y; μ, σ²) of a flat (weights, then biases) Linear(F → 2) head, written independently."""
+
+    def negative_log_likelihood(theta: torch.Tensor) -> torch.Tensor:
+        weight = theta[: 2 * features.shape[1]].reshape(2, -1)
+        outputs = features @ weight.T + theta[2 * features.shape[1] :]
+        scale = (torch.nn.functional.softplus(outputs[:, 1:]) + 1e-6).sqrt()
+        return -torch.distributions.Normal(outputs[:, :1], scale).log_prob(targets).sum()
+
+    return negative_log_likelihood
+
+
+@pytest.mark.parametrize("hessian", ["full", "diag"])
+def test_whole_head_laplace_is_the_exact_gaussian_nll_laplace_over_all_130_weights(hessian):
+    from bdlsweep.trainables.methods.llla import fit_whole_head_laplace
+
+    head, features, targets = _heteroscedastic_head()
+    laplace = fit_whole_head_laplace(head, features, targets, hessian, batch_size=64)
+    theta = torch.cat([head.weight.detach().flatten(), head.bias.detach()])
+    negative_log_likelihood = _exact_negative_log_likelihood(features, targets)
+    exact = torch.func.hessian(negative_log_likelihood)(theta)
+    precision = 1.0 + max(
+        0.0, -float(torch.linalg.eigvalsh(exact)[0])
+    )  # away from a minimum H may be indefinite
+    laplace.prior_precision = precision
+    assert laplace.n_params == 130 and torch.equal(laplace.mean, theta)
+    if hessian == "diag":
+        assert torch.allclose(laplace.posterior_precision, exact.diagonal() + precision, rtol=1e-8)
+        return
+    posterior_precision = exact + precision * torch.eye(130, dtype=torch.float64)
+    assert torch.allclose(laplace.posterior_precision, posterior_precision, rtol=1e-8, atol=1e-10)
+    assert torch.allclose(laplace.posterior_covariance, torch.linalg.inv(posterior_precision), rtol=1e-6)
+    evidence = (
+        -negative_log_likelihood(theta)
+        - 0.5 * precision * theta.square().sum()
+        - 0.5 * torch.logdet(posterior_precision)
+        + 0.5 * 130 * torch.log(torch.tensor(precision, dtype=torch.float64))
+    )  # log p(D|θ*) + log p(θ*) + ½·P·log 2π − ½·log det(2π Σ⁻¹)… with the 2π terms cancelled
+    assert float(laplace.log_marginal_likelihood()) == pytest.approx(float(evidence), rel=1e-10)
+
+
+def test_whole_head_posterior_samples_means_and_variances_and_round_trips(tmp_path):
+    from bdlsweep.trainables.methods.llla import fit_whole_head_laplace, is_gaussian
+
+    head, features, targets = _heteroscedastic_head()
+    laplace = fit_whole_head_laplace(head, features, targets, "full")
+    laplace.prior_precision = 1.0 + max(0.0, -float(torch.linalg.eigvalsh(laplace.H)[0]))
+    assert is_gaussian(laplace)
+    model = torch.nn.Module()
+    model.head = head
+    posterior = LLLAPosterior(model, [laplace], "nn", "base", "prepared", "full", "regression", "whole")
+    outputs = posterior.predict_from_features(features[:7], 400, torch.Generator().manual_seed(0))
+    assert outputs.shape == (400, 7, 2)
+    means, variances = outputs[..., 0], outputs[..., 1]
+    assert (variances.std(0) > 0).all() and (variances > 0).all()  # the variance weights are sampled too
+    map_outputs = LIKELIHOODS["regression"].predictive(head(features[:7])).detach()
+    assert torch.allclose(means.mean(0), map_outputs[:, 0], atol=0.1)
+    torch.save(_laplace_to_tensors(laplace), tmp_path / "la.pt")
+    state = torch.load(tmp_path / "la.pt", weights_only=True)
+    restored = _laplace_from_tensors(head, "full", state, "regression")
+    generator = torch.Generator().manual_seed(1)
+    assert torch.equal(
+        laplace.sample(3, generator=generator), restored.sample(3, generator=generator.manual_seed(1))
+    )
+
+
+def test_an_exact_hessian_with_a_negative_direction_is_no_gaussian_below_it():
+    from bdlsweep.trainables.methods.llla import fit_whole_head_laplace, is_gaussian
+
+    head, features, targets = _heteroscedastic_head()
+    with torch.no_grad():
+        head.bias[1] = 8.0  # variances far above the squared errors: there the NLL is concave in them
+    for hessian, curvature in (("full", torch.linalg.eigvalsh), ("diag", lambda diagonal: diagonal)):
+        laplace = fit_whole_head_laplace(head, features, targets, hessian)
+        lowest = float(curvature(laplace.H).min())
+        assert lowest < 0
+        laplace.prior_precision = -0.5 * lowest
+        assert not is_gaussian(laplace)
+        laplace.prior_precision = -2.0 * lowest
+        assert is_gaussian(laplace)
+    with pytest.raises(ValueError, match=r"regression_head: whole .* use full or diag"):
+        fit_whole_head_laplace(head, features, targets, "kron")
