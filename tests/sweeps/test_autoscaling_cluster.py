@@ -27,7 +27,7 @@ GPU_SWEEP = {
     "stages": {
         "map": {
             "method": "map",
-            "epochs": 8,
+            "epochs": 60,  # trials of a few seconds, so that two on one node overlap in whole seconds
             "batch_size": 64,
             "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9},
             "resources": {"cpu": 1, "gpu": 0.5},  # two trials share a 1-GPU node
