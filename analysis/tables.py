@@ -80,16 +80,16 @@ def main_table(
     """Mean and standard error over ensembles, per (K, method) row and (group, metric) column.
 
     ``groups`` maps a column-group name (``"digits MLP"``) to that sweep's tidy ensemble results;
-    rows are ordered by K, then by ``methods`` (default: the order methods first appear).
-    ``metrics`` defaults to Acc/ELPD/ECE for classification and ELPD/RMSE/90% coverage for regression.
+    rows are ordered by K, then by ``methods`` (default: the order methods first appear). ``metrics``
+    defaults, per group, to Acc/ELPD/ECE for classification and ELPD/RMSE/90% coverage for regression,
+    so one table can hold both (the seed paper's Table C.3: four image and text columns beside QM9).
+    A method a group did not evaluate leaves its cells empty.
     """
-    if metrics is None:
-        first = next(iter(groups.values()))
-        metrics = CLASSIFICATION_COLUMNS if "test_acc" in first.columns else REGRESSION_COLUMNS
     parts = []
     for group, frame in groups.items():
         rows = final_test_rows(frame)
-        columns = [f"test_{m}" for m in metrics]
+        shown = metrics or (CLASSIFICATION_COLUMNS if "test_acc" in frame.columns else REGRESSION_COLUMNS)
+        columns = [f"test_{m}" for m in shown]
         stats = rows.groupby(["K", "method"])[columns].agg(["mean", "sem"])
         stats.columns = pd.MultiIndex.from_tuples(
             [(group, metric[len("test_") :], stat) for metric, stat in stats.columns]
@@ -147,6 +147,9 @@ def _cells(table: pd.DataFrame, stderr: bool, bold) -> list[list[str]]:
             if stat != "mean":
                 continue
             mean = table.loc[index, (group, metric, "mean")]
+            if math.isnan(mean):
+                cells.append("–")
+                continue
             text = _number(mean)
             sem = table.loc[index, (group, metric, "sem")]
             if stderr and not math.isnan(sem):
@@ -172,13 +175,43 @@ def to_markdown(table: pd.DataFrame, stderr: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _group_spans(table: pd.DataFrame) -> list[tuple[str, int]]:
+    """Each column group in order with the number of metrics it shows."""
+    spans: dict[str, int] = {}
+    for group, _, stat in table.columns:
+        if stat == "mean":
+            spans[group] = spans.get(group, 0) + 1
+    return list(spans.items())
+
+
+def _latex_text(text: str) -> str:
+    """``text`` with LaTeX's special characters that group names can hold escaped."""
+    for character in "&%$#_{}":
+        text = text.replace(character, f"\\{character}")
+    return text
+
+
+def _latex_headers(table: pd.DataFrame) -> list[str]:
+    """One header row; with several column groups (Table C.3), a row of groups over a row of metrics."""
+    spans = _group_spans(table)
+    if len(spans) == 1:
+        return [" & ".join(_latex_text(header) for header in _headers(table)) + " \\\\"]
+    groups = " & ".join(f"\\multicolumn{{{count}}}{{c}}{{{_latex_text(group)}}}" for group, count in spans)
+    rules, start = [], 3
+    for _, count in spans:
+        rules.append(f"\\cmidrule(lr){{{start}-{start + count - 1}}}")
+        start += count
+    metrics = [METRICS.get(metric, (metric,))[0] for _, metric, stat in table.columns if stat == "mean"]
+    return [f" & & {groups} \\\\", "".join(rules), " & ".join(["K", "Method", *metrics]) + " \\\\"]
+
+
 def to_latex(table: pd.DataFrame, stderr: bool = False) -> str:
     """A LaTeX tabular; the best value per K and column in \\textbf."""
     headers = _headers(table)
     lines = [
         "\\begin{tabular}{" + "ll" + "r" * (len(headers) - 2) + "}",
         "\\toprule",
-        " & ".join(headers) + " \\\\",
+        *_latex_headers(table),
         "\\midrule",
     ]
     for cells in _cells(table, stderr, lambda t: f"\\textbf{{{t}}}"):

@@ -47,9 +47,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     sync.add_argument("sweep_dir", help="the sweep's storage folder (or URI)")
     report = commands.add_parser(
-        "report", help="write the table, plots and report.html of a finished sweep (and log them to MLflow)"
+        "report",
+        help="write the table, plots and report.html of a finished sweep (and log them to MLflow); "
+        "of several sweeps, one combined table (a column group per dataset and model) into --out",
     )
-    report.add_argument("sweep_dir", help="the sweep's storage folder (or URI)")
+    report.add_argument(
+        "sweep_dirs", nargs="+", metavar="sweep_dir", help="a sweep's storage folder (or URI)"
+    )
+    report.add_argument("--out", help="where the combined table of several sweeps goes (a folder or URI)")
     status = commands.add_parser("status", help="each stage's state; exit code 1 if a stage failed")
     status.add_argument("sweep_dir", help="the sweep's storage folder (or URI)")
     surface = commands.add_parser(
@@ -225,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "sync-mlflow":
         return sync_command(args.sweep_dir)
     if args.command == "report":
-        return report_command(args.sweep_dir)
+        return report_command(args.sweep_dirs, args.out)
     if args.command == "status":
         return status_command(args.sweep_dir)
     if args.command == "ui":
@@ -279,20 +284,32 @@ def sync_command(sweep_dir: str) -> int:
     return 0
 
 
-def report_command(sweep_dir: str) -> int:
-    """Build ``report/`` of a finished sweep and attach it to its MLflow evaluation run; print where it is."""
-    from bdlsweep.analysis.report import build_report
+def _evaluated_sweep(sweep_dir: str) -> tuple[Location, dict] | None:
+    """``_stored_sweep`` of a sweep whose evaluation finished; None (after printing why) otherwise."""
     from bdlsweep.storage.layout import SweepLayout
-    from bdlsweep.sweeps.tracking import log_report
 
     stored = _stored_sweep(sweep_dir)
     if stored is None:
-        return EXIT_BAD_INPUT
-    storage, record = stored
-    layout = SweepLayout(storage)
+        return None
+    layout = SweepLayout(stored[0])
     if not layout.ensembles.is_file():
-        print(f"error: {storage}: {layout.relative(layout.ensembles)}: no evaluation yet", file=sys.stderr)
+        print(f"error: {stored[0]}: {layout.relative(layout.ensembles)}: no evaluation yet", file=sys.stderr)
+        return None
+    return stored
+
+
+def report_command(sweep_dirs: list[str], out: str | None = None) -> int:
+    """Build ``report/`` of a finished sweep and attach it to its MLflow evaluation run, or the combined
+    table of several into ``out``; print where the files are."""
+    evaluated = [_evaluated_sweep(sweep_dir) for sweep_dir in sweep_dirs]
+    if None in evaluated:
         return EXIT_BAD_INPUT
+    if len(sweep_dirs) > 1 or out is not None:
+        return _combined_report_command([storage for storage, _ in evaluated], out)
+    from bdlsweep.analysis.report import build_report
+    from bdlsweep.sweeps.tracking import log_report
+
+    storage, record = evaluated[0]
     report = build_report(storage)
     files = list(report.files.values())
     logged = _log_if_reachable(
@@ -306,6 +323,26 @@ def report_command(sweep_dir: str) -> int:
         print(f"{name}: {location}")
     if logged is not None:
         print(f"MLflow: artifacts report/ of run {logged} ({record['tracking_uri']})")
+    return 0
+
+
+def _combined_report_command(storages: list[Location], out: str | None) -> int:
+    """Write the combined main table of ``storages`` into ``out``; print where its files are."""
+    from bdlsweep.analysis.combined_report import build_combined_report
+
+    if out is None:
+        print(
+            "error: report: several sweeps make one combined table; say where with --out FOLDER",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    try:
+        report = build_combined_report(storages, out)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    for name, location in report.files.items():
+        print(f"{name}: {location}")
     return 0
 
 

@@ -1,0 +1,53 @@
+"""``bdlsweep report A B C --out DIR``: one main table over several finished sweeps, in the seed paper's
+Table C.3 layout (a column group per dataset and model, rows K × method), from their stored results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from bdlsweep.analysis import results, tables
+from bdlsweep.analysis.report import Report
+from bdlsweep.analysis.report_html import render_report_html
+from bdlsweep.storage.layout import SweepLayout
+from bdlsweep.storage.locations import Location
+
+
+def combined_groups(storages: list[Location]) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """Each sweep's ensembles under its column-group name (its sweep name added where two sweeps share
+    one), and the methods in the order the sweeps list them."""
+    records = [SweepLayout(storage).read_record() for storage in storages]
+    names = [
+        record.get("table_group") or tables.group_name(record["dataset"], {}, record["model"])
+        for record in records
+    ]
+    groups: dict[str, pd.DataFrame] = {}
+    for storage, record, name in zip(storages, records, names, strict=True):
+        label = name if names.count(name) == 1 else f"{name} ({record['name']})"
+        if label in groups:
+            raise ValueError(f"{storage}: the same sweep ({record['name']}) is given twice")
+        groups[label] = results.ensembles(storage)
+    methods = list(dict.fromkeys(method for record in records for method in record["evaluate"]["methods"]))
+    return groups, methods
+
+
+def build_combined_report(sweep_dirs: list[str | Path | Location], out: str | Path | Location) -> Report:
+    """Write ``table.md/.csv/.tex`` and ``report.html`` of the sweeps' combined main table into ``out``."""
+    storages = [Location.parse(sweep_dir) for sweep_dir in sweep_dirs]
+    groups, methods = combined_groups(storages)
+    table = tables.main_table(groups, methods=methods)
+    folder = Location.parse(out)
+    files = {
+        "table.md": (folder / "table.md").write_text(tables.to_markdown(table, stderr=True)),
+        "table.csv": (folder / "table.csv").write_text(tables.to_csv(table)),
+        "table.tex": (folder / "table.tex").write_text(tables.to_latex(table, stderr=True)),
+    }
+    summary = "Sweeps: " + "; ".join(
+        f"{group} ({storage})" for group, storage in zip(groups, storages, strict=True)
+    )
+    page = render_report_html(
+        "bdlsweep report: combined main table", summary, tables.to_html(table, stderr=True), []
+    )
+    files["report.html"] = (folder / "report.html").write_text(page)
+    return Report(folder, files)
