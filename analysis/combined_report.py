@@ -18,6 +18,9 @@ def combined_groups(storages: list[Location]) -> tuple[dict[str, pd.DataFrame], 
     """Each sweep's ensembles under its column-group name (its sweep name added where two sweeps share
     one), and the methods in the order the sweeps list them."""
     records = [SweepLayout(storage).read_record() for storage in storages]
+    for storage, record in zip(storages, records, strict=True):
+        if record.get("cells"):
+            raise ValueError(f"{storage}: a suite; its own report holds the table over its datasets")
     names = [
         record.get("table_group") or tables.group_name(record["dataset"], {}, record["model"])
         for record in records

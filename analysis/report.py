@@ -89,6 +89,8 @@ def build_report(sweep_dir: str | Path | Location) -> Report:
     storage = Location.parse(sweep_dir)
     layout = SweepLayout(storage)
     record = layout.read_record()
+    if record.get("cells"):
+        return _suite_report(layout, record)
     ensembles = results.ensembles(storage)
     group = record.get("table_group") or tables.group_name(record["dataset"], {}, record["model"])
     table = tables.main_table({group: ensembles}, methods=record["evaluate"]["methods"])
@@ -144,6 +146,39 @@ def build_report(sweep_dir: str | Path | Location) -> Report:
         [(caption, image) for _, caption, image in figures],
         more_tables,
         [f"stage {stage.name}: {note}" for stage in sweep_status(storage)[0] for note in stage.notes],
+    )
+    files["report.html"] = (folder / "report.html").write_text(page)
+    return Report(folder, files)
+
+
+def _suite_report(layout: SweepLayout, record: dict) -> Report:
+    """A suite's ``report/``: its main table (per dataset and model, the mean ± s.e. over splits) as
+    files, and a page holding it and each cell's own table (mean ± s.e. over its ensembles)."""
+    methods = record["evaluate"]["methods"]
+    every = results.ensembles(layout.root)
+    frames = {cell["name"]: every[every["cell"] == cell["name"]] for cell in record["cells"]}
+    groups = tables.suite_groups({cell["name"]: cell["table_group"] for cell in record["cells"]}, frames)
+    table = tables.main_table(groups, methods=methods, over=tables.SPLIT_COLUMN)
+    folder = layout.report
+    files = {
+        "table.md": (folder / "table.md").write_text(tables.to_markdown(table, stderr=True)),
+        "table.csv": (folder / "table.csv").write_text(tables.to_csv(table)),
+        "table.tex": (folder / "table.tex").write_text(tables.to_latex(table, stderr=True)),
+    }
+    cell_tables = [
+        (
+            f"Cell {name} (mean ± s.e. over ensembles)",
+            tables.to_html(tables.main_table({name: frame}, methods=methods), stderr=True),
+        )
+        for name, frame in frames.items()
+    ]
+    summary = (
+        f"Suite {record['name']}: {len(frames)} datasets × models (the main table: per dataset and model, "
+        f"the mean ± s.e. over its splits of each split's mean over ensembles), seeds {record['seeds']}, "
+        f"stages {', '.join(record['stages'])}; storage {layout.root}."
+    )
+    page = render_report_html(
+        f"bdlsweep report: {record['name']}", summary, tables.to_html(table, stderr=True), [], cell_tables
     )
     files["report.html"] = (folder / "report.html").write_text(page)
     return Report(folder, files)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bdlsweep.storage.layout import SweepLayout
+from bdlsweep.storage.layout import MissingRecordError, SweepLayout
 from bdlsweep.storage.locations import Location
 
 SweepDir = str | Path | Location
@@ -40,10 +40,33 @@ def trials(sweep_dir: SweepDir, stage: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def cells(sweep_dir: SweepDir) -> dict[str, str]:
+    """A suite's cells → their table column group, from its record; empty for a sweep of one dataset."""
+    try:
+        record = SweepLayout.at(sweep_dir).read_record()
+    except MissingRecordError:  # results copied without their record: a sweep of one dataset
+        return {}
+    return {cell["name"]: cell["table_group"] for cell in record.get("cells", [])}
+
+
+def _per_cell(sweep_dir: SweepDir, read) -> pd.DataFrame:
+    """``read(layout)`` of a sweep, or of each cell of a suite concatenated with a ``cell`` column."""
+    names = cells(sweep_dir)
+    if not names:
+        return read(SweepLayout.at(sweep_dir))
+    root = Location.parse(sweep_dir)
+    frames = [read(SweepLayout(root, name)).assign(cell=name) for name in names]
+    return pd.concat(frames, ignore_index=True)
+
+
 def selections(sweep_dir: SweepDir) -> pd.DataFrame:
-    """One row per (selection label, seed): chosen trial, checkpoint, config and metrics."""
+    """One row per (selection label, seed) (and cell, for a suite): chosen trial, checkpoint, config and
+    metrics."""
+    return _per_cell(sweep_dir, _selections)
+
+
+def _selections(layout: SweepLayout) -> pd.DataFrame:
     rows = []
-    layout = SweepLayout.at(sweep_dir)
     for path in layout.selections.children():
         if not path.name.endswith(".json"):
             continue
@@ -66,8 +89,15 @@ def selections(sweep_dir: SweepDir) -> pd.DataFrame:
 
 
 def ensembles(sweep_dir: SweepDir) -> pd.DataFrame:
-    """The tidy ensemble results: one row per method, K, ensemble, subsample size and split."""
-    return pd.read_csv(io.StringIO(SweepLayout.at(sweep_dir).ensembles.read_text()))
+    """The tidy ensemble results: one row per method, K, ensemble, subsample size and split (and cell,
+    for a suite)."""
+    return _per_cell(sweep_dir, lambda layout: pd.read_csv(io.StringIO(layout.ensembles.read_text())))
+
+
+def evaluated(sweep_dir: SweepDir) -> bool:
+    """Whether the sweep's evaluation (every cell's, for a suite) has written its results."""
+    names = cells(sweep_dir) or {"": ""}
+    return all(SweepLayout(Location.parse(sweep_dir), name).ensembles.is_file() for name in names)
 
 
 def _optional_csv(path: Location) -> pd.DataFrame:

@@ -29,6 +29,7 @@ class StageStatus:
     selected: dict[str, dict[int, str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     refit: str = ""  # for a ``refit: true`` stage: done (evaluation uses the refit models) or not done
+    cells: tuple[int, int] | None = None  # a suite's: (cells with the stage's selections, cells)
 
     def describe(self) -> str:
         """One line: ``stage map (map): done; 4 done, 0 diverged, 0 failed, 0 unfinished; wall 12 s; ...``."""
@@ -37,6 +38,8 @@ class StageStatus:
         line = f"stage {self.name} ({self.method}): {self.state}; {counts}; wall {self.wall_s:.0f} s"
         for label, members in self.selected.items():
             line += f"; {label} selected " + ", ".join(f"seed {s}: {t}" for s, t in sorted(members.items()))
+        if self.cells is not None:
+            line += f"; selected in {self.cells[0]} of {self.cells[1]} cells"
         if self.refit:
             line += f"; refit on train + validation: {self.refit}"
         return line + "".join(f"\n  warning: {note}" for note in self.notes)
@@ -143,11 +146,9 @@ def sweep_status(sweep_dir: str | Path | Location) -> tuple[list[StageStatus], b
     storage = Location.parse(sweep_dir)
     layout = SweepLayout(storage)
     record = layout.read_record()
-    labels = {
-        path.name.removesuffix(".json"): json.loads(path.read_text())
-        for path in layout.selections.children()
-        if path.name.endswith(".json")
-    }
+    if record.get("cells"):
+        return _suite_status(layout, record)
+    labels = _labels(layout)
     stages = [_stage_status(storage, name, stage, labels) for name, stage in record["stages"].items()]
     for status in stages:
         if record["stages"][status.name].get("refit"):
@@ -156,3 +157,30 @@ def sweep_status(sweep_dir: str | Path | Location) -> tuple[list[StageStatus], b
             )
             status.refit = DONE if refit else "not done"
     return stages, layout.ensembles.is_file()
+
+
+def _labels(layout: SweepLayout) -> dict[str, dict]:
+    """The selection files of a sweep (or of a suite's cell) by label."""
+    return {
+        path.name.removesuffix(".json"): json.loads(path.read_text())
+        for path in layout.selections.children()
+        if path.name.endswith(".json")
+    }
+
+
+def _suite_status(layout: SweepLayout, record: dict) -> tuple[list[StageStatus], bool]:
+    """A suite's stages: trial counts over every cell (one Tuner per stage), done once every cell
+    has the stage's selections; and whether every cell's evaluation is done."""
+    names = [cell["name"] for cell in record["cells"]]
+    by_cell = {name: _labels(layout.cell_layout(name)) for name in names}
+    stages = []
+    for stage, stage_record in record["stages"].items():
+        status = _stage_status(layout.root, stage, stage_record, {})
+        selected = sum(
+            any(selection["stage"] == stage for selection in by_cell[name].values()) for name in names
+        )
+        status.cells = (selected, len(names))
+        if selected == len(names):
+            status.state = DONE
+        stages.append(status)
+    return stages, results.evaluated(layout.root)

@@ -62,6 +62,8 @@ def final_test_rows(ensembles: pd.DataFrame) -> pd.DataFrame:
 
 
 IDENTIFYING_OPTIONS = ("dataset", "split", "target", "split_seed", "train_subset", "train_size")
+SPLIT_OPTIONS = ("split", "split_seed")  # a suite's cells that differ only in these form one column group
+SPLIT_COLUMN = "split_of"  # a suite table's rows: the cell (split) each came from
 
 
 def group_name(dataset: str, options: dict, model: str) -> str:
@@ -76,8 +78,11 @@ def main_table(
     groups: dict[str, pd.DataFrame],
     metrics: tuple[str, ...] | None = None,
     methods: list[str] | None = None,
+    over: str | None = None,
 ) -> pd.DataFrame:
-    """Mean and standard error over ensembles, per (K, method) row and (group, metric) column.
+    """Mean and standard error over ensembles, per (K, method) row and (group, metric) column; with
+    ``over`` (a column naming each row's split), the mean and standard error over the splits of each
+    split's mean over its ensembles (the UCI papers' mean ± s.e. over splits).
 
     ``groups`` maps a column-group name (``"digits MLP"``) to that sweep's tidy ensemble results;
     rows are ordered by K, then by ``methods`` (default: the order methods first appear). ``metrics``
@@ -90,6 +95,8 @@ def main_table(
         rows = final_test_rows(frame)
         shown = metrics or (CLASSIFICATION_COLUMNS if "test_acc" in frame.columns else REGRESSION_COLUMNS)
         columns = [f"test_{m}" for m in shown]
+        if over is not None:
+            rows = rows.groupby(["K", "method", over])[columns].mean().reset_index()
         stats = rows.groupby(["K", "method"])[columns].agg(["mean", "sem"])
         stats.columns = pd.MultiIndex.from_tuples(
             [(group, metric[len("test_") :], stat) for metric, stat in stats.columns]
@@ -237,3 +244,12 @@ def to_csv(table: pd.DataFrame) -> str:
     flat = flat.reset_index()
     flat.insert(2, "name", [display_name(m, k) for m, k in zip(flat["method"], flat["K"], strict=True)])
     return flat.to_csv(index=False)
+
+
+def suite_groups(groups: dict[str, str], frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """A suite's ensemble results (``frames``: cell → rows) by column group (``groups``: cell → group),
+    each row marked with its cell in ``split_of``, for ``main_table(..., over=SPLIT_COLUMN)``."""
+    parts: dict[str, list[pd.DataFrame]] = {}
+    for cell, group in groups.items():
+        parts.setdefault(group, []).append(frames[cell].assign(**{SPLIT_COLUMN: cell}))
+    return {group: pd.concat(frames, ignore_index=True) for group, frames in parts.items()}

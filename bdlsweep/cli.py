@@ -286,13 +286,14 @@ def sync_command(sweep_dir: str) -> int:
 
 def _evaluated_sweep(sweep_dir: str) -> tuple[Location, dict] | None:
     """``_stored_sweep`` of a sweep whose evaluation finished; None (after printing why) otherwise."""
+    from bdlsweep.analysis import results
     from bdlsweep.storage.layout import SweepLayout
 
     stored = _stored_sweep(sweep_dir)
     if stored is None:
         return None
     layout = SweepLayout(stored[0])
-    if not layout.ensembles.is_file():
+    if not results.evaluated(stored[0]):
         print(f"error: {stored[0]}: {layout.relative(layout.ensembles)}: no evaluation yet", file=sys.stderr)
         return None
     return stored

@@ -32,9 +32,16 @@ class MissingRecordError(UnreadableRecordError):
 
 @dataclass(frozen=True)
 class SweepLayout:
-    """The named places inside one storage folder ``root``."""
+    """The named places inside one storage folder ``root``; with ``cell`` (a suite's dataset × model
+    cell), those of that cell: its selections, prepared folders, per-seed Tuners, refits, evaluation
+    and tables sit in a ``<cell>`` folder inside each of those folders. The stages' shared Tuners, the
+    record and the tracking store stay at the root."""
 
     root: Location
+    cell: str = ""
+
+    def _in_cell(self, folder: Location) -> Location:
+        return folder / self.cell if self.cell else folder
 
     @classmethod
     def at(cls, root: str | Location) -> SweepLayout:
@@ -95,36 +102,39 @@ class SweepLayout:
 
     def stage_seed(self, name: str, seed: int) -> Location:
         """A stage's Tune experiment folder of one seed (stages searched per seed with Optuna)."""
-        return self.stage(name) / f"seed_{seed}"
+        return self._in_cell(self.stage(name)) / f"seed_{seed}"
 
     def tune_experiments(self, name: str) -> list[Location]:
-        """The Tune experiment folders a stage holds: its own folder (a grid) or one per seed (Optuna)."""
+        """The Tune experiment folders a stage holds: its own folder (a grid) or one per seed (Optuna;
+        a suite's: one per cell and seed)."""
         folder = self.stage(name)
         if (folder / TUNER_STATE).is_file():
             return [folder]
+        folders = [self._in_cell(folder)] if self.cell else [folder, *folder.children()]
         return [
             path
-            for path in folder.children()
+            for parent in folders
+            for path in parent.children()
             if path.name.startswith("seed_") and (path / TUNER_STATE).is_file()
         ]
 
     def refit(self, name: str) -> Location:
         """The Tune experiment folder of a stage's refits (``refit: true``): its selected configurations
         trained again on train + validation."""
-        return self.stage(name) / "refit"
+        return self._in_cell(self.stage(name) / "refit")
 
     def refit_prepared(self, stage: str, seed: int) -> Location:
         """A seed's once-per-stage work for the refit, done on train + validation."""
-        return self.root / "prepared" / stage / "refit" / f"seed_{seed}"
+        return self._in_cell(self.root / "prepared" / stage / "refit") / f"seed_{seed}"
 
     def refit_selection(self, label: str) -> Location:
         """The refit model per seed of a selection (what evaluation uses when the stage refits)."""
-        return self.root / "refits" / f"{label}.json"
+        return self._in_cell(self.root / "refits") / f"{label}.json"
 
     @property
     def selections(self) -> Location:
         """The folder of selection files."""
-        return self.root / "selections"
+        return self._in_cell(self.root / "selections")
 
     def selection(self, label: str) -> Location:
         """The selected trial per seed of a stage or derived name."""
@@ -132,17 +142,18 @@ class SweepLayout:
 
     @classmethod
     def of_selection(cls, path: str | Location) -> SweepLayout:
-        """The layout whose ``selection(label)`` is the file at ``path``."""
-        return cls(_parent(_parent(Location.parse(path))))
+        """The layout of the storage folder that holds the selection file at ``path`` (the folder two
+        levels up when no sweep record is found above it)."""
+        return storage_root(path) or cls(Location.parse(path).parent.parent)
 
     def prepared(self, stage: str, seed: int) -> Location:
         """A seed's work done once before a stage's trials (features, Hessians)."""
-        return self.root / "prepared" / stage / f"seed_{seed}"
+        return self._in_cell(self.root / "prepared" / stage) / f"seed_{seed}"
 
     @property
     def evaluation(self) -> Location:
         """The evaluation's folder."""
-        return self.root / "evaluation"
+        return self._in_cell(self.root / "evaluation")
 
     @property
     def ensembles(self) -> Location:
@@ -185,8 +196,13 @@ class SweepLayout:
 
     @property
     def results(self) -> Location:
-        """The main table as written by ``bdlsweep run``."""
-        return self.root / "results"
+        """The main table as written by ``bdlsweep run`` (a suite's: each cell's, and the suite's at the
+        root)."""
+        return self._in_cell(self.root / "results")
+
+    def cell_layout(self, cell: str) -> SweepLayout:
+        """The layout of one cell of a suite stored at this root."""
+        return SweepLayout(self.root, cell)
 
     def table(self, suffix: str) -> Location:
         """The main table as ``md``, ``csv`` or ``tex``."""
@@ -271,18 +287,10 @@ def storage_root(inside: str | Location) -> SweepLayout | None:
     while True:
         if (location / RECORD).is_file():
             return SweepLayout(location)
-        parent = _parent(location)
+        parent = location.parent
         if parent == location:
             return None
         location = parent
-
-
-def _parent(location: Location) -> Location:
-    if location.is_uri:
-        scheme, _, rest = location.address.partition("://")
-        head = rest.rstrip("/").rpartition("/")[0]
-        return Location(f"{scheme}://{head}") if head else location
-    return Location(str(location.path.parent))
 
 
 def record_reference(target: str | Location) -> str:

@@ -57,6 +57,15 @@ class Location:
         return self.address.rstrip("/").rsplit("/", 1)[-1]
 
     @property
+    def parent(self) -> Location:
+        """The folder holding this one (a bucket's root is its own parent)."""
+        if self.is_uri:
+            scheme, _, rest = self.address.partition("://")
+            head = rest.rstrip("/").rpartition("/")[0]
+            return Location(f"{scheme}://{head}") if head else self
+        return Location(str(Path(self.address).parent))
+
+    @property
     def path(self) -> Path:
         """This location as a local ``Path``; a ``ValueError`` for a URI."""
         if self.is_uri:

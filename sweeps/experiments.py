@@ -18,6 +18,7 @@ from bdlsweep.storage.locations import Location
 from bdlsweep.sweeps.resumable_asha import ResumableASHA
 from bdlsweep.sweeps.spec import StageSpec, SweepSpec
 from bdlsweep.trainables.runtime.reporting import SELECTION_METRIC
+from bdlsweep.trainables.runtime.suite_cell import CELL
 
 
 def _nested(key: str, value: Any) -> dict[str, Any]:
@@ -77,6 +78,13 @@ class Experiment:
     name: str
     param_space: dict[str, Any]
     tune_config: tune.TuneConfig
+    tag: str = ""
+
+    @property
+    def tune_experiment(self) -> str:
+        """What its trials' MLflow runs are tagged with to tell this Tuner apart (``<cell>/seed_<n>``
+        for a suite's per-seed Tuners, the folder name otherwise)."""
+        return self.tag or self.name
 
     @property
     def folder(self) -> str:
@@ -85,21 +93,28 @@ class Experiment:
 
 
 def experiments(spec: SweepSpec, stage: StageSpec) -> list[Experiment]:
-    """A grid stage is one Tuner (grid × seeds); a searcher stage, or one stopped early by a scheduler,
-    is one Tuner per seed (an Optuna search, or the grid, with the seed's ASHA rungs)."""
+    """A grid stage is one Tuner (grid × seeds, and × a suite's cells); a searcher stage, or one stopped
+    early by a scheduler, is one Tuner per seed (and cell): an Optuna search, or the grid, with the
+    seed's ASHA rungs."""
+    cells = [cell.name for cell in spec.cells]
     if stage.searcher is None and stage.scheduler is None:
         space = _with_search(stage, _grid(spec.seeds), _grid)
+        space.update({CELL: _grid(cells)} if cells else {})
         return [Experiment(spec.storage, stage.name, space, tune.TuneConfig(reuse_actors=True))]
     runs = []
-    for seed in spec.seeds:
-        config = tune.TuneConfig(reuse_actors=True, scheduler=_scheduler(stage))
-        if stage.searcher is not None:
-            optuna = OptunaSearch(metric=SELECTION_METRIC, mode="max", seed=stage.searcher.seed + seed)
-            config.search_alg = ConcurrencyLimiter(optuna, max_concurrent=stage.searcher.max_concurrent)
-            config.num_samples = stage.searcher.num_samples
-        space = _with_search(stage, seed, _shuffled_grid(seed) if stage.searcher is None else _range_domain)
-        folder = spec.layout.stage_seed(stage.name, seed)
-        runs.append(Experiment(spec.layout.stage(stage.name), folder.name, space, config))
+    for cell in spec.cell_specs():
+        for seed in spec.seeds:
+            config = tune.TuneConfig(reuse_actors=True, scheduler=_scheduler(stage))
+            if stage.searcher is not None:
+                optuna = OptunaSearch(metric=SELECTION_METRIC, mode="max", seed=stage.searcher.seed + seed)
+                config.search_alg = ConcurrencyLimiter(optuna, max_concurrent=stage.searcher.max_concurrent)
+                config.num_samples = stage.searcher.num_samples
+            domain = _shuffled_grid(seed) if stage.searcher is None else _range_domain
+            space = _with_search(stage, seed, domain)
+            space.update({CELL: cell.cell} if cell.cell else {})
+            folder = cell.layout.stage_seed(stage.name, seed)
+            tag = f"{cell.cell}/{folder.name}" if cell.cell else ""
+            runs.append(Experiment(folder.parent, folder.name, space, config, tag))
     return runs
 
 
@@ -133,8 +148,8 @@ def grid_settings(stage: StageSpec) -> list[Any]:
     return [stage.method_info.settings.from_config(config) for config in configs]
 
 
-def trial_count(stage: StageSpec, seeds: list[int]) -> int:
-    """Number of trials of a stage: seeds × grid size, or seeds × samples per search."""
+def trial_count(stage: StageSpec, seeds: list[int], cells: int = 1) -> int:
+    """Number of trials of a stage: (cells ×) seeds × grid size, or seeds × samples per search."""
     if stage.searcher is not None:
-        return len(seeds) * stage.searcher.num_samples
-    return len(seeds) * math.prod(len(values) for values in stage.search.values())
+        return cells * len(seeds) * stage.searcher.num_samples
+    return cells * len(seeds) * math.prod(len(values) for values in stage.search.values())

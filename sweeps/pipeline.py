@@ -31,8 +31,10 @@ from bdlsweep.sweeps.run_status import run_status
 from bdlsweep.sweeps.run_tree import RUN_KIND, log_ensembles, log_planned_cost, sweep_run
 from bdlsweep.sweeps.selection import Selection
 from bdlsweep.sweeps.spec import SweepSpec
-from bdlsweep.sweeps.stage import run_stage
+from bdlsweep.sweeps.stage import run_stage_cells
 from bdlsweep.sweeps.storage_guard import check_storage, record_sweep
+from bdlsweep.sweeps.suite_tables import write_suite_tables
+from bdlsweep.sweeps.table_files import write_table_files
 from bdlsweep.sweeps.tracking import TEST_UNITS, ensure_experiment, log_evaluation, metric_units
 from bdlsweep.sweeps.tracking_check import check_tracking, while_reachable
 from bdlsweep.sweeps.training_cost import describe_total, stage_costs
@@ -54,6 +56,7 @@ class SweepOutcome:
     table: pd.DataFrame
     table_files: dict[str, Location]
     refits: dict[str, Selection] = field(default_factory=dict)
+    cells: dict[str, SweepOutcome] = field(default_factory=dict)
 
 
 def check_before_start(spec: SweepSpec) -> None:
@@ -66,16 +69,17 @@ def check_before_start(spec: SweepSpec) -> None:
 
 
 def fetch_data(spec: SweepSpec) -> None:
-    """Download the dataset once, before any trial, when its options say ``download: true``."""
-    if not spec.dataset_options.get("download", False):
-        return
-    try:
-        download_dataset(spec.dataset, spec.dataset_options)
-        locate_dataset(spec.dataset, spec.dataset_options)
-    except MissingDataFileError as error:
-        raise SpecError(spec.source, "dataset.data_dir", str(error)) from None
-    except OSError as error:
-        raise RuntimeError(f"downloading dataset {spec.dataset} failed: {error}") from None
+    """Download each dataset (of each cell) once, before any trial, when its options say so."""
+    for cell in spec.cell_specs():
+        if not cell.dataset_options.get("download", False):
+            continue
+        try:
+            download_dataset(cell.dataset, cell.dataset_options)
+            locate_dataset(cell.dataset, cell.dataset_options)
+        except MissingDataFileError as error:
+            raise SpecError(spec.source, "dataset.data_dir", str(error)) from None
+        except OSError as error:
+            raise RuntimeError(f"downloading dataset {cell.dataset} failed: {error}") from None
 
 
 def prepare_data(spec: SweepSpec) -> SweepSpec:
@@ -164,14 +168,9 @@ def write_predictive_plot(spec: SweepSpec, curves: pd.DataFrame) -> Location:
 
 
 def write_tables(spec: SweepSpec, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Location]]:
-    """The main table as Markdown, CSV and LaTeX under ``<storage>/results``."""
+    """The main table as Markdown, CSV and LaTeX under ``<storage>/results`` (a cell's: in its folder)."""
     table = tables.main_table({spec.table_group: frame}, methods=spec.evaluate.methods)
-    files = {
-        "markdown": spec.layout.table("md").write_text(tables.to_markdown(table, stderr=True)),
-        "csv": spec.layout.table("csv").write_text(tables.to_csv(table)),
-        "latex": spec.layout.table("tex").write_text(tables.to_latex(table, stderr=True)),
-    }
-    return table, files
+    return table, write_table_files(spec.layout, table)
 
 
 def _diagnostics(spec: SweepSpec) -> list[Location]:
@@ -191,6 +190,7 @@ def record_evaluation(
     """The evaluation's MLflow run below the sweep's (mean metrics per method over K, tables and plots
     as artifacts) and a child run per ensemble; the evaluation run's id."""
     tags = {"sweep": spec.name, "stage": "evaluate", "dataset": spec.dataset, "model": spec.model}
+    tags.update({"cell": spec.cell} if spec.cell else {})
     tags.update({RUN_KIND: "evaluation", MLFLOW_PARENT_RUN_ID: parent})
     tags.update({key: units for key, units in metric_units(spec.dataset).items() if key == TEST_UNITS})
     run_id = log_evaluation(
@@ -230,24 +230,60 @@ def _run_stages_and_evaluate(spec: SweepSpec) -> SweepOutcome:
     """Record the sweep, run its stages in order, evaluate the ensembles and write the tables."""
     record_sweep(spec)
     fetch_data(spec)
-    spec = prepare_data(spec)
+    cells = [prepare_data(cell) for cell in spec.cell_specs()]
+    if not spec.cells:
+        spec = cells[0]
+    else:
+        spec = spec.model_copy(update={"cells": tuple(_prepared_cell(spec, cell) for cell in cells)})
     experiment_id = ensure_experiment(spec.tracking_uri, spec.experiment, spec.layout.mlflow_artifacts)
     root = sweep_run(spec, experiment_id)
     announce_cost(spec, root)
     with run_status(spec.tracking_uri, root, f"sweep {spec.name}"):
-        selections: dict[str, Selection] = {}
-        refits: dict[str, Selection] = {}
+        selections: dict[str, dict[str, Selection]] = {cell.cell: {} for cell in cells}
+        refits: dict[str, dict[str, Selection]] = {cell.cell: {} for cell in cells}
         for stage in spec.stages.values():
             logger.info("stage %s (%s)", stage.name, stage.method)
-            selections.update(run_stage(spec, stage, selections, experiment_id, root))
+            for name, chosen in run_stage_cells(spec, stage, selections, experiment_id, root).items():
+                selections[name].update(chosen)
             if stage.refit:
-                refits.update(run_refit(spec, stage, selections, refits, experiment_id, root))
-        frame, computed = run_evaluation(spec, {**selections, **refits})
-        table, files = write_tables(spec, frame)
-        if computed:
-            while_reachable(
-                spec.tracking_uri,
-                "evaluation not recorded",
-                lambda: record_evaluation(spec, experiment_id, frame, files, root),
-            )
+                for cell in cells:
+                    refits[cell.cell].update(
+                        run_refit(cell, stage, selections[cell.cell], refits[cell.cell], experiment_id, root)
+                    )
+        outcomes = {
+            cell.cell: _evaluate_cell(cell, selections[cell.cell], refits[cell.cell], experiment_id, root)
+            for cell in cells
+        }
+    if not spec.cells:
+        return outcomes[spec.cell]
+    frame = pd.concat(
+        [outcome.ensembles.assign(cell=name) for name, outcome in outcomes.items()], ignore_index=True
+    )
+    frames = {name: outcome.ensembles for name, outcome in outcomes.items()}
+    table, files = write_suite_tables(spec, frames)
+    return SweepOutcome(spec.storage, {}, frame, table, files, cells=outcomes)
+
+
+def _prepared_cell(spec: SweepSpec, prepared: SweepSpec):
+    """The suite's cell with the dataset options its data preparation gave."""
+    cell = next(cell for cell in spec.cells if cell.name == prepared.cell)
+    return cell.model_copy(update={"dataset_options": prepared.dataset_options})
+
+
+def _evaluate_cell(
+    spec: SweepSpec,
+    selections: dict[str, Selection],
+    refits: dict[str, Selection],
+    experiment_id: str,
+    root: str | None,
+) -> SweepOutcome:
+    """Evaluate one cell's ensembles (a sweep of one dataset: the sweep's), write and log its tables."""
+    frame, computed = run_evaluation(spec, {**selections, **refits})
+    table, files = write_tables(spec, frame)
+    if computed:
+        while_reachable(
+            spec.tracking_uri,
+            "evaluation not recorded",
+            lambda: record_evaluation(spec, experiment_id, frame, files, root),
+        )
     return SweepOutcome(spec.storage, selections, frame, table, files, refits)

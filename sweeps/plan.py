@@ -20,10 +20,16 @@ def describe_plan(spec: SweepSpec, plan: pd.DataFrame) -> list[str]:
     """One line per part of the sweep: data, each stage's trials and resources, the evaluation of the
     ensemble ``plan`` and its cost in map tasks and forward passes."""
     options = ", ".join(f"{key}={value}" for key, value in spec.dataset_options.items())
-    lines = [
-        f"sweep {spec.name} ({spec.source}): storage {spec.storage}, MLflow {spec.tracking_uri}",
-        f"data: {spec.dataset}({options}); model: {spec.model}; seeds: {len(spec.seeds)}",
-    ]
+    lines = [f"sweep {spec.name} ({spec.source}): storage {spec.storage}, MLflow {spec.tracking_uri}"]
+    if spec.cells:
+        lines.append(
+            f"suite: {len(spec.cells)} datasets × models, each with {len(spec.seeds)} seeds, "
+            "in one Tuner per stage"
+        )
+        lines += [f"  cell {cell.name}: {cell.dataset} / {cell.model}" for cell in spec.cells]
+    else:
+        lines.append(f"data: {spec.dataset}({options}); model: {spec.model}; seeds: {len(spec.seeds)}")
+    cells = max(1, len(spec.cells))
     costs = {cost.stage: cost for cost in stage_costs(spec)}
     for stage in spec.stages.values():
         cost = costs[stage.name]
@@ -32,6 +38,7 @@ def describe_plan(spec: SweepSpec, plan: pd.DataFrame) -> list[str]:
             for key, values in stage.search.items()
         )
         how = f"optuna × {stage.searcher.num_samples} per seed" if stage.searcher else "grid × seeds"
+        how += " × cells" if spec.cells else ""
         if stage.scheduler is not None:
             scheduler = stage.scheduler
             how += f"; ASHA per seed, grace {scheduler.grace_epochs}, η {scheduler.reduction_factor:g}"
@@ -48,15 +55,19 @@ def describe_plan(spec: SweepSpec, plan: pd.DataFrame) -> list[str]:
             f"{length}"
         )
     evaluate = spec.evaluate
+    per_cell = f" per cell, {len(plan) * cells} in all" if spec.cells else ""
     lines.append(
-        f"evaluate: {', '.join(evaluate.methods)}; {len(plan)} ensembles (K in {evaluate.ensemble_sizes}), "
+        f"evaluate: {', '.join(evaluate.methods)}; {len(plan)} ensembles{per_cell} "
+        f"(K in {evaluate.ensemble_sizes}), "
         f"{evaluate.num_posterior_samples} posterior samples, splits {', '.join(evaluate.splits)}; "
         f"a map task per member, each {_resources(evaluate.resources)}"
     )
     if spec.ensemble_file is None:
         shortfalls = plan_shortfalls(spec.seeds, evaluate.ensemble_sizes, evaluate.ensembles_per_size)
         lines += [f"  note: {line}" for line in shortfalls]
-    lines += describe_costs(method_costs(spec, plan))
+    lines += [
+        line + (" (per cell)" if spec.cells else "") for line in describe_costs(method_costs(spec, plan))
+    ]
     lines.append(f"total: {describe_total(list(costs.values()))}")
     lines += describe_rules(list(costs.values()))
     return lines

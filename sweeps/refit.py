@@ -73,9 +73,10 @@ def run_refit(
     )
     points = list(configs.values())
     search = BasicVariantGenerator(points_to_evaluate=points)
+    folder = spec.layout.refit(stage.name)
     experiment = Experiment(
-        spec.layout.stage(stage.name),
-        spec.layout.refit(stage.name).name,
+        folder.parent,
+        folder.name,
         dict(points[0]),
         tune.TuneConfig(reuse_actors=True, search_alg=search, num_samples=len(points)),
     )

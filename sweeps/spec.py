@@ -23,7 +23,7 @@ from pydantic import (
     field_serializer,
 )
 
-from bdlsweep.analysis.tables import group_name
+from bdlsweep.analysis.tables import SPLIT_OPTIONS, group_name
 from bdlsweep.search_spaces import Range
 from bdlsweep.search_spaces.ranges import RangeKind
 from bdlsweep.storage.layout import SweepLayout
@@ -34,6 +34,7 @@ from bdlsweep.sweeps.name_checks import check_experiment, check_name, check_stor
 from bdlsweep.sweeps.overrides import apply_overrides, blamed_override
 from bdlsweep.sweeps.search_resolution import resolve_search
 from bdlsweep.sweeps.step_budget import BUDGETED, takes_steps, training_set_size, with_epochs
+from bdlsweep.sweeps.suite_cells import CellSource, expand_cells
 from bdlsweep.trainables.data import DATASET_LIKELIHOODS, DATASETS, dataset_options
 from bdlsweep.trainables.data.files import DataOptionError, MissingDataFileError
 from bdlsweep.trainables.data.registry import REGISTRY as DATASET_REGISTRY
@@ -112,12 +113,14 @@ class SweepFile(StrictModel):
     """The top level of a sweep file; stages, dataset and model options are checked separately.
 
     ``data_dir`` (usually given on the command line, ``data_dir=/data``) sets ``dataset.data_dir``.
+    ``suite`` lists (dataset, model) pairs to run side by side (see ``suite_cells``).
     """
 
     name: str = Field(min_length=1)
     data_dir: str | None = None
-    dataset: dict[str, Any]
-    model: dict[str, Any]
+    dataset: dict[str, Any] | None = None
+    model: dict[str, Any] | None = None
+    suite: list[Any] | None = None
     seeds: list[int] = Field(min_length=1, max_length=MAX_SEEDS)
     storage: str | None = None
     mlflow: MLflowSpec = Field(default_factory=MLflowSpec)
@@ -194,8 +197,35 @@ class StageSpec(BaseModel):
         return METHODS[self.method]
 
 
+class Cell(BaseModel):
+    """One (dataset, model) of a suite, validated; ``axes`` are the suite values that name it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    dataset: str
+    dataset_options: dict[str, Any]
+    model: str
+    model_options: dict[str, Any]
+    axes: dict[str, Any] = Field(default_factory=dict)
+
+    @computed_field
+    @property
+    def table_group(self) -> str:
+        """The suite table's column group of this cell: dataset, the options that tell its set apart
+        (not its split: a group's value is the mean ± s.e. over its splits), model; kept in the record."""
+        options = complete_options(self.dataset, self.dataset_options)
+        shared = {key: value for key, value in options.items() if key not in SPLIT_OPTIONS}
+        return group_name(self.dataset, shared, self.model)
+
+
 class SweepSpec(BaseModel):
-    """A validated sweep: everything the pipeline needs, with absolute paths (storage may be a URI)."""
+    """A validated sweep: everything the pipeline needs, with absolute paths (storage may be a URI).
+
+    A suite's spec lists its ``cells`` (its dataset and model fields are the first cell's); each
+    stage runs every cell in one Tuner, and ``cell_specs()`` gives the spec of each cell (``cell``
+    set), which selection, evaluation and tables use as that of a sweep of one dataset.
+    """
 
     model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
 
@@ -215,11 +245,31 @@ class SweepSpec(BaseModel):
     evaluate: EvaluateSpec
     ensemble_file: Path | None
     overrides: tuple[str, ...] = ()
+    cells: tuple[Cell, ...] = ()
+    cell: str = ""
 
     @property
     def layout(self) -> SweepLayout:
-        """The named places inside this sweep's storage folder."""
-        return SweepLayout(self.storage)
+        """The named places inside this sweep's storage folder (of its cell, for a cell's spec)."""
+        return SweepLayout(self.storage, self.cell)
+
+    def cell_specs(self) -> list[SweepSpec]:
+        """The spec of each cell of a suite; this spec alone for a sweep of one dataset and model."""
+        if not self.cells:
+            return [self]
+        return [
+            self.model_copy(
+                update={
+                    "dataset": cell.dataset,
+                    "dataset_options": cell.dataset_options,
+                    "model": cell.model,
+                    "model_options": cell.model_options,
+                    "cells": (),
+                    "cell": cell.name,
+                }
+            )
+            for cell in self.cells
+        ]
 
     @computed_field
     @property
@@ -272,6 +322,13 @@ def _options_model(name: str, parameters: dict[str, inspect.Parameter]) -> type[
     return create_model(name, __base__=StrictModel, **fields)
 
 
+@functools.cache
+def _component_model(name: str, options_of) -> type[BaseModel]:
+    """The options model of a registered dataset or model ``name`` (built once per process: a suite
+    validates the same dataset's options once per cell)."""
+    return _options_model(f"{name}_options", options_of(name))
+
+
 def _name(source: str, key: str, value: Any) -> str:
     """``value`` when it is a name (a string); a one-line error naming ``key`` otherwise."""
     if value is None:
@@ -297,7 +354,7 @@ def _validate_component(
         if option not in parameters:
             hint = close_match(option, parameters)
             raise SpecError(source, f"{key}.{option}", f"unknown option of {key} {shown(name)}{hint}")
-    model = _options_model(f"{name}_options", parameters)
+    model = _component_model(name, options_of)
     try:
         model.model_validate(options)
     except ValidationError as error:
@@ -563,45 +620,24 @@ def _load_spec(path: Path, overrides: list[str] | tuple[str, ...]) -> SweepSpec:
         check_name(source, f"stages.{stage_name}", stage_name)
     if top.mlflow.experiment is not None:
         check_experiment(source, "mlflow.experiment", top.mlflow.experiment)
-    dataset_raw = dict(top.dataset)
-    if top.data_dir is not None:
-        named = _name(source, "dataset.name", dataset_raw.get("name"))
-        takes_files = "data_dir" in dataset_options(named) if named in DATASETS else True
-        if not takes_files:
-            raise SpecError(source, "data_dir", f"dataset {shown(named)} reads no files")
-        dataset_raw["data_dir"] = top.data_dir
-    dataset, data_options = _validate_component(source, "dataset", dataset_raw, DATASETS, dataset_options)
-    try:
-        data_options = _check_data_files(source, dataset, data_options)
-    except OSError as error:
-        raise SpecError(source, "dataset.data_dir", f"not a usable folder: {error.strerror}") from None
-    model, net_options = _validate_component(source, "model", top.model, MODELS, model_options)
-    _check_input_kind(source, dataset, model)
-    for name, raw_stage in top.stages.items():
-        named = raw_stage.get("method") if isinstance(raw_stage, dict) else None
-        method = METHODS.get(named) if isinstance(named, str) else None
-        likelihood = DATASET_LIKELIHOODS[dataset]
-        if method is not None and likelihood not in method.likelihoods:
-            raise SpecError(
-                source,
-                f"stages.{name}.method",
-                f"{method.name} does not support {likelihood} data (dataset {dataset!r})",
-            )
-        if method is not None and method.models and model not in method.models:
-            raise SpecError(
-                source,
-                f"stages.{name}.method",
-                f"{method.name} needs the model {' or '.join(method.models)} (the sweep's is {model!r})",
-            )
+    cells = [_validate_cell(source, top, cell) for cell in expand_cells(source, raw)]
+    for cell in cells:
+        _check_stage_methods(source, top.stages, cell)
     stages = _dependency_order(
         source,
         {name: _validate_stage(source, name, raw_stage) for name, raw_stage in top.stages.items()},
     )
     for stage in stages.values():
-        problem = stage.settings.likelihood_problem(DATASET_LIKELIHOODS[dataset])
-        if problem is not None:
-            raise SpecError(source, key_path(["stages", stage.name, problem[0]]), problem[1])
-    stages = _budget_steps(source, stages, dataset, data_options)
+        for likelihood in {DATASET_LIKELIHOODS[cell.dataset] for cell in cells}:
+            problem = stage.settings.likelihood_problem(likelihood)
+            if problem is not None:
+                raise SpecError(source, key_path(["stages", stage.name, problem[0]]), problem[1])
+    first = cells[0]
+    budgeted = [stage.name for stage in stages.values() if stage.steps is not None]
+    if budgeted and len(cells) > 1:
+        key = key_path(["stages", budgeted[0], "steps"])
+        raise SpecError(source, key, "a suite's training sets differ in size; give epochs, not steps")
+    stages = _budget_steps(source, stages, first.dataset, first.dataset_options)
     try:
         storage = Location.parse(top.storage or f"runs/{top.name}")
     except (OSError, ValueError) as error:
@@ -620,10 +656,10 @@ def _load_spec(path: Path, overrides: list[str] | tuple[str, ...]) -> SweepSpec:
     spec = SweepSpec(
         source=source,
         name=top.name,
-        dataset=dataset,
-        dataset_options=data_options,
-        model=model,
-        model_options=net_options,
+        dataset=first.dataset,
+        dataset_options=first.dataset_options,
+        model=first.model,
+        model_options=first.model_options,
         seeds=top.seeds,
         storage=storage,
         tracking_uri=top.mlflow.tracking_uri or f"sqlite:///{SweepLayout(storage).mlflow_db}",
@@ -634,7 +670,56 @@ def _load_spec(path: Path, overrides: list[str] | tuple[str, ...]) -> SweepSpec:
         evaluate=top.evaluate,
         ensemble_file=ensemble_file,
         overrides=tuple(overrides),
+        cells=tuple(cells) if len(cells) > 1 else (),
     )
     _check_evaluate(source, top.evaluate, top.seeds, spec.selection_names())
-    _check_predictive_plot(source, top.evaluate, top.seeds, dataset)
+    for cell in cells:
+        _check_predictive_plot(source, top.evaluate, top.seeds, cell.dataset)
     return spec
+
+
+def _validate_cell(source: str, top: SweepFile, cell: CellSource) -> Cell:
+    """One cell's dataset and model checked against their registries, options and files (``data_dir``
+    from the top level applied), and against each other."""
+    dataset_raw = dict(cell.dataset)
+    if top.data_dir is not None:
+        named = _name(source, "dataset.name", dataset_raw.get("name"))
+        takes_files = "data_dir" in dataset_options(named) if named in DATASETS else True
+        if not takes_files:
+            raise SpecError(source, "data_dir", f"dataset {shown(named)} reads no files")
+        dataset_raw["data_dir"] = top.data_dir
+    dataset, data_options = _validate_component(source, "dataset", dataset_raw, DATASETS, dataset_options)
+    try:
+        data_options = _check_data_files(source, dataset, data_options)
+    except OSError as error:
+        raise SpecError(source, "dataset.data_dir", f"not a usable folder: {error.strerror}") from None
+    model, net_options = _validate_component(source, "model", cell.model, MODELS, model_options)
+    _check_input_kind(source, dataset, model)
+    return Cell(
+        name=cell.name,
+        dataset=dataset,
+        dataset_options=data_options,
+        model=model,
+        model_options=net_options,
+        axes=cell.axes,
+    )
+
+
+def _check_stage_methods(source: str, stages: dict[str, Any], cell: Cell) -> None:
+    """Each stage's method must support the cell's likelihood and model."""
+    for name, raw_stage in stages.items():
+        named = raw_stage.get("method") if isinstance(raw_stage, dict) else None
+        method = METHODS.get(named) if isinstance(named, str) else None
+        likelihood = DATASET_LIKELIHOODS[cell.dataset]
+        if method is not None and likelihood not in method.likelihoods:
+            raise SpecError(
+                source,
+                f"stages.{name}.method",
+                f"{method.name} does not support {likelihood} data (dataset {cell.dataset!r})",
+            )
+        if method is not None and method.models and cell.model not in method.models:
+            raise SpecError(
+                source,
+                f"stages.{name}.method",
+                f"{method.name} needs the model {' or '.join(method.models)} (the sweep's is {cell.model!r})",
+            )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import replace
 
 import ray
@@ -20,7 +21,7 @@ from bdlsweep.sweeps.progress import TrialProgress
 from bdlsweep.sweeps.run_status import StageInterrupted, run_status
 from bdlsweep.sweeps.run_tree import RUN_KIND, stage_run
 from bdlsweep.sweeps.selection import Selection, TrialRecord, select_per_seed
-from bdlsweep.sweeps.spec import StageSpec, SweepSpec
+from bdlsweep.sweeps.spec import Cell, StageSpec, SweepSpec
 from bdlsweep.sweeps.tracking import VAL_UNITS, discard_partial_runs, flatten, metric_units, tag_selected
 from bdlsweep.sweeps.tracking_check import while_reachable
 from bdlsweep.sweeps.trial_backfill import backfill_tuner
@@ -29,6 +30,7 @@ from bdlsweep.trainables.posteriors.checkpoint import CorruptCheckpointError, re
 from bdlsweep.trainables.runtime.context import TrialContext
 from bdlsweep.trainables.runtime.replay import FinishedTrials, replaying
 from bdlsweep.trainables.runtime.reporting import DIVERGED, POSTERIOR_DIR, stop_diverged
+from bdlsweep.trainables.runtime.suite_cell import CELL, per_cell
 
 logger = logging.getLogger(__name__)
 
@@ -45,23 +47,34 @@ def selection_labels(spec: SweepSpec, stage: StageSpec) -> dict[str, str | None]
 def prepare_seeds(stage: StageSpec, context: TrialContext, folders: dict[int, Location]) -> dict[int, str]:
     """Run the method's once-per-seed preparation into ``folders`` (seed → folder) as Ray tasks,
     skipping seeds already prepared; seed → folder, empty for a method without preparation."""
+    return prepare_cells(stage, [(context, folders)])[0]
+
+
+def prepare_cells(
+    stage: StageSpec, work: list[tuple[TrialContext, dict[int, Location]]]
+) -> list[dict[int, str]]:
+    """``prepare_seeds`` for several (context, folders) pairs (a suite's cells) as one batch of Ray
+    tasks, so that every cell's preparation runs side by side."""
     prepare = stage.method_info.prepare
     if prepare is None:
-        return {}
+        return [{} for _ in work]
     task = ray.remote(prepare).options(
         num_cpus=stage.resources.cpu, num_gpus=stage.resources.gpu, max_retries=stage.max_failures
     )
     pending = []
-    for seed, folder in folders.items():
-        try:
-            read_metadata(str(folder))
-        except CorruptCheckpointError:
-            pending.append(task.remote(context, stage.settings, seed, str(folder)))
+    for context, folders in work:
+        for seed, folder in folders.items():
+            try:
+                read_metadata(str(folder))
+            except CorruptCheckpointError:
+                pending.append(task.remote(context, stage.settings, seed, str(folder)))
     ray.get(pending)
-    return {seed: str(folder) for seed, folder in folders.items()}
+    return [{seed: str(folder) for seed, folder in folders.items()} for _, folders in work]
 
 
-def trial_records(grid: tune.ResultGrid, policy: str, storage: Location) -> list[TrialRecord]:
+def trial_records(
+    grid: tune.ResultGrid | list[tune.Result], policy: str, storage: Location
+) -> list[TrialRecord]:
     """Each finished trial that did not diverge as a selection candidate, at its best or last
     checkpoint (addressed by URI when the storage is one, so that any node can read it)."""
     records = []
@@ -122,22 +135,28 @@ def run_tags(spec: SweepSpec, stage: StageSpec, tune_experiment: str) -> dict[st
     }
 
 
-def _check_divergence(stage: StageSpec, seeds: list[int], finished: list[tune.Result]) -> None:
-    """Log diverged trials; raise ``RuntimeError`` naming the seed and grid if all of a seed's diverged."""
+def cell_tags(cell: Cell) -> dict[str, str]:
+    """The tags of a suite's trial run that tell its cell: its name, dataset and model, the suite's
+    values for it (``dataset.split``, ``dataset.dataset``, ...) and its validation units."""
+    units = {key: value for key, value in metric_units(cell.dataset).items() if key == VAL_UNITS}
+    axes = {re.sub(r"^suite\[\d+\]\.", "", key): str(value) for key, value in cell.axes.items()}
+    return {CELL: cell.name, "dataset": cell.dataset, "model": cell.model, **axes, **units}
+
+
+def _check_divergence(stage: StageSpec, seeds: list[int], finished: list[tune.Result], where: str) -> None:
+    """Log diverged trials; raise ``RuntimeError`` naming the seed and grid if all of a seed's diverged
+    (``where``: the stage, and the cell of a suite)."""
     for result in finished:
         if result.metrics.get(DIVERGED):
             chosen = {key: flatten(result.config).get(key) for key in stage.search}
             logger.warning(
-                "stage %s: seed=%s %s diverged (NaN/inf), not selectable",
-                stage.name,
-                result.config["seed"],
-                chosen,
+                "%s: seed=%s %s diverged (NaN/inf), not selectable", where, result.config["seed"], chosen
             )
     grid = ", ".join(f"{key}={values}" for key, values in stage.search.items()) or "no search"
     for seed in seeds:
         outcomes = [result.metrics.get(DIVERGED) for result in finished if int(result.config["seed"]) == seed]
         if outcomes and all(outcomes):
-            raise RuntimeError(f"stage {stage.name}: every trial of seed {seed} diverged (grid: {grid})")
+            raise RuntimeError(f"{where}: every trial of seed {seed} diverged (grid: {grid})")
 
 
 def fit_experiment(
@@ -154,7 +173,7 @@ def fit_experiment(
     trials' MLflow runs carry the stage's tags, ``extra_tags`` and ``parent`` as their parent run.
     ``progress``: the name and trial count its progress lines show (default: the stage's grid)."""
     path = experiment.folder
-    tags = run_tags(spec, stage, experiment.name)
+    tags = run_tags(spec, stage, experiment.tune_experiment)
     tags.update({MLFLOW_PARENT_RUN_ID: parent} if parent else {})
     tags.update(extra_tags or {})
     if tune.Tuner.can_restore(path):
@@ -178,14 +197,16 @@ def fit_experiment(
     if progress is not None:
         label, total = progress
     elif stage.searcher is None and stage.scheduler is None:
-        label, total = stage.name, trial_count(stage, spec.seeds)
-    else:  # one Tuner per seed
-        label, total = f"{stage.name}/{experiment.name}", trial_count(stage, spec.seeds) // len(spec.seeds)
+        label, total = stage.name, trial_count(stage, spec.seeds, max(1, len(spec.cells)))
+    else:  # one Tuner per seed (and cell)
+        label, total = f"{stage.name}/{experiment.tune_experiment}", trial_count(stage, [0])
+    searched = [CELL, *stage.search] if spec.cells else list(stage.search)
     tracker = MLflowTrialLogger(
         spec.tracking_uri,
         experiment_id,
         tags=tags,
-        searched=list(stage.search),
+        searched=searched,
+        cell_tags={cell.name: cell_tags(cell) for cell in spec.cells},
     )
     tuner = tune.Tuner(
         trainable,
@@ -203,9 +224,7 @@ def fit_experiment(
             stop=stop_diverged,
             callbacks=[
                 tracker,
-                TrialProgress(
-                    label, list(stage.search), total, best_epoch=stage.method_info.checkpoint == "best"
-                ),
+                TrialProgress(label, searched, total, best_epoch=stage.method_info.checkpoint == "best"),
             ],
             verbose=0,
         ),
@@ -262,24 +281,70 @@ def run_stage(
     experiment_id: str,
     sweep_parent: str | None = None,
 ) -> dict[str, Selection]:
-    """Run (or resume, or skip when finished) one stage; return its selections by label. Its trials'
-    MLflow runs nest under a stage run below ``sweep_parent`` (the sweep's run) when given."""
+    """Run (or resume, or skip when finished) one stage of a sweep of one dataset; its selections by
+    label. Its trials' MLflow runs nest under a stage run below ``sweep_parent`` when given."""
+    return run_stage_cells(spec, stage, {spec.cell: done}, experiment_id, sweep_parent)[spec.cell]
+
+
+def run_stage_cells(
+    spec: SweepSpec,
+    stage: StageSpec,
+    done: dict[str, dict[str, Selection]],
+    experiment_id: str,
+    sweep_parent: str | None = None,
+) -> dict[str, dict[str, Selection]]:
+    """Run (or resume, or skip when finished) one stage over every cell of the sweep (one for a sweep of
+    one dataset) in one Tuner; cell → its selections by label (``done``: the earlier stages' alike)."""
     labels = selection_labels(spec, stage)
-    if all(spec.layout.selection(label).is_file() for label in labels):
+    cells = spec.cell_specs()
+    if all(cell.layout.selection(label).is_file() for cell in cells for label in labels):
         logger.info("stage %s: finished earlier, skipped", stage.name)
-        return {label: Selection.load(spec.layout.selection(label)) for label in labels}
-    context = stage_context(spec, stage, done[stage.parent].checkpoints() if stage.parent else {})
-    folders = {seed: spec.layout.prepared(stage.name, seed) for seed in spec.seeds}
-    context = replace(context, prepared=prepare_seeds(stage, context, folders))
+        return {
+            cell.cell: {label: Selection.load(cell.layout.selection(label)) for label in labels}
+            for cell in cells
+        }
+    contexts = [
+        stage_context(cell, stage, done[cell.cell][stage.parent].checkpoints() if stage.parent else {})
+        for cell in cells
+    ]
+    folders = [{seed: cell.layout.prepared(stage.name, seed) for seed in spec.seeds} for cell in cells]
+    prepared = prepare_cells(stage, list(zip(contexts, folders, strict=True)))
+    by_cell = {
+        cell.cell: replace(context, prepared=ready)
+        for cell, context, ready in zip(cells, contexts, prepared, strict=True)
+    }
     finished = _finished_before(spec, stage)
+    train = replaying(per_cell(stage.method_info.trainable) if spec.cells else stage.method_info.trainable)
+    context = by_cell if spec.cells else by_cell[spec.cell]
     trainable = tune.with_resources(
-        tune.with_parameters(replaying(stage.method_info.trainable), context=context, finished=finished),
-        stage.resources.as_tune(),
+        tune.with_parameters(train, context=context, finished=finished), stage.resources.as_tune()
     )
     parent = stage_parent(spec, experiment_id, stage, sweep_parent)
-    upstream = done[stage.parent] if stage.parent else None
+    upstream = {cell.cell: done[cell.cell][stage.parent] if stage.parent else None for cell in cells}
     with run_status(spec.tracking_uri, parent, f"stage {stage.name}"):
-        return _run_trials_and_select(spec, stage, labels, trainable, experiment_id, parent, upstream)
+        results = _run_trials(spec, stage, trainable, experiment_id, parent)
+        return {
+            cell.cell: _select(cell, stage, labels, results, experiment_id, parent, upstream[cell.cell])
+            for cell in cells
+        }
+
+
+def _run_trials(
+    spec: SweepSpec, stage: StageSpec, trainable, experiment_id: str, parent
+) -> list[tuple[tune.Result, Location]]:
+    """Fit every Tuner of the stage; each trial that did not fail, with its Tuner's storage folder."""
+    finished = []
+    for experiment in experiments(spec, stage):
+        grid = fit_experiment(spec, stage, experiment, trainable, experiment_id, parent)
+        if interrupted(stage, experiment.folder, grid):
+            raise StageInterrupted(
+                f"stage {stage.name} was interrupted; run the same command again to resume it"
+            )
+        for result in grid:
+            if result.error is not None:
+                logger.warning("stage %s: trial failed and is not selectable: %s", stage.name, result.error)
+        finished += [result for result in grid if result.error is None]
+    return finished
 
 
 def _check_selection(
@@ -312,29 +377,21 @@ def _check_selection(
             _tag_stage_run(spec, stage_run_id, f"{key}.{label}.{index}", note)
 
 
-def _run_trials_and_select(
+def _select(
     spec: SweepSpec,
     stage: StageSpec,
     labels: dict[str, str | None],
-    trainable,
+    results: list[tune.Result],
     experiment_id: str,
     parent,
     upstream: Selection | None,
 ) -> dict[str, Selection]:
-    """Fit every Tuner of the stage, then select per seed for each of its labels."""
-    records, finished = [], []
-    for experiment in experiments(spec, stage):
-        grid = fit_experiment(spec, stage, experiment, trainable, experiment_id, parent)
-        if interrupted(stage, experiment.folder, grid):
-            raise StageInterrupted(
-                f"stage {stage.name} was interrupted; run the same command again to resume it"
-            )
-        for result in grid:
-            if result.error is not None:
-                logger.warning("stage %s: trial failed and is not selectable: %s", stage.name, result.error)
-        finished += [result for result in grid if result.error is None]
-        records += trial_records(grid, stage.method_info.checkpoint, spec.storage)
-    _check_divergence(stage, spec.seeds, finished)
+    """Select per seed, for each of the stage's labels, among the trials of ``spec``'s cell (a sweep of
+    one dataset: all of them); save and tag the selections."""
+    finished = [result for result in results if result.config.get(CELL, "") == spec.cell]
+    records = trial_records(finished, stage.method_info.checkpoint, spec.storage)
+    where = f"stage {stage.name}" + (f" (cell {spec.cell})" if spec.cell else "")
+    _check_divergence(stage, spec.seeds, finished, where)
     check_stopped(stage, spec.seeds, finished)
     selections = {}
     for label, derived in labels.items():
@@ -342,17 +399,18 @@ def _run_trials_and_select(
         try:
             members = select_per_seed(records, metric, spec.seeds)
         except RuntimeError as error:
-            raise RuntimeError(f"stage {stage.name} ({label}): {error}") from None
+            raise RuntimeError(f"{where} ({label}): {error}") from None
         selection = Selection(label, stage.name, stage.method, derived, metric, members)
         _check_selection(spec, stage, selection, records, upstream, parent)
         selection.save(spec.layout)
+        shown = f"{label} [{spec.cell}]" if spec.cell else label
         for seed, record in members.items():
             chosen = "".join(f" {key}={flatten(record.config).get(key)}" for key in stage.search)
             logger.info(
-                "%s selected seed=%s%s (%s=%.4f)", label, seed, chosen, metric, record.metrics[metric]
+                "%s selected seed=%s%s (%s=%.4f)", shown, seed, chosen, metric, record.metrics[metric]
             )
         for note in grid_edge_notes(stage.search, {seed: record.config for seed, record in members.items()}):
-            logger.warning("%s: %s", label, note)
+            logger.warning("%s: %s", shown, note)
             _tag_stage_run(spec, parent, f"grid_edge.{label}.{note.partition('=')[0]}", note)
         _tag_in_mlflow(spec, experiment_id, stage, label, [record.trial_id for record in members.values()])
         selections[label] = selection

@@ -43,15 +43,15 @@ def _amount(value: float) -> str:
     return f"{value:,.0f}" if value == round(value) or value >= 100 else f"{value:.3g}"
 
 
-def stage_cost(stage: StageSpec, seeds: list[int]) -> StageCost:
-    """The cost of ``stage`` run for ``seeds``."""
+def stage_cost(stage: StageSpec, seeds: list[int], cells: int = 1) -> StageCost:
+    """The cost of ``stage`` run for ``seeds`` (in each of a suite's ``cells``)."""
     passes = stage.method_info.passes
     per_point = [passes.per_trial(settings) for settings in grid_settings(stage)]
     return StageCost(
         stage.name,
         stage.method,
-        trial_count(stage, seeds),
-        len(seeds),
+        trial_count(stage, seeds, cells),
+        len(seeds) * cells,
         sum(per_point) / len(per_point),
         passes.per_seed,
         passes.rule,
@@ -61,7 +61,7 @@ def stage_cost(stage: StageSpec, seeds: list[int]) -> StageCost:
 
 def stage_costs(spec: SweepSpec) -> list[StageCost]:
     """The cost of each stage of ``spec``, in order."""
-    return [stage_cost(stage, spec.seeds) for stage in spec.stages.values()]
+    return [stage_cost(stage, spec.seeds, max(1, len(spec.cells))) for stage in spec.stages.values()]
 
 
 def describe_total(costs: list[StageCost]) -> str:

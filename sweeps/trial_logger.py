@@ -22,6 +22,7 @@ from bdlsweep.sweeps.tracking import (
 )
 from bdlsweep.sweeps.tracking_check import unreachable_reason
 from bdlsweep.trainables.runtime.reporting import COMPLETE, DIVERGED
+from bdlsweep.trainables.runtime.suite_cell import CELL
 
 STOPPED_EARLY = "stopped_early"
 
@@ -49,11 +50,13 @@ class MLflowTrialLogger(tune.Callback):
         searched: list[str],
         retry_s: float = 30.0,
         batch_s: float = 5.0,
+        cell_tags: dict[str, dict[str, str]] | None = None,
     ) -> None:
         self.tracking_uri = tracking_uri
         self.experiment_id = experiment_id
         self.tags = tags
         self.searched = searched
+        self.cell_tags = cell_tags or {}
         self.retry_s = retry_s
         self.batch_s = batch_s
         self._client: MlflowClient | None = None
@@ -104,8 +107,9 @@ class MLflowTrialLogger(tune.Callback):
     def run_id(self, trial) -> str:
         """The MLflow run of ``trial``: recorded before (after a resume) or created once."""
         if trial.trial_id not in self._runs:
+            tags = {**self.tags, **self.cell_tags.get(trial.config.get(CELL), {})}
             run_id = create_trial_run(
-                self.client, self.experiment_id, self.tags, self.searched, trial.trial_id, trial.config
+                self.client, self.experiment_id, tags, self.searched, trial.trial_id, trial.config
             )
             self._runs[trial.trial_id] = run_id
             self._last_steps[run_id] = {}

@@ -1,0 +1,21 @@
+"""A suite's main table: a column group per dataset and model, each the mean ± s.e. over its splits."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from bdlsweep.analysis import tables
+from bdlsweep.storage.layout import SweepLayout
+from bdlsweep.storage.locations import Location
+from bdlsweep.sweeps.spec import SweepSpec
+from bdlsweep.sweeps.table_files import write_table_files
+
+
+def write_suite_tables(
+    spec: SweepSpec, frames: dict[str, pd.DataFrame]
+) -> tuple[pd.DataFrame, dict[str, Location]]:
+    """The suite's table (rows K × method; per group, the mean ± s.e. over splits of each split's mean
+    over its ensembles) under ``<storage>/results``; ``frames``: cell → its ensemble results."""
+    groups = tables.suite_groups({cell.name: cell.table_group for cell in spec.cells}, frames)
+    table = tables.main_table(groups, methods=spec.evaluate.methods, over=tables.SPLIT_COLUMN)
+    return table, write_table_files(SweepLayout(spec.storage), table)
