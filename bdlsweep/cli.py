@@ -170,6 +170,7 @@ def run_command(sweep: str, overrides: list[str], dry_run: bool = False, probe: 
             return EXIT_BAD_INPUT
         machine_note = f"note: a run from here would stop: {error}"
     from bdlsweep.analysis import tables
+    from bdlsweep.storage.layout import SweepLayout
     from bdlsweep.sweeps.pipeline import ensemble_plan, run_sweep
 
     if dry_run:
@@ -201,7 +202,11 @@ def run_command(sweep: str, overrides: list[str], dry_run: bool = False, probe: 
     print(tables.to_markdown(outcome.table, stderr=True))
     for kind, path in outcome.table_files.items():
         print(f"{kind}: {path}")
-    print(f"ensemble results: {spec.layout.ensembles}")
+    if spec.cells:
+        cell = SweepLayout(spec.storage, "<cell>")
+        print(f"ensemble results: {cell.ensembles} for each of the {len(spec.cells)} cells")
+    else:
+        print(f"ensemble results: {spec.layout.ensembles}")
     print(f"MLflow: mlflow ui --backend-store-uri {spec.tracking_uri}")
     return 0
 
