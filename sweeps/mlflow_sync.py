@@ -12,15 +12,18 @@ from dataclasses import dataclass
 
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+from ray import tune
 
 from bdlsweep.analysis import results
+from bdlsweep.sweeps.experiments import experiments
 from bdlsweep.sweeps.pipeline import record_evaluation, write_tables
 from bdlsweep.sweeps.run_tree import stage_run, sweep_run
 from bdlsweep.sweeps.selection import Selection
 from bdlsweep.sweeps.spec import StageSpec, SweepSpec
-from bdlsweep.sweeps.stage import run_tags, selection_labels
+from bdlsweep.sweeps.stage import run_tags, selection_labels, suite_cell_tags
 from bdlsweep.sweeps.tracking import ensure_experiment, tag_filter, tag_selected
 from bdlsweep.sweeps.trial_backfill import backfill_tuner
+from bdlsweep.trainables.runtime.suite_cell import CELL
 
 
 @dataclass
@@ -37,12 +40,21 @@ def _sync_stage(
 ) -> SyncCounts:
     counts = SyncCounts()
     parent = stage_run(spec, experiment_id, stage.name, root)
-    for folder in results.experiment_folders(spec.storage, stage.name):
-        tags = {**run_tags(spec, stage, folder.name), MLFLOW_PARENT_RUN_ID: parent}
-        created, logged = backfill_tuner(client, experiment_id, str(folder), tags, list(stage.search))
+    searched = [CELL, *stage.search] if spec.cells else list(stage.search)
+    for experiment in experiments(spec, stage):
+        if not tune.Tuner.can_restore(experiment.folder):
+            continue  # not started
+        tags = {**run_tags(spec, stage, experiment.tune_experiment), MLFLOW_PARENT_RUN_ID: parent}
+        created, logged = backfill_tuner(
+            client, experiment_id, experiment.folder, tags, searched, suite_cell_tags(spec)
+        )
         counts.runs_created += created
         counts.metrics_logged += logged
-    finished = all(spec.layout.selection(label).is_file() for label in selection_labels(spec, stage))
+    finished = all(
+        cell.layout.selection(label).is_file()
+        for cell in spec.cell_specs()
+        for label in selection_labels(spec, stage)
+    )
     client.set_terminated(parent, "FINISHED" if finished else "KILLED")  # no run of it is going on
     return counts
 
@@ -57,6 +69,14 @@ def sync_mlflow(spec: SweepSpec) -> SyncCounts:
         added = _sync_stage(client, experiment_id, spec, stage, root)
         counts.runs_created += added.runs_created
         counts.metrics_logged += added.metrics_logged
+    for cell in spec.cell_specs():
+        counts.evaluation_recorded |= _sync_cell(client, experiment_id, cell, root)
+    return counts
+
+
+def _sync_cell(client: MlflowClient, experiment_id: str, spec: SweepSpec, root: str) -> bool:
+    """Tag the selected runs of a sweep (or of a suite's cell) and record its evaluation if MLflow
+    lacks it; whether the evaluation was recorded now."""
     for path in spec.layout.selections.children():
         if path.name.endswith(".json"):
             selection = Selection.load(path)
@@ -64,11 +84,15 @@ def sync_mlflow(spec: SweepSpec) -> SyncCounts:
             tag_selected(
                 spec.tracking_uri, experiment_id, spec.name, selection.stage, selection.label, trial_ids
             )
-    evaluation = tag_filter({"sweep": spec.name, "stage": "evaluate"})
+    evaluation = tag_filter(
+        {"sweep": spec.name, "stage": "evaluate", **({"cell": spec.cell} if spec.cell else {})}
+    )
     evaluated = client.search_runs([experiment_id], filter_string=evaluation, max_results=1)
-    if not evaluated and spec.layout.ensembles.is_file():
-        frame = results.ensembles(spec.storage)
-        _, files = write_tables(spec, frame)
-        record_evaluation(spec, experiment_id, frame, files, root)
-        counts.evaluation_recorded = True
-    return counts
+    if evaluated or not spec.layout.ensembles.is_file():
+        return False
+    frame = results.ensembles(spec.storage)
+    if spec.cell:
+        frame = frame[frame["cell"] == spec.cell].drop(columns="cell").reset_index(drop=True)
+    _, files = write_tables(spec, frame)
+    record_evaluation(spec, experiment_id, frame, files, root)
+    return True

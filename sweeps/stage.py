@@ -135,6 +135,11 @@ def run_tags(spec: SweepSpec, stage: StageSpec, tune_experiment: str) -> dict[st
     }
 
 
+def suite_cell_tags(spec: SweepSpec) -> dict[str, dict[str, str]]:
+    """Each cell of a suite → the tags of its trials' runs (empty for a sweep of one dataset)."""
+    return {cell.name: cell_tags(cell) for cell in spec.cells}
+
+
 def cell_tags(cell: Cell) -> dict[str, str]:
     """The tags of a suite's trial run that tell its cell: its name, dataset and model, the suite's
     values for it (``dataset.split``, ``dataset.dataset``, ...) and its validation units."""
@@ -176,6 +181,8 @@ def fit_experiment(
     tags = run_tags(spec, stage, experiment.tune_experiment)
     tags.update({MLFLOW_PARENT_RUN_ID: parent} if parent else {})
     tags.update(extra_tags or {})
+    searched = [CELL, *stage.search] if spec.cells else list(stage.search)
+    by_cell = suite_cell_tags(spec)
     if tune.Tuner.can_restore(path):
         logger.info("stage %s: resuming from %s", stage.name, path)
         tuner = tune.Tuner.restore(path, trainable, resume_errored=True, param_space=experiment.param_space)
@@ -184,7 +191,7 @@ def fit_experiment(
             spec.tracking_uri,
             "records of the interrupted attempt not checked",
             lambda: backfill_tuner(
-                MlflowClient(spec.tracking_uri), experiment_id, path, tags, list(stage.search)
+                MlflowClient(spec.tracking_uri), experiment_id, path, tags, searched, by_cell
             ),
         )
         return grid
@@ -200,13 +207,8 @@ def fit_experiment(
         label, total = stage.name, trial_count(stage, spec.seeds, max(1, len(spec.cells)))
     else:  # one Tuner per seed (and cell)
         label, total = f"{stage.name}/{experiment.tune_experiment}", trial_count(stage, [0])
-    searched = [CELL, *stage.search] if spec.cells else list(stage.search)
     tracker = MLflowTrialLogger(
-        spec.tracking_uri,
-        experiment_id,
-        tags=tags,
-        searched=searched,
-        cell_tags={cell.name: cell_tags(cell) for cell in spec.cells},
+        spec.tracking_uri, experiment_id, tags=tags, searched=searched, cell_tags=by_cell
     )
     tuner = tune.Tuner(
         trainable,

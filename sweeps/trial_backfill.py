@@ -16,6 +16,7 @@ from ray.tune import ExperimentAnalysis, ResultGrid
 
 from bdlsweep.sweeps.tracking import MAX_BATCH, create_trial_run, logged_steps, result_records, tuner_runs
 from bdlsweep.trainables.runtime.reporting import COMPLETE, DIVERGED
+from bdlsweep.trainables.runtime.suite_cell import CELL
 
 
 def _logged(client: MlflowClient, run_id: str) -> set[tuple[str, int]]:
@@ -24,10 +25,16 @@ def _logged(client: MlflowClient, run_id: str) -> set[tuple[str, int]]:
 
 
 def backfill_tuner(
-    client: MlflowClient, experiment_id: str, folder: str | Path, tags: dict[str, str], searched: list[str]
+    client: MlflowClient,
+    experiment_id: str,
+    folder: str | Path,
+    tags: dict[str, str],
+    searched: list[str],
+    cell_tags: dict[str, dict[str, str]] | None = None,
 ) -> tuple[int, int]:
-    """Bring the runs of the Tuner in ``folder`` (its runs carry ``tags``) up to date with its results:
-    create missing runs, log missing (key, step) values, set status; (runs created, values logged)."""
+    """Bring the runs of the Tuner in ``folder`` (its runs carry ``tags``, and a suite's trials the
+    ``cell_tags`` of their cell) up to date with its results: create missing runs, log missing (key,
+    step) values, set status; (runs created, values logged)."""
     known = tuner_runs(client, experiment_id, tags)
     created_runs = logged_values = 0
     for result in ResultGrid(ExperimentAnalysis(str(folder))):
@@ -35,8 +42,9 @@ def backfill_tuner(
             continue  # never reported: nothing to record
         trial_id = result.metrics["trial_id"]
         created = trial_id not in known
+        run_tags = {**tags, **(cell_tags or {}).get(result.config.get(CELL), {})}
         run_id = known.get(trial_id) or create_trial_run(
-            client, experiment_id, tags, searched, trial_id, result.config
+            client, experiment_id, run_tags, searched, trial_id, result.config
         )
         created_runs += created
         present = set() if created else _logged(client, run_id)

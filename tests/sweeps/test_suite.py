@@ -14,6 +14,7 @@ from bdlsweep.analysis import results
 from bdlsweep.cli import main
 from bdlsweep.storage.layout import SweepLayout
 from bdlsweep.sweeps.errors import SpecError
+from bdlsweep.sweeps.mlflow_sync import sync_mlflow
 from bdlsweep.sweeps.pipeline import run_sweep
 from bdlsweep.sweeps.spec import load_spec
 
@@ -204,6 +205,30 @@ def test_a_suite_runs_every_cell_in_one_tuner_per_stage_and_each_cell_as_its_own
     )
     record = json.loads(SweepLayout(storage).record.read_text())
     assert [cell["name"] for cell in record["cells"]] == CELLS
+
+    SweepLayout(storage, CELLS[2]).selection("llla").delete()  # one cell's selection lost: the stage's
+    caplog.clear()  # Tuner is restored (its trials had finished) and that cell selects as before
+    again = run_sweep(spec)
+    assert f"stage llla: resuming from {storage}/llla" in caplog.text
+    before = {
+        seed: member.trial_id for seed, member in outcome.cells[CELLS[2]].selections["llla"].members.items()
+    }
+    after = {
+        seed: member.trial_id for seed, member in again.cells[CELLS[2]].selections["llla"].members.items()
+    }
+    assert after == before
+
+    client = mlflow.MlflowClient(spec.tracking_uri)
+    lost = [run for run in runs if run.data.tags["cell"] == CELLS[0]]
+    for run in lost:  # as if the tracking server had been away while these trials ran
+        client.delete_run(run.info.run_id)
+    counts = sync_mlflow(spec)
+    assert counts.runs_created == len(lost) == 3
+    restored = client.search_runs(
+        [runs[0].info.experiment_id], filter_string=f"tags.cell = '{CELLS[0]}' and tags.stage = 'map'"
+    )
+    assert sorted(run.data.tags["seed"] for run in restored) == ["1", "2", "3"]
+    assert all(run.data.tags["dataset.split"] == "0" for run in restored)
 
 
 def test_the_shipped_uci_sweep_plans_5_sets_by_20_published_splits(tmp_path, capsys):
