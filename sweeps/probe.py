@@ -69,10 +69,10 @@ def _at_once(stage: StageSpec) -> int:
     return max(1, int(min(limits, default=1)))
 
 
-def _probe_settings(stage: StageSpec, scale: int) -> MethodSettings:
-    """The stage's settings at its first grid point, shortened by the method's ``probe`` settings with
-    their step counts (the integers) multiplied by ``scale``."""
-    first = grid_settings(stage)[0].model_dump()
+def _probe_settings(stage: StageSpec, scale: int, point: int = 0) -> MethodSettings:
+    """The stage's settings at grid point ``point`` (the first by default), shortened by the method's
+    ``probe`` settings with their step counts (the integers) multiplied by ``scale``."""
+    first = grid_settings(stage)[point].model_dump()
     probe = {
         key: value * scale if isinstance(value, int) and not isinstance(value, bool) else value
         for key, value in stage.method_info.probe.items()
@@ -143,11 +143,21 @@ def probe_stage(
     seed = spec.seeds[0]
     context = stage_context(spec, stage, {seed: parents[stage.parent]} if stage.parent else {})
     context, prepare_s = _prepare(stage, context, seed, folder / "prepared" / stage.name)
-    settings = [_probe_settings(stage, 1), _probe_settings(stage, 1), _probe_settings(stage, 2)]
-    results = _run_probe_trials(stage, settings, context, seed, folder)
+    points = len(grid_settings(stage))
+    for point in dict.fromkeys((0, points - 1, points // 2)):  # first, last, middle: until one trains
+        settings = [_probe_settings(stage, scale, point) for scale in (1, 1, 2)]
+        results = _run_probe_trials(stage, settings, context, seed, folder / f"point_{point}")
+        if results[0].checkpoint is not None:
+            break
+    else:
+        raise RuntimeError(
+            f"probe of stage {stage.name}: its trials diverged at the first, last and middle grid points; "
+            "nothing to time or to start the next stages from"
+        )
     passes = [stage.method_info.passes.per_trial(setting) for setting in settings[1:]]
     per_pass, fixed = trial_rates(passes, [result.metrics["time_total_s"] for result in results[1:]])
-    probe = estimate(stage, stage_cost(stage, spec.seeds), per_pass, fixed, prepare_s, _at_once(stage))
+    cost = stage_cost(stage, spec.seeds, max(1, len(spec.cells)))
+    probe = estimate(stage, cost, per_pass, fixed, prepare_s, _at_once(stage))
     return probe, str(Path(results[0].checkpoint.path) / POSTERIOR_DIR)
 
 
