@@ -19,7 +19,11 @@ def _identity(record: dict[str, Any]) -> dict[str, Any]:
         name: {key: stage[key] for key in ("method", "parent", "search", "settings")}
         for name, stage in record["stages"].items()
     }
-    return {**{key: record[key] for key in SHARED_KEYS}, "stages": stages}
+    cells = [
+        {key: cell[key] for key in ("name", "dataset", "dataset_options", "model", "model_options")}
+        for cell in record.get("cells", [])  # none in a sweep of one dataset (and in older records)
+    ]
+    return {**{key: record[key] for key in SHARED_KEYS}, "cells": cells, "stages": stages}
 
 
 def _stored_record(spec: SweepSpec) -> dict[str, Any] | None:
@@ -59,7 +63,7 @@ def check_storage(spec: SweepSpec) -> None:
     if not _started(spec, stored):
         return
     new = _identity(json.loads(spec.model_dump_json()))
-    differing = [key for key in SHARED_KEYS if old[key] != new[key]]
+    differing = [key for key in (*SHARED_KEYS, "cells") if old[key] != new[key]]
     differing += [
         f"stages.{name}"
         for name in old["stages"].keys() & new["stages"].keys()

@@ -252,3 +252,17 @@ def test_the_shipped_uci_sweep_plans_5_sets_by_20_published_splits(tmp_path, cap
     assert not storage.exists()
     spec = load_spec(sweep, [f"data_dir={tmp_path / 'data'}"])
     assert spec.stages["llla"].settings.regression_head == "whole" and len(spec.cells) == 100
+
+
+def test_a_suites_storage_refuses_other_cells_once_it_holds_results(tmp_path, data_dir):
+    from bdlsweep.sweeps.storage_guard import check_storage, record_sweep
+
+    path = _write(tmp_path, SUITE)
+    overrides = [f"data_dir={data_dir}", f"storage={tmp_path / 'out'}"]
+    spec = load_spec(path, overrides)
+    record_sweep(spec)
+    SweepLayout(spec.storage, CELLS[0]).selection("map").write_text("{}")  # it has results now
+    check_storage(spec)  # the same cells: resumable
+    fewer = load_spec(path, [*overrides, "dataset.split=range(2)"])
+    with pytest.raises(SpecError, match="made with a different cells"):
+        check_storage(fewer)
