@@ -35,7 +35,7 @@ from bdlsweep.sweeps.stage import run_stage_cells
 from bdlsweep.sweeps.storage_guard import check_storage, record_sweep
 from bdlsweep.sweeps.suite_tables import write_suite_tables
 from bdlsweep.sweeps.table_files import write_table_files
-from bdlsweep.sweeps.tracking import TEST_UNITS, ensure_experiment, log_evaluation, metric_units
+from bdlsweep.sweeps.tracking import TEST_UNITS, ensure_experiment, log_evaluation, log_files, metric_units
 from bdlsweep.sweeps.tracking_check import check_tracking, while_reachable
 from bdlsweep.sweeps.training_cost import describe_total, stage_costs
 from bdlsweep.trainables.data import load_dataset
@@ -261,6 +261,10 @@ def _run_stages_and_evaluate(spec: SweepSpec) -> SweepOutcome:
     )
     frames = {name: outcome.ensembles for name, outcome in outcomes.items()}
     table, files = write_suite_tables(spec, frames)
+    if root is not None:
+        client = MlflowClient(spec.tracking_uri)
+        logged = functools.partial(log_files, client, root, list(files.values()), "results")
+        while_reachable(spec.tracking_uri, "suite table not logged", logged)
     return SweepOutcome(spec.storage, {}, frame, table, files, cells=outcomes)
 
 

@@ -170,6 +170,14 @@ def test_a_suite_runs_every_cell_in_one_tuner_per_stage_and_each_cell_as_its_own
     assert sorted((run.data.tags["cell"], run.data.tags["seed"]) for run in runs) == sorted(
         (cell, str(seed)) for cell in CELLS for seed in (1, 2, 3)
     )
+    client = mlflow.MlflowClient(spec.tracking_uri)
+    (sweep_run,) = client.search_runs([runs[0].info.experiment_id], filter_string="tags.run_kind = 'sweep'")
+    logged = {item.path for item in client.list_artifacts(sweep_run.info.run_id, "results")}
+    assert {"results/table.md", "results/table.csv", "results/table.tex"} <= logged  # the suite's table
+    evaluations = client.search_runs(
+        [runs[0].info.experiment_id], filter_string="tags.run_kind = 'evaluation'"
+    )
+    assert sorted(run.data.tags["cell"] for run in evaluations) == sorted(CELLS)
     tagged = next(run for run in runs if run.data.tags["cell"] == CELLS[4])
     assert tagged.data.tags["dataset.dataset"] == "yacht" and tagged.data.tags["dataset.split"] == "1"
 
