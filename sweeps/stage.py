@@ -29,7 +29,7 @@ from bdlsweep.sweeps.trial_logger import MLflowTrialLogger
 from bdlsweep.trainables.posteriors.checkpoint import CorruptCheckpointError, read_metadata
 from bdlsweep.trainables.runtime.context import TrialContext
 from bdlsweep.trainables.runtime.replay import FinishedTrials, replaying
-from bdlsweep.trainables.runtime.reporting import DIVERGED, POSTERIOR_DIR, stop_diverged
+from bdlsweep.trainables.runtime.reporting import DIVERGED, DIVERGED_BECAUSE, POSTERIOR_DIR, stop_diverged
 from bdlsweep.trainables.runtime.suite_cell import CELL, per_cell
 
 logger = logging.getLogger(__name__)
@@ -154,8 +154,9 @@ def _check_divergence(stage: StageSpec, seeds: list[int], finished: list[tune.Re
     for result in finished:
         if result.metrics.get(DIVERGED):
             chosen = {key: flatten(result.config).get(key) for key in stage.search}
+            because = result.metrics.get(DIVERGED_BECAUSE, "NaN/inf")
             logger.warning(
-                "%s: seed=%s %s diverged (NaN/inf), not selectable", where, result.config["seed"], chosen
+                "%s: seed=%s %s diverged (%s), not selectable", where, result.config["seed"], chosen, because
             )
     grid = ", ".join(f"{key}={values}" for key, values in stage.search.items()) or "no search"
     for seed in seeds:

@@ -29,7 +29,7 @@ from bdlsweep.trainables.methods.map import MAPPosterior
 from bdlsweep.trainables.posteriors.base import Posterior
 from bdlsweep.trainables.posteriors.checkpoint import read_checkpoint, write_checkpoint
 from bdlsweep.trainables.runtime.context import TrialContext
-from bdlsweep.trainables.runtime.reporting import SELECTION_METRIC, report, trial_seed
+from bdlsweep.trainables.runtime.reporting import DIVERGED_BECAUSE, SELECTION_METRIC, report, trial_seed
 from bdlsweep.trainables.runtime.training import EVAL_BATCH_SIZE, trial_device
 from bdlsweep.trainables.settings import MethodSettings
 
@@ -444,7 +444,9 @@ def train_llla(config: dict[str, Any], context: TrialContext) -> None:
             seed,
             posterior.prior_precision,
         )
-        report({SELECTION_METRIC: math.nan, "fitted_prior_precision": posterior.prior_precision}, final=True)
+        because = "Hessian + prior precision not positive definite"
+        metrics = {SELECTION_METRIC: math.nan, DIVERGED_BECAUSE: because}
+        report({**metrics, "fitted_prior_precision": posterior.prior_precision}, final=True)
         return
     generator = torch.Generator(device=device).manual_seed(seed)
     outputs = posterior.predict_from_features(val_features, settings.val_samples, generator)

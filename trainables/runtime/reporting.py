@@ -22,6 +22,7 @@ COMPLETE = "trial_complete"
 NODE_ID = "node_id"
 GPU_MEMORY_PEAK = "gpu_memory_peak_mib"
 DIVERGED = "diverged"
+DIVERGED_BECAUSE = "diverged_because"  # a trial's own reason for reporting a non-finite objective
 SELECTION_METRIC = "val_elpd"
 OBJECTIVES = ("train_loss", "negative_elbo", "train_log_likelihood", SELECTION_METRIC)
 
