@@ -620,7 +620,8 @@ def _load_spec(path: Path, overrides: list[str] | tuple[str, ...]) -> SweepSpec:
         check_name(source, f"stages.{stage_name}", stage_name)
     if top.mlflow.experiment is not None:
         check_experiment(source, "mlflow.experiment", top.mlflow.experiment)
-    cells = [_validate_cell(source, top, cell) for cell in expand_cells(source, raw)]
+    sources = expand_cells(source, raw)
+    cells = [_validate_cell(source, top, cell, len(sources) > 1) for cell in sources]
     for cell in cells:
         _check_stage_methods(source, top.stages, cell)
     stages = _dependency_order(
@@ -678,16 +679,17 @@ def _load_spec(path: Path, overrides: list[str] | tuple[str, ...]) -> SweepSpec:
     return spec
 
 
-def _validate_cell(source: str, top: SweepFile, cell: CellSource) -> Cell:
+def _validate_cell(source: str, top: SweepFile, cell: CellSource, in_suite: bool) -> Cell:
     """One cell's dataset and model checked against their registries, options and files (``data_dir``
-    from the top level applied), and against each other."""
+    from the top level applied; in a suite, to the datasets that read files), and against each other."""
     dataset_raw = dict(cell.dataset)
     if top.data_dir is not None:
         named = _name(source, "dataset.name", dataset_raw.get("name"))
         takes_files = "data_dir" in dataset_options(named) if named in DATASETS else True
-        if not takes_files:
+        if not takes_files and not in_suite:
             raise SpecError(source, "data_dir", f"dataset {shown(named)} reads no files")
-        dataset_raw["data_dir"] = top.data_dir
+        if takes_files:
+            dataset_raw["data_dir"] = top.data_dir
     dataset, data_options = _validate_component(source, "dataset", dataset_raw, DATASETS, dataset_options)
     try:
         data_options = _check_data_files(source, dataset, data_options)
