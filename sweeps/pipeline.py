@@ -282,6 +282,8 @@ def _evaluate_cell(
     root: str | None,
 ) -> SweepOutcome:
     """Evaluate one cell's ensembles (a sweep of one dataset: the sweep's), write and log its tables."""
+    if spec.cell:
+        logger.info("evaluation of cell %s", spec.cell)
     frame, computed = run_evaluation(spec, {**selections, **refits})
     table, files = write_tables(spec, frame)
     if computed:

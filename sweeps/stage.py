@@ -376,8 +376,9 @@ def _check_selection(
     outliers = blown_up_notes(label, metric, [(r.trial_id, r.seed, r.metrics) for r in records])
     for key, notes in (("worse_than_parent", worse), ("outliers", outliers)):
         for index, note in enumerate(notes):
-            logger.warning("%s", note)
-            _tag_stage_run(spec, stage_run_id, f"{key}.{label}.{index}", note)
+            shown = f"[{spec.cell}] {note}" if spec.cell else note
+            logger.warning("%s", shown)
+            _tag_stage_run(spec, stage_run_id, f"{key}.{label}.{index}", shown)
 
 
 def _select(
