@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from bdlsweep.analysis import results, tables
-from bdlsweep.analysis.report import Report
+from bdlsweep.analysis.report import Report, write_table
 from bdlsweep.analysis.report_html import render_report_html
 from bdlsweep.storage.layout import SweepLayout
 from bdlsweep.storage.locations import Location
@@ -41,11 +41,7 @@ def build_combined_report(sweep_dirs: list[str | Path | Location], out: str | Pa
     groups, methods = combined_groups(storages)
     table = tables.main_table(groups, methods=methods)
     folder = Location.parse(out)
-    files = {
-        "table.md": (folder / "table.md").write_text(tables.to_markdown(table, stderr=True)),
-        "table.csv": (folder / "table.csv").write_text(tables.to_csv(table)),
-        "table.tex": (folder / "table.tex").write_text(tables.to_latex(table, stderr=True)),
-    }
+    files = write_table(folder, table)
     summary = "Sweeps: " + "; ".join(
         f"{group} ({storage})" for group, storage in zip(groups, storages, strict=True)
     )

@@ -84,6 +84,15 @@ def _study_figures(storage: Location) -> list[tuple[str, str, bytes]]:
     return figures
 
 
+def write_table(folder: Location, table: pd.DataFrame) -> dict[str, Location]:
+    """A main table as ``table.md``, ``table.csv`` and ``table.tex`` in ``folder``, by file name."""
+    return {
+        "table.md": (folder / "table.md").write_text(tables.to_markdown(table, stderr=True)),
+        "table.csv": (folder / "table.csv").write_text(tables.to_csv(table)),
+        "table.tex": (folder / "table.tex").write_text(tables.to_latex(table, stderr=True)),
+    }
+
+
 def build_report(sweep_dir: str | Path | Location) -> Report:
     """Write ``report/`` (table.md/.csv/.tex, PNG plots, report.html) from a sweep's storage."""
     storage = Location.parse(sweep_dir)
@@ -95,11 +104,7 @@ def build_report(sweep_dir: str | Path | Location) -> Report:
     group = record.get("table_group") or tables.group_name(record["dataset"], {}, record["model"])
     table = tables.main_table({group: ensembles}, methods=record["evaluate"]["methods"])
     folder = layout.report
-    files = {
-        "table.md": (folder / "table.md").write_text(tables.to_markdown(table, stderr=True)),
-        "table.csv": (folder / "table.csv").write_text(tables.to_csv(table)),
-        "table.tex": (folder / "table.tex").write_text(tables.to_latex(table, stderr=True)),
-    }
+    files = write_table(folder, table)
     more_tables = []
     groups = metric_groups_table(ensembles, record["evaluate"]["methods"])
     if groups is not None:
@@ -157,14 +162,11 @@ def _suite_report(layout: SweepLayout, record: dict) -> Report:
     methods = record["evaluate"]["methods"]
     every = results.ensembles(layout.root)
     frames = {cell["name"]: every[every["cell"] == cell["name"]] for cell in record["cells"]}
-    groups = tables.suite_groups({cell["name"]: cell["table_group"] for cell in record["cells"]}, frames)
-    table = tables.main_table(groups, methods=methods, over=tables.SPLIT_COLUMN)
+    table = tables.suite_table(
+        {cell["name"]: cell["table_group"] for cell in record["cells"]}, frames, methods
+    )
     folder = layout.report
-    files = {
-        "table.md": (folder / "table.md").write_text(tables.to_markdown(table, stderr=True)),
-        "table.csv": (folder / "table.csv").write_text(tables.to_csv(table)),
-        "table.tex": (folder / "table.tex").write_text(tables.to_latex(table, stderr=True)),
-    }
+    files = write_table(folder, table)
     cell_tables = [
         (
             f"Cell {name} (mean ± s.e. over ensembles)",

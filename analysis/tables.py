@@ -253,3 +253,9 @@ def suite_groups(groups: dict[str, str], frames: dict[str, pd.DataFrame]) -> dic
     for cell, group in groups.items():
         parts.setdefault(group, []).append(frames[cell].assign(**{SPLIT_COLUMN: cell}))
     return {group: pd.concat(frames, ignore_index=True) for group, frames in parts.items()}
+
+
+def suite_table(groups: dict[str, str], frames: dict[str, pd.DataFrame], methods: list[str]) -> pd.DataFrame:
+    """A suite's main table: rows K × method; per column group (``groups``: cell → group), the mean ±
+    s.e. over its cells (splits) of each cell's mean over its ensembles (``frames``: cell → rows)."""
+    return main_table(suite_groups(groups, frames), methods=methods, over=SPLIT_COLUMN)

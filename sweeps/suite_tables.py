@@ -16,6 +16,6 @@ def write_suite_tables(
 ) -> tuple[pd.DataFrame, dict[str, Location]]:
     """The suite's table (rows K × method; per group, the mean ± s.e. over splits of each split's mean
     over its ensembles) under ``<storage>/results``; ``frames``: cell → its ensemble results."""
-    groups = tables.suite_groups({cell.name: cell.table_group for cell in spec.cells}, frames)
-    table = tables.main_table(groups, methods=spec.evaluate.methods, over=tables.SPLIT_COLUMN)
+    groups = {cell.name: cell.table_group for cell in spec.cells}
+    table = tables.suite_table(groups, frames, spec.evaluate.methods)
     return table, write_table_files(SweepLayout(spec.storage), table)
