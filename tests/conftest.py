@@ -30,3 +30,9 @@ def ray_session():
     ray.init(num_cpus=RAY_CPUS, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first: ``--dist loadgroup`` hands each worker the next test in this order as it frees
+    up, so the long end-to-end tests start early and the short ones fill the workers' last minutes."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

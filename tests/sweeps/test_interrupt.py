@@ -1,4 +1,4 @@
-"""SIGTERM (handled as Ctrl+C) or SIGKILL mid-stage, then ``bdlsweep resume``: nothing is lost, nothing
+"""SIGTERM (handled as Ctrl+C) and SIGKILL mid-stage, then ``bdlsweep resume``: nothing is lost, nothing
 recorded twice (and a second run started meanwhile is refused)."""
 
 import json
@@ -73,38 +73,43 @@ def _finished(folder: Path) -> dict[Path, int]:
     }
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(  # SIGTERM is handled by sending SIGINT: it runs Ctrl+C's path too
-    "stop", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"]
-)
-def test_a_driver_stopped_mid_stage_resumes_without_losing_or_duplicating(
-    tmp_path, ray_session, stop, capsys
-):
-    sweep = tmp_path / "interrupted.yaml"
-    sweep.write_text(yaml.safe_dump(MAP_AND_SWAG))
-    overrides = [f"storage={tmp_path / 'sweep'}", f"ray.num_cpus={RAY_CPUS}"]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bdlsweep", "run", str(sweep), *overrides],
+def _start(command: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bdlsweep", *command],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
-    swag = tmp_path / "sweep" / "swag"
+
+
+def _stop_mid_stage(process: subprocess.Popen, swag: Path, stop: signal.Signals) -> str:
+    """Wait for ``_time_to_stop``, send ``stop`` and return the driver's stderr."""
     deadline = time.monotonic() + 240
     while not _time_to_stop(swag, stop) and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)
     assert process.poll() is None, process.stderr.read()
+    process.send_signal(stop)
+    return process.communicate(timeout=120)[1]
+
+
+@pytest.mark.slow
+def test_a_driver_stopped_mid_stage_twice_resumes_without_losing_or_duplicating(
+    tmp_path, ray_session, capsys
+):
+    """The run is stopped by SIGTERM (handled as Ctrl+C: Tune's state saved, Ray stopped) with
+    checkpoints saved, its resume by SIGKILL once a trial finished, and a second resume completes it."""
+    sweep = tmp_path / "interrupted.yaml"
+    sweep.write_text(yaml.safe_dump(MAP_AND_SWAG))
+    overrides = [f"storage={tmp_path / 'sweep'}", f"ray.num_cpus={RAY_CPUS}"]
+    swag = tmp_path / "sweep" / "swag"
+    process = _start(["run", str(sweep), *overrides])
+    while not _checkpoints(swag) and process.poll() is None:
+        time.sleep(0.05)
     capsys.readouterr()
     assert main(["run", str(sweep), *overrides]) == 2  # a second, concurrent run into the same folder
     assert f"pid {process.pid}" in capsys.readouterr().err
-    process.send_signal(stop)
-    _, stderr = process.communicate(timeout=120)
-    if (
-        stop != signal.SIGKILL
-    ):  # SIGTERM (a scheduler's stop) is handled as Ctrl+C: Tune's state saved, Ray stopped
-        assert process.returncode == 130 and "interrupted" in stderr, stderr
-    else:
-        assert process.returncode == -signal.SIGKILL
+    stderr = _stop_mid_stage(process, swag, signal.SIGTERM)
+    assert process.returncode == 130 and "interrupted" in stderr, stderr
     assert not (tmp_path / "sweep" / "selections" / "swag.json").exists()
     assert main(["status", str(tmp_path / "sweep")]) == 0
     status = capsys.readouterr().out
@@ -114,6 +119,11 @@ def test_a_driver_stopped_mid_stage_resumes_without_losing_or_duplicating(
     )
     assert main(["run", str(sweep), *overrides, "--dry-run"]) == 0
     assert "stage swag (swag): running or interrupted" in capsys.readouterr().out
+
+    resumed = _start(["resume", str(tmp_path / "sweep")])
+    _stop_mid_stage(resumed, swag, signal.SIGKILL)
+    assert resumed.returncode == -signal.SIGKILL
+    assert not (tmp_path / "sweep" / "selections" / "swag.json").exists()
 
     finished = _finished(swag)
     assert main(["resume", str(tmp_path / "sweep")]) == 0  # the explicit resume of the stored sweep
@@ -128,7 +138,7 @@ def test_a_driver_stopped_mid_stage_resumes_without_losing_or_duplicating(
     assert len(swag_runs) == 4
     assert sorted(swag_runs["tags.trial_id"]) == sorted(trials["trial_id"])
     client = mlflow.MlflowClient(spec.tracking_uri)
-    for run_id in swag_runs["run_id"]:  # what the killed driver had gathered is logged on resume
+    for run_id in swag_runs["run_id"]:  # what the stopped drivers had gathered is logged on resume
         steps = sorted(metric.step for metric in client.get_metric_history(run_id, "val_elpd"))
         assert steps == list(range(1, 41)), run_id  # each step once, though resumed trials report again
     assert (tmp_path / "sweep" / "selections" / "swag.json").is_file()

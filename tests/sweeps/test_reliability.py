@@ -192,7 +192,7 @@ def test_tracking_outages_lose_and_repeat_no_record_and_the_sweep_repeats_exactl
 ):
     """One sweep (two seeds; one learning rate of the MAP grid diverges) run twice: against an MLflow
     server that is stopped mid-sweep (then restarted for ``sync-mlflow``), and against a server whose
-    store is a real PostgreSQL that is stopped for 20 s mid-sweep. Every record is there once after each,
+    store is a real PostgreSQL that is stopped for 8 s mid-sweep. Every record is there once after each,
     and the two runs select and evaluate exactly alike."""
     away = _sweep_while_the_server_goes_away(tmp_path, monkeypatch)
     database = LocalPostgres(free_port())
@@ -213,10 +213,10 @@ def test_tracking_outages_lose_and_repeat_no_record_and_the_sweep_repeats_exactl
 
 
 def _sweep_through_a_database_restart(tmp_path, database: LocalPostgres, uri: str, caplog) -> Path:
-    """Run the sweep while PostgreSQL goes away for 20 s; sync; check every record is there once."""
+    """Run the sweep while PostgreSQL goes away for 8 s; sync; check every record is there once."""
     storage = tmp_path / "sweep"
     caplog.clear()  # what the first sweep logged while its server was away
-    outage = _restart_database_after_first_metric(database, uri, away_s=20)
+    outage = _restart_database_after_first_metric(database, uri, away_s=8)
     run_sweep(load_spec(_sweep_file(tmp_path), [f"storage={storage}", f"mlflow.tracking_uri={uri}"]))
     finished = time.monotonic()
     outage.join(timeout=60)
