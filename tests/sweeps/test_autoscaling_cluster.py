@@ -23,7 +23,7 @@ GPU_SWEEP = {
     "name": "on_gpus",
     "dataset": {"name": "digits"},
     "model": {"name": "mlp", "hidden": [32]},
-    "seeds": [1, 2, 3, 4],
+    "seeds": [1, 2],  # two trials: packed on one GPU node (gpu: 0.5)
     "stages": {
         "map": {
             "method": "map",
@@ -166,7 +166,7 @@ def _check_autoscaled_sweep(cluster: LocalRayCluster, tmp_path, uri: str):
     first_up = min(node["start_time_ms"] for node in added) / 1000 - submitted
     print(f"first GPU node up {first_up:.1f} s after submission")
     trials = results.trials(storage, "map")
-    assert len(trials) == 4 and (trials["epoch"] == GPU_SWEEP["stages"]["map"]["epochs"]).all()
+    assert len(trials) == 2 and (trials["epoch"] == GPU_SWEEP["stages"]["map"]["epochs"]).all()
     added_ids = {node["node_id"] for node in added}
     assert set(trials["node_id"]) <= added_ids
     assert _ran_side_by_side(storage)  # gpu: 0.5 packs two trials on a node
@@ -217,7 +217,7 @@ def _check_sweep_losing_a_node(cluster: LocalRayCluster, tmp_path, uri: str) -> 
     storage = stage.parent
     assert {node["state"] for node in cluster.nodes() if node["node_id"] == lost["id"]} == {"DEAD"}
     trials = results.trials(storage, "map")
-    assert len(trials) == 4 and (trials["epoch"] == EPOCHS_LOSING_A_NODE).all()
+    assert len(trials) == 2 and (trials["epoch"] == EPOCHS_LOSING_A_NODE).all()
     ran_there = {
         result.metrics["trial_id"]
         for result in results.load_result_grid(storage, "map")
