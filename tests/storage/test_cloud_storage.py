@@ -84,12 +84,12 @@ def test_a_bucket_storage_needs_an_explicit_tracking_uri(tmp_path, s3_environmen
     sweep = tmp_path / "tiny.yaml"
     sweep.write_text(yaml.safe_dump(TINY_SWEEP))
     with pytest.raises(SpecError, match=r"mlflow\.tracking_uri: required when storage is a URI"):
-        load_spec(sweep, [f"storage=s3://{BUCKET}/runs/tiny"])
+        load_spec(sweep, [f"storage=s3://{BUCKET}/validated/tiny"])
     spec = load_spec(
-        sweep, [f"storage=s3://{BUCKET}/runs/tiny/", "mlflow.tracking_uri=http://127.0.0.1:5000"]
+        sweep, [f"storage=s3://{BUCKET}/validated/tiny/", "mlflow.tracking_uri=http://127.0.0.1:5000"]
     )
-    assert str(spec.storage) == f"s3://{BUCKET}/runs/tiny"
-    assert _keys("runs/") == []  # validating writes nothing
+    assert str(spec.storage) == f"s3://{BUCKET}/validated/tiny"
+    assert _keys("validated/") == []  # validating writes nothing
 
 
 def _recorded(runs) -> list:
