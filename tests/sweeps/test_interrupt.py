@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import mlflow
@@ -60,11 +61,6 @@ def _rows(trial: Path) -> list[dict]:
     return rows
 
 
-def _time_to_stop(swag: Path, stop: signal.Signals) -> bool:
-    """Mid-stage, with checkpoints saved; for SIGKILL, once a trial finished (it must not train again)."""
-    return bool(_finished(swag)) if stop == signal.SIGKILL else len(_checkpoints(swag)) >= 2
-
-
 def _finished(folder: Path) -> dict[Path, int]:
     """Trial folder → how many reports it holds, for each trial that reported ``trial_complete``."""
     rows = {trial.parent: _rows(trial.parent) for trial in folder.glob("*/result.json")}
@@ -74,6 +70,7 @@ def _finished(folder: Path) -> dict[Path, int]:
 
 
 def _start(command: list[str]) -> subprocess.Popen:
+    """``bdlsweep COMMAND`` as a driver process of its own, its stderr kept for the assertions."""
     return subprocess.Popen(
         [sys.executable, "-m", "bdlsweep", *command],
         stdout=subprocess.DEVNULL,
@@ -82,12 +79,16 @@ def _start(command: list[str]) -> subprocess.Popen:
     )
 
 
-def _stop_mid_stage(process: subprocess.Popen, swag: Path, stop: signal.Signals) -> str:
-    """Wait for ``_time_to_stop``, send ``stop`` and return the driver's stderr."""
+def _wait_running(process: subprocess.Popen, ready: Callable[[], bool]) -> None:
+    """Wait (at most 4 minutes) until ``ready()``; the driver must still be running then."""
     deadline = time.monotonic() + 240
-    while not _time_to_stop(swag, stop) and time.monotonic() < deadline and process.poll() is None:
+    while not ready() and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)
     assert process.poll() is None, process.stderr.read()
+
+
+def _stop(process: subprocess.Popen, stop: signal.Signals) -> str:
+    """Send ``stop`` to the driver; its stderr once it has ended."""
     process.send_signal(stop)
     return process.communicate(timeout=120)[1]
 
@@ -103,12 +104,12 @@ def test_a_driver_stopped_mid_stage_twice_resumes_without_losing_or_duplicating(
     overrides = [f"storage={tmp_path / 'sweep'}", f"ray.num_cpus={RAY_CPUS}"]
     swag = tmp_path / "sweep" / "swag"
     process = _start(["run", str(sweep), *overrides])
-    while not _checkpoints(swag) and process.poll() is None:
-        time.sleep(0.05)
+    _wait_running(process, lambda: bool(_checkpoints(swag)))
     capsys.readouterr()
     assert main(["run", str(sweep), *overrides]) == 2  # a second, concurrent run into the same folder
     assert f"pid {process.pid}" in capsys.readouterr().err
-    stderr = _stop_mid_stage(process, swag, signal.SIGTERM)
+    _wait_running(process, lambda: len(_checkpoints(swag)) >= 2)  # mid-stage, with checkpoints saved
+    stderr = _stop(process, signal.SIGTERM)
     assert process.returncode == 130 and "interrupted" in stderr, stderr
     assert not (tmp_path / "sweep" / "selections" / "swag.json").exists()
     assert main(["status", str(tmp_path / "sweep")]) == 0
@@ -120,8 +121,10 @@ def test_a_driver_stopped_mid_stage_twice_resumes_without_losing_or_duplicating(
     assert main(["run", str(sweep), *overrides, "--dry-run"]) == 0
     assert "stage swag (swag): running or interrupted" in capsys.readouterr().out
 
+    finished_before = set(_finished(swag))
     resumed = _start(["resume", str(tmp_path / "sweep")])
-    _stop_mid_stage(resumed, swag, signal.SIGKILL)
+    _wait_running(resumed, lambda: set(_finished(swag)) > finished_before)  # it must not train again
+    _stop(resumed, signal.SIGKILL)
     assert resumed.returncode == -signal.SIGKILL
     assert not (tmp_path / "sweep" / "selections" / "swag.json").exists()
 
