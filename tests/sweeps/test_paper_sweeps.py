@@ -155,7 +155,11 @@ def test_cifar10_wrn16_4_sweep_end_to_end_on_fake_cifar(data_dir, tmp_path, ray_
 
 @pytest.mark.slow
 def test_multiswag_and_cifar100_sweeps_end_to_end_on_fake_data(data_dir, tmp_path, ray_session):
-    multiswag_overrides = [*_tiny(data_dir, tmp_path / "multi"), "model.depth=8"]  # PreResNet-8
+    multiswag_overrides = [  # PreResNet-8; CIFAR-10-C and the OOD sets are the CIFAR-10 test's
+        *_tiny(data_dir, tmp_path / "multi"),
+        "model.depth=8",
+        "evaluate.splits=[test]",
+    ]
     multiswag = run_sweep(load_spec(SWEEPS / "cifar10_multiswag.yaml", multiswag_overrides))
     assert set(multiswag.ensembles["method"]) == {"map", "swa", "swag"}
     cifar100_overrides = [
