@@ -87,9 +87,8 @@ def _study_figures(storage: Location) -> list[tuple[str, str, bytes]]:
 def write_table(folder: Location, table: pd.DataFrame) -> dict[str, Location]:
     """A main table as ``table.md``, ``table.csv`` and ``table.tex`` in ``folder``, by file name."""
     return {
-        "table.md": (folder / "table.md").write_text(tables.to_markdown(table, stderr=True)),
-        "table.csv": (folder / "table.csv").write_text(tables.to_csv(table)),
-        "table.tex": (folder / "table.tex").write_text(tables.to_latex(table, stderr=True)),
+        f"table.{suffix}": (folder / f"table.{suffix}").write_text(text)
+        for suffix, text in tables.table_texts(table).items()
     }
 
 

@@ -259,3 +259,8 @@ def suite_table(groups: dict[str, str], frames: dict[str, pd.DataFrame], methods
     """A suite's main table: rows K × method; per column group (``groups``: cell → group), the mean ±
     s.e. over its cells (splits) of each cell's mean over its ensembles (``frames``: cell → rows)."""
     return main_table(suite_groups(groups, frames), methods=methods, over=SPLIT_COLUMN)
+
+
+def table_texts(table: pd.DataFrame) -> dict[str, str]:
+    """A main table's files by suffix: Markdown and LaTeX with standard errors, and CSV."""
+    return {"md": to_markdown(table, stderr=True), "csv": to_csv(table), "tex": to_latex(table, stderr=True)}

@@ -8,11 +8,13 @@ from bdlsweep.analysis import tables
 from bdlsweep.storage.layout import SweepLayout
 from bdlsweep.storage.locations import Location
 
+FORMATS = {"md": "markdown", "csv": "csv", "tex": "latex"}
+"""A table file's suffix → the name a sweep's outcome gives it."""
+
 
 def write_table_files(layout: SweepLayout, table: pd.DataFrame) -> dict[str, Location]:
-    """``table`` as ``results/table.md``, ``.csv`` and ``.tex`` of ``layout``."""
+    """``table`` as ``results/table.md``, ``.csv`` and ``.tex`` of ``layout``, by format name."""
     return {
-        "markdown": layout.table("md").write_text(tables.to_markdown(table, stderr=True)),
-        "csv": layout.table("csv").write_text(tables.to_csv(table)),
-        "latex": layout.table("tex").write_text(tables.to_latex(table, stderr=True)),
+        FORMATS[suffix]: layout.table(suffix).write_text(text)
+        for suffix, text in tables.table_texts(table).items()
     }

@@ -101,12 +101,10 @@ def test_suite_entries_name_their_cells_and_bad_axes_are_one_line_errors(tmp_pat
     spec = load_spec(_write(tmp_path, SUITE_ENTRIES), [f"data_dir={data_dir}"])
     assert [cell.name for cell in spec.cells] == ["small,split=0", "small,split=2", "uci-mlp"]
     mixed = {**SUITE_ENTRIES, "suite": [*SUITE_ENTRIES["suite"], {"dataset": {"name": "digits"}}]}
-    cells = load_spec(
-        _write(tmp_path, mixed), [f"data_dir={data_dir}"]
-    ).cells  # data_dir: where files are read
-    assert "data_dir" not in cells[-1].dataset_options and cells[0].dataset_options["data_dir"] == str(
-        data_dir
-    )
+    # a top-level data_dir goes to the cells whose dataset reads files
+    cells = load_spec(_write(tmp_path, mixed), [f"data_dir={data_dir}"]).cells
+    assert cells[0].dataset_options["data_dir"] == str(data_dir)
+    assert "data_dir" not in cells[-1].dataset_options
     assert spec.cells[2].model_options == {"hidden": [8, 8]} and spec.cells[0].model_options == {
         "hidden": [16]
     }

@@ -444,9 +444,14 @@ def train_llla(config: dict[str, Any], context: TrialContext) -> None:
             seed,
             posterior.prior_precision,
         )
-        because = "Hessian + prior precision not positive definite"
-        metrics = {SELECTION_METRIC: math.nan, DIVERGED_BECAUSE: because}
-        report({**metrics, "fitted_prior_precision": posterior.prior_precision}, final=True)
+        report(
+            {
+                SELECTION_METRIC: math.nan,
+                DIVERGED_BECAUSE: "Hessian + prior precision not positive definite",
+                "fitted_prior_precision": posterior.prior_precision,
+            },
+            final=True,
+        )
         return
     generator = torch.Generator(device=device).manual_seed(seed)
     outputs = posterior.predict_from_features(val_features, settings.val_samples, generator)
