@@ -4,8 +4,9 @@ Run: ``python benchmarks/run_all.py [--device cuda]``. Made for a GPU machine le
 command measures everything, and a benchmark that fails prints its error line and the rest go on.
 GPU sizes: WRN-16-4 for LLLA prediction and training throughput (fp32; bf16 + channels-last; the
 same compiled with inductor; fp32 streamed from host memory), 8 MAP trials at ``gpu: 0.25`` vs
-``gpu: 1``, and the overhead of the CIFAR-10 sweep's WRN-16-4 MAP stage on synthetic CIFAR-10 files
-(CPU: the quickstart's digits MAP stage).
+``gpu: 1``, ensemble evaluation of 8 members on 10,000 CIFAR-shaped images at 1, 1/2, 1/4 and
+1/8 of the GPU per member task, and the overhead of the CIFAR-10 sweep's WRN-16-4 MAP stage on
+synthetic CIFAR-10 files (CPU: the quickstart's digits MAP stage).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import evaluation
+import evaluation_shares
 import llla_eval
 import overhead
 import packing
@@ -62,6 +64,16 @@ def main() -> None:
         run("train_throughput", lambda speed=speed: train_throughput.measure(images, batch, device, speed, 3))
     with ray_for(), tempfile.TemporaryDirectory() as folder:
         run("packing", lambda: packing.measure("gpu" if gpu else "cpu", 0.25, 8, 20))
+        shares = {
+            "model": model,
+            "members": 8,
+            "samples": 10,
+            "images": 10_000,
+            "shares": [1, 0.5, 0.25, 0.125],
+        }
+        if not gpu:
+            shares = {"model": model, "members": 4, "samples": 3, "images": 500, "shares": [1, 0.5]}
+        run("evaluation_shares", lambda: evaluation_shares.measure(**shares))
         if gpu:
             workload = {"workload": "cifar", "seeds": 2, "images": 10_000, "epochs": (2, 6)}
         else:

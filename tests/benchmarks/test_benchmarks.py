@@ -101,3 +101,12 @@ def test_the_early_stopping_benchmarks_mnist_files_are_the_digits_read_by_the_mn
     _, labels = bundled_digits()
     counts = np.bincount(np.concatenate([data.train.labels, data.val.labels, data.test.labels]), minlength=10)
     assert counts.tolist() == np.bincount(labels, minlength=10).tolist()
+
+
+def test_evaluation_shares_benchmark_times_the_evaluation_at_each_share(benchmarks, ray_session):
+    figures = benchmarks("evaluation_shares").measure("cnn", members=2, samples=2, images=50, shares=[1, 0.5])
+    assert set(figures["seconds"]) == {"1", "0.5"} and min(figures["seconds"].values()) > 0
+    assert figures["speedup_vs_first_share"]["0.5"] == pytest.approx(
+        figures["seconds"]["1"] / figures["seconds"]["0.5"]
+    )
+    assert figures["image_forwards"] == 2 * 2 * 50
