@@ -1,9 +1,6 @@
 """Sweep storage as a bucket: an S3 API (moto's server on 127.0.0.1) holding everything a sweep writes."""
 
 import logging
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -11,7 +8,6 @@ import pytest
 import torch
 import yaml
 from local_servers import S3_BUCKET
-from ray_cpus import RAY_CPUS
 
 from bdlsweep.analysis import results
 from bdlsweep.storage.locations import Location
@@ -97,39 +93,20 @@ def _recorded(runs) -> list:
     return [run for run in runs if run.data.tags.get("run_kind") in ("trial", "evaluation")]
 
 
-def _bdlsweep(arguments: list[str], cwd: Path, environment: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "bdlsweep", *arguments],
-        cwd=cwd,
-        env={**os.environ, **environment},
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-
-
 @pytest.mark.slow
 def test_a_sweep_stored_in_a_bucket_keeps_every_file_there_and_resumes_from_it(
-    tmp_path, s3_environment, ray_session, caplog
+    tmp_path, ray_session, monkeypatch, caplog
 ):
     from mlflow.tracking import MlflowClient
+
+    from bdlsweep.cli import main
 
     sweep = tmp_path / "tiny.yaml"
     sweep.write_text(yaml.safe_dump(TINY_SWEEP))
     storage = f"s3://{BUCKET}/runs/tiny"
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    done = _bdlsweep(
-        [
-            "run",
-            str(sweep),
-            f"storage={storage}",
-            f"mlflow.tracking_uri={tracking}",
-            f"ray.num_cpus={RAY_CPUS}",
-        ],
-        tmp_path,
-        s3_environment,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    monkeypatch.chdir(tmp_path)  # the session's Ray runs the trials, its workers in the bucket's environment
+    assert main(["run", str(sweep), f"storage={storage}", f"mlflow.tracking_uri={tracking}"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mlflow.db", "tiny.yaml"]  # nothing written locally
     keys = set(_keys("runs/tiny/"))
     expected = [
@@ -161,7 +138,7 @@ def test_a_sweep_stored_in_a_bucket_keeps_every_file_there_and_resumes_from_it(
         "table.md",
     }
 
-    _check_copies_load_without_the_original(storage, tmp_path, s3_environment, chosen, caplog)
+    _check_copies_load_without_the_original(storage, tmp_path, chosen, caplog)
 
 
 def _copy_prefix(source: str, target: str) -> None:
@@ -196,7 +173,7 @@ def _llla_predicts_as_selected(storage: str) -> None:
 
 
 def _check_copies_load_without_the_original(
-    storage: str, tmp_path: Path, environment: dict, chosen: pd.DataFrame, caplog: pytest.LogCaptureFixture
+    storage: str, tmp_path: Path, chosen: pd.DataFrame, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A finished sweep copied to another bucket prefix and to a local folder, the original then deleted:
     in each copy LLLA's references resolve, `status` reads it, the surface command's checkpoints load;
@@ -232,14 +209,12 @@ def _check_copies_load_without_the_original(
     assert "stage llla: finished earlier, skipped" in caplog.text and _keys("runs/tiny/") == []
 
     boto3.client("s3").delete_object(Bucket=BUCKET, Key="moved/tiny/selections/llla.json")
-    sweep = tmp_path / "tiny.yaml"
-    sweep.write_text(yaml.safe_dump(TINY_SWEEP))
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
     overrides = [f"storage={copied}", f"mlflow.tracking_uri={tracking}", "evaluate.num_posterior_samples=6"]
-    again = _bdlsweep(["run", str(sweep), *overrides], tmp_path, environment)
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert "stage map: finished earlier, skipped" in again.stderr
-    assert f"resuming from {copied}/llla" in again.stderr  # the Tuner restored from the bucket copy
+    caplog.clear()
+    assert main(["run", str(tmp_path / "tiny.yaml"), *overrides]) == 0
+    assert "stage map: finished earlier, skipped" in caplog.text
+    assert f"resuming from {copied}/llla" in caplog.text  # the Tuner restored from the bucket copy
     after = results.selections(copied)
     assert after.sort_values(["label", "seed"])["trial_id"].tolist() == (
         chosen.sort_values(["label", "seed"])["trial_id"].tolist()
