@@ -483,9 +483,13 @@ def ui_command(sweep_dir: str, port: int) -> int:
         print(f"the sweep records to a tracking server: open {tracking_uri}")
         return 0
     print(f"MLflow UI for {tracking_uri} on http://127.0.0.1:{port} (Ctrl+C stops it)", flush=True)
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking_uri]
-    # its own process group, so that stopping this command stops the server's workers and job runners too
-    server = subprocess.Popen([*command, "--host", "127.0.0.1", "--port", str(port)], start_new_session=True)
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking_uri, "--workers", "1"]
+    # One worker serves one researcher's browser; MLflow's job runner (three processes for its GenAI
+    # jobs) has nothing to run here. Its own process group: stopping this command stops the server too.
+    environment = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    server = subprocess.Popen(
+        [*command, "--host", "127.0.0.1", "--port", str(port)], start_new_session=True, env=environment
+    )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         return server.wait()
