@@ -84,14 +84,15 @@ def test_an_autoscaled_cluster_adds_gpu_nodes_for_a_submitted_sweep_and_matches_
     )
     cluster = LocalRayCluster(tmp_path / "cluster", autoscaling_config=config)
     try:
-        storage = _check_autoscaled_sweep(cluster, tmp_path, mlflow_server)
+        storage, finished = _check_autoscaled_sweep(cluster, tmp_path, mlflow_server)
+        spec = _sweep_file(tmp_path, "on_gpus", GPU_SWEEP["stages"]["map"]["epochs"])
+        local = load_spec(
+            spec, [f"storage={tmp_path / 'local'}", "stages.map.resources.gpu=0", "evaluate.resources.gpu=0"]
+        )
+        run_sweep(local)  # on the test's own Ray, while the cluster's GPU nodes sit idle
+        _check_idle_nodes_removed(cluster, finished)
     finally:
         cluster.stop()
-    spec = _sweep_file(tmp_path, "on_gpus", GPU_SWEEP["stages"]["map"]["epochs"])
-    local = load_spec(
-        spec, [f"storage={tmp_path / 'local'}", "stages.map.resources.gpu=0", "evaluate.resources.gpu=0"]
-    )
-    run_sweep(local)
     pd.testing.assert_frame_equal(
         comparable(results.selections(storage)), comparable(results.selections(local.storage))
     )
@@ -154,8 +155,8 @@ def _ran_side_by_side(storage) -> bool:
 
 
 def _check_autoscaled_sweep(cluster: LocalRayCluster, tmp_path, uri: str):
-    """GPU nodes are added while trials wait for GPUs, run the trials (two to a node) and the
-    evaluation, and are removed once idle; the head (no GPU) runs none of it."""
+    """GPU nodes are added while trials wait for GPUs and run the trials (two to a node) and the
+    evaluation; the head (no GPU) runs none of it. Returns the storage and when the job ended."""
     sweep = _sweep_file(tmp_path, "on_gpus", GPU_SWEEP["stages"]["map"]["epochs"])
     submitted = time.time()
     _run_job(cluster, sweep, tmp_path, uri)
@@ -173,12 +174,16 @@ def _check_autoscaled_sweep(cluster: LocalRayCluster, tmp_path, uri: str):
     members = pd.read_csv(SweepLayout.at(storage).evaluation_members.path)
     assert set(members["node_id"]) <= added_ids
     _check_records(storage, uri, "on_gpus")
+    return storage, finished
+
+
+def _check_idle_nodes_removed(cluster: LocalRayCluster, finished: float) -> None:
+    """The GPU nodes the autoscaler added are removed once idle (the job ended at ``finished``)."""
     deadline = time.monotonic() + 180
     while any(node["state"] == "ALIVE" for node in cluster.nodes() if _added_by_the_autoscaler(node)):
         assert time.monotonic() < deadline, "idle GPU nodes were not removed"
         time.sleep(2)
     print(f"idle GPU nodes removed {time.time() - finished:.1f} s after the job ended")
-    return storage
 
 
 def _checkpointed_on(stage, nodes: set[str]) -> str | None:
