@@ -13,7 +13,7 @@ import logging
 
 from ray.tune import ExperimentAnalysis, Result, ResultGrid
 
-from bdlsweep.sweeps.spec import StageSpec
+from bdlsweep.sweeps.spec_models import StageSpec
 from bdlsweep.trainables.runtime.reporting import COMPLETE, DIVERGED
 
 logger = logging.getLogger(__name__)

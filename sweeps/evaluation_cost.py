@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from bdlsweep.sweeps.ensemble_assembly import ensemble_draw, needed_lengths
-from bdlsweep.sweeps.spec import SweepSpec
+from bdlsweep.sweeps.spec_models import SweepSpec
 from bdlsweep.trainables.registry import posterior_class
 
 

@@ -16,7 +16,7 @@ from ray.tune.search.optuna import OptunaSearch
 from bdlsweep.search_spaces import Range
 from bdlsweep.storage.locations import Location
 from bdlsweep.sweeps.resumable_asha import ResumableASHA
-from bdlsweep.sweeps.spec import StageSpec, SweepSpec
+from bdlsweep.sweeps.spec_models import StageSpec, SweepSpec
 from bdlsweep.trainables.runtime.reporting import SELECTION_METRIC
 from bdlsweep.trainables.runtime.suite_cell import CELL
 

@@ -19,7 +19,7 @@ from bdlsweep.sweeps.experiments import experiments
 from bdlsweep.sweeps.pipeline import record_evaluation, write_tables
 from bdlsweep.sweeps.run_tree import stage_run, sweep_run
 from bdlsweep.sweeps.selection import Selection
-from bdlsweep.sweeps.spec import StageSpec, SweepSpec
+from bdlsweep.sweeps.spec_models import StageSpec, SweepSpec
 from bdlsweep.sweeps.stage import run_tags, selection_labels, suite_cell_tags
 from bdlsweep.sweeps.tracking import ensure_experiment, tag_filter, tag_selected
 from bdlsweep.sweeps.trial_backfill import backfill_tuner

@@ -4,9 +4,10 @@ checked before anything starts, so a bad one is a one-line error rather than a f
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from bdlsweep.storage.locations import Location
-from bdlsweep.sweeps.errors import SpecError, shown
+from bdlsweep.sweeps.errors import SpecError, kind_of, shown
 
 MAX_NAME_CHARACTERS = 100  # sweep and stage names: folder names and MLflow tags, with room for suffixes
 MAX_EXPERIMENT_CHARACTERS = 500  # MLflow's limit on an experiment name
@@ -51,3 +52,13 @@ def check_storage(source: str, key: str, storage: Location) -> None:
             raise SpecError(
                 source, key, f"a folder name longer than {MAX_FOLDER_NAME_BYTES} bytes: {shown(part)}"
             )
+
+
+def registry_name(source: str, key: str, value: Any) -> str:
+    """``value`` when it is a name (a string) to look up in a registry (a dataset, model or method);
+    a one-line error naming ``key`` otherwise."""
+    if value is None:
+        raise SpecError(source, key, "required key is missing")
+    if not isinstance(value, str):
+        raise SpecError(source, key, f"must be a name (a string), got {kind_of(value)}: {shown(value)}")
+    return value

@@ -30,7 +30,7 @@ from bdlsweep.sweeps.resource_check import check_resources
 from bdlsweep.sweeps.run_status import run_status
 from bdlsweep.sweeps.run_tree import RUN_KIND, log_ensembles, log_planned_cost, sweep_run
 from bdlsweep.sweeps.selection import Selection
-from bdlsweep.sweeps.spec import SweepSpec
+from bdlsweep.sweeps.spec_models import SweepSpec
 from bdlsweep.sweeps.stage import run_stage_cells
 from bdlsweep.sweeps.storage_guard import check_storage, record_sweep
 from bdlsweep.sweeps.suite_tables import write_suite_tables

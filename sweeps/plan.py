@@ -6,7 +6,7 @@ import pandas as pd
 
 from bdlsweep.sweeps.ensemble_plan import plan_shortfalls
 from bdlsweep.sweeps.evaluation_cost import describe_costs, method_costs
-from bdlsweep.sweeps.spec import Resources, SweepSpec
+from bdlsweep.sweeps.spec_models import Resources, SweepSpec
 from bdlsweep.sweeps.training_cost import describe_rules, describe_total, stage_costs
 
 

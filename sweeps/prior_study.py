@@ -22,7 +22,7 @@ from bdlsweep.analysis.prior_plots import (
     plot_top_probabilities,
 )
 from bdlsweep.storage.locations import Location
-from bdlsweep.sweeps.spec import SweepSpec
+from bdlsweep.sweeps.spec_models import SweepSpec
 from bdlsweep.trainables.data import DatasetSplits, load_dataset
 from bdlsweep.trainables.inference.likelihoods import LIKELIHOODS
 from bdlsweep.trainables.inference.prior_predictive import (

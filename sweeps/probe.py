@@ -26,7 +26,7 @@ from bdlsweep.storage.locations import Location
 from bdlsweep.sweeps.experiments import grid_settings
 from bdlsweep.sweeps.pipeline import prepare_data
 from bdlsweep.sweeps.ray_session import ray_for
-from bdlsweep.sweeps.spec import StageSpec, SweepSpec
+from bdlsweep.sweeps.spec_models import StageSpec, SweepSpec
 from bdlsweep.sweeps.stage import stage_context
 from bdlsweep.sweeps.training_cost import StageCost, stage_cost
 from bdlsweep.trainables.runtime.context import TrialContext

@@ -17,7 +17,7 @@ from ray.tune.search.basic_variant import BasicVariantGenerator
 
 from bdlsweep.sweeps.experiments import Experiment
 from bdlsweep.sweeps.selection import Selection, TrialRecord
-from bdlsweep.sweeps.spec import StageSpec, SweepSpec
+from bdlsweep.sweeps.spec_models import StageSpec, SweepSpec
 from bdlsweep.sweeps.stage import (
     fit_experiment,
     prepare_seeds,

@@ -13,7 +13,7 @@ import ray
 import torch
 
 from bdlsweep.sweeps.errors import SpecError
-from bdlsweep.sweeps.spec import Resources, SweepSpec
+from bdlsweep.sweeps.spec_models import Resources, SweepSpec
 
 RAY_NAMES = {"cpu": "CPU", "gpu": "GPU"}
 

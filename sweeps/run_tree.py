@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from bdlsweep.analysis.tables import display_name, final_test_rows
-from bdlsweep.sweeps.spec import SweepSpec
+from bdlsweep.sweeps.spec_models import SweepSpec
 from bdlsweep.sweeps.tracking import MAX_BATCH, tag_filter
 from bdlsweep.sweeps.training_cost import StageCost
 

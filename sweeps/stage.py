@@ -21,7 +21,7 @@ from bdlsweep.sweeps.progress import TrialProgress
 from bdlsweep.sweeps.run_status import StageInterrupted, run_status
 from bdlsweep.sweeps.run_tree import RUN_KIND, stage_run
 from bdlsweep.sweeps.selection import Selection, TrialRecord, select_per_seed
-from bdlsweep.sweeps.spec import Cell, StageSpec, SweepSpec
+from bdlsweep.sweeps.spec_models import Cell, StageSpec, SweepSpec
 from bdlsweep.sweeps.tracking import VAL_UNITS, discard_partial_runs, flatten, metric_units, tag_selected
 from bdlsweep.sweeps.tracking_check import while_reachable
 from bdlsweep.sweeps.trial_backfill import backfill_tuner

@@ -8,7 +8,7 @@ from typing import Any
 
 from bdlsweep.storage.layout import MissingRecordError, UnreadableRecordError
 from bdlsweep.sweeps.errors import SpecError
-from bdlsweep.sweeps.spec import SweepSpec
+from bdlsweep.sweeps.spec_models import SweepSpec
 
 SHARED_KEYS = ("name", "dataset", "dataset_options", "model", "model_options", "seeds")
 

@@ -7,7 +7,7 @@ import pandas as pd
 from bdlsweep.analysis import tables
 from bdlsweep.storage.layout import SweepLayout
 from bdlsweep.storage.locations import Location
-from bdlsweep.sweeps.spec import SweepSpec
+from bdlsweep.sweeps.spec_models import SweepSpec
 from bdlsweep.sweeps.table_files import write_table_files
 
 

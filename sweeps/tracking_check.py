@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from bdlsweep.sweeps.errors import SpecError
-from bdlsweep.sweeps.spec import SweepSpec
+from bdlsweep.sweeps.spec_models import SweepSpec
 from bdlsweep.sweeps.tracking import UNREACHABLE
 
 logger = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bdlsweep.sweeps.experiments import grid_settings, trial_count
-from bdlsweep.sweeps.spec import StageSpec, SweepSpec
+from bdlsweep.sweeps.spec_models import StageSpec, SweepSpec
 
 
 @dataclass(frozen=True)
