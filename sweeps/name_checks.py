@@ -1,5 +1,6 @@
-"""Names and paths of a sweep file that become folder names, MLflow names and MLflow search strings:
-checked before anything starts, so a bad one is a one-line error rather than a failure after Ray."""
+"""Names and paths of a sweep file that become folder names, MLflow names and MLflow search strings,
+and the names it looks up in a registry (dataset, model, method): checked before anything starts, so
+a bad one is a one-line error rather than a failure after Ray."""
 
 from __future__ import annotations
 
