@@ -64,16 +64,11 @@ def main() -> None:
         run("train_throughput", lambda speed=speed: train_throughput.measure(images, batch, device, speed, 3))
     with ray_for(), tempfile.TemporaryDirectory() as folder:
         run("packing", lambda: packing.measure("gpu" if gpu else "cpu", 0.25, 8, 20))
-        shares = {
-            "model": model,
-            "members": 8,
-            "samples": 10,
-            "images": 10_000,
-            "shares": [1, 0.5, 0.25, 0.125],
-        }
-        if not gpu:
-            shares = {"model": model, "members": 4, "samples": 3, "images": 500, "shares": [1, 0.5]}
-        run("evaluation_shares", lambda: evaluation_shares.measure(**shares))
+        if gpu:
+            shares = {"members": 8, "samples": 10, "images": 10_000, "shares": [1, 0.5, 0.25, 0.125]}
+        else:
+            shares = {"members": 4, "samples": 3, "images": 500, "shares": [1, 0.5]}
+        run("evaluation_shares", lambda: evaluation_shares.measure(model, **shares))
         if gpu:
             workload = {"workload": "cifar", "seeds": 2, "images": 10_000, "epochs": (2, 6)}
         else:

@@ -17,7 +17,7 @@ if workers := int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0")):
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
 
 import pytest  # noqa: E402
-from local_servers import S3_BUCKET, free_port, wait_until_answering  # noqa: E402
+from local_servers import S3_BUCKET, free_port, stop_server, wait_until_answering  # noqa: E402
 from ray_cpus import RAY_CPUS  # noqa: E402
 
 from bdlsweep.sweeps.ray_session import apply_ray_defaults  # noqa: E402
@@ -54,8 +54,7 @@ def s3_environment(tmp_path_factory):
             boto3.client("s3").create_bucket(Bucket=S3_BUCKET)
             yield environment
     finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)
+        stop_server(server)
 
 
 @pytest.fixture(scope="session")
