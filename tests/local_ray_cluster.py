@@ -23,7 +23,7 @@ from pathlib import Path
 
 import psutil
 import yaml
-from local_servers import free_port, wait_until_answering
+from local_servers import free_ports, wait_until_answering
 from ray.job_submission import JobStatus, JobSubmissionClient
 from ray.util.state import list_nodes
 from repo_paths import ROOT
@@ -109,16 +109,15 @@ class LocalRayCluster:
         # Ray's socket paths (e.g. <temp>/session_<date>_<time>_<pid>/sockets/dash_MetricsHead) must stay
         # under 108 bytes: the session folder goes to a short path of its own
         self.temp_dir = Path(tempfile.mkdtemp(prefix="rc", dir="/tmp"))
-        self.port = free_port()
-        self.dashboard_port = free_port()
+        self.port, self.dashboard_port, client_port, *node_ports = free_ports(3 + len(_NODE_PORTS))
         self.env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
         self.processes: list[subprocess.Popen] = []
         command = [
             "ray", "start", "--head", "--block", f"--port={self.port}", "--node-ip-address=127.0.0.1",
             f"--num-cpus={head_cpus}", "--num-gpus=0", f"--temp-dir={self.temp_dir}", "--disable-usage-stats",
             "--include-dashboard=true", "--dashboard-host=127.0.0.1",
-            f"--dashboard-port={self.dashboard_port}", f"--ray-client-server-port={free_port()}",
-            *_own_ports(),
+            f"--dashboard-port={self.dashboard_port}", f"--ray-client-server-port={client_port}",
+            *_own_ports(node_ports),
         ]  # fmt: skip
         if autoscaling_config is not None:
             config = folder / "autoscaling.yaml"
@@ -149,7 +148,8 @@ class LocalRayCluster:
         known = {node["node_id"] for node in self.nodes()}
         command = [
             "ray", "start", "--block", f"--address=127.0.0.1:{self.port}", "--node-ip-address=127.0.0.1",
-            f"--num-cpus={num_cpus}", f"--num-gpus={num_gpus}", "--disable-usage-stats", *_own_ports(),
+            f"--num-cpus={num_cpus}", f"--num-gpus={num_gpus}", "--disable-usage-stats",
+            *_own_ports(free_ports(len(_NODE_PORTS))),
         ]  # fmt: skip
         process = self._start(command, f"node{len(self.processes)}")
         deadline = time.monotonic() + 120
@@ -216,13 +216,16 @@ class LocalRayCluster:
         shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
-def _own_ports() -> list[str]:
-    """Free ports for a node's servers whose defaults are fixed (another Ray on this machine holds them)."""
-    names = (
-        "node-manager-port", "object-manager-port", "dashboard-agent-listen-port",
-        "dashboard-agent-grpc-port", "metrics-export-port", "runtime-env-agent-port",
-    )  # fmt: skip
-    return [f"--{name}={free_port()}" for name in names]
+# a node's servers whose default ports are fixed (another Ray on this machine holds them)
+_NODE_PORTS = (
+    "node-manager-port", "object-manager-port", "dashboard-agent-listen-port",
+    "dashboard-agent-grpc-port", "metrics-export-port", "runtime-env-agent-port",
+)  # fmt: skip
+
+
+def _own_ports(ports: list[int]) -> list[str]:
+    """``ray start`` options giving a node's fixed-port servers the distinct free ``ports``."""
+    return [f"--{name}={port}" for name, port in zip(_NODE_PORTS, ports, strict=True)]
 
 
 def _in_session(session: int) -> list[psutil.Process]:

@@ -18,9 +18,17 @@ from pathlib import Path
 
 def free_port() -> int:
     """A TCP port nothing listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct TCP ports nothing listens on now (each probe stays bound until all are
+    chosen: probes opened one after another may be given the same port twice)."""
+    with contextlib.ExitStack() as stack:
+        probes = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in probes]
 
 
 def wait_until_answering(url: str, process: subprocess.Popen, log: Path, timeout_s: float = 90) -> None:
