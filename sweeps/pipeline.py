@@ -208,7 +208,10 @@ def run_sweep(spec: SweepSpec) -> SweepOutcome:
     """Run (or resume) every stage, evaluate the ensembles, write and log the tables."""
     check_before_start(spec)
     lock = RunLock(spec.layout)
-    lock.acquire()
+    try:
+        lock.acquire()
+    except OSError as error:  # e.g. a folder the file system refuses (/proc/x, a read-only mount)
+        raise SpecError(spec.source, "storage", f"cannot create {spec.storage}: {error.strerror}") from None
     try:
         with ray_for(spec.ray.address, spec.ray.num_cpus):
             return _run_stages_and_evaluate(spec)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,19 @@ def _identity(record: dict[str, Any]) -> dict[str, Any]:
         for cell in record.get("cells", [])  # none in a sweep of one dataset (and in older records)
     ]
     return {**{key: record[key] for key in SHARED_KEYS}, "cells": cells, "stages": stages}
+
+
+def _check_writable(spec: SweepSpec) -> None:
+    """A local storage folder that exists as a writable folder, or can be made in its nearest existing
+    parent folder (a bucket's permissions show only when written)."""
+    if spec.storage.is_uri:
+        return
+    folder = Path(spec.storage.path).absolute()
+    existing = next(parent for parent in (folder, *folder.parents) if parent.exists())
+    if not existing.is_dir():
+        raise SpecError(spec.source, "storage", f"{existing} is a file, not a folder (storage: {folder})")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise SpecError(spec.source, "storage", f"cannot write to {existing} (storage: {folder})")
 
 
 def _stored_record(spec: SweepSpec) -> dict[str, Any] | None:
@@ -51,6 +65,7 @@ def check_storage(spec: SweepSpec) -> None:
     settings may change between runs (evaluation is redone when its settings change). A record of a
     run that stopped before computing anything does not bind the folder.
     """
+    _check_writable(spec)
     stored = _stored_record(spec)
     if stored is None:
         return

@@ -132,6 +132,25 @@ def test_a_bad_override_is_one_line_naming_the_override_and_key_before_anything_
     assert len(errors[0]) < 400 and not storage.exists()
 
 
+def test_a_storage_folder_the_file_system_refuses_is_a_one_line_error_before_anything_starts(
+    tmp_path, capsys
+):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    refused = [
+        (blocker / "sweep", f"{blocker} is a file, not a folder"),
+        (Path("/proc/bdlsweep-sweep"), "/proc"),
+    ]
+    for storage, problem in refused:
+        code, errors = _run(["run", str(QUICKSTART), f"storage={storage}"], capsys)
+        assert code == 2 and len(errors) == 1, errors
+        assert ": storage: " in errors[0] and problem in errors[0], errors[0]
+    # the dry run prints the plan and the reason a run from here would stop
+    assert main(["run", str(QUICKSTART), f"storage={blocker / 'sweep'}", "--dry-run"]) == 0
+    assert refused[0][1] in capsys.readouterr().out.splitlines()[-1]
+    assert blocker.read_text() == "not a folder"
+
+
 def test_an_alias_bomb_and_a_non_utf8_file_are_one_short_line(tmp_path, capsys):
     levels = ["a: &a [x, x, x, x, x, x, x, x, x]"]  # a billion laughs: 9**10 strings once expanded
     levels += [f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]" for i in range(9)]
