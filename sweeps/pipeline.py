@@ -16,6 +16,7 @@ from bdlsweep.analysis import tables
 from bdlsweep.analysis.predictive_curves import plot_predictive_curves
 from bdlsweep.storage.locations import Location
 from bdlsweep.storage.run_lock import RunLock
+from bdlsweep.sweeps.dataset_reading import check_data_readable
 from bdlsweep.sweeps.ensemble_plan import (
     plan_ensembles,
     plan_shortfalls,
@@ -39,7 +40,7 @@ from bdlsweep.sweeps.tracking import TEST_UNITS, ensure_experiment, log_evaluati
 from bdlsweep.sweeps.tracking_check import check_tracking, while_reachable
 from bdlsweep.sweeps.training_cost import describe_total, stage_costs
 from bdlsweep.trainables.data import load_dataset
-from bdlsweep.trainables.data.files import MissingDataFileError
+from bdlsweep.trainables.data.files import MalformedDataFileError, MissingDataFileError
 from bdlsweep.trainables.data.registry import download_dataset, locate_dataset, prepare_dataset
 
 logger = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ def fetch_data(spec: SweepSpec) -> None:
         try:
             download_dataset(cell.dataset, cell.dataset_options)
             locate_dataset(cell.dataset, cell.dataset_options)
-        except MissingDataFileError as error:
+        except (MissingDataFileError, MalformedDataFileError) as error:
             raise SpecError(spec.source, "dataset.data_dir", str(error)) from None
         except OSError as error:
             raise RuntimeError(f"downloading dataset {cell.dataset} failed: {error}") from None
@@ -207,6 +208,7 @@ def record_evaluation(
 def run_sweep(spec: SweepSpec) -> SweepOutcome:
     """Run (or resume) every stage, evaluate the ensembles, write and log the tables."""
     check_before_start(spec)
+    check_data_readable(spec)
     lock = RunLock(spec.layout)
     try:
         lock.acquire()

@@ -15,7 +15,7 @@ from bdlsweep.sweeps.name_checks import registry_name
 from bdlsweep.sweeps.spec_models import Cell, SweepFile
 from bdlsweep.sweeps.suite_cells import CellSource
 from bdlsweep.trainables.data import DATASET_LIKELIHOODS, DATASETS, dataset_options
-from bdlsweep.trainables.data.files import DataOptionError, MissingDataFileError
+from bdlsweep.trainables.data.files import DataOptionError, MalformedDataFileError, MissingDataFileError
 from bdlsweep.trainables.data.registry import REGISTRY as DATASET_REGISTRY
 from bdlsweep.trainables.data.registry import check_dataset, locate_dataset
 from bdlsweep.trainables.models import MODELS, model_options
@@ -107,7 +107,7 @@ def _check_data_files(source: str, dataset: str, options: dict[str, Any]) -> dic
         options = {**options, "data_dir": str(Path(options["data_dir"]).expanduser().resolve())}
         if not options.get("download", False):
             locate_dataset(dataset, options)
-    except MissingDataFileError as error:
+    except (MissingDataFileError, MalformedDataFileError) as error:
         raise SpecError(source, "dataset.data_dir", str(error)) from None
     except DataOptionError as error:
         raise SpecError(source, f"dataset.{error.option}", str(error)) from None

@@ -8,9 +8,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from bdlsweep.sweeps.dataset_reading import read_dataset
 from bdlsweep.sweeps.errors import SpecError, key_path
-from bdlsweep.trainables.data import load_dataset
-from bdlsweep.trainables.data.files import DataOptionError, MissingDataFileError
 from bdlsweep.trainables.settings import MethodSettings
 
 BUDGETED = ("epochs", "batch_size")  # a method whose settings have both trains in minibatch steps
@@ -29,10 +28,7 @@ def epochs_for_steps(steps: int, batch_size: int, train_size: int) -> int:
 
 def training_set_size(source: str, key: str, dataset: str, options: dict[str, Any]) -> int:
     """How many examples the sweep's models train on (the training split, without validation)."""
-    try:
-        return len(load_dataset(dataset, options).train)
-    except (MissingDataFileError, DataOptionError, OSError, ValueError) as error:
-        raise SpecError(source, key, f"needs the training set's size to count epochs: {error}") from None
+    return len(read_dataset(source, key, dataset, options).train)
 
 
 def with_epochs(source: str, stage_name: str, settings: MethodSettings, steps: int, train_size: int):

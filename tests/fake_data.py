@@ -86,7 +86,6 @@ def write_uci(
 ) -> None:
     """``UCI_Datasets/<folder>/data/``: data.txt, column indices, n_splits and 90/10 split indices."""
     rng = np.random.default_rng(6)
-    features = 4
     target = root / "UCI_Datasets" / folder / "data"
     target.mkdir(parents=True, exist_ok=True)
     x = rng.normal(size=(rows, features)) * np.arange(1, features + 1) + 10

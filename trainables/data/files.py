@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -16,6 +18,29 @@ class MissingDataFileError(FileNotFoundError):
             f"dataset {dataset}: missing {relative} in data_dir {data_dir} "
             f"(looked for {data_dir / relative}); get it from {source}"
         )
+
+
+class MalformedDataFileError(ValueError):
+    """A data file that is there but not in its public format; the message names it and the problem."""
+
+
+@contextmanager
+def reading(path: Path, what: str) -> Iterator[None]:
+    """Whatever a reader raises on ``path`` (pickle, NumPy, SciPy and torch each raise their own kinds
+    for a truncated or foreign file) becomes a ``MalformedDataFileError`` naming the file and ``what``
+    it should be."""
+    try:
+        yield
+    except MalformedDataFileError:
+        raise
+    except Exception as error:
+        raise MalformedDataFileError(f"{path} is not {what}: {described(error)}") from error
+
+
+def described(error: BaseException) -> str:
+    """An exception in one line: its kind and the first line of its message."""
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0] if text else 'no message'}"
 
 
 class DataOptionError(ValueError):

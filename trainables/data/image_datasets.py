@@ -16,6 +16,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from bdlsweep.trainables.data.files import DataOptionError
 from bdlsweep.trainables.data.image_files import (
     locate_cifar,
     locate_corrupted,
@@ -74,8 +75,9 @@ def _ood_builders(data_dir: str, dataset: str, names: list[str]) -> dict[str, Ca
     """Builders of each OOD set's test images in [0, 1], checked to have the dataset's image shape."""
     for name in names:
         if IMAGE_SHAPES[name] != IMAGE_SHAPES[dataset]:
-            raise ValueError(
-                f"OOD set {name} has images {IMAGE_SHAPES[name]} but {dataset} has {IMAGE_SHAPES[dataset]}"
+            raise DataOptionError(
+                "ood",
+                f"OOD set {name} has images {IMAGE_SHAPES[name]} but {dataset} has {IMAGE_SHAPES[dataset]}",
             )
 
     def build(name: str) -> Callable[[], torch.Tensor]:

@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 import scipy.io
 
-from bdlsweep.trainables.data.files import data_file
+from bdlsweep.trainables.data.files import MalformedDataFileError, data_file, reading
 
 CifarKind = Literal["cifar10", "cifar100"]
 IdxKind = Literal["mnist", "fashion_mnist"]
@@ -61,10 +61,12 @@ def read_cifar(data_dir: str | Path, kind: CifarKind, split: str) -> tuple[np.nd
     """Images ``[N, 32, 32, 3]`` uint8 and labels of a CIFAR split, from torchvision's pickle batches."""
     images, labels = [], []
     for path in locate_cifar(data_dir, kind, split):
-        with path.open("rb") as handle:
+        with reading(path, f"a {kind} pickle batch"), path.open("rb") as handle:
             batch = pickle.load(handle, encoding="latin1")
-        images.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-        labels.append(np.asarray(batch[CIFAR_LABEL_KEYS[kind]], dtype=np.int64))
+            images.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            labels.append(np.asarray(batch[CIFAR_LABEL_KEYS[kind]], dtype=np.int64))
+        if len(images[-1]) != len(labels[-1]):
+            raise MalformedDataFileError(f"{path} has {len(images[-1])} images but {len(labels[-1])} labels")
     return np.concatenate(images).transpose(0, 2, 3, 1), np.concatenate(labels)
 
 
@@ -78,7 +80,30 @@ def locate_corrupted(
     if corruptions is None:
         corruptions = sorted(path.stem for path in labels.parent.glob("*.npy") if path.stem != "labels")
     files = {name: data_file(data_dir, [f"{folder}/{name}.npy"], f"{kind}_c", source) for name in corruptions}
-    return {"labels": labels, **files}
+    paths = {"labels": labels, **files}
+    for corruption in files:
+        _mapped_corrupted(paths, corruption)  # headers only: the files stay unread until evaluation
+    return paths
+
+
+def _mapped_npy(path: Path) -> np.ndarray:
+    """A ``.npy`` file memory-mapped (its header read); ``MalformedDataFileError`` if it is not one."""
+    with reading(path, "a NumPy .npy array file"):
+        return np.load(path, mmap_mode="r")
+
+
+def _mapped_corrupted(paths: dict[str, Path], corruption: str) -> tuple[np.ndarray, np.ndarray]:
+    """One corruption's images ``[5·n, 32, 32, 3]`` and labels ``[5·n]`` memory-mapped, shapes checked."""
+    images, labels = _mapped_npy(paths[corruption]), _mapped_npy(paths["labels"])
+    if images.ndim != 4 or images.shape[1:] != (32, 32, 3):
+        shape = list(images.shape)
+        raise MalformedDataFileError(f"{paths[corruption]} holds {shape}: expected [N, 32, 32, 3] images")
+    if len(images) != len(labels) or len(images) % 5:
+        raise MalformedDataFileError(
+            f"{paths[corruption]} has {len(images)} rows and labels.npy {len(labels)}: "
+            "expected the same multiple of 5 (five severities)"
+        )
+    return images, labels
 
 
 def read_corrupted(paths: dict[str, Path], corruption: str, severity: int) -> tuple[np.ndarray, np.ndarray]:
@@ -86,13 +111,7 @@ def read_corrupted(paths: dict[str, Path], corruption: str, severity: int) -> tu
 
     The files stack the five severities in order, each a fifth of the rows (10,000 in the published sets).
     """
-    images = np.load(paths[corruption], mmap_mode="r")
-    labels = np.load(paths["labels"], mmap_mode="r")
-    if len(images) != len(labels) or len(images) % 5:
-        raise ValueError(
-            f"{paths[corruption]} has {len(images)} rows and labels.npy {len(labels)}: "
-            "expected the same multiple of 5 (five severities)"
-        )
+    images, labels = _mapped_corrupted(paths, corruption)
     per_severity = len(images) // 5
     rows = slice((severity - 1) * per_severity, severity * per_severity)
     return np.array(images[rows], dtype=np.uint8), np.array(labels[rows], dtype=np.int64)
@@ -101,14 +120,13 @@ def read_corrupted(paths: dict[str, Path], corruption: str, severity: int) -> tu
 def _read_idx(path: Path) -> np.ndarray:
     """An IDX array (the MNIST file format), plain or gzip-compressed."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
+    with reading(path, "an IDX file"), opener(path, "rb") as handle:
         raw = handle.read()
-    if raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_DTYPES:
-        raise ValueError(f"{path} is not an IDX file (bad magic number)")
-    dims = int(raw[3])
-    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims))
-    data = np.frombuffer(raw, dtype=IDX_DTYPES[raw[2]], offset=4 + 4 * dims)
-    return data.reshape(shape)
+        if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_DTYPES:
+            raise MalformedDataFileError(f"{path} is not an IDX file (bad magic number)")
+        dims = int(raw[3])
+        shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims))
+        return np.frombuffer(raw, dtype=IDX_DTYPES[raw[2]], offset=4 + 4 * dims).reshape(shape)
 
 
 def locate_idx(data_dir: str | Path, kind: IdxKind, split: str) -> tuple[Path, Path]:
@@ -137,7 +155,11 @@ def locate_svhn(data_dir: str | Path) -> Path:
 
 def read_svhn(data_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """SVHN test images ``[N, 32, 32, 3]`` uint8 and labels 0–9 (the file stores digit 0 as 10)."""
-    mat = scipy.io.loadmat(locate_svhn(data_dir))
-    images = np.asarray(mat["X"], dtype=np.uint8).transpose(3, 0, 1, 2)
-    labels = np.asarray(mat["y"], dtype=np.int64).reshape(-1) % 10
+    path = locate_svhn(data_dir)
+    with reading(path, "SVHN's MATLAB file with X [32, 32, 3, N] and y [N, 1]"):
+        mat = scipy.io.loadmat(path)
+        images = np.asarray(mat["X"], dtype=np.uint8).transpose(3, 0, 1, 2)
+        labels = np.asarray(mat["y"], dtype=np.int64).reshape(-1) % 10
+    if images.shape[1:] != (32, 32, 3) or len(images) != len(labels):
+        raise MalformedDataFileError(f"{path}: X {list(images.shape)} and {len(labels)} labels do not match")
     return images, labels

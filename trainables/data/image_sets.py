@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from bdlsweep.trainables.data.corruptions import CORRUPTIONS, corrupt
+from bdlsweep.trainables.data.files import DataOptionError
 from bdlsweep.trainables.data.splits import DatasetSplits, LabelledSet, LazySets
 
 ShiftSource = Literal["files", "generated", "none"]
@@ -75,7 +76,7 @@ class CropFlip:
 def validation_split(count: int, val_size: int, split_seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(train, validation) indices of ``count`` training examples, by a fixed permutation."""
     if not 0 < val_size < count:
-        raise ValueError(f"val_size must be in 1..{count - 1} (got {val_size})")
+        raise DataOptionError("val_size", f"val_size must be in 1..{count - 1} (got {val_size})")
     order = torch.randperm(count, generator=torch.Generator().manual_seed(split_seed))
     return order[val_size:], order[:val_size]
 
@@ -86,7 +87,8 @@ def generated_shift(
     """Builders of the test images (in [0, 1]) under each corruption and severity, computed in code."""
     for name in corruptions:
         if name not in CORRUPTIONS:
-            raise ValueError(f"unknown corruption {name!r}; known: {', '.join(CORRUPTIONS)}")
+            known = ", ".join(CORRUPTIONS)
+            raise DataOptionError("corruptions", f"unknown corruption {name!r}; known: {known}")
 
     def build(name: str, severity: int) -> Callable[[], LabelledSet]:
         return lambda: LabelledSet(corrupt(test.inputs, name, severity, seed + severity), test.labels)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from bdlsweep.trainables.data.files import data_file
+from bdlsweep.trainables.data.files import DataOptionError, data_file
 from bdlsweep.trainables.data.molecules import Molecules
 from bdlsweep.trainables.data.splits import DatasetSplits, LabelledSet
 
@@ -74,11 +74,11 @@ def load_qm9(
     dataset = read_qm9(Path(data_dir).expanduser(), PROCESSED)
     values = dataset.y
     if not 0 <= target < values.shape[1]:
-        raise ValueError(f"qm9: target must be in 0..{values.shape[1] - 1} (got {target})")
+        raise DataOptionError("target", f"qm9: target must be in 0..{values.shape[1] - 1} (got {target})")
     molecules = Molecules(dataset.z.long(), dataset.pos.float(), dataset.slices["z"].long())
     count = len(molecules)
     if train_size + val_size >= count:
-        raise ValueError(f"qm9: train_size + val_size must be below the {count} molecules")
+        raise DataOptionError("train_size", f"qm9: train_size + val_size must be below the {count} molecules")
     references = torch.zeros(count, dtype=torch.float64).index_add_(
         0, molecules.batch, atom_reference(target)[molecules.z].double()
     )

@@ -7,6 +7,8 @@ from pathlib import Path
 from torch_geometric.data import InMemoryDataset
 from torch_geometric.datasets import QM9
 
+from bdlsweep.trainables.data.files import reading
+
 
 class _ProcessedQM9(InMemoryDataset):
     """PyG's processed QM9 file read with ``InMemoryDataset.load`` (no root, so nothing is downloaded)."""
@@ -19,5 +21,7 @@ class _ProcessedQM9(InMemoryDataset):
 def read_qm9(root: Path, processed: str) -> InMemoryDataset:
     """QM9 under ``root``: the file ``root/processed`` as is, or else PyG processes ``root/QM9/raw``."""
     if (root / processed).is_file():
-        return _ProcessedQM9(root / processed)
-    return QM9(str(root / "QM9"))
+        with reading(root / processed, "PyG's processed QM9 file"):
+            return _ProcessedQM9(root / processed)
+    with reading(root / "QM9" / "raw", "PyG's raw QM9 files"):
+        return QM9(str(root / "QM9"))

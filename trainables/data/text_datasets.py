@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from bdlsweep.storage.locations import Location
-from bdlsweep.trainables.data.files import data_file
+from bdlsweep.trainables.data.files import MalformedDataFileError, data_file, reading
 from bdlsweep.trainables.data.splits import DatasetSplits, LabelledSet
 from bdlsweep.trainables.data.text_encoding import (
     TokenizerKind,
@@ -30,11 +30,12 @@ IMDB_SOURCE = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 
 def _read_tsv(path: Path) -> tuple[list[str], list[int]]:
     """GLUE's ``sentence<TAB>label`` file with a header row."""
-    with path.open(newline="", encoding="utf-8") as handle:
+    with reading(path, "a UTF-8 sentence<TAB>label file"), path.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
-    if rows and not {"sentence", "label"} <= set(rows[0]):
-        raise ValueError(f"{path}: expected the columns sentence and label, found {sorted(rows[0])}")
-    return [row["sentence"] for row in rows], [int(row["label"]) for row in rows]
+        if rows and not {"sentence", "label"} <= set(rows[0]):
+            found = sorted(rows[0])
+            raise MalformedDataFileError(f"{path}: expected the columns sentence and label, found {found}")
+        return [row["sentence"] for row in rows], [int(row["label"]) for row in rows]
 
 
 def _sst2_file(data_dir: str, name: str) -> Path:
@@ -49,7 +50,9 @@ def _imdb_split(data_dir: str, split: str) -> tuple[list[str], list[int]]:
         files = sorted(folder.glob("*.txt"))
         if not files:
             raise ValueError(f"imdb: {folder} holds no .txt reviews")
-        texts += [path.read_text(encoding="utf-8") for path in files]
+        for path in files:
+            with reading(path, "a UTF-8 review"):
+                texts.append(path.read_text(encoding="utf-8"))
         labels += [label] * len(files)
     return texts, labels
 

@@ -14,7 +14,7 @@ from typing import Literal
 
 import numpy as np
 
-from bdlsweep.trainables.data.files import DataOptionError, data_file
+from bdlsweep.trainables.data.files import DataOptionError, data_file, reading
 from bdlsweep.trainables.data.regression import standardised_splits
 from bdlsweep.trainables.data.splits import DatasetSplits
 
@@ -41,7 +41,8 @@ def _file(data_dir: str | Path, dataset: str, name: str) -> Path:
 
 
 def _indices(path: Path) -> np.ndarray:
-    return np.atleast_1d(np.loadtxt(path, dtype=np.int64))
+    with reading(path, "a list of whole-number indices"):
+        return np.atleast_1d(np.loadtxt(path, dtype=np.int64))
 
 
 def locate_uci(options: dict) -> None:
@@ -56,7 +57,9 @@ def locate_uci(options: dict) -> None:
 
 def _check_split(data_dir: str | Path, dataset: str, split: int) -> None:
     """``DataOptionError`` unless ``split`` is one of the set's published splits."""
-    splits = int(np.loadtxt(_file(data_dir, dataset, "n_splits.txt")))
+    path = _file(data_dir, dataset, "n_splits.txt")
+    with reading(path, "the number of splits"):
+        splits = int(np.loadtxt(path))
     if not 0 <= split < splits:
         raise DataOptionError(
             "split", f"uci {dataset} has {splits} splits: split must be 0-{splits - 1}, not {split}"
@@ -76,7 +79,9 @@ def load_uci(
     inputs moved ``FAR_SHIFT_STDS`` training standard deviations along every feature.
     """
     _check_split(data_dir, dataset, split)
-    table = np.loadtxt(_file(data_dir, dataset, "data.txt"), dtype=np.float64, ndmin=2)
+    table_path = _file(data_dir, dataset, "data.txt")
+    with reading(table_path, "a whitespace-separated table of numbers"):
+        table = np.loadtxt(table_path, dtype=np.float64, ndmin=2)
     features = _indices(_file(data_dir, dataset, "index_features.txt"))
     target = _indices(_file(data_dir, dataset, "index_target.txt"))
     train_rows = _indices(_file(data_dir, dataset, f"index_train_{split}.txt"))
