@@ -49,6 +49,10 @@ def _wrong_shape(path: Path) -> None:
     np.save(path, np.zeros((50, 28, 28), dtype=np.uint8))
 
 
+def _labels_not_images(path: Path) -> None:
+    path.write_bytes(bytes([0, 0, 0x08, 1, 0, 0, 0, 3, 1, 2, 3]))  # an IDX vector of 3 labels
+
+
 def _bad_label(path: Path) -> None:
     path.write_text("sentence\tlabel\na fine film\tpositive\n")
 
@@ -60,6 +64,7 @@ BROKEN = [
     ("cifar10", "CIFAR-10-C/fog.npy", _foreign, "is not a NumPy .npy array file"),
     ("mnist", "MNIST/raw/t10k-images-idx3-ubyte", _truncated, "is not an IDX file"),
     ("mnist", "FashionMNIST/raw/t10k-labels-idx1-ubyte.gz", _foreign, "is not an IDX file"),
+    ("mnist", "MNIST/raw/train-images-idx3-ubyte", _labels_not_images, "expected [N, 28, 28] images"),
     ("uci", "UCI_Datasets/concrete/data/data.txt", _foreign, "is not a whitespace-separated table"),
     ("uci", "UCI_Datasets/concrete/data/index_train_1.txt", _foreign, "is not a list of whole-number"),
     ("sst2", "SST-2/train.tsv", _bad_label, "is not a UTF-8 sentence<TAB>label file"),

@@ -143,8 +143,15 @@ def read_idx(data_dir: str | Path, kind: IdxKind, split: str) -> tuple[np.ndarra
     """Images ``[N, 28, 28, 1]`` uint8 and labels of MNIST/Fashion-MNIST from torchvision's raw IDX files."""
     images_path, labels_path = locate_idx(data_dir, kind, split)
     images, labels = _read_idx(images_path), _read_idx(labels_path)
+    if images.shape[1:] != (28, 28) or labels.ndim != 1:
+        raise MalformedDataFileError(
+            f"{images_path} holds {list(images.shape)} and {labels_path} {list(labels.shape)}: "
+            "expected [N, 28, 28] images and [N] labels"
+        )
     if len(images) != len(labels):
-        raise ValueError(f"{images_path} has {len(images)} images but {labels_path} {len(labels)} labels")
+        raise MalformedDataFileError(
+            f"{images_path} has {len(images)} images but {labels_path} {len(labels)} labels"
+        )
     return images[..., None].astype(np.uint8), labels.astype(np.int64)
 
 
