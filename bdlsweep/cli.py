@@ -102,16 +102,19 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _stored_sweep(sweep_dir: str) -> tuple[Location, dict] | None:
-    """The storage location and sweep record of ``sweep_dir``; None (after printing why) when it holds
-    no sweep."""
+    """The storage location and sweep record of ``sweep_dir`` (its tracking URI the one to use from
+    there); None (after printing why) when it holds no sweep."""
     from bdlsweep.storage.layout import SweepLayout, UnreadableRecordError
 
     layout = SweepLayout.at(sweep_dir)
     try:
-        return layout.root, layout.read_record()
+        record = layout.read_record()
     except UnreadableRecordError as error:
         print(f"error: {error}", file=sys.stderr)
         return None
+    if "tracking_uri" in record:
+        record["tracking_uri"] = layout.tracking_uri(record)
+    return layout.root, record
 
 
 def _log_if_reachable(tracking_uri: str, what: str, log: Callable[[], str | None]) -> str | None:
@@ -322,7 +325,7 @@ def report_command(sweep_dirs: list[str], out: str | None = None) -> int:
         record["tracking_uri"],
         "report",
         lambda: log_report(
-            record["tracking_uri"], record["experiment"], record["name"], record["storage"], files
+            record["tracking_uri"], record["experiment"], record["name"], record["storage"], files, storage
         ),
     )
     for name, location in report.files.items():
@@ -402,7 +405,7 @@ def surface_command(args: argparse.Namespace) -> int:
     logged = _log_if_reachable(
         record["tracking_uri"],
         "surface",
-        lambda: log_study(record, "surface", args.name, params, metrics, files),
+        lambda: log_study(record, "surface", args.name, params, metrics, files, storage),
     )
     for row in anchors.itertuples(index=False):
         print(
@@ -446,7 +449,9 @@ def prior_command(args: argparse.Namespace) -> int:
     params = {"variances": variances, "samples": args.samples, "inputs": args.inputs}
     files = list(study.files.values())
     logged = _log_if_reachable(
-        spec.tracking_uri, "prior study", lambda: log_study(record, "prior", "prior", params, {}, files)
+        spec.tracking_uri,
+        "prior study",
+        lambda: log_study(record, "prior", "prior", params, {}, files, spec.storage),
     )
     for name, location in study.files.items():
         print(f"{name}: {location}")

@@ -87,6 +87,21 @@ class SweepLayout:
         return self.root / "mlflow.db"
 
     @property
+    def default_tracking_uri(self) -> str:
+        """MLflow's URI of the default SQLite tracking store (a sweep file without ``tracking_uri``)."""
+        return f"sqlite:///{self.mlflow_db}"
+
+    def tracking_uri(self, record: dict[str, Any]) -> str:
+        """The tracking store of the sweep ``record`` describes, read from this folder: the recorded URI,
+        or this folder's own SQLite store where the record names the default store of the folder the
+        sweep ran in (a moved or copied folder keeps its store, not the old place's)."""
+        recorded = record["tracking_uri"]
+        ran_in = record.get("storage")
+        if isinstance(ran_in, str) and recorded == SweepLayout.at(ran_in).default_tracking_uri:
+            return self.default_tracking_uri
+        return recorded
+
+    @property
     def mlflow_artifacts(self) -> Location:
         """Where the default tracking store keeps run artifacts."""
         return self.root / "mlartifacts"

@@ -200,6 +200,7 @@ def record_evaluation(
         tags,
         _summary(frame),
         [spec.layout.ensembles, *_diagnostics(spec), *files.values(), *_plots(spec)],
+        spec.storage,
     )
     log_ensembles(MlflowClient(spec.tracking_uri), experiment_id, run_id, spec.name, frame)
     return run_id
@@ -268,7 +269,7 @@ def _run_stages_and_evaluate(spec: SweepSpec) -> SweepOutcome:
     table, files = write_suite_tables(spec, frames)
     if root is not None:
         client = MlflowClient(spec.tracking_uri)
-        logged = functools.partial(log_files, client, root, list(files.values()), "results")
+        logged = functools.partial(log_files, client, root, list(files.values()), spec.storage, "results")
         while_reachable(spec.tracking_uri, "suite table not logged", logged)
     return SweepOutcome(spec.storage, {}, frame, table, files, cells=outcomes)
 

@@ -185,7 +185,7 @@ def _load_spec(path: Path, overrides: list[str] | tuple[str, ...]) -> SweepSpec:
         model_options=first.model_options,
         seeds=top.seeds,
         storage=storage,
-        tracking_uri=top.mlflow.tracking_uri or f"sqlite:///{SweepLayout(storage).mlflow_db}",
+        tracking_uri=top.mlflow.tracking_uri or SweepLayout(storage).default_tracking_uri,
         experiment=top.mlflow.experiment or top.name,
         ray=top.ray,
         stages=stages,

@@ -3,9 +3,11 @@ reports, and studies (posterior surfaces, prior studies)."""
 
 from __future__ import annotations
 
+import logging
 import math
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,8 @@ from bdlsweep.storage.layout import SweepLayout
 from bdlsweep.storage.locations import Location
 from bdlsweep.trainables.data.registry import DATASET_LIKELIHOODS
 from bdlsweep.trainables.runtime.reporting import DIVERGED, NODE_ID
+
+logger = logging.getLogger(__name__)
 
 MAX_BATCH = 900
 UNREACHABLE = (MlflowException, requests.RequestException, OSError)
@@ -172,6 +176,7 @@ def log_evaluation(
     tags: dict[str, str],
     summary: dict[str, dict[int, float]],
     artifacts: list[Location],
+    storage: Location,
 ) -> str:
     """One run for the evaluation: mean metrics per method with K as the step, tables as artifacts."""
     client = MlflowClient(tracking_uri)
@@ -184,17 +189,38 @@ def log_evaluation(
     ]
     for start in range(0, len(metrics), MAX_BATCH):
         client.log_batch(run.info.run_id, metrics=metrics[start : start + MAX_BATCH])
-    log_files(client, run.info.run_id, artifacts)
+    log_files(client, run.info.run_id, artifacts, storage)
     client.set_terminated(run.info.run_id, "FINISHED")
     return run.info.run_id
 
 
-def log_files(client: MlflowClient, run_id: str, files: list[Location], folder: str | None = None) -> None:
-    """Attach files (local or in a bucket) to a run as artifacts, under ``folder`` if given."""
+def log_files(
+    client: MlflowClient, run_id: str, files: list[Location], storage: Location, folder: str | None = None
+) -> None:
+    """Attach files (local or in a bucket) of the sweep stored in ``storage`` to a run as artifacts,
+    under ``folder`` if given; not where the run keeps them outside ``storage`` (said in the log)."""
+    elsewhere = _artifacts_elsewhere(client, run_id, storage)
+    if elsewhere is not None:
+        logger.warning(
+            "MLflow: %d file(s) not attached to run %s: its artifacts live in %s, outside %s "
+            "(the folder was moved or copied with its tracking store)",
+            len(files), run_id, elsewhere, storage,
+        )  # fmt: skip
+        return
     with tempfile.TemporaryDirectory() as staging:
         for item in files:
             (Path(staging) / item.name).write_bytes(item.read_bytes())
         client.log_artifacts(run_id, staging, artifact_path=folder)
+
+
+def _artifacts_elsewhere(client: MlflowClient, run_id: str, storage: Location) -> str | None:
+    """The local folder of a run's artifacts when it lies outside the local ``storage``: a SQLite store
+    records absolute artifact places, so in a moved or copied folder they still name the old one."""
+    parsed = urllib.parse.urlparse(client.get_run(run_id).info.artifact_uri)
+    if storage.is_uri or parsed.scheme not in ("", "file"):
+        return None
+    place = Path(urllib.parse.unquote(parsed.path)).resolve()
+    return None if place.is_relative_to(storage.path.resolve()) else str(place)
 
 
 def _sweep_run_id(client: MlflowClient, experiment: str, sweep: str, storage: str) -> tuple[str, str] | None:
@@ -208,15 +234,15 @@ def _sweep_run_id(client: MlflowClient, experiment: str, sweep: str, storage: st
 
 
 def log_report(
-    tracking_uri: str, experiment: str, sweep: str, storage: str, files: list[Location]
+    tracking_uri: str, experiment: str, sweep: str, storage: str, files: list[Location], root: Location
 ) -> str | None:
-    """Attach a report's files to the sweep's parent run under ``report/``; that run's id, or None
-    when the sweep has none."""
+    """Attach a report's files (in the storage folder ``root``) to the parent run of the sweep run into
+    ``storage`` under ``report/``; that run's id, or None when the sweep has none."""
     client = MlflowClient(tracking_uri)
     found = _sweep_run_id(client, experiment, sweep, storage)
     if found is None:
         return None
-    log_files(client, found[1], files, "report")
+    log_files(client, found[1], files, root, "report")
     return found[1]
 
 
@@ -227,15 +253,16 @@ def log_study(
     params: dict[str, Any],
     metrics: dict[str, float],
     files: list[Location],
+    root: Location,
 ) -> str:
     """A finished run for one study of a sweep (``kind``: ``surface``, ``prior``), nested under the
     sweep's parent run when there is one: settings as params, its figures of merit as metrics, its
-    files as artifacts under ``kind/``. ``record`` holds the sweep's name, storage, tracking URI and
-    experiment (as ``sweep.json`` does)."""
+    files (in the storage folder ``root``) as artifacts under ``kind/``. ``record`` holds the sweep's
+    name, storage as run, tracking URI and experiment (as ``sweep.json`` does)."""
     client = MlflowClient(record["tracking_uri"])
     storage = Location.parse(record["storage"])
     experiment_id = ensure_experiment(
-        record["tracking_uri"], record["experiment"], SweepLayout(storage).mlflow_artifacts
+        record["tracking_uri"], record["experiment"], SweepLayout(root).mlflow_artifacts
     )
     found = _sweep_run_id(client, record["experiment"], record["name"], str(storage))
     tags = {"sweep": record["name"], "storage": str(storage), "run_kind": kind}
@@ -247,6 +274,6 @@ def log_study(
         metrics=[Metric(key, value, int(time.time() * 1000), 0) for key, value in metrics.items()],
         params=[Param(key, str(value)) for key, value in params.items()],
     )
-    log_files(client, run_id, files, kind)
+    log_files(client, run_id, files, root, kind)
     client.set_terminated(run_id)
     return run_id

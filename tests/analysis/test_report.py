@@ -80,6 +80,7 @@ def _fake_sweep(folder) -> pd.DataFrame:
         "seeds": [1, 2, 3],
         "stages": {"map": {"method": "map", "search": {}}, "swag": {"method": "swag", "search": {}}},
         "evaluate": {"methods": ["map", "swag"]},
+        "storage": str(folder),
         "tracking_uri": f"sqlite:///{folder}/mlflow.db",
         "experiment": "fake",
     }
@@ -173,6 +174,33 @@ def test_the_report_holds_the_table_and_every_plot_embedded_in_one_html_page(tmp
 def test_report_of_a_folder_without_results_exits_2(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     assert "sweep.json: not a bdlsweep storage folder" in capsys.readouterr().err
+
+
+def test_a_moved_or_copied_folder_reports_into_its_own_store_and_writes_nothing_outside(tmp_path, caplog):
+    from mlflow.tracking import MlflowClient
+
+    from bdlsweep.storage.layout import SweepLayout
+    from bdlsweep.sweeps.tracking import ensure_experiment
+
+    original = tmp_path / "original"
+    _fake_sweep(original)
+    layout = SweepLayout.at(original)
+    experiment = ensure_experiment(layout.default_tracking_uri, "fake", layout.mlflow_artifacts)
+    tags = {"sweep": "fake", "storage": str(original), "run_kind": "sweep"}
+    parent = MlflowClient(layout.default_tracking_uri).create_run(experiment, tags=tags).info.run_id
+    copied, moved = tmp_path / "copied", tmp_path / "moved"
+    shutil.copytree(original, copied)
+    before = {path: path.stat().st_mtime_ns for path in original.rglob("*")}
+    assert main(["report", str(copied)]) == 0
+    assert {path: path.stat().st_mtime_ns for path in original.rglob("*")} == before
+    assert "its artifacts live in" in caplog.text  # the copied store's runs keep the old artifact place
+    copied_store = MlflowClient(SweepLayout.at(copied).default_tracking_uri)
+    assert copied_store.get_run(parent).info.status == "RUNNING"  # found in the copy's own store
+
+    shutil.move(original, moved)
+    assert main(["report", str(moved)]) == 0
+    assert not original.exists()  # no tracking store, artifact folder or anything else made there
+    assert (moved / "report" / "report.html").is_file()
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium package is not installed")
