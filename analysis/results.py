@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import io
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from bdlsweep.storage.layout import MissingRecordError, SweepLayout
 from bdlsweep.storage.locations import Location
+from bdlsweep.storage.stored_files import DamagedFileError, read_csv, read_json
 
 SweepDir = str | Path | Location
+ENSEMBLE_KEYS = ("method", "K", "ensemble_id", "num_samples", "split")  # every row of ensembles.csv
+SPLIT_KEYS = {"shift": ("corruption", "severity"), "ood": ("ood_set",)}  # and the rows of these splits
 
 
 def experiment_folders(sweep_dir: SweepDir, stage: str) -> list[Location]:
@@ -68,30 +69,67 @@ def selections(sweep_dir: SweepDir) -> pd.DataFrame:
 def _selections(layout: SweepLayout) -> pd.DataFrame:
     rows = []
     for path in layout.selections.children():
-        if not path.name.endswith(".json"):
-            continue
-        record = json.loads(path.read_text())
-        for seed, member in record["members"].items():
-            rows.append(
-                {
-                    "label": record["label"],
-                    "stage": record["stage"],
-                    "method": record["method"],
-                    "metric": record["metric"],
-                    "seed": int(seed),
-                    "trial_id": member["trial_id"],
-                    "checkpoint": str(layout.resolve(member["checkpoint"])),
-                    **{f"config/{k}": v for k, v in member["config"].items()},
-                    **member["metrics"],
-                }
-            )
+        if path.name.endswith(".json"):
+            rows += _selection_rows(layout, path)
     return pd.DataFrame(rows)
+
+
+def selection_record(path: Location) -> dict:
+    """A selection file as stored, checked to hold what it was written with (``DamagedFileError`` if not)."""
+    record = read_json(path)
+    fields = {"label": str, "stage": str, "method": str, "metric": str, "members": dict}
+    member_fields = {"trial_id": str, "checkpoint": str, "config": dict, "metrics": dict}
+    for key, kind in fields.items():
+        if not isinstance(record.get(key), kind):
+            raise DamagedFileError(path, f"not a selection record ({key} is not a {kind.__name__})")
+    for seed, member in record["members"].items():
+        if not (seed.isdigit() and isinstance(member, dict)):
+            raise DamagedFileError(path, f"not a selection record (member {seed!r})")
+        for key, kind in member_fields.items():
+            if not isinstance(member.get(key), kind):
+                raise DamagedFileError(path, f"not a selection record (members.{seed}.{key})")
+    return record
+
+
+def _selection_rows(layout: SweepLayout, path: Location) -> list[dict]:
+    """One row per seed of a selection file."""
+    record = selection_record(path)
+    return [
+        {
+            "label": record["label"],
+            "stage": record["stage"],
+            "method": record["method"],
+            "metric": record["metric"],
+            "seed": int(seed),
+            "trial_id": member["trial_id"],
+            "checkpoint": str(layout.resolve(member["checkpoint"])),
+            **{f"config/{k}": v for k, v in member["config"].items()},
+            **member["metrics"],
+        }
+        for seed, member in record["members"].items()
+    ]
 
 
 def ensembles(sweep_dir: SweepDir) -> pd.DataFrame:
     """The tidy ensemble results: one row per method, K, ensemble, subsample size and split (and cell,
     for a suite)."""
-    return _per_cell(sweep_dir, lambda layout: pd.read_csv(io.StringIO(layout.ensembles.read_text())))
+    return _per_cell(sweep_dir, lambda layout: _ensemble_rows(layout.ensembles))
+
+
+def _ensemble_rows(path: Location) -> pd.DataFrame:
+    """``ensembles.csv``, checked to be whole: every row keyed, and the columns each split's rows name
+    their set by (a file cut short loses columns from its header or values from its last row)."""
+    frame = read_csv(path, ENSEMBLE_KEYS)
+    if frame.empty:  # an evaluation writes a row per method, K, ensemble and split at least
+        raise DamagedFileError(path, "holds no rows")
+    if frame[list(ENSEMBLE_KEYS)].isna().any(axis=None):
+        raise DamagedFileError(path, "a row without its method, K, ensemble, samples or split")
+    for split, columns in SPLIT_KEYS.items():
+        rows = frame[frame["split"] == split]
+        missing = [column for column in columns if column not in frame or rows[column].isna().any()]
+        if len(rows) and missing:
+            raise DamagedFileError(path, f"{split} rows without {', '.join(missing)}")
+    return frame
 
 
 def evaluated(sweep_dir: SweepDir) -> bool:
@@ -102,8 +140,7 @@ def evaluated(sweep_dir: SweepDir) -> bool:
 
 def _optional_csv(path: Location) -> pd.DataFrame:
     """A stored evaluation table, empty where the evaluation did not write it (or wrote no rows)."""
-    text = path.read_text() if path.is_file() else ""
-    return pd.read_csv(io.StringIO(text)) if text.strip() else pd.DataFrame()
+    return read_csv(path) if path.is_file() else pd.DataFrame()
 
 
 def reliability(sweep_dir: SweepDir) -> pd.DataFrame:

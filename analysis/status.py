@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -162,7 +161,7 @@ def sweep_status(sweep_dir: str | Path | Location) -> tuple[list[StageStatus], b
 def _labels(layout: SweepLayout) -> dict[str, dict]:
     """The selection files of a sweep (or of a suite's cell) by label."""
     return {
-        path.name.removesuffix(".json"): json.loads(path.read_text())
+        path.name.removesuffix(".json"): results.selection_record(path)
         for path in layout.selections.children()
         if path.name.endswith(".json")
     }

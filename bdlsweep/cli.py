@@ -231,6 +231,17 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("bdlsweep").setLevel(logging.INFO)
     logging.getLogger("ray.tune.analysis").setLevel(logging.ERROR)  # warns of each trial not started yet
     warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated")
+    from bdlsweep.storage.stored_files import DamagedFileError
+
+    try:
+        return _dispatch(args)
+    except DamagedFileError as error:  # a storage file changed by hand, by any command that reads it
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    """Run the command ``args`` name; its exit code."""
     if args.command == "run":
         return run_command(args.sweep, args.overrides, args.dry_run or args.probe, args.probe)
     if args.command == "resume":

@@ -9,6 +9,7 @@ from typing import Any
 
 from bdlsweep.storage.layout import SweepLayout
 from bdlsweep.storage.locations import Location
+from bdlsweep.storage.stored_files import DamagedFileError, read_json
 
 
 @dataclass(frozen=True)
@@ -51,13 +52,17 @@ class Selection:
     @classmethod
     def load(cls, path: str | Location) -> Selection:
         """Read a selection file; its checkpoints as addresses under the storage folder that holds it."""
-        record = json.loads(Location.parse(path).read_text())
+        location = Location.parse(path)
+        record = read_json(location)
         layout = SweepLayout.of_selection(path)
-        members = {
-            int(seed): TrialRecord(**{**member, "checkpoint": str(layout.resolve(member["checkpoint"]))})
-            for seed, member in record.pop("members").items()
-        }
-        return cls(**record, members=members)
+        try:
+            members = {
+                int(seed): TrialRecord(**{**member, "checkpoint": str(layout.resolve(member["checkpoint"]))})
+                for seed, member in record.pop("members").items()
+            }
+            return cls(**record, members=members)
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise DamagedFileError.not_a(location, "a selection record", error) from None
 
 
 def _score(record: TrialRecord, metric: str) -> float:

@@ -196,9 +196,10 @@ def log_evaluation(
 
 def log_files(
     client: MlflowClient, run_id: str, files: list[Location], storage: Location, folder: str | None = None
-) -> None:
+) -> bool:
     """Attach files (local or in a bucket) of the sweep stored in ``storage`` to a run as artifacts,
-    under ``folder`` if given; not where the run keeps them outside ``storage`` (said in the log)."""
+    under ``folder`` if given; not where the run keeps them outside ``storage`` (said in the log).
+    Whether they were attached."""
     elsewhere = _artifacts_elsewhere(client, run_id, storage)
     if elsewhere is not None:
         logger.warning(
@@ -206,11 +207,12 @@ def log_files(
             "(the folder was moved or copied with its tracking store)",
             len(files), run_id, elsewhere, storage,
         )  # fmt: skip
-        return
+        return False
     with tempfile.TemporaryDirectory() as staging:
         for item in files:
             (Path(staging) / item.name).write_bytes(item.read_bytes())
         client.log_artifacts(run_id, staging, artifact_path=folder)
+    return True
 
 
 def _artifacts_elsewhere(client: MlflowClient, run_id: str, storage: Location) -> str | None:
@@ -237,13 +239,13 @@ def log_report(
     tracking_uri: str, experiment: str, sweep: str, storage: str, files: list[Location], root: Location
 ) -> str | None:
     """Attach a report's files (in the storage folder ``root``) to the parent run of the sweep run into
-    ``storage`` under ``report/``; that run's id, or None when the sweep has none."""
+    ``storage`` under ``report/``; that run's id, or None when the sweep has none (or the files were
+    not attached)."""
     client = MlflowClient(tracking_uri)
     found = _sweep_run_id(client, experiment, sweep, storage)
     if found is None:
         return None
-    log_files(client, found[1], files, root, "report")
-    return found[1]
+    return found[1] if log_files(client, found[1], files, root, "report") else None
 
 
 def log_study(

@@ -176,6 +176,42 @@ def test_report_of_a_folder_without_results_exits_2(tmp_path, capsys):
     assert "sweep.json: not a bdlsweep storage folder" in capsys.readouterr().err
 
 
+def _cut_last_row(path: Path) -> None:
+    """The file as a run stopped mid-write would leave it: its last row cut after two fields."""
+    *rows, last = path.read_text().rstrip("\n").split("\n")
+    path.write_text("\n".join([*rows, ",".join(last.split(",")[:2])]) + "\n")
+
+
+def _selection(folder: Path, members: object) -> None:
+    record = {"label": "swag", "stage": "swag", "method": "swag", "metric": "val_elpd", "members": members}
+    (folder / "selections").mkdir(exist_ok=True)
+    (folder / "selections" / "swag.json").write_text(json.dumps(record))
+
+
+DAMAGES = [
+    ("report", "evaluation/ensembles.csv", lambda path: path.write_text("method,K,ensem"), "holds no rows"),
+    ("report", "evaluation/ensembles.csv", _cut_last_row, "a row without its method"),
+    ("report", "evaluation/ensembles.csv", lambda path: path.write_bytes(b"\xff"), "not a readable CSV"),
+    ("status", "selections/swag.json", lambda path: path.write_text("{"), "not readable JSON"),
+    ("status", "selections/swag.json", lambda path: _selection(path.parents[1], 3), "members is not a dict"),
+    ("report", "selections/swag.json", lambda path: _selection(path.parents[1], {"1": 2}), "member '1'"),
+]
+
+
+@pytest.mark.parametrize(("command", "relative", "damage", "problem"), DAMAGES)
+def test_a_results_file_changed_by_hand_is_one_line_naming_it(
+    tmp_path, capsys, command, relative, damage, problem
+):
+    _fake_sweep(tmp_path)
+    member = {"trial_id": "t1", "checkpoint": "swag/t1/checkpoint_000000", "config": {}, "metrics": {}}
+    _selection(tmp_path, {"1": member})
+    damage(tmp_path / relative)
+    assert main([command, str(tmp_path)]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith(f"error: {tmp_path / relative}: "), errors
+    assert problem in errors[0], errors[0]
+
+
 def test_a_moved_or_copied_folder_reports_into_its_own_store_and_writes_nothing_outside(tmp_path, caplog):
     from mlflow.tracking import MlflowClient
 
