@@ -74,12 +74,14 @@ def needed_lengths(draws: list[EnsembleDraw]) -> dict[int, list[int]]:
 @dataclass(frozen=True)
 class MemberInfo:
     """What the map step learnt of a member: whether it is deterministic, its weights and FLOP cost,
-    and the Ray node that predicted it."""
+    the Ray node that predicted it, and how its summaries were had (predicted, reused from the
+    store, or predicted again because the stored ones were unreadable)."""
 
     deterministic: bool
     params: int
     cost: SampleCost
     node_id: str
+    source: str = "predicted"
 
 
 def mixture(

@@ -90,7 +90,8 @@ def _curve(label: str, draw: EnsembleDraw, infos: dict[int, MemberInfo], samples
 
 
 def _members_frame(infos: dict[str, dict[int, MemberInfo]]) -> pd.DataFrame:
-    """One row per predicted member: method, seed, node, determinism, weights and FLOP cost."""
+    """One row per predicted member: method, seed, node, determinism, weights, FLOP cost and how its
+    summaries were had (predicted, reused from the store, or predicted again)."""
     rows = [
         {
             "method": label,
@@ -100,6 +101,7 @@ def _members_frame(infos: dict[str, dict[int, MemberInfo]]) -> pd.DataFrame:
             "params": info.params,
             "flops_fixed": info.cost.fixed,
             "flops_per_sample": info.cost.per_sample,
+            "source": info.source,
         }
         for label, members in infos.items()
         for seed, info in sorted(members.items())
@@ -114,13 +116,13 @@ class _Progress:
     def __init__(self, total: int) -> None:
         self.total, self.done, self.started = total, 0, time.monotonic()
 
-    def finished(self, job: MemberJob) -> None:
+    def finished(self, job: MemberJob, info: MemberInfo) -> None:
         self.done += 1
         left = self.total - self.done
         rate = (time.monotonic() - self.started) / self.done
         logger.info(
-            "evaluation: %s seed=%d predicted (%d/%d members, %d left, ~%.0f s to go)",
-            job.label, job.seed, self.done, self.total, left, left * rate,
+            "evaluation: %s seed=%d %s (%d/%d members, %d left, ~%.0f s to go)",
+            job.label, job.seed, info.source, self.done, self.total, left, left * rate,
         )  # fmt: skip
 
 
@@ -201,6 +203,7 @@ def _member_jobs(
                     lengths.get(seed, [1]),
                     curve_counts.get(seed, 0),
                     None if layout is None else str(layout.member_summaries(label, seed)),
+                    None if layout is None else layout.relative(checkpoints[seed]),
                 )
             )
     return jobs
@@ -254,7 +257,7 @@ def evaluate_ensembles(
             try:
                 item = next(stream)
             except StopIteration:
-                progress.finished(job)
+                progress.finished(job, reductions[job.label].infos[job.seed])
                 continue
             reductions[job.label].receive(job, item)
             waiting.append(stream)

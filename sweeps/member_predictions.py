@@ -23,6 +23,7 @@ from bdlsweep.analysis.complexity import SampleCost, num_parameters, posterior_c
 from bdlsweep.storage.locations import Location
 from bdlsweep.sweeps.ensemble_assembly import MemberInfo, generator_seed
 from bdlsweep.sweeps.evaluation_sets import EvaluationData, evaluation_data
+from bdlsweep.trainables.data.files import described
 from bdlsweep.trainables.data.molecules import concat_inputs
 from bdlsweep.trainables.registry import posterior_class
 from bdlsweep.trainables.runtime.training import trial_device
@@ -33,8 +34,9 @@ FLOP_PROBE_INPUTS = 16
 @dataclass(frozen=True)
 class MemberJob:
     """One selected member to predict: its selection, seed and checkpoint, the prefix lengths the
-    ensembles read, how many samples it gives the predictive curve (0: none), and the folder that
-    stores its summaries (None: not stored)."""
+    ensembles read, how many samples it gives the predictive curve (0: none), the folder that
+    stores its summaries (None: not stored), and the checkpoint as the sweep's files name it
+    (relative to the storage root, so summaries stored in a moved folder still match; None: as is)."""
 
     label: str
     method: str
@@ -44,6 +46,7 @@ class MemberJob:
     lengths: list[int]
     curve_samples: int = 0
     store: str | None = None
+    reference: str | None = None
 
 
 def member_generator(device: torch.device, evaluation_seed: int, member_seed: int) -> torch.Generator:
@@ -130,7 +133,7 @@ class MemberStore:
 def _key(job: MemberJob, dataset: str, dataset_options: dict[str, Any], settings: dict[str, Any]) -> dict:
     """What a member's summaries depend on besides the prefixes: its checkpoint, the data, the sample seed."""
     return {
-        "checkpoint": job.checkpoint,
+        "checkpoint": job.reference or job.checkpoint,
         "dataset": dataset,
         "options": json.loads(json.dumps(dataset_options, sort_keys=True, default=str)),
         "seed": settings["seed"],
@@ -149,13 +152,18 @@ def predict_member(
     node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
     store = MemberStore(Location.parse(job.store)) if job.store else None
     key = _key(job, dataset, dataset_options, settings)
-    stored = store.load(key, job, data) if store is not None else None
+    source = "predicted"
+    try:
+        stored = store.load(key, job, data) if store is not None else None
+    except Exception as error:  # a stored file changed by hand: the summaries are a cache, made again
+        stored, source = None, f"predicted again (its stored summaries were unreadable: {described(error)})"
     if stored is not None:
         info, groups, curve = stored
-        yield MemberInfo(info.deterministic, info.params, info.cost, node)
+        yield MemberInfo(info.deterministic, info.params, info.cost, node, "reused")
         if job.curve_samples:
             yield curve
-        yield from groups
+        for group in groups:  # not "yield from": Ray sends values into a streaming task's generator
+            yield group
         return
     if store is not None:
         store.start()
@@ -164,7 +172,7 @@ def predict_member(
     member = cls.load(job.checkpoint, device, data.train_inputs.to(device))
     probe = data.set(0).inputs[:FLOP_PROBE_INPUTS].to(device)
     cost = posterior_cost(member, probe, lambda: torch.Generator(device).manual_seed(0))
-    info = MemberInfo(member.deterministic, num_parameters(member.model), cost, node)
+    info = MemberInfo(member.deterministic, num_parameters(member.model), cost, node, source)
     yield info
     if job.curve_samples:
         generator = member_generator(device, settings["seed"], job.seed)

@@ -9,6 +9,7 @@ import pytest
 import torch
 from scipy.special import logsumexp
 
+from bdlsweep.storage.layout import SweepLayout
 from bdlsweep.sweeps.ensemble_assembly import assemble_streams, ensemble_draw, needed_lengths
 from bdlsweep.sweeps.evaluation_sets import evaluation_data
 from bdlsweep.sweeps.member_predictions import MemberJob, member_generator, predict_member
@@ -183,6 +184,11 @@ def test_ray_tasks_give_the_in_process_rows_and_leave_out_unasked_splits(tmp_pat
         selections, plan, "digits", {}, {**SETTINGS, "splits": ["test"]}, {"cpu": 1}
     )
     assert set(only_test.ensembles["split"]) == {"test"}
+    layout = SweepLayout.at(tmp_path / "storage")
+    for source in ("predicted", "reused"):  # the second time the map tasks stream the stored summaries
+        stored = evaluate_ensembles(selections, plan, "digits", {}, SETTINGS, {"cpu": 1}, layout=layout)
+        pd.testing.assert_frame_equal(stored.ensembles, frames.ensembles)
+        assert (stored.members["source"] == source).all()
 
 
 def test_groups_of_sets_fit_the_memory_budget_and_read_each_set_once(monkeypatch):
@@ -230,3 +236,28 @@ def test_stored_member_summaries_are_reused_while_they_hold_every_prefix_a_plan_
     loaded.clear()
     _in_process("mc_dropout", "mc_dropout", "digits", checkpoints, {**SETTINGS, "seed": 1}, store=store)
     assert loaded == [False, False, False]  # another sample seed: other samples
+
+
+def test_stored_summaries_changed_by_hand_are_predicted_again_and_say_so(tmp_path):
+    checkpoints = _checkpoints(tmp_path, "digits", MCDropoutPosterior, {"dropout": 0.3})
+    stores = {seed: str(tmp_path / f"{seed}") for seed in (1, 2, 3)}
+    jobs = [
+        MemberJob("mc_dropout", "mc_dropout", None, seed, checkpoints[seed], [2, 4], store=store)
+        for seed, store in stores.items()
+    ]
+    first = [_stream(job, "digits", SETTINGS) for job in jobs]
+    assert [stream[0].source for stream in first] == ["predicted"] * 3
+    (tmp_path / "1" / "key.json").write_text("{")
+    (tmp_path / "2" / "group_0.pt").write_bytes(b"not a tensor file")
+    again = [_stream(job, "digits", SETTINGS) for job in jobs]
+    sources = [stream[0].source for stream in again]
+    assert sources[0].startswith("predicted again (its stored summaries were unreadable: JSONDecodeError")
+    assert sources[1].startswith("predicted again (its stored summaries were unreadable: ")
+    assert sources[2] == "reused"
+    for before, after in zip(first, again, strict=True):
+        for index, summaries in before[1].items():
+            for length, summary in summaries.items():
+                for name, value in vars(summary).items():
+                    again_value = getattr(after[1][index][length], name)
+                    np.testing.assert_array_equal(np.asarray(again_value), np.asarray(value), err_msg=name)
+    assert _stream(jobs[0], "digits", SETTINGS)[0].source == "reused"  # stored whole again
