@@ -31,10 +31,14 @@ YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's safe lo
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     source = str(path)
+    if path.is_dir():
+        raise SpecError(source, "", "a folder, not a sweep file")
     if not path.is_file():
-        raise SpecError(source, "", "file not found")
+        raise SpecError(source, "", "file not found" if not path.exists() else "not a regular file")
     try:
         raw = yaml.load(path.read_text(encoding="utf-8"), Loader=YAML_LOADER)
+    except OSError as error:
+        raise SpecError(source, "", f"cannot read it: {error.strerror}") from None
     except UnicodeDecodeError as error:
         raise SpecError(source, "", f"not UTF-8 text (byte {error.start}); save the file as UTF-8") from None
     except yaml.YAMLError as error:

@@ -151,6 +151,21 @@ def test_a_storage_folder_the_file_system_refuses_is_a_one_line_error_before_any
     assert blocker.read_text() == "not a folder"
 
 
+@pytest.mark.parametrize(
+    ("sweep", "problem"),
+    [
+        ("folder", "a folder, not a sweep file"),
+        ("/dev/null", "not a regular file"),
+        ("gone.yaml", "file not found"),
+    ],
+)
+def test_a_sweep_path_that_is_no_file_is_one_line(tmp_path, capsys, sweep, problem):
+    (tmp_path / "folder").mkdir()
+    path = sweep if sweep.startswith("/") else str(tmp_path / sweep)
+    code, errors = _run(["run", path, "--dry-run"], capsys)
+    assert code == 2 and errors == [f"error: {path}: <top level>: {problem}"]
+
+
 def test_an_alias_bomb_and_a_non_utf8_file_are_one_short_line(tmp_path, capsys):
     levels = ["a: &a [x, x, x, x, x, x, x, x, x]"]  # a billion laughs: 9**10 strings once expanded
     levels += [f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]" for i in range(9)]
