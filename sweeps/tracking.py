@@ -198,8 +198,8 @@ def log_files(
     client: MlflowClient, run_id: str, files: list[Location], storage: Location, folder: str | None = None
 ) -> bool:
     """Attach files (local or in a bucket) of the sweep stored in ``storage`` to a run as artifacts,
-    under ``folder`` if given; not where the run keeps them outside ``storage`` (said in the log).
-    Whether they were attached."""
+    under ``folder`` if given; not where the folder's own store keeps them outside it (a moved folder;
+    said in the log). Whether they were attached."""
     elsewhere = _artifacts_elsewhere(client, run_id, storage)
     if elsewhere is not None:
         logger.warning(
@@ -216,10 +216,14 @@ def log_files(
 
 
 def _artifacts_elsewhere(client: MlflowClient, run_id: str, storage: Location) -> str | None:
-    """The local folder of a run's artifacts when it lies outside the local ``storage``: a SQLite store
-    records absolute artifact places, so in a moved or copied folder they still name the old one."""
+    """The local folder of a run's artifacts when the run is in the storage folder's own SQLite store
+    but the folder lies outside it: the store records absolute artifact places, so in a moved or
+    copied folder they still name the old one. (A store of its own, shared by sweeps, keeps the
+    artifact place of whichever sweep made the experiment.)"""
+    if storage.is_uri or client.tracking_uri != SweepLayout(storage).default_tracking_uri:
+        return None
     parsed = urllib.parse.urlparse(client.get_run(run_id).info.artifact_uri)
-    if storage.is_uri or parsed.scheme not in ("", "file"):
+    if parsed.scheme not in ("", "file"):
         return None
     place = Path(urllib.parse.unquote(parsed.path)).resolve()
     return None if place.is_relative_to(storage.path.resolve()) else str(place)
