@@ -62,7 +62,9 @@ def read_cifar(data_dir: str | Path, kind: CifarKind, split: str) -> tuple[np.nd
     images, labels = [], []
     for path in locate_cifar(data_dir, kind, split):
         with reading(path, f"a {kind} pickle batch"), path.open("rb") as handle:
-            batch = pickle.load(handle, encoding="latin1")
+            loaded = pickle.load(handle, encoding="latin1")
+            # Python 2's str keys load as str; a batch pickled with bytes keys (b"data") reads the same
+            batch = {key.decode() if isinstance(key, bytes) else key: value for key, value in loaded.items()}
             images.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
             labels.append(np.asarray(batch[CIFAR_LABEL_KEYS[kind]], dtype=np.int64))
         if len(images[-1]) != len(labels[-1]):

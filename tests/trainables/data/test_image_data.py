@@ -36,6 +36,22 @@ def data_dir(tmp_path_factory):
     return root
 
 
+def test_a_cifar_batch_pickled_with_bytes_keys_reads_the_same(data_dir, tmp_path):
+    from bdlsweep.trainables.data.image_files import read_cifar
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        with (data_dir / "cifar-10-batches-py" / name).open("rb") as handle:
+            batch = pickle.load(handle)
+        with (folder / name).open("wb") as handle:
+            pickle.dump({key.encode(): value for key, value in batch.items()}, handle, protocol=2)
+    for split in ("train", "test"):
+        ours, theirs = read_cifar(tmp_path, "cifar10", split), read_cifar(data_dir, "cifar10", split)
+        for mine, expected in zip(ours, theirs, strict=True):
+            np.testing.assert_array_equal(mine, expected)
+
+
 def test_cifar10_reads_pickles_in_the_published_layout(data_dir):
     data = load_dataset("cifar10", {"data_dir": str(data_dir), "val_size": 20})
     assert data.input_shape == (3, 32, 32) and data.target_size == 10
