@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import json
@@ -210,16 +211,20 @@ def run_sweep(spec: SweepSpec) -> SweepOutcome:
     """Run (or resume) every stage, evaluate the ensembles, write and log the tables."""
     check_before_start(spec)
     check_data_readable(spec)
-    lock = RunLock(spec.layout)
-    try:
-        lock.acquire()
-    except OSError as error:  # e.g. a folder the file system refuses (/proc/x, a read-only mount)
-        raise SpecError(spec.source, "storage", f"cannot create {spec.storage}: {error.strerror}") from None
-    try:
-        with ray_for(spec.ray.address, spec.ray.num_cpus):
-            return _run_stages_and_evaluate(spec)
-    finally:
-        lock.release()
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(ray_for(spec.ray.address, spec.ray.num_cpus))
+        except ConnectionError as error:  # ray.init found no cluster there; nothing is written yet
+            problem = str(error).strip().splitlines()[0]
+            raise SpecError(spec.source, "ray.address", f"{spec.ray.address}: {problem}") from None
+        lock = RunLock(spec.layout)
+        try:
+            lock.acquire()
+        except OSError as error:  # e.g. a folder the file system refuses (/proc/x, a read-only mount)
+            problem = f"cannot create {spec.storage}: {error.strerror}"
+            raise SpecError(spec.source, "storage", problem) from None
+        stack.callback(lock.release)
+        return _run_stages_and_evaluate(spec)
 
 
 def announce_cost(spec: SweepSpec, root: str) -> None:

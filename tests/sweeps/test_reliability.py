@@ -16,6 +16,7 @@ from bdlsweep.analysis import results
 from bdlsweep.cli import main
 from bdlsweep.sweeps.pipeline import run_sweep
 from bdlsweep.sweeps.spec import load_spec
+from bdlsweep.sweeps.tracking_check import database_reason
 
 DIVERGING_LR = 1.0e6
 SWEEP = {
@@ -71,6 +72,38 @@ def test_an_unreachable_tracking_server_stops_the_sweep_before_anything_starts(t
     assert code == 2 and len(error.splitlines()) == 1
     assert f"{path}: mlflow.tracking_uri: {uri}: no MLflow server answers there" in error
     assert not (tmp_path / "sweep").exists()
+
+
+@pytest.mark.parametrize(
+    ("uri", "problem"),
+    [
+        (
+            "postgresql+nosuchdriver://u@127.0.0.1:{port}/db",
+            "SQLAlchemy cannot load its driver (NoSuchModuleError",
+        ),
+        ("postgresql+psycopg2://u:secret@127.0.0.1:{port}/db", "the database does not answer (Operational"),
+        ("ftp://127.0.0.1:{port}/x", "MLflow has no store for ftp://"),
+    ],
+    ids=["no-driver", "no-database", "no-store"],
+)
+def test_a_tracking_database_mlflow_cannot_use_stops_the_sweep_before_anything_starts(
+    tmp_path, capsys, uri, problem
+):
+    path = _sweep_file(tmp_path)
+    uri = uri.format(port=free_port())
+    code = main(["run", str(path), f"storage={tmp_path / 'sweep'}", f"mlflow.tracking_uri={uri}"])
+    error = capsys.readouterr().err.strip()
+    assert code == 2 and len(error.splitlines()) == 1, error
+    assert f"{path}: mlflow.tracking_uri: {uri.replace(':secret@', ':***@')}: {problem}" in error
+    assert "secret" not in error and not (tmp_path / "sweep").exists()
+
+
+def test_a_live_postgresql_passes_the_tracking_check():
+    database = LocalPostgres(free_port())
+    try:
+        assert database_reason(database.uri) is None
+    finally:
+        database.remove()
 
 
 def _stop_after_first_metric(server, uri: str) -> threading.Thread:
