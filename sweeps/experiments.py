@@ -17,6 +17,7 @@ from bdlsweep.search_spaces import Range
 from bdlsweep.storage.locations import Location
 from bdlsweep.sweeps.resumable_asha import ResumableASHA
 from bdlsweep.sweeps.spec_models import StageSpec, SweepSpec
+from bdlsweep.sweeps.tracking import flatten
 from bdlsweep.trainables.runtime.reporting import SELECTION_METRIC
 from bdlsweep.trainables.runtime.suite_cell import CELL
 
@@ -41,6 +42,29 @@ def _with_search(stage: StageSpec, seed: Any, domain) -> dict[str, Any]:
     for key, values in stage.search.items():
         space = _merge(space, _nested(key, domain(values)))
     return space
+
+
+@dataclass(frozen=True)
+class CellValue:
+    """A setting that differs between a suite's cells, resolved per trial from the cell in its config
+    (Tune's ``sample_from``, which sees the grid values already chosen)."""
+
+    by_cell: dict[str, Any]
+
+    def __call__(self, spec) -> Any:
+        return self.by_cell[spec["config"][CELL]]
+
+
+def _per_cell_settings(spec: SweepSpec, stage: StageSpec) -> dict[str, Any]:
+    """The stage's settings that a suite's cells set differently, each as a ``sample_from`` of the cell."""
+    cells = spec.cell_specs()
+    dumps = {cell.cell: flatten(cell.stages[stage.name].settings.model_dump()) for cell in cells}
+    differing = {}
+    for key, value in flatten(stage.settings.model_dump()).items():
+        values = {name: leaves[key] for name, leaves in dumps.items()}
+        if any(other != value for other in values.values()):
+            differing[key] = tune.sample_from(CellValue(values))
+    return differing
 
 
 def _grid(values: list[Any]):
@@ -99,18 +123,22 @@ def experiments(spec: SweepSpec, stage: StageSpec) -> list[Experiment]:
     cells = [cell.name for cell in spec.cells]
     if stage.searcher is None and stage.scheduler is None:
         space = _with_search(stage, _grid(spec.seeds), _grid)
-        space.update({CELL: _grid(cells)} if cells else {})
+        if cells:
+            space[CELL] = _grid(cells)
+            for key, value in _per_cell_settings(spec, stage).items():
+                space = _merge(space, _nested(key, value))
         return [Experiment(spec.storage, stage.name, space, tune.TuneConfig(reuse_actors=True))]
     runs = []
     for cell in spec.cell_specs():
+        cell_stage = cell.stages[stage.name]
         for seed in spec.seeds:
-            config = tune.TuneConfig(reuse_actors=True, scheduler=_scheduler(stage))
+            config = tune.TuneConfig(reuse_actors=True, scheduler=_scheduler(cell_stage))
             if stage.searcher is not None:
                 optuna = OptunaSearch(metric=SELECTION_METRIC, mode="max", seed=stage.searcher.seed + seed)
                 config.search_alg = ConcurrencyLimiter(optuna, max_concurrent=stage.searcher.max_concurrent)
                 config.num_samples = stage.searcher.num_samples
             domain = _shuffled_grid(seed) if stage.searcher is None else _range_domain
-            space = _with_search(stage, seed, domain)
+            space = _with_search(cell_stage, seed, domain)
             space.update({CELL: cell.cell} if cell.cell else {})
             folder = cell.layout.stage_seed(stage.name, seed)
             tag = f"{cell.cell}/{folder.name}" if cell.cell else ""

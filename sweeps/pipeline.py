@@ -259,7 +259,14 @@ def _run_stages_and_evaluate(spec: SweepSpec) -> SweepOutcome:
             if stage.refit:
                 for cell in cells:
                     refits[cell.cell].update(
-                        run_refit(cell, stage, selections[cell.cell], refits[cell.cell], experiment_id, root)
+                        run_refit(
+                            cell,
+                            cell.stages[stage.name],
+                            selections[cell.cell],
+                            refits[cell.cell],
+                            experiment_id,
+                            root,
+                        )
                     )
         outcomes = {
             cell.cell: _evaluate_cell(cell, selections[cell.cell], refits[cell.cell], experiment_id, root)

@@ -6,7 +6,8 @@ import pandas as pd
 
 from bdlsweep.sweeps.ensemble_plan import plan_shortfalls
 from bdlsweep.sweeps.evaluation_cost import describe_costs, method_costs
-from bdlsweep.sweeps.spec_models import Resources, SweepSpec
+from bdlsweep.sweeps.spec_models import Cell, Resources, SweepSpec
+from bdlsweep.sweeps.tracking import flatten
 from bdlsweep.sweeps.training_cost import describe_rules, describe_total, stage_costs
 
 
@@ -14,6 +15,12 @@ def _resources(resources: Resources) -> str:
     parts = [f"cpu={resources.cpu:g}", f"gpu={resources.gpu:g}"]
     parts += [f"{name}={amount:g}" for name, amount in resources.custom.items()]
     return " ".join(parts)
+
+
+def _cell_settings(cell: Cell) -> str:
+    """``; its own settings: stages.map.epochs=300, ...`` for a cell that sets options of its own."""
+    settings = ", ".join(f"{key}={value}" for key, value in flatten(cell.settings).items())
+    return f"; its own settings: {settings}" if settings else ""
 
 
 def describe_plan(spec: SweepSpec, plan: pd.DataFrame) -> list[str]:
@@ -26,7 +33,9 @@ def describe_plan(spec: SweepSpec, plan: pd.DataFrame) -> list[str]:
             f"suite: {len(spec.cells)} datasets × models, each with {len(spec.seeds)} seeds, "
             "in one Tuner per stage"
         )
-        lines += [f"  cell {cell.name}: {cell.dataset} / {cell.model}" for cell in spec.cells]
+        lines += [
+            f"  cell {cell.name}: {cell.dataset} / {cell.model}{_cell_settings(cell)}" for cell in spec.cells
+        ]
     else:
         lines.append(f"data: {spec.dataset}({options}); model: {spec.model}; seeds: {len(spec.seeds)}")
     cells = max(1, len(spec.cells))

@@ -19,8 +19,9 @@ from bdlsweep.sweeps.ensemble_plan import members_of, read_ensemble_file
 from bdlsweep.sweeps.errors import SpecError, close_match, from_validation_error, key_path, shown
 from bdlsweep.sweeps.name_checks import check_experiment, check_name, check_storage
 from bdlsweep.sweeps.overrides import apply_overrides, blamed_override
+from bdlsweep.sweeps.spec_cell_settings import CellSettingsCheck
 from bdlsweep.sweeps.spec_cells import check_stage_methods, validate_cell
-from bdlsweep.sweeps.spec_models import MAX_SEEDS, EvaluateSpec, SweepFile, SweepSpec
+from bdlsweep.sweeps.spec_models import MAX_SEEDS, EvaluateSpec, SweepFile, SweepSpec, selection_names
 from bdlsweep.sweeps.spec_stages import budget_steps, dependency_order, validate_stage
 from bdlsweep.sweeps.suite_cells import expand_cells
 from bdlsweep.trainables.data import DATASET_LIKELIHOODS
@@ -154,11 +155,23 @@ def _load_spec(path: Path, overrides: list[str] | tuple[str, ...]) -> SweepSpec:
         source,
         {name: validate_stage(source, name, raw_stage) for name, raw_stage in top.stages.items()},
     )
-    for stage in stages.values():
-        for likelihood in {DATASET_LIKELIHOODS[cell.dataset] for cell in cells}:
-            problem = stage.settings.likelihood_problem(likelihood)
+    names = selection_names(stages)
+    check = CellSettingsCheck(
+        source,
+        top.stages,
+        stages,
+        raw["evaluate"],
+        lambda evaluate: _check_evaluate(source, evaluate, top.seeds, names),
+    )
+    for index, found in enumerate(sources):
+        cell_stages = check.stages_of(found.settings)
+        update = {"stages": cell_stages, "evaluate": check.evaluate_of(found.settings)}
+        cells[index] = cells[index].model_copy(update=update)
+        for stage in {**stages, **cell_stages}.values():
+            problem = stage.settings.likelihood_problem(DATASET_LIKELIHOODS[cells[index].dataset])
             if problem is not None:
-                raise SpecError(source, key_path(["stages", stage.name, problem[0]]), problem[1])
+                where = key_path(["stages", stage.name, problem[0]])
+                raise SpecError(source, found.settings.origin(where) or where, problem[1])
     first = cells[0]
     budgeted = [stage.name for stage in stages.values() if stage.steps is not None]
     if budgeted and len(cells) > 1:
@@ -201,5 +214,5 @@ def _load_spec(path: Path, overrides: list[str] | tuple[str, ...]) -> SweepSpec:
     )
     _check_evaluate(source, top.evaluate, top.seeds, spec.selection_names())
     for cell in cells:
-        _check_predictive_plot(source, top.evaluate, top.seeds, cell.dataset)
+        _check_predictive_plot(source, cell.evaluate or top.evaluate, top.seeds, cell.dataset)
     return spec

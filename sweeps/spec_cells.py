@@ -49,6 +49,7 @@ def validate_cell(source: str, top: SweepFile, cell: CellSource, in_suite: bool)
         model=model,
         model_options=net_options,
         axes=cell.axes,
+        settings=cell.settings.as_record(),
     )
 
 

@@ -92,7 +92,8 @@ class SweepFile(StrictModel):
     """The top level of a sweep file; stages, dataset and model options are checked separately.
 
     ``data_dir`` (usually given on the command line, ``data_dir=/data``) sets ``dataset.data_dir``.
-    ``suite`` lists (dataset, model) pairs to run side by side (see ``suite_cells``).
+    ``suite`` lists (dataset, model) pairs to run side by side (see ``suite_cells``); ``settings_by``
+    sets stage and evaluate options per value of a dataset or model option (see ``cell_settings``).
     """
 
     name: str = Field(min_length=1)
@@ -100,6 +101,7 @@ class SweepFile(StrictModel):
     dataset: dict[str, Any] | None = None
     model: dict[str, Any] | None = None
     suite: list[Any] | None = None
+    settings_by: dict[str, Any] | None = None
     seeds: list[int] = Field(min_length=1, max_length=MAX_SEEDS)
     storage: str | None = None
     mlflow: MLflowSpec = Field(default_factory=MLflowSpec)
@@ -177,7 +179,12 @@ class StageSpec(BaseModel):
 
 
 class Cell(BaseModel):
-    """One (dataset, model) of a suite, validated; ``axes`` are the suite values that name it."""
+    """One (dataset, model) of a suite, validated; ``axes`` are the suite values that name it.
+
+    ``settings`` are the stage and evaluate options the sweep file sets for this cell alone (kept in
+    the sweep record); ``stages`` and ``evaluate`` are the validated results of those that differ
+    from the sweep's.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -187,6 +194,9 @@ class Cell(BaseModel):
     model: str
     model_options: dict[str, Any]
     axes: dict[str, Any] = Field(default_factory=dict)
+    settings: dict[str, Any] = Field(default_factory=dict)
+    stages: dict[str, StageSpec] = Field(default_factory=dict, exclude=True)
+    evaluate: EvaluateSpec | None = Field(None, exclude=True)
 
     @computed_field
     @property
@@ -243,6 +253,8 @@ class SweepSpec(BaseModel):
                     "dataset_options": cell.dataset_options,
                     "model": cell.model,
                     "model_options": cell.model_options,
+                    "stages": {name: cell.stages.get(name, stage) for name, stage in self.stages.items()},
+                    "evaluate": cell.evaluate or self.evaluate,
                     "cells": (),
                     "cell": cell.name,
                 }
@@ -263,10 +275,15 @@ class SweepSpec(BaseModel):
 
     def selection_names(self) -> dict[str, tuple[str, str | None]]:
         """Every selectable name → (stage, derived name or None); SWA of stage ``swag`` is ``swa``."""
-        names: dict[str, tuple[str, str | None]] = {}
-        for stage in self.stages.values():
-            names[stage.name] = (stage.name, None)
-            for derived in stage.method_info.derived:
-                label = derived if stage.name == stage.method else f"{stage.name}_{derived}"
-                names[label] = (stage.name, derived)
-        return names
+        return selection_names(self.stages)
+
+
+def selection_names(stages: dict[str, StageSpec]) -> dict[str, tuple[str, str | None]]:
+    """Every name ``stages`` can select → (stage, derived name or None); SWA of stage ``swag`` is ``swa``."""
+    names: dict[str, tuple[str, str | None]] = {}
+    for stage in stages.values():
+        names[stage.name] = (stage.name, None)
+        for derived in stage.method_info.derived:
+            label = derived if stage.name == stage.method else f"{stage.name}_{derived}"
+            names[label] = (stage.name, derived)
+    return names

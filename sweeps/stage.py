@@ -31,6 +31,7 @@ from bdlsweep.trainables.runtime.context import TrialContext
 from bdlsweep.trainables.runtime.replay import FinishedTrials, replaying
 from bdlsweep.trainables.runtime.reporting import DIVERGED, DIVERGED_BECAUSE, POSTERIOR_DIR, stop_diverged
 from bdlsweep.trainables.runtime.suite_cell import CELL, per_cell
+from bdlsweep.trainables.settings import MethodSettings
 
 logger = logging.getLogger(__name__)
 
@@ -47,14 +48,14 @@ def selection_labels(spec: SweepSpec, stage: StageSpec) -> dict[str, str | None]
 def prepare_seeds(stage: StageSpec, context: TrialContext, folders: dict[int, Location]) -> dict[int, str]:
     """Run the method's once-per-seed preparation into ``folders`` (seed → folder) as Ray tasks,
     skipping seeds already prepared; seed → folder, empty for a method without preparation."""
-    return prepare_cells(stage, [(context, folders)])[0]
+    return prepare_cells(stage, [(context, folders, stage.settings)])[0]
 
 
 def prepare_cells(
-    stage: StageSpec, work: list[tuple[TrialContext, dict[int, Location]]]
+    stage: StageSpec, work: list[tuple[TrialContext, dict[int, Location], MethodSettings]]
 ) -> list[dict[int, str]]:
-    """``prepare_seeds`` for several (context, folders) pairs (a suite's cells) as one batch of Ray
-    tasks, so that every cell's preparation runs side by side."""
+    """``prepare_seeds`` for several (context, folders, settings) of a suite's cells as one batch of
+    Ray tasks, so that every cell's preparation runs side by side."""
     prepare = stage.method_info.prepare
     if prepare is None:
         return [{} for _ in work]
@@ -62,14 +63,14 @@ def prepare_cells(
         num_cpus=stage.resources.cpu, num_gpus=stage.resources.gpu, max_retries=stage.max_failures
     )
     pending = []
-    for context, folders in work:
+    for context, folders, settings in work:
         for seed, folder in folders.items():
             try:
                 read_metadata(str(folder))
             except CorruptCheckpointError:
-                pending.append(task.remote(context, stage.settings, seed, str(folder)))
+                pending.append(task.remote(context, settings, seed, str(folder)))
     ray.get(pending)
-    return [{seed: str(folder) for seed, folder in folders.items()} for _, folders in work]
+    return [{seed: str(folder) for seed, folder in folders.items()} for _, folders, _ in work]
 
 
 def trial_records(
@@ -142,10 +143,12 @@ def suite_cell_tags(spec: SweepSpec) -> dict[str, dict[str, str]]:
 
 def cell_tags(cell: Cell) -> dict[str, str]:
     """The tags of a suite's trial run that tell its cell: its name, dataset and model, the suite's
-    values for it (``dataset.split``, ``dataset.dataset``, ...) and its validation units."""
+    values for it (``dataset.split``, ``dataset.dataset``, ...), its validation units, and the options
+    set for it alone (``cell_settings.stages.map.epochs``)."""
     units = {key: value for key, value in metric_units(cell.dataset).items() if key == VAL_UNITS}
     axes = {re.sub(r"^suite\[\d+\]\.", "", key): str(value) for key, value in cell.axes.items()}
-    return {CELL: cell.name, "dataset": cell.dataset, "model": cell.model, **axes, **units}
+    settings = {f"cell_settings.{key}": str(value) for key, value in flatten(cell.settings).items()}
+    return {CELL: cell.name, "dataset": cell.dataset, "model": cell.model, **axes, **units, **settings}
 
 
 def _check_divergence(stage: StageSpec, seeds: list[int], finished: list[tune.Result], where: str) -> None:
@@ -311,7 +314,8 @@ def run_stage_cells(
         for cell in cells
     ]
     folders = [{seed: cell.layout.prepared(stage.name, seed) for seed in spec.seeds} for cell in cells]
-    prepared = prepare_cells(stage, list(zip(contexts, folders, strict=True)))
+    settings = [cell.stages[stage.name].settings for cell in cells]
+    prepared = prepare_cells(stage, list(zip(contexts, folders, settings, strict=True)))
     by_cell = {
         cell.cell: replace(context, prepared=ready)
         for cell, context, ready in zip(cells, contexts, prepared, strict=True)
@@ -327,7 +331,9 @@ def run_stage_cells(
     with run_status(spec.tracking_uri, parent, f"stage {stage.name}"):
         results = _run_trials(spec, stage, trainable, experiment_id, parent)
         return {
-            cell.cell: _select(cell, stage, labels, results, experiment_id, parent, upstream[cell.cell])
+            cell.cell: _select(
+                cell, cell.stages[stage.name], labels, results, experiment_id, parent, upstream[cell.cell]
+            )
             for cell in cells
         }
 

@@ -21,7 +21,10 @@ def _identity(record: dict[str, Any]) -> dict[str, Any]:
         for name, stage in record["stages"].items()
     }
     cells = [
-        {key: cell[key] for key in ("name", "dataset", "dataset_options", "model", "model_options")}
+        {
+            **{key: cell[key] for key in ("name", "dataset", "dataset_options", "model", "model_options")},
+            "stages": cell.get("settings", {}).get("stages", {}),  # options set for the cell alone
+        }
         for cell in record.get("cells", [])  # none in a sweep of one dataset (and in older records)
     ]
     return {**{key: record[key] for key in SHARED_KEYS}, "cells": cells, "stages": stages}

@@ -5,7 +5,8 @@ an integer ``split``; ``dataset: [boston, yacht]`` for a set name) is an axis: t
 combination of the axes' values, crossed with the seeds. ``suite:`` lists (dataset, model) pairs
 (each may leave one to the top-level ``dataset`` / ``model``, and may name itself); each pair's
 own list-valued options expand it further. A sweep without either is one cell with no name, and its
-storage and MLflow records are exactly those of a sweep of one dataset.
+storage and MLflow records are exactly those of a sweep of one dataset. A suite entry's ``stages`` and
+``evaluate``, and ``settings_by``, set options per cell (see ``cell_settings``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from bdlsweep.sweeps.cell_settings import CellSettings, SettingsBy, read_settings
 from bdlsweep.sweeps.errors import SpecError, kind_of, shown
 from bdlsweep.trainables.data import DATASETS, dataset_options
 from bdlsweep.trainables.models import MODELS, model_options
@@ -31,13 +33,15 @@ UNSAFE = re.compile(r"[^A-Za-z0-9_.=,-]")
 
 @dataclass(frozen=True)
 class CellSource:
-    """One cell as the sweep file gives it: raw dataset and model mappings, and the axis values
-    (``{"dataset.split": 3}``) and suite-entry name that tell it from the others."""
+    """One cell as the sweep file gives it: raw dataset and model mappings, the axis values
+    (``{"dataset.split": 3}``) and suite-entry name that tell it from the others, and the stage and
+    evaluate options set for it."""
 
     dataset: dict[str, Any]
     model: dict[str, Any]
     axes: dict[str, Any] = field(default_factory=dict)
     entry: str = ""
+    settings: CellSettings = field(default_factory=CellSettings)
 
     @property
     def name(self) -> str:
@@ -108,11 +112,12 @@ def _option_axes(
     return axes
 
 
-def _entries(source: str, raw: dict[str, Any]) -> list[tuple[str, dict, dict, str]]:
-    """(entry name, dataset, model, key prefix) per suite entry; the top level alone without ``suite``."""
+def _entries(source: str, raw: dict[str, Any]) -> list[tuple[str, dict, dict, str, CellSettings]]:
+    """(entry name, dataset, model, key prefix, settings) per suite entry; the top level alone without
+    ``suite``."""
     suite = raw.get("suite")
     if suite is None:
-        return [("", raw.get("dataset"), raw.get("model"), "")]
+        return [("", raw.get("dataset"), raw.get("model"), "", CellSettings())]
     if not isinstance(suite, list) or not suite:
         raise SpecError(
             source, "suite", f"must be a non-empty list of {{dataset, model}} mappings, got {kind_of(suite)}"
@@ -122,11 +127,15 @@ def _entries(source: str, raw: dict[str, Any]) -> list[tuple[str, dict, dict, st
         key = f"suite[{index}]"
         if not isinstance(entry, dict):
             raise SpecError(source, key, f"must be a mapping with dataset and/or model, got {kind_of(entry)}")
-        unknown = set(entry) - {"name", "dataset", "model"}
+        unknown = set(entry) - {"name", "dataset", "model", "stages", "evaluate"}
         if unknown:
             raise SpecError(
-                source, f"{key}.{sorted(unknown)[0]}", "unknown key of a suite entry (name, dataset, model)"
+                source,
+                f"{key}.{sorted(unknown)[0]}",
+                "unknown key of a suite entry (name, dataset, model, stages, evaluate)",
             )
+        given = {part: entry[part] for part in ("stages", "evaluate") if part in entry}
+        settings = read_settings(source, key, given)
         if "name" in entry and entry["name"] in [
             other.get("name") for other in suite[:index] if isinstance(other, dict)
         ]:
@@ -135,18 +144,40 @@ def _entries(source: str, raw: dict[str, Any]) -> list[tuple[str, dict, dict, st
         label = entry.get("name") or "-".join(
             str(part.get("name")) for part in (dataset, model) if isinstance(part, dict)
         )
-        entries.append((str(label), dataset, model, key))
+        entries.append((str(label), dataset, model, key, settings))
     labels = [label for label, *_ in entries]
     return [
-        (label if labels.count(label) == 1 else f"{label}-{index}", dataset, model, key)
-        for index, (label, dataset, model, key) in enumerate(entries)
+        (label if labels.count(label) == 1 else f"{label}-{index}", dataset, model, key, settings)
+        for index, (label, dataset, model, key, settings) in enumerate(entries)
     ]
+
+
+def _option_takes(names: dict[str, set[str]], path: str, value: Any) -> bool | None:
+    """Whether option ``path`` (``dataset.split``) of some cell's dataset or model takes ``value``; None
+    when none of them has that option."""
+    part, _, option = path.partition(".")
+    registry, options_of = (DATASETS, dataset_options) if part == "dataset" else (MODELS, model_options)
+    parameters = [options_of(name).get(option) for name in sorted(names[part]) if name in registry]
+    parameters = [parameter for parameter in parameters if parameter is not None]
+    if not parameters:
+        return None
+    for parameter in parameters:
+        annotation = Any if parameter.annotation is parameter.empty else parameter.annotation
+        try:
+            TypeAdapter(annotation).validate_python(value)
+            return True
+        except ValidationError:
+            continue
+    return False
 
 
 def expand_cells(source: str, raw: dict[str, Any]) -> list[CellSource]:
     """Every cell of the sweep file ``raw`` (one, unnamed, for a sweep of one dataset and model)."""
     cells = []
-    for entry, dataset, model, key in _entries(source, raw):
+    settings_by = SettingsBy.read(source, raw.get("settings_by"))
+    used: set[tuple[str, int]] = set()
+    names: dict[str, set[str]] = {"dataset": set(), "model": set()}
+    for entry, dataset, model, key, settings in _entries(source, raw):
         for part, name in ((dataset, "dataset"), (model, "model")):
             if not isinstance(part, dict):
                 where = f"{key}.{name}" if key else name
@@ -163,11 +194,18 @@ def expand_cells(source: str, raw: dict[str, Any]) -> list[CellSource]:
             chosen = dict(zip(keys, values, strict=True))
             cell_dataset = {**dataset, **{axes[k][0]: v for k, v in chosen.items() if k in dataset_axes}}
             cell_model = {**model, **{axes[k][0]: v for k, v in chosen.items() if k in model_axes}}
-            cells.append(CellSource(cell_dataset, cell_model, chosen, entry))
+            cell_settings = settings
+            for path, index in settings_by.for_cell(cell_dataset, cell_model):
+                cell_settings = cell_settings.merged(settings_by.settings(path, index))
+                used.add((path, index))
+            names["dataset"].add(str(cell_dataset.get("name")))
+            names["model"].add(str(cell_model.get("name")))
+            cells.append(CellSource(cell_dataset, cell_model, chosen, entry, cell_settings))
             if len(cells) > MAX_CELLS:
                 raise SpecError(
                     source, key or "dataset", f"more than {MAX_CELLS} datasets × models in the suite"
                 )
+    settings_by.check_unused(used, lambda path, value: _option_takes(names, path, value))
     if len(cells) > 1 and len({cell.name for cell in cells}) != len(cells):
         raise SpecError(source, "suite", "two suite entries give the same cells; name them apart (name: ...)")
     return cells

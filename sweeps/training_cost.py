@@ -7,7 +7,7 @@ over its grid points and seeds; a searcher stage counts its samples at the sweep
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bdlsweep.sweeps.experiments import grid_settings, trial_count
 from bdlsweep.sweeps.spec_models import StageSpec, SweepSpec
@@ -60,8 +60,23 @@ def stage_cost(stage: StageSpec, seeds: list[int], cells: int = 1) -> StageCost:
 
 
 def stage_costs(spec: SweepSpec) -> list[StageCost]:
-    """The cost of each stage of ``spec``, in order."""
-    return [stage_cost(stage, spec.seeds, max(1, len(spec.cells))) for stage in spec.stages.values()]
+    """The cost of each stage of ``spec``, in order; a suite's stage sums its cells' (whose settings,
+    epochs among them, may differ)."""
+    if not spec.cells:
+        return [stage_cost(stage, spec.seeds) for stage in spec.stages.values()]
+    cells = spec.cell_specs()
+    costs = []
+    for name in spec.stages:
+        counts: dict[int, tuple[StageSpec, int]] = {}
+        for cell in cells:
+            cell_stage = cell.stages[name]
+            counts[id(cell_stage)] = (cell_stage, counts.get(id(cell_stage), (cell_stage, 0))[1] + 1)
+        parts = [stage_cost(cell_stage, spec.seeds, count) for cell_stage, count in counts.values()]
+        trials = sum(part.trials for part in parts)
+        per_trial = sum(part.trials * part.per_trial for part in parts) / trials if trials else 0.0
+        seeds = sum(part.seeds for part in parts)
+        costs.append(replace(parts[0], trials=trials, seeds=seeds, per_trial=per_trial))
+    return costs
 
 
 def describe_total(costs: list[StageCost]) -> str:

@@ -46,7 +46,10 @@ def pca_subspace(shift: torch.Tensor, deviations: torch.Tensor, rank: int) -> Su
     if kept < 2:
         raise ValueError(f"a PCA subspace needs at least 2 SWAG snapshots, the checkpoint has {kept}")
     if rank > kept:
-        raise ValueError(f"rank {rank} exceeds the {kept} SWAG snapshots kept (the SWAG stage's rank)")
+        raise ValueError(
+            f"rank {rank} exceeds the {kept} SWAG snapshots kept (SWAG keeps one per epoch, up to its "
+            f"rank: its stage needs at least {rank} epochs and rank {rank})"
+        )
     _, singular_values, directions = torch.linalg.svd(deviations.T, full_matrices=False)
     basis = singular_values[:rank, None] * directions[:rank] / (kept - 1) ** 0.5
     return Subspace(shift, basis)

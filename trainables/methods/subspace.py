@@ -281,7 +281,7 @@ METHOD = Method(
     checkpoint="last",
     parents=("swag",),
     tiny={"rank": 2, "iterations": 3, "burn_in": 1, "val_samples": 2},
-    probe={"iterations": 2, "burn_in": 1, "epochs": 2},
+    probe={"iterations": 2, "burn_in": 1, "epochs": 2, "rank": 2},  # a probed SWAG keeps 2 snapshots
     passes=TrainingPasses(
         subspace_passes, rule="ESS: at least one full-batch likelihood per transition; VI: one pass per epoch"
     ),
