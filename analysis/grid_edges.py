@@ -19,6 +19,22 @@ def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def selected_edges(search: dict[str, Any], configs: dict[int, dict[str, Any]]) -> dict[str, str]:
+    """Each searched numeric hyper-parameter (grid of at least three values) whose selected value is
+    the same edge of its grid for every seed in ``configs`` → that edge ("lowest" or "highest")."""
+    edges = {}
+    for key, grid in search.items():
+        if not isinstance(grid, list) or len(set(grid)) < MIN_GRID or not configs:
+            continue
+        if not all(isinstance(value, Real) and not isinstance(value, bool) for value in grid):
+            continue
+        chosen = {_flat(config).get(key) for config in configs.values()}
+        for edge, value in (("lowest", min(grid)), ("highest", max(grid))):
+            if chosen == {value}:
+                edges[key] = edge
+    return edges
+
+
 def grid_edge_notes(search: dict[str, Any], configs: dict[int, dict[str, Any]]) -> list[str]:
     """One line per searched hyper-parameter whose numeric grid has at least three values and whose
     selected value (``configs``: seed → the selected trial's config) is the grid's lowest or highest

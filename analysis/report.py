@@ -20,6 +20,7 @@ from bdlsweep.analysis.report_plots import (
     plot_metric_vs_size,
     plot_tuning_curve,
 )
+from bdlsweep.analysis.selection_flags import worse_than_parent
 from bdlsweep.analysis.status import sweep_status
 from bdlsweep.storage.layout import SweepLayout
 from bdlsweep.storage.locations import Location
@@ -84,11 +85,13 @@ def _study_figures(storage: Location) -> list[tuple[str, str, bytes]]:
     return figures
 
 
-def write_table(folder: Location, table: pd.DataFrame) -> dict[str, Location]:
+def write_table(
+    folder: Location, table: pd.DataFrame, notes: tables.TableNotes = tables.NO_NOTES
+) -> dict[str, Location]:
     """A main table as ``table.md``, ``table.csv`` and ``table.tex`` in ``folder``, by file name."""
     return {
         f"table.{suffix}": (folder / f"table.{suffix}").write_text(text)
-        for suffix, text in tables.table_texts(table).items()
+        for suffix, text in tables.table_texts(table, notes).items()
     }
 
 
@@ -101,9 +104,11 @@ def build_report(sweep_dir: str | Path | Location) -> Report:
         return _suite_report(layout, record)
     ensembles = results.ensembles(storage)
     group = record.get("table_group") or tables.group_name(record["dataset"], {}, record["model"])
-    table = tables.main_table({group: ensembles}, methods=record["evaluate"]["methods"])
+    methods = record["evaluate"]["methods"]
+    table = tables.main_table({group: ensembles}, methods=methods)
+    notes = tables.TableNotes(flagged=worse_than_parent([layout], methods))
     folder = layout.report
-    files = write_table(folder, table)
+    files = write_table(folder, table, notes)
     more_tables = []
     groups = metric_groups_table(ensembles, record["evaluate"]["methods"])
     if groups is not None:
@@ -146,7 +151,7 @@ def build_report(sweep_dir: str | Path | Location) -> Report:
     page = render_report_html(
         f"bdlsweep report: {record['name']}",
         summary,
-        tables.to_html(table, stderr=True),
+        tables.to_html(table, stderr=True, notes=notes),
         [(caption, image) for _, caption, image in figures],
         more_tables,
         [f"stage {stage.name}: {note}" for stage in sweep_status(storage)[0] for note in stage.notes],
@@ -161,15 +166,24 @@ def _suite_report(layout: SweepLayout, record: dict) -> Report:
     methods = record["evaluate"]["methods"]
     every = results.ensembles(layout.root)
     frames = {cell["name"]: every[every["cell"] == cell["name"]] for cell in record["cells"]}
-    table = tables.suite_table(
-        {cell["name"]: cell["table_group"] for cell in record["cells"]}, frames, methods
+    groups = {cell["name"]: cell["table_group"] for cell in record["cells"]}
+    table = tables.suite_table(groups, frames, methods)
+    splits = {cell["name"]: cell["dataset_options"].get("split", cell["name"]) for cell in record["cells"]}
+    cells = {name: SweepLayout(layout.root, name) for name in frames}
+    notes = tables.TableNotes(
+        caption=tables.suite_caption(groups, splits, "test_rmse" in every.columns),
+        flagged=worse_than_parent(list(cells.values()), methods),
     )
     folder = layout.report
-    files = write_table(folder, table)
+    files = write_table(folder, table, notes)
     cell_tables = [
         (
             f"Cell {name} (mean ± s.e. over ensembles)",
-            tables.to_html(tables.main_table({name: frame}, methods=methods), stderr=True),
+            tables.to_html(
+                tables.main_table({name: frame}, methods=methods),
+                stderr=True,
+                notes=tables.TableNotes(flagged=worse_than_parent([cells[name]], methods)),
+            ),
         )
         for name, frame in frames.items()
     ]
@@ -179,7 +193,11 @@ def _suite_report(layout: SweepLayout, record: dict) -> Report:
         f"stages {', '.join(record['stages'])}; storage {layout.root}."
     )
     page = render_report_html(
-        f"bdlsweep report: {record['name']}", summary, tables.to_html(table, stderr=True), [], cell_tables
+        f"bdlsweep report: {record['name']}",
+        summary,
+        tables.to_html(table, stderr=True, notes=notes),
+        [],
+        cell_tables,
     )
     files["report.html"] = (folder / "report.html").write_text(page)
     return Report(folder, files)

@@ -18,7 +18,7 @@ HINTS = {
     "llla": "widen the prior-precision grid",
     "laplace_nf": "widen the prior-precision grid or lower the flow's learning rate",
     "vi": "widen the prior-variance grid or lower the learning rate",
-    "subspace": "lower the likelihood temperature or the learning rate",
+    "subspace": "widen the likelihood-temperature grid or lower the SWAG learning rate",
 }
 
 
@@ -29,9 +29,12 @@ def worse_than_parent_notes(
     selected: dict[int, float],
     parent_label: str,
     parent: dict[int, float],
+    edges: dict[str, str] | None = None,
 ) -> list[str]:
     """One note naming the seeds whose selected ``metric`` (``selected``: seed → value) is below the
-    validation ELPD of the parent's selected member (``parent``: seed → value), with a hint."""
+    validation ELPD of the parent's selected member (``parent``: seed → value), with a hint: where the
+    worse seeds' selections all sit at one edge of a searched grid (``edges``: hyper-parameter → "lowest"
+    or "highest"), the hint points past that edge, else it is the method's usual hint."""
     worse = {
         seed: value for seed, value in sorted(selected.items()) if seed in parent and value < parent[seed]
     }
@@ -40,7 +43,13 @@ def worse_than_parent_notes(
     listed = ", ".join(
         f"seed {seed} {metric}={value:.4g} < {parent[seed]:.4g}" for seed, value in worse.items()
     )
-    hint = HINTS.get(method, "check its grid")
+    if edges:
+        hint = "; ".join(
+            f"{key} was selected at its grid's {edge} value: extend the grid past it"
+            for key, edge in edges.items()
+        )
+    else:
+        hint = HINTS.get(method, "check its grid")
     return [f"{label} is worse on validation than the {parent_label} it starts from ({listed}): {hint}"]
 
 

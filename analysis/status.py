@@ -8,6 +8,7 @@ from pathlib import Path
 from bdlsweep.analysis import results
 from bdlsweep.analysis.grid_edges import grid_edge_notes
 from bdlsweep.analysis.selection_checks import blown_up_notes, worse_than_parent_notes
+from bdlsweep.analysis.selection_flags import worse_than_parent
 from bdlsweep.storage.layout import SweepLayout
 from bdlsweep.storage.locations import Location
 
@@ -150,6 +151,10 @@ def sweep_status(sweep_dir: str | Path | Location) -> tuple[list[StageStatus], b
     labels = _labels(layout)
     stages = [_stage_status(storage, name, stage, labels) for name, stage in record["stages"].items()]
     for status in stages:
+        failure = layout.stage_failure(status.name)
+        if not status.selected and failure.is_file():
+            status.state = FAILED
+            status.notes.append(f"failed: {failure.read_text().strip()}")
         if record["stages"][status.name].get("refit"):
             refit = status.selected and all(
                 layout.refit_selection(label).is_file() for label in status.selected
@@ -181,5 +186,16 @@ def _suite_status(layout: SweepLayout, record: dict) -> tuple[list[StageStatus],
         status.cells = (selected, len(names))
         if selected == len(names):
             status.state = DONE
+        labels = sorted(
+            {label for found in by_cell.values() for label, made in found.items() if made["stage"] == stage}
+        )
+        layouts = [layout.cell_layout(name) for name in names]
+        status.notes += [f"{label}: {note}" for label, note in worse_than_parent(layouts, labels).items()]
+        failures = [(name, layout.cell_layout(name).stage_failure(stage)) for name in names]
+        failed = [(name, failure.read_text().strip()) for name, failure in failures if failure.is_file()]
+        if failed and selected < len(names):
+            status.state = FAILED
+            status.notes += [f"failed in cell {name}: {why}" for name, why in failed[:3]]
+            status.notes += [f"... and in {len(failed) - 3} more cells"] if len(failed) > 3 else []
         stages.append(status)
     return stages, results.evaluated(layout.root)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import math
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -43,8 +44,26 @@ METRICS = {
     "params": ("Params", None),
     "flops": ("FLOPs", None),
 }
+COUNTS = ("params", "flops")  # printed with K/M/G/T prefixes; every other metric in scientific notation
+MARK = "†"
 CLASSIFICATION_COLUMNS = ("acc", "elpd", "ece")
 REGRESSION_COLUMNS = ("elpd", "rmse", "coverage_90")
+
+
+@dataclass(frozen=True)
+class TableNotes:
+    """What a table says about itself: a caption (what its values are: statistics, splits, units) and
+    per method a footnote marking its rows (a selected posterior worse than the model it starts from)."""
+
+    caption: str = ""
+    flagged: dict[str, str] = field(default_factory=dict)
+
+    def footnotes(self, methods: list[str]) -> list[str]:
+        """``† SWAG: ...`` for each flagged method among ``methods``, in their order."""
+        return [f"{MARK} {display_name(m)}: {self.flagged[m]}" for m in methods if m in self.flagged]
+
+
+NO_NOTES = TableNotes()
 
 
 def display_name(method: str, size: int = 1) -> str:
@@ -135,21 +154,30 @@ def _best(table: pd.DataFrame) -> dict[tuple, set]:
     return best
 
 
-def _number(value: float) -> str:
-    """Three decimals, or for counts of 10⁴ and more (parameters, FLOPs) two decimals and a K/M/G/T
-    prefix, as TorchUncertainty prints them."""
+def _number(value: float, metric: str = "") -> str:
+    """Three decimals; from 10⁴ on, counts (parameters, FLOPs) with two decimals and a K/M/G/T prefix as
+    TorchUncertainty prints them, and any other value in scientific notation (``3.66e+05``: a blown-up
+    RMSE must not read as a count of thousands beside the K column)."""
+    if abs(value) >= 1e4 and metric not in COUNTS:
+        return f"{value:.3g}"
     for prefix, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
         if abs(value) >= max(scale, 1e4):
             return f"{value / scale:.2f} {prefix}"
     return f"{value:.3f}"
 
 
-def _cells(table: pd.DataFrame, stderr: bool, bold) -> list[list[str]]:
+def _methods(table: pd.DataFrame) -> list[str]:
+    """The table's methods in row order."""
+    return list(dict.fromkeys(method for _, method in table.index))
+
+
+def _cells(table: pd.DataFrame, stderr: bool, bold, notes: TableNotes, mark: str) -> list[list[str]]:
     best = _best(table)
     lines = []
     for index in table.index:
         size, method = index
-        cells = [str(size), display_name(method, size)]
+        name = display_name(method, size) + (mark if method in notes.flagged else "")
+        cells = [str(size), name]
         for group, metric, stat in table.columns:
             if stat != "mean":
                 continue
@@ -157,10 +185,10 @@ def _cells(table: pd.DataFrame, stderr: bool, bold) -> list[list[str]]:
             if math.isnan(mean):
                 cells.append("–")
                 continue
-            text = _number(mean)
+            text = _number(mean, metric)
             sem = table.loc[index, (group, metric, "sem")]
             if stderr and not math.isnan(sem):
-                text += f" ± {_number(sem)}"
+                text += f" ± {_number(sem, metric)}"
             cells.append(bold(text) if index in best[(group, metric)] else text)
         lines.append(cells)
     return lines
@@ -174,11 +202,15 @@ def _headers(table: pd.DataFrame) -> list[str]:
     ]
 
 
-def to_markdown(table: pd.DataFrame, stderr: bool = False) -> str:
-    """GitHub Markdown; the best value per K and column in bold."""
+def to_markdown(table: pd.DataFrame, stderr: bool = False, notes: TableNotes = NO_NOTES) -> str:
+    """GitHub Markdown; the best value per K and column in bold; the caption above, footnotes below."""
     headers = _headers(table)
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(c) + " |" for c in _cells(table, stderr, lambda t: f"**{t}**")]
+    lines = [notes.caption, ""] if notes.caption else []
+    lines += ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    rows = _cells(table, stderr, lambda t: f"**{t}**", notes, f" {MARK}")
+    lines += ["| " + " | ".join(c) + " |" for c in rows]
+    footnotes = notes.footnotes(_methods(table))
+    lines += ["", *footnotes] if footnotes else []
     return "\n".join(lines) + "\n"
 
 
@@ -212,8 +244,9 @@ def _latex_headers(table: pd.DataFrame) -> list[str]:
     return [f" & & {groups} \\\\", "".join(rules), " & ".join(["K", "Method", *metrics]) + " \\\\"]
 
 
-def to_latex(table: pd.DataFrame, stderr: bool = False) -> str:
-    """A LaTeX tabular; the best value per K and column in \\textbf."""
+def to_latex(table: pd.DataFrame, stderr: bool = False, notes: TableNotes = NO_NOTES) -> str:
+    """A LaTeX tabular; the best value per K and column in \\textbf; with a caption or footnotes, inside
+    a ``table`` float holding them."""
     headers = _headers(table)
     lines = [
         "\\begin{tabular}{" + "ll" + "r" * (len(headers) - 2) + "}",
@@ -221,28 +254,42 @@ def to_latex(table: pd.DataFrame, stderr: bool = False) -> str:
         *_latex_headers(table),
         "\\midrule",
     ]
-    for cells in _cells(table, stderr, lambda t: f"\\textbf{{{t}}}"):
+    for cells in _cells(table, stderr, lambda t: f"\\textbf{{{t}}}", notes, "$^\\dagger$"):
         lines.append(" & ".join(cell.replace("±", "$\\pm$") for cell in cells) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}"]
-    return "\n".join(lines) + "\n"
+    footnotes = notes.footnotes(_methods(table))
+    if not notes.caption and not footnotes:
+        return "\n".join(lines) + "\n"
+    caption = [f"\\caption{{{_latex_text(notes.caption)}}}"] if notes.caption else []
+    below = ["\\par\\footnotesize " + _latex_text(note).replace(MARK, "$^\\dagger$", 1) for note in footnotes]
+    return "\n".join(["\\begin{table}[t]", "\\centering", *caption, *lines, *below, "\\end{table}"]) + "\n"
 
 
-def to_html(table: pd.DataFrame, stderr: bool = False) -> str:
-    """An HTML ``<table>``; the best value per K and column in ``<b>``."""
+def to_html(table: pd.DataFrame, stderr: bool = False, notes: TableNotes = NO_NOTES) -> str:
+    """An HTML ``<table>``; the best value per K and column in ``<b>``; its caption in ``<caption>``
+    and its footnotes in a paragraph after it."""
     head = "".join(f"<th>{html.escape(name)}</th>" for name in _headers(table))
     rows = [
         "<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
-        for cells in _cells(table, stderr, lambda text: f"<b>{html.escape(text)}</b>")
+        for cells in _cells(table, stderr, lambda text: f"<b>{html.escape(text)}</b>", notes, f" {MARK}")
     ]
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>\n"
+    caption = f"<caption>{html.escape(notes.caption)}</caption>" if notes.caption else ""
+    footnotes = "".join(
+        f'<p class="table-note">{html.escape(note)}</p>' for note in notes.footnotes(_methods(table))
+    )
+    body = f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody>"
+    return f"<table>{caption}{body}</table>{footnotes}\n"
 
 
-def to_csv(table: pd.DataFrame) -> str:
-    """Plain numbers: one column per group, metric and statistic (mean, sem)."""
+def to_csv(table: pd.DataFrame, notes: TableNotes = NO_NOTES) -> str:
+    """Plain numbers: one column per group, metric and statistic (mean, sem), and where methods are
+    flagged a ``note`` column with the footnote of their rows."""
     flat = table.copy()
     flat.columns = [f"{group} {metric} {stat}" for group, metric, stat in table.columns]
     flat = flat.reset_index()
     flat.insert(2, "name", [display_name(m, k) for m, k in zip(flat["method"], flat["K"], strict=True)])
+    if notes.flagged:
+        flat["note"] = [notes.flagged.get(method, "") for method in flat["method"]]
     return flat.to_csv(index=False)
 
 
@@ -261,6 +308,37 @@ def suite_table(groups: dict[str, str], frames: dict[str, pd.DataFrame], methods
     return main_table(suite_groups(groups, frames), methods=methods, over=SPLIT_COLUMN)
 
 
-def table_texts(table: pd.DataFrame) -> dict[str, str]:
+def _splits_text(splits: list) -> str:
+    """``20 splits (0–19)``, or the splits listed when they are not a run of integers."""
+    values = sorted(set(splits), key=str)
+    numbers = sorted(value for value in values if isinstance(value, int))
+    run = len(numbers) > 2 and numbers == list(range(numbers[0], numbers[-1] + 1))
+    if run and len(numbers) == len(values):
+        return f"{len(numbers)} splits ({numbers[0]}–{numbers[-1]})"
+    return f"{len(values)} split{'s' if len(values) != 1 else ''} ({', '.join(map(str, values))})"
+
+
+def suite_caption(groups: dict[str, str], splits: dict[str, object], regression: bool) -> str:
+    """What a suite table's values are: the mean ± s.e. over each column group's splits (``groups``:
+    cell → group; ``splits``: cell → its split) of each split's mean over its ensembles, and units."""
+    by_group: dict[str, list] = {}
+    for cell, group in groups.items():
+        by_group.setdefault(group, []).append(splits.get(cell, cell))
+    counts = {len(set(map(str, values))) for values in by_group.values()}
+    statistic = f"over {counts.pop()} splits" if len(counts) == 1 else "over the splits"
+    listed = "; ".join(f"{group}: {_splits_text(values)}" for group, values in by_group.items())
+    units = (
+        "ELPD in nats per test point and RMSE in the target's units"
+        if regression
+        else "ELPD in nats per test point, accuracy and ECE as fractions"
+    )
+    return f"Mean ± s.e. {statistic} of each split's mean over its ensembles ({listed}); {units}."
+
+
+def table_texts(table: pd.DataFrame, notes: TableNotes = NO_NOTES) -> dict[str, str]:
     """A main table's files by suffix: Markdown and LaTeX with standard errors, and CSV."""
-    return {"md": to_markdown(table, stderr=True), "csv": to_csv(table), "tex": to_latex(table, stderr=True)}
+    return {
+        "md": to_markdown(table, stderr=True, notes=notes),
+        "csv": to_csv(table, notes),
+        "tex": to_latex(table, stderr=True, notes=notes),
+    }

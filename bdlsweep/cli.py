@@ -230,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("bdlsweep").setLevel(logging.INFO)
     logging.getLogger("ray.tune.analysis").setLevel(logging.ERROR)  # warns of each trial not started yet
+    logging.getLogger("tensorboardX.x2num").setLevel(logging.ERROR)  # Tune logging a diverged (NaN) trial
     warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated")
     from bdlsweep.storage.stored_files import DamagedFileError
 

@@ -58,6 +58,7 @@ WORKLOADS = {
         "mnist_lenet_ensembles.yaml",
         (
             "dataset.ood=[]",
+            "evaluate.splits=[test]",
             "dataset.val_size=300",
             "~stages.packed",
             "stages.map.epochs=5",

@@ -60,7 +60,7 @@ def workload_spec(
         if not data_dir.is_dir():
             write_synthetic_cifar10(data_dir, images)
         dataset = f"name: cifar10, data_dir: {data_dir}, val_size: {images // 10}, shift: generated, ood: []"
-        overrides.append(f"dataset={{{dataset}}}")
+        overrides += [f"dataset={{{dataset}}}", "evaluate.splits=[test, shift]"]
     return load_spec(WORKLOADS[workload], overrides)
 
 

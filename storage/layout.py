@@ -155,6 +155,11 @@ class SweepLayout:
         """The selected trial per seed of a stage or derived name."""
         return self.selections / f"{label}.json"
 
+    def stage_failure(self, stage: str) -> Location:
+        """Why the stage's selection failed (every trial of a seed diverged, a posterior refused as worse
+        than its parent), kept until a run selects it; ``bdlsweep status`` shows it."""
+        return self._in_cell(self.root / "failures") / f"{stage}.txt"
+
     @classmethod
     def of_selection(cls, path: str | Location) -> SweepLayout:
         """The layout of the storage folder that holds the selection file at ``path`` (the folder two

@@ -55,6 +55,29 @@ class CellSettings:
             {**self.origins, **other.origins},
         )
 
+    def without(self, keys: list[str]) -> CellSettings:
+        """These settings less every option at or under one of ``keys`` (``stages.map.epochs``): what
+        the command line sets or removes is the last word for every cell."""
+
+        def dropped(path: str) -> bool:
+            return any(path == key or path.startswith(f"{key}.") for key in keys)
+
+        def kept(mapping: dict[str, Any], prefix: str) -> dict[str, Any]:
+            result = {}
+            for name, value in mapping.items():
+                path = f"{prefix}.{name}"
+                if dropped(path):
+                    continue
+                if isinstance(value, dict) and value:
+                    value = kept(value, path)
+                    if not value:
+                        continue
+                result[name] = value
+            return result
+
+        origins = {path: where for path, where in self.origins.items() if not dropped(path)}
+        return CellSettings(kept(self.stages, "stages"), kept(self.evaluate, "evaluate"), origins)
+
     def origin(self, key: str) -> str | None:
         """Where the cell's option at ``key`` (or the nearest option under or above it) was given."""
         for path, where in self.origins.items():

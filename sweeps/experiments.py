@@ -47,12 +47,12 @@ def _with_search(stage: StageSpec, seed: Any, domain) -> dict[str, Any]:
 @dataclass(frozen=True)
 class CellValue:
     """A setting that differs between a suite's cells, resolved per trial from the cell in its config
-    (Tune's ``sample_from``, which sees the grid values already chosen)."""
+    (Tune's ``sample_from``, called with the config whose grid values are already chosen)."""
 
     by_cell: dict[str, Any]
 
-    def __call__(self, spec) -> Any:
-        return self.by_cell[spec["config"][CELL]]
+    def __call__(self, config: dict[str, Any]) -> Any:
+        return self.by_cell[config[CELL]]
 
 
 def _per_cell_settings(spec: SweepSpec, stage: StageSpec) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from bdlsweep.analysis import tables
 from bdlsweep.analysis.predictive_curves import plot_predictive_curves
+from bdlsweep.analysis.selection_flags import worse_than_parent
 from bdlsweep.storage.locations import Location
 from bdlsweep.storage.run_lock import RunLock
 from bdlsweep.sweeps.dataset_reading import check_data_readable
@@ -172,7 +173,8 @@ def write_predictive_plot(spec: SweepSpec, curves: pd.DataFrame) -> Location:
 def write_tables(spec: SweepSpec, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Location]]:
     """The main table as Markdown, CSV and LaTeX under ``<storage>/results`` (a cell's: in its folder)."""
     table = tables.main_table({spec.table_group: frame}, methods=spec.evaluate.methods)
-    return table, write_table_files(spec.layout, table)
+    notes = tables.TableNotes(flagged=worse_than_parent([spec.layout], spec.evaluate.methods))
+    return table, write_table_files(spec.layout, table, notes)
 
 
 def _diagnostics(spec: SweepSpec) -> list[Location]:

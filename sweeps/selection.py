@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bdlsweep.storage.layout import SweepLayout
 from bdlsweep.storage.locations import Location
 from bdlsweep.storage.stored_files import DamagedFileError, read_json
+from bdlsweep.trainables.runtime.reporting import PARENT_SCORES
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,9 @@ class TrialRecord:
 
 @dataclass(frozen=True)
 class Selection:
-    """The chosen trial per seed for one selectable name (a stage, or a derived one such as SWA)."""
+    """The chosen trial per seed for one selectable name (a stage, or a derived one such as SWA);
+    ``worse_than_parent``: the seeds whose choice is worse on validation than the ``parent`` selection
+    it starts from (every table that shows it marks it)."""
 
     label: str
     stage: str
@@ -33,10 +36,19 @@ class Selection:
     derived: str | None
     metric: str
     members: dict[int, TrialRecord]
+    parent: str | None = None
+    worse_than_parent: list[int] = field(default_factory=list)
 
     def checkpoints(self) -> dict[int, str]:
         """Seed → selected posterior folder."""
         return {seed: record.checkpoint for seed, record in self.members.items()}
+
+    def scores(self) -> dict[int, dict[str, float]]:
+        """Seed → the selected member's validation scores that a later stage's trials are held against."""
+        return {
+            seed: {key: float(record.metrics[key]) for key in PARENT_SCORES if key in record.metrics}
+            for seed, record in self.members.items()
+        }
 
     def save(self, layout: SweepLayout, path: Location | None = None) -> Location:
         """Write this selection's file in ``layout`` (at ``path``, by default its selection file)

@@ -7,6 +7,7 @@ model checks in ``spec_cells``; the stage checks in ``spec_stages``.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from bdlsweep.sweeps.spec_stages import budget_steps, dependency_order, validate
 from bdlsweep.sweeps.suite_cells import expand_cells
 from bdlsweep.trainables.data import DATASET_LIKELIHOODS
 from bdlsweep.trainables.data.registry import REGISTRY as DATASET_REGISTRY
+from bdlsweep.trainables.data.registry import ood_set_names
 
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's safe loader when built with it
 
@@ -93,6 +95,21 @@ def _check_predictive_plot(source: str, evaluate: EvaluateSpec, seeds: list[int]
         )
 
 
+def _check_ood_split(source: str, evaluate: EvaluateSpec, dataset: str, options: dict[str, Any]) -> None:
+    """``ood`` listed in ``evaluate.splits`` needs an OOD set to score (``dataset.ood: []`` leaves none)."""
+    if "splits" not in evaluate.model_fields_set or "ood" not in evaluate.splits:
+        return
+    if ood_set_names(dataset, options):
+        return
+    given = f" (dataset.ood is {options['ood']})" if "ood" in options else ""
+    raise SpecError(
+        source,
+        "evaluate.splits",
+        f"lists ood, but dataset {dataset} has no OOD set{given}: name one in dataset.ood "
+        "or drop ood from evaluate.splits",
+    )
+
+
 def _check_ensemble_file(source: str, path: Path, seeds: list[int]) -> None:
     key = "evaluate.ensemble_file"
     try:
@@ -147,7 +164,10 @@ def _load_spec(path: Path, overrides: list[str] | tuple[str, ...]) -> SweepSpec:
         check_name(source, f"stages.{stage_name}", stage_name)
     if top.mlflow.experiment is not None:
         check_experiment(source, "mlflow.experiment", top.mlflow.experiment)
-    sources = expand_cells(source, raw)
+    overridden = [text.lstrip("~").partition("=")[0].strip() for text in overrides]
+    sources = [
+        replace(cell, settings=cell.settings.without(overridden)) for cell in expand_cells(source, raw)
+    ]
     cells = [validate_cell(source, top, cell, len(sources) > 1) for cell in sources]
     for cell in cells:
         check_stage_methods(source, top.stages, cell)
@@ -215,4 +235,5 @@ def _load_spec(path: Path, overrides: list[str] | tuple[str, ...]) -> SweepSpec:
     _check_evaluate(source, top.evaluate, top.seeds, spec.selection_names())
     for cell in cells:
         _check_predictive_plot(source, cell.evaluate or top.evaluate, top.seeds, cell.dataset)
+        _check_ood_split(source, cell.evaluate or top.evaluate, cell.dataset, cell.dataset_options)
     return spec

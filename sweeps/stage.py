@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from ray import tune
 
-from bdlsweep.analysis.grid_edges import grid_edge_notes
+from bdlsweep.analysis.grid_edges import grid_edge_notes, selected_edges
 from bdlsweep.analysis.selection_checks import blown_up_notes, worse_than_parent_notes
 from bdlsweep.storage.locations import Location
 from bdlsweep.sweeps.early_stopping import check_stopped, interrupted, ran_whole_budget
@@ -152,20 +152,34 @@ def cell_tags(cell: Cell) -> dict[str, str]:
 
 
 def _check_divergence(stage: StageSpec, seeds: list[int], finished: list[tune.Result], where: str) -> None:
-    """Log diverged trials; raise ``RuntimeError`` naming the seed and grid if all of a seed's diverged
-    (``where``: the stage, and the cell of a suite)."""
+    """Log diverged trials, one line per seed and reason with the grid values that diverged; raise
+    ``RuntimeError`` naming the seed and grid if all of a seed's diverged (``where``: the stage, and the
+    cell of a suite)."""
+    diverged: dict[tuple[int, str], list[str]] = {}
     for result in finished:
         if result.metrics.get(DIVERGED):
-            chosen = {key: flatten(result.config).get(key) for key in stage.search}
-            because = result.metrics.get(DIVERGED_BECAUSE, "NaN/inf")
-            logger.warning(
-                "%s: seed=%s %s diverged (%s), not selectable", where, result.config["seed"], chosen, because
-            )
+            seed, because = int(result.config["seed"]), result.metrics.get(DIVERGED_BECAUSE, "NaN/inf")
+            chosen = " ".join(f"{key}={flatten(result.config).get(key)}" for key in stage.search)
+            diverged.setdefault((seed, str(because)), []).append(chosen or "its only trial")
+    totals = {seed: sum(int(result.config["seed"]) == seed for result in finished) for seed in seeds}
+    for (seed, because), points in sorted(diverged.items()):
+        logger.warning(
+            "%s: seed=%s: %d of %d trials diverged (%s), not selectable: %s",
+            where,
+            seed,
+            len(points),
+            totals.get(seed, len(points)),
+            because,
+            "; ".join(points),
+        )
     grid = ", ".join(f"{key}={values}" for key, values in stage.search.items()) or "no search"
     for seed in seeds:
         outcomes = [result.metrics.get(DIVERGED) for result in finished if int(result.config["seed"]) == seed]
         if outcomes and all(outcomes):
-            raise RuntimeError(f"{where}: every trial of seed {seed} diverged (grid: {grid})")
+            reasons = sorted({because for (other, because) in diverged if other == seed})
+            raise RuntimeError(
+                f"{where}: every trial of seed {seed} diverged ({'; '.join(reasons)}; grid: {grid})"
+            )
 
 
 def fit_experiment(
@@ -267,8 +281,14 @@ def _finished_before(spec: SweepSpec, stage: StageSpec) -> FinishedTrials:
     return finished
 
 
-def stage_context(spec: SweepSpec, stage: StageSpec, parents: dict[int, str]) -> TrialContext:
-    """What the stage's trials share: data, model, and ``parents`` (seed → upstream posterior folder)."""
+def stage_context(
+    spec: SweepSpec,
+    stage: StageSpec,
+    parents: dict[int, str],
+    parent_scores: dict[int, dict[str, float]] | None = None,
+) -> TrialContext:
+    """What the stage's trials share: data, model, ``parents`` (seed → upstream posterior folder) and
+    the validation scores of those (seed → scores) that a trial far beyond them diverged from."""
     return TrialContext(
         sweep=spec.name,
         stage=stage.name,
@@ -277,6 +297,7 @@ def stage_context(spec: SweepSpec, stage: StageSpec, parents: dict[int, str]) ->
         model=spec.model,
         model_options=spec.model_options,
         parents=parents,
+        parent_scores=parent_scores or {},
     )
 
 
@@ -309,8 +330,11 @@ def run_stage_cells(
             cell.cell: {label: Selection.load(cell.layout.selection(label)) for label in labels}
             for cell in cells
         }
+    upstream = {cell.cell: done[cell.cell][stage.parent] if stage.parent else None for cell in cells}
     contexts = [
-        stage_context(cell, stage, done[cell.cell][stage.parent].checkpoints() if stage.parent else {})
+        stage_context(cell, stage, parent.checkpoints(), parent.scores())
+        if (parent := upstream[cell.cell]) is not None
+        else stage_context(cell, stage, {})
         for cell in cells
     ]
     folders = [{seed: cell.layout.prepared(stage.name, seed) for seed in spec.seeds} for cell in cells]
@@ -327,15 +351,31 @@ def run_stage_cells(
         tune.with_parameters(train, context=context, finished=finished), stage.resources.as_tune()
     )
     parent = stage_parent(spec, experiment_id, stage, sweep_parent)
-    upstream = {cell.cell: done[cell.cell][stage.parent] if stage.parent else None for cell in cells}
     with run_status(spec.tracking_uri, parent, f"stage {stage.name}"):
         results = _run_trials(spec, stage, trainable, experiment_id, parent)
         return {
-            cell.cell: _select(
-                cell, cell.stages[stage.name], labels, results, experiment_id, parent, upstream[cell.cell]
+            cell.cell: _recorded_failure(
+                cell,
+                stage,
+                lambda cell=cell: _select(
+                    cell, cell.stages[stage.name], labels, results, experiment_id, parent, upstream[cell.cell]
+                ),
             )
             for cell in cells
         }
+
+
+def _recorded_failure(spec: SweepSpec, stage: StageSpec, select):
+    """``select()``, whose failure is written to the cell's ``stage_failure`` file for ``bdlsweep status``
+    (and the file of an earlier failure removed once it succeeds)."""
+    failure = spec.layout.stage_failure(stage.name)
+    try:
+        chosen = select()
+    except RuntimeError as error:
+        failure.write_text(f"{error}\n")
+        raise
+    failure.delete()
+    return chosen
 
 
 def _run_trials(
@@ -363,20 +403,19 @@ def _check_selection(
     records: list[TrialRecord],
     upstream: Selection | None,
     stage_run_id: str | None,
-) -> None:
+) -> Selection:
     """Warn (console and MLflow tags) about a selection worse than its upstream one and about seeds
-    with blown-up trials; fail the stage on the first when the sweep requires better than parent."""
+    with blown-up trials; fail the stage on the first when the sweep requires better than parent. The
+    selection, with the seeds worse than their parent recorded."""
     label, metric = selection.label, selection.metric
-    worse = []
+    worse: list[str] = []
+    seeds: list[int] = []
     if upstream is not None:
-        worse = worse_than_parent_notes(
-            label,
-            stage.method,
-            metric,
-            {seed: float(record.metrics[metric]) for seed, record in selection.members.items()},
-            upstream.label,
-            {seed: float(record.metrics[upstream.metric]) for seed, record in upstream.members.items()},
-        )
+        chosen = {seed: float(record.metrics[metric]) for seed, record in selection.members.items()}
+        parents = {seed: float(record.metrics[upstream.metric]) for seed, record in upstream.members.items()}
+        seeds = sorted(seed for seed, value in chosen.items() if seed in parents and value < parents[seed])
+        edges = selected_edges(stage.search, {seed: selection.members[seed].config for seed in seeds})
+        worse = worse_than_parent_notes(label, stage.method, metric, chosen, upstream.label, parents, edges)
     if worse and spec.selection.require_better_than_parent:
         raise RuntimeError(f"stage {stage.name}: {worse[0]} (selection.require_better_than_parent)")
     outliers = blown_up_notes(label, metric, [(r.trial_id, r.seed, r.metrics) for r in records])
@@ -385,6 +424,7 @@ def _check_selection(
             shown = f"[{spec.cell}] {note}" if spec.cell else note
             logger.warning("%s", shown)
             _tag_stage_run(spec, stage_run_id, f"{key}.{label}.{index}", shown)
+    return replace(selection, parent=upstream.label if upstream else None, worse_than_parent=seeds)
 
 
 def _select(
@@ -411,7 +451,7 @@ def _select(
         except RuntimeError as error:
             raise RuntimeError(f"{where} ({label}): {error}") from None
         selection = Selection(label, stage.name, stage.method, derived, metric, members)
-        _check_selection(spec, stage, selection, records, upstream, parent)
+        selection = _check_selection(spec, stage, selection, records, upstream, parent)
         selection.save(spec.layout)
         shown = f"{label} [{spec.cell}]" if spec.cell else label
         for seed, record in members.items():

@@ -5,10 +5,12 @@ from __future__ import annotations
 import pandas as pd
 
 from bdlsweep.analysis import tables
+from bdlsweep.analysis.selection_flags import worse_than_parent
 from bdlsweep.storage.layout import SweepLayout
 from bdlsweep.storage.locations import Location
 from bdlsweep.sweeps.spec_models import SweepSpec
 from bdlsweep.sweeps.table_files import write_table_files
+from bdlsweep.trainables.data import DATASET_LIKELIHOODS
 
 
 def write_suite_tables(
@@ -18,4 +20,13 @@ def write_suite_tables(
     over its ensembles) under ``<storage>/results``; ``frames``: cell → its ensemble results."""
     groups = {cell.name: cell.table_group for cell in spec.cells}
     table = tables.suite_table(groups, frames, spec.evaluate.methods)
-    return table, write_table_files(SweepLayout(spec.storage), table)
+    layouts = [SweepLayout(spec.storage, cell.name) for cell in spec.cells]
+    notes = tables.TableNotes(
+        caption=tables.suite_caption(
+            groups,
+            {cell.name: cell.dataset_options.get("split", cell.name) for cell in spec.cells},
+            DATASET_LIKELIHOODS[spec.cells[0].dataset] == "regression",
+        ),
+        flagged=worse_than_parent(layouts, spec.evaluate.methods),
+    )
+    return table, write_table_files(SweepLayout(spec.storage), table, notes)

@@ -12,9 +12,12 @@ FORMATS = {"md": "markdown", "csv": "csv", "tex": "latex"}
 """A table file's suffix → the name a sweep's outcome gives it."""
 
 
-def write_table_files(layout: SweepLayout, table: pd.DataFrame) -> dict[str, Location]:
-    """``table`` as ``results/table.md``, ``.csv`` and ``.tex`` of ``layout``, by format name."""
+def write_table_files(
+    layout: SweepLayout, table: pd.DataFrame, notes: tables.TableNotes = tables.NO_NOTES
+) -> dict[str, Location]:
+    """``table`` (with its caption and footnotes) as ``results/table.md``, ``.csv`` and ``.tex`` of
+    ``layout``, by format name."""
     return {
         FORMATS[suffix]: layout.table(suffix).write_text(text)
-        for suffix, text in tables.table_texts(table).items()
+        for suffix, text in tables.table_texts(table, notes).items()
     }

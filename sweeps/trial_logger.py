@@ -29,6 +29,9 @@ STOPPED_EARLY = "stopped_early"
 logger = logging.getLogger(__name__)
 
 
+STEP_BUDGET_S = 0.25  # Ray warns of a callback that holds its loop for over 0.5 s
+
+
 class MLflowTrialLogger(tune.Callback):
     """Tune callback on the driver: one MLflow run per trial, stable across resumes (keyed by trial id).
 
@@ -161,8 +164,16 @@ class MLflowTrialLogger(tune.Callback):
         latest_tags.update({tag.key: tag for tag in tags})
 
     def on_step_end(self, iteration, trials, **info) -> None:
-        if self._gathered and time.monotonic() - self._gathered_since >= self.batch_s:
-            self._log_all_gathered()
+        """Log the gathered results, for at most ``STEP_BUDGET_S`` per step of Tune's loop: with many
+        trials running, logging them all at once held the loop for over a second (Ray's "may be a
+        performance bottleneck" warning); the rest go at the next steps."""
+        if not self._gathered or time.monotonic() - self._gathered_since < self.batch_s:
+            return
+        deadline = time.monotonic() + STEP_BUDGET_S
+        for trial_id in list(self._gathered):
+            self._log_gathered(trial_id)
+            if time.monotonic() > deadline:
+                return
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         status = "FAILED" if trial.last_result.get(DIVERGED) else "FINISHED"

@@ -32,3 +32,23 @@ def test_trials_orders_of_magnitude_below_their_seeds_median_are_named(values, f
     assert named == flagged
     assert all(note.startswith("swag: seed 1 has trials orders of magnitude below") for note in notes)
     assert outlier_notes("swag", "val_elpd", {1: {"a": -1e9}}) == []  # one trial: nothing to compare with
+
+
+def test_the_hint_points_past_the_grid_edge_the_worse_seeds_were_selected_at():
+    # Yacht's subspace selected the highest temperature and was still worse than its SWAG parent.
+    notes = worse_than_parent_notes(
+        "subspace", "subspace", "val_elpd", {1: -19.8}, "swag", {1: -0.5}, {"temperature": "highest"}
+    )
+    assert notes[0].endswith("temperature was selected at its grid's highest value: extend the grid past it")
+    assert "lower" not in notes[0]
+
+
+def test_selected_edges_names_an_edge_only_when_every_seed_chose_it():
+    from bdlsweep.analysis.grid_edges import selected_edges
+
+    search = {"temperature": [1.0, 10.0, 100.0], "lr": [0.1, 0.2]}
+    top = {1: {"temperature": 100.0, "lr": 0.2}, 2: {"temperature": 100.0, "lr": 0.1}}
+    assert selected_edges(search, top) == {"temperature": "highest"}  # lr's grid is too short to have edges
+    assert selected_edges(search, {1: {"temperature": 1.0}}) == {"temperature": "lowest"}
+    assert selected_edges(search, {1: {"temperature": 1.0}, 2: {"temperature": 100.0}}) == {}
+    assert selected_edges(search, {1: {"temperature": 10.0}}) == {}

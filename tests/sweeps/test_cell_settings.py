@@ -113,7 +113,7 @@ def test_settings_by_sets_options_per_axis_value_over_the_suite_entry(tmp_path, 
 def test_trials_of_one_tuner_get_their_own_cells_settings(tmp_path, data_dir):
     spec = _load(tmp_path, data_dir, SUITE)
     (experiment,) = experiments(spec, spec.stages["map"])
-    configs = [config for _, config in generate_variants({"config": experiment.param_space})]
+    configs = [{"config": config} for _, config in generate_variants(experiment.param_space)]
     assert len(configs) == 2 * 3  # seeds × cells
     epochs = {
         (config["config"][CELL], config["config"]["seed"]): config["config"]["epochs"] for config in configs
@@ -220,3 +220,15 @@ def test_a_suite_runs_each_cell_with_its_own_settings_and_records_them(tmp_path,
         assert float(run["metrics.epoch"]) == (3 if boston else 2)
     record = json.loads((tmp_path / "out" / "sweep.json").read_text())
     assert record["cells"][0]["settings"] == {"stages": SUITE["suite"][0]["stages"]}
+
+
+def test_the_command_line_has_the_last_word_over_every_cells_settings(tmp_path, data_dir):
+    sweep = copy.deepcopy(SUITE)
+    sweep["settings_by"] = {"dataset.dataset": {"yacht": {"stages": {"llla": {"val_samples": 7}}}}}
+    spec = _load(tmp_path, data_dir, sweep, "stages.map.epochs=1", "~stages.llla", "evaluate.methods=[map]")
+    assert {settings.epochs for settings in _map_settings(spec).values()} == {1}
+    assert _map_settings(spec)["boston,split=0"].batch_size == 30  # options not overridden stay
+    assert spec.cells[0].settings == {
+        "stages": {"map": {"batch_size": 30, "optimizer": {"weight_decay": 0.1}}}
+    }
+    assert spec.cells[2].settings == {} and list(spec.stages) == ["map"]

@@ -1,5 +1,6 @@
 """Per-seed selection by validation ELPD, and the Table C.3 layout with the best value per K marked."""
 
+import io
 import json
 import math
 import shutil
@@ -103,3 +104,40 @@ def test_a_column_whose_rows_all_agree_within_a_k_is_not_bolded():
     markdown = tables.to_markdown(tables.main_table({"digits mlp": frame}, methods=["map", "swag"]))
     assert "| 1 | SWAG | **0.920** | **-0.250** | 0.250 |" in markdown
     assert "**0.250**" not in markdown
+
+
+def test_large_values_print_in_scientific_notation_and_counts_with_prefixes():
+    assert tables._number(365702.4, "rmse") == "3.66e+05" and tables._number(-12345.0, "elpd") == "-1.23e+04"
+    assert tables._number(9999.0, "rmse") == "9999.000" and tables._number(0.25, "rmse") == "0.250"
+    assert tables._number(36_500_000.0, "params") == "36.50 M" and tables._number(2.1e9, "flops") == "2.10 G"
+
+
+def test_flagged_methods_are_marked_in_every_format_and_a_caption_says_what_the_values_are():
+    table = tables.main_table({"digits mlp": _ensembles()}, methods=["map", "swag"])
+    note = "worse on validation than the map it starts from for seed 2 of 2"
+    notes = tables.TableNotes(caption="Mean ± s.e. over 3 splits.", flagged={"swag": note})
+    markdown = tables.to_markdown(table, notes=notes)
+    assert markdown.startswith("Mean ± s.e. over 3 splits.\n\n| K | Method |")
+    assert "| 1 | SWAG † |" in markdown and "| 2 | MultiSWAG † |" in markdown and "| 1 | MAP |" in markdown
+    assert markdown.rstrip().endswith(f"† SWAG: {note}")
+    latex = tables.to_latex(table, notes=notes)
+    assert "\\caption{Mean ± s.e. over 3 splits.}" in latex and "SWAG$^\\dagger$ &" in latex
+    assert f"\\par\\footnotesize $^\\dagger$ SWAG: {note}" in latex and latex.startswith("\\begin{table}")
+    html = tables.to_html(table, notes=notes)
+    assert "<caption>Mean ± s.e. over 3 splits.</caption>" in html and f"† SWAG: {note}</p>" in html
+    rows = pd.read_csv(io.StringIO(tables.to_csv(table, notes)))
+    assert list(rows.loc[rows["method"] == "swag", "note"]) == [note, note]
+    assert rows.loc[rows["method"] == "map", "note"].isna().all()
+    assert "note" not in tables.to_csv(table)  # unflagged tables keep their columns
+
+
+def test_a_suite_caption_names_the_statistic_the_splits_and_the_units():
+    groups = {f"dataset=boston,split={i}": "uci boston / mlp" for i in range(20)}
+    groups |= {"dataset=yacht,split=0": "uci yacht / mlp", "dataset=yacht,split=4": "uci yacht / mlp"}
+    splits = {cell: int(cell.rpartition("=")[2]) for cell in groups}
+    caption = tables.suite_caption(groups, splits, regression=True)
+    assert caption.startswith("Mean ± s.e. over the splits of each split's mean over its ensembles")
+    assert "uci boston / mlp: 20 splits (0–19); uci yacht / mlp: 2 splits (0, 4)" in caption
+    assert caption.endswith("ELPD in nats per test point and RMSE in the target's units.")
+    even = {cell: group for cell, group in groups.items() if "boston" in cell}
+    assert tables.suite_caption(even, splits, regression=True).startswith("Mean ± s.e. over 20 splits")

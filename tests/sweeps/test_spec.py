@@ -285,3 +285,23 @@ def test_a_cut_off_sweep_record_is_one_line_in_every_command(tmp_path, capsys):
         assert main(argv) == 2, argv
         error = capsys.readouterr().err.strip()
         assert len(error.splitlines()) == 1 and "sweep.json" in error and "not readable JSON" in error, argv
+
+
+def test_ood_in_splits_with_no_ood_set_is_a_one_line_error(tmp_path, capsys):
+    from fake_data import write_idx
+
+    write_idx(tmp_path / "data", "mnist")
+
+    def mnist_without_ood(raw):
+        raw["dataset"] = {"name": "mnist", "data_dir": str(tmp_path / "data"), "ood": []}
+        raw["model"] = {"name": "mlp"}
+        raw["evaluate"]["splits"] = ["test", "ood"]
+
+    path = _write(tmp_path, mnist_without_ood)
+    assert main(["run", str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"{path}: evaluate.splits: lists ood, but dataset mnist has no OOD set (dataset.ood is [])" in err
+    raw = yaml.safe_load(path.read_text())
+    raw["evaluate"]["splits"] = ["test"]  # without ood in the splits, an empty OOD list is what was asked
+    path.write_text(yaml.safe_dump(raw))
+    assert load_spec(path).dataset_options["ood"] == []

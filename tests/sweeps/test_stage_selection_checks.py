@@ -31,7 +31,7 @@ BLOWN_UP = {
             "search": {"lr": [0.1, 0.3, 1.0]},  # 1.0: validation RMSE ~40 standardised units, still finite
         },
     },
-    "evaluate": {"methods": ["map"], "num_posterior_samples": 2, "splits": ["test"]},
+    "evaluate": {"methods": ["map", "swag"], "num_posterior_samples": 2, "splits": ["test"]},
 }
 
 
@@ -57,7 +57,12 @@ def test_a_swag_grid_that_blows_up_is_flagged_and_fails_the_stage_when_required(
     report = build_report(storage).folder
     html = (report / "report.html").read_text()
     assert "<h2>Warnings</h2>" in html and "stage swag: swag is worse on validation than the map" in html
-    assert "diabetes split_seed=0 / mlp RMSE" in (report / "table.md").read_text()  # set, split, model
+    table = (report / "table.md").read_text()
+    assert "diabetes split_seed=0 / mlp RMSE" in table  # set, split, model
+    footnote = "† SWAG: worse on validation than the map it starts from for seed 1 of 1"
+    assert "| 1 | SWAG † |" in table and footnote in table
+    assert footnote in (storage / "results" / "table.md").read_text()
+    assert "SWAG$^\\dagger$" in (report / "table.tex").read_text() and footnote in html
     mlflow.set_tracking_uri(spec.tracking_uri)
     runs = mlflow.search_runs(experiment_names=[spec.experiment])
     stage_run = runs[(runs["tags.run_kind"] == "stage") & (runs["tags.stage_name"] == "swag")].iloc[0]
@@ -73,3 +78,8 @@ def test_a_swag_grid_that_blows_up_is_flagged_and_fails_the_stage_when_required(
     with pytest.raises(RuntimeError, match=r"stage swag: swag is worse on validation than the map .*seed 1"):
         run_sweep(strict)
     assert not spec.layout.selection("swag").is_file()
+    capsys.readouterr()
+    assert main(["status", str(storage)]) == 1  # the refusal is a failed stage, and says why
+    status = capsys.readouterr().out
+    assert "stage swag (swag): failed;" in status
+    assert "warning: failed: stage swag: swag is worse on validation than the map" in status

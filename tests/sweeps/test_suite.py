@@ -247,7 +247,7 @@ def test_a_suite_runs_every_cell_in_one_tuner_per_stage_and_each_cell_as_its_own
 def test_the_shipped_uci_sweep_plans_5_sets_by_20_published_splits(tmp_path, capsys):
     from repo_paths import ROOT
 
-    for folder in ("bostonHousing", "concrete", "energy", "yacht", "wine-quality-red"):
+    for folder in ("bostonHousing", "concrete", "energy", "naval-propulsion-plant", "yacht"):
         write_uci(tmp_path / "data", folder, splits=20)
     sweep = ROOT / "sweeps" / "uci_regression.yaml"
     storage = tmp_path / "runs"
@@ -255,7 +255,8 @@ def test_the_shipped_uci_sweep_plans_5_sets_by_20_published_splits(tmp_path, cap
     plan = capsys.readouterr().out
     assert "suite: 100 datasets × models, each with 5 seeds, in one Tuner per stage" in plan
     assert (
-        "cell dataset=boston,split=0: uci / mlp" in plan and "cell dataset=wine,split=19: uci / mlp" in plan
+        "cell dataset=boston,split=0: uci / mlp; its own settings: stages.map.epochs=300" in plan
+        and "cell dataset=yacht,split=19: uci / mlp" in plan
     )
     assert "stage map (map): 500 trials (grid × seeds × cells)" in plan
     assert (
@@ -265,6 +266,31 @@ def test_the_shipped_uci_sweep_plans_5_sets_by_20_published_splits(tmp_path, cap
     assert not storage.exists()
     spec = load_spec(sweep, [f"data_dir={tmp_path / 'data'}"])
     assert spec.stages["llla"].settings.regression_head == "whole" and len(spec.cells) == 100
+    # the subspace paper's per-set protocol (drbayes run_ucismall.sh): SGD, momentum 0.9, constant rate
+    wanted = {  # set: (epochs, batch, weight decay, lr, swag_start, ESS temperature)
+        "boston": (300, 30, 0.1, 1e-3, 200, 0.1),
+        "concrete": (1000, 100, 0.01, 1e-3, 500, 10000.0),
+        "energy": (1000, 100, 0.1, 1e-3, 500, 691 / 20),
+        "naval": (1000, 100, 1e-4, 5e-4, 500, 10741 / 20),
+        "yacht": (1000, 30, 1e-3, 1e-3, 500, 277 / 20),
+    }
+    for cell in spec.cell_specs():
+        epochs, batch, decay, lr, start, temperature = wanted[cell.dataset_options["dataset"]]
+        stages = {name: stage.settings for name, stage in cell.stages.items()}
+        optimizer = stages["map"].optimizer
+        assert (optimizer.name, optimizer.momentum, optimizer.nesterov) == ("sgd", 0.9, False)
+        assert stages["map"].schedule.name == "constant" and stages["swag"].momentum == 0.9
+        assert (stages["map"].epochs, stages["map"].batch_size, optimizer.weight_decay, optimizer.lr) == (
+            epochs,
+            batch,
+            decay,
+            lr,
+        )
+        assert stages["pre_swag"].epochs == start and stages["pre_swag"].optimizer == optimizer
+        assert stages["swag"].epochs == epochs - start and stages["swag"].lr == lr
+        assert (stages["swag"].batch_size, stages["swag"].weight_decay) == (batch, decay)
+        assert stages["subspace"].likelihood_temperature == pytest.approx(temperature, rel=1e-3)
+        assert stages["subspace"].rank == stages["swag"].rank == 20
 
 
 def test_a_suites_storage_refuses_other_cells_once_it_holds_results(tmp_path, data_dir):

@@ -146,3 +146,21 @@ def test_only_a_4xx_answer_is_a_refused_record_a_5xx_or_no_answer_waits():
     assert refused(MlflowException("deleted run", error_code=RESOURCE_DOES_NOT_EXIST))
     assert not refused(MlflowException("too many 500 error responses", error_code=INTERNAL_ERROR))
     assert not refused(requests.ConnectionError("connection refused"))
+
+
+def test_one_step_of_tunes_loop_logs_for_a_bounded_time_and_the_rest_at_the_next(tmp_path, monkeypatch):
+    from bdlsweep.sweeps import trial_logger
+
+    tracker, client = _logger(tmp_path, batch_s=0.0)
+    trials = [SimpleNamespace(trial_id=f"t{i}", config={"seed": i}, last_result={}) for i in range(6)]
+    for trial in trials:
+        tracker.on_trial_start(0, trials, trial)
+        tracker.on_trial_result(0, trials, trial, _result(1))
+    # each reading of the clock is a second later: every batch is slow
+    clock = iter(range(10**9, 10**9 + 10_000))
+    monkeypatch.setattr(trial_logger.time, "monotonic", lambda: float(next(clock)))
+    logged = []
+    for _ in range(6):
+        tracker.on_step_end(0, trials)
+        logged.append(sum(bool(client.get_metric_history(tracker.run_id(t), "val_elpd")) for t in trials))
+    assert logged == [1, 2, 3, 4, 5, 6]  # one trial's batch per step once the budget is spent

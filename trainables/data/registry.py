@@ -43,7 +43,8 @@ class DatasetEntry:
     does once per sweep what every trial would otherwise redo (training a tokenizer) and returns
     the options that use it. ``inputs``: what the examples are (``tensor``, token ids ``tokens``, or
     packed ``molecules``); a model must read the same kind. ``input_curve``: the splits carry a 1-D
-    input grid (``DatasetSplits.curve``) to draw the predictive over.
+    input grid (``DatasetSplits.curve``) to draw the predictive over. ``fixed_ood``: the OOD sets the
+    loader always builds (image sets add those their ``ood`` option names).
     """
 
     loader: Callable[..., DatasetSplits]
@@ -54,6 +55,7 @@ class DatasetEntry:
     inputs: str = "tensor"
     input_curve: bool = False
     check: Callable[[dict[str, Any]], None] | None = None
+    fixed_ood: tuple[str, ...] = ()
 
 
 def _image_entry(name: str, loader: Callable[..., DatasetSplits]) -> DatasetEntry:
@@ -66,15 +68,19 @@ def _image_entry(name: str, loader: Callable[..., DatasetSplits]) -> DatasetEntr
 
 
 REGISTRY: dict[str, DatasetEntry] = {
-    "digits": DatasetEntry(load_digits, "classification", check=check_digits_sizes),
+    "digits": DatasetEntry(
+        load_digits, "classification", check=check_digits_sizes, fixed_ood=("permuted_digits",)
+    ),
     "cifar10": _image_entry("cifar10", load_cifar10),
     "cifar100": _image_entry("cifar100", load_cifar100),
     "mnist": _image_entry("mnist", load_mnist),
     "fashion_mnist": _image_entry("fashion_mnist", load_fashion_mnist),
-    "diabetes": DatasetEntry(load_diabetes, "regression"),
-    "gap_1d": DatasetEntry(load_gap_1d, "regression", input_curve=True),
-    "regression_1d": DatasetEntry(load_regression_1d, "regression", input_curve=True),
-    "uci": DatasetEntry(load_uci, "regression", locate_uci),
+    "diabetes": DatasetEntry(load_diabetes, "regression", fixed_ood=("far_inputs",)),
+    "gap_1d": DatasetEntry(load_gap_1d, "regression", input_curve=True, fixed_ood=("gap_and_beyond",)),
+    "regression_1d": DatasetEntry(
+        load_regression_1d, "regression", input_curve=True, fixed_ood=("far_inputs",)
+    ),
+    "uci": DatasetEntry(load_uci, "regression", locate_uci, fixed_ood=("far_inputs",)),
     "qm9": DatasetEntry(load_qm9, "regression", locate_qm9, download_qm9, inputs="molecules"),
     "sst2": DatasetEntry(load_sst2, "classification", locate_sst2, prepare=prepare_sst2, inputs="tokens"),
     "imdb": DatasetEntry(load_imdb, "classification", locate_imdb, prepare=prepare_imdb, inputs="tokens"),
@@ -93,6 +99,11 @@ def complete_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
     bound = inspect.signature(DATASETS[name]).bind(**options)
     bound.apply_defaults()
     return dict(bound.arguments)
+
+
+def ood_set_names(name: str, options: dict[str, Any]) -> list[str]:
+    """The OOD sets dataset ``name`` builds with ``options``, known without reading its files."""
+    return [*REGISTRY[name].fixed_ood, *complete_options(name, options).get("ood", ())]
 
 
 def check_dataset(name: str, options: dict[str, Any]) -> None:

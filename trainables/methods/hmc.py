@@ -169,7 +169,7 @@ def train_hmc(config: dict[str, Any], context: TrialContext) -> None:
     """Ray Tune trainable: one HMC chain from the seed's MAP weights (with ``from``) or a fresh
     initialisation; report every iteration."""
     start = start_trial(config, HMCSettings)
-    run_fit(HMCFit(start, context), start.settings.checkpoint_every_s)
+    run_fit(HMCFit(start, context), start, context)
 
 
 def chain_steps(settings: HMCSettings) -> int:

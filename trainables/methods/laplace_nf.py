@@ -316,7 +316,7 @@ def train_laplace_nf(config: dict[str, Any], context: TrialContext) -> None:
         prepared["val_features"], settings.val_samples, generator.manual_seed(seed)
     )
     metrics = {"neg_elbo": history[-1], **LIKELIHOODS[data.likelihood].validation(outputs, data.val.labels)}
-    report(metrics, posterior, final=True)
+    report(metrics, posterior, final=True, parent=context.parent_scores.get(seed))
 
 
 METHOD = Method(

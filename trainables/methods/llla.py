@@ -12,7 +12,6 @@ transformers) takes seconds, which every evaluation actor and trial of another m
 from __future__ import annotations
 
 import copy
-import logging
 import math
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -32,8 +31,6 @@ from bdlsweep.trainables.runtime.context import TrialContext
 from bdlsweep.trainables.runtime.reporting import DIVERGED_BECAUSE, SELECTION_METRIC, report, trial_seed
 from bdlsweep.trainables.runtime.training import EVAL_BATCH_SIZE, trial_device
 from bdlsweep.trainables.settings import MethodSettings
-
-logger = logging.getLogger(__name__)
 
 HessianStructure = Literal["full", "diag", "kron"]
 RegressionHead = Literal["whole", "means"]
@@ -438,12 +435,7 @@ def train_llla(config: dict[str, Any], context: TrialContext) -> None:
     else:
         posterior.prior_precision = settings.prior_precision
     data = context.load_data(device)
-    if not all(is_gaussian(laplace) for laplace in posterior.laplaces):
-        logger.warning(
-            "seed %s: Hessian + prior precision %g is not positive definite; no Gaussian to sample",
-            seed,
-            posterior.prior_precision,
-        )
+    if not all(is_gaussian(laplace) for laplace in posterior.laplaces):  # the stage says so, once per seed
         report(
             {
                 SELECTION_METRIC: math.nan,
@@ -456,7 +448,12 @@ def train_llla(config: dict[str, Any], context: TrialContext) -> None:
     generator = torch.Generator(device=device).manual_seed(seed)
     outputs = posterior.predict_from_features(val_features, settings.val_samples, generator)
     metrics = LIKELIHOODS[data.likelihood].validation(outputs, data.val.labels)
-    report({**metrics, "fitted_prior_precision": posterior.prior_precision}, posterior, final=True)
+    report(
+        {**metrics, "fitted_prior_precision": posterior.prior_precision},
+        posterior,
+        final=True,
+        parent=context.parent_scores.get(seed),
+    )
 
 
 METHOD = Method(

@@ -159,7 +159,7 @@ class SGMCMCFit(IterativeFit):
 def train_sgmcmc(config: dict[str, Any], context: TrialContext) -> None:
     """Ray Tune trainable: run the sampler, keep samples per the schedule, report validation metrics."""
     start = start_trial(config, SGMCMCSettings)
-    run_fit(SGMCMCFit(start, context), start.settings.checkpoint_every_s)
+    run_fit(SGMCMCFit(start, context), start, context)
 
 
 METHOD = Method(

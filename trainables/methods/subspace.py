@@ -259,7 +259,7 @@ def train_subspace(config: dict[str, Any], context: TrialContext) -> None:
     """Ray Tune trainable: subspace around the seed's SWAG solution, then ESS or VI inside it."""
     start = start_trial(config, SubspaceSettings)
     fit = SubspaceESSFit if start.settings.inference == "ess" else SubspaceVIFit
-    run_fit(fit(start, context), start.settings.checkpoint_every_s)
+    run_fit(fit(start, context), start, context)
 
 
 def subspace_steps(settings: SubspaceSettings) -> int:

@@ -243,7 +243,7 @@ class SWAGFit(IterativeFit):
 def train_swag(config: dict[str, Any], context: TrialContext) -> None:
     """Ray Tune trainable: SWAG from the seed's MAP checkpoint; reports SWAG and SWA metrics."""
     start = start_trial(config, SWAGSettings)
-    run_fit(SWAGFit(start, context), start.settings.checkpoint_every_s)
+    run_fit(SWAGFit(start, context), start, context)
 
 
 METHOD = Method(

@@ -153,7 +153,7 @@ class VIFit(IterativeFit):
 def train_vi(config: dict[str, Any], context: TrialContext) -> None:
     """Ray Tune trainable: fit q by the tempered ELBO; report validation metrics of q's samples."""
     start = start_trial(config, VISettings)
-    run_fit(VIFit(start, context), start.settings.checkpoint_every_s)
+    run_fit(VIFit(start, context), start, context)
 
 
 METHOD = Method(

@@ -21,6 +21,8 @@ class TrialContext:
     ``prepared`` maps each seed to a folder of per-seed work done once before the trials (for
     example cached features and the Laplace Hessian). ``refit``: the trials train on the training and
     validation sets together (a selected configuration trained again, see ``sweeps/refit.py``).
+    ``parent_scores`` maps each seed to the validation scores of its parent checkpoint, which a trial's
+    reports are held against (see ``reporting.beyond_parent``).
     """
 
     sweep: str
@@ -32,6 +34,7 @@ class TrialContext:
     parents: dict[int, str] = field(default_factory=dict)
     prepared: dict[int, str] = field(default_factory=dict)
     refit: bool = False
+    parent_scores: dict[int, dict[str, float]] = field(default_factory=dict)
 
     def load_data(self, device: torch.device | None = None, train_on_device: bool = True) -> DatasetSplits:
         """The stage's dataset with val/test tensors, and train ones if ``train_on_device``, on ``device``

@@ -117,4 +117,4 @@ def fit_network(
     wraps the likelihood used for the training loss (one per estimator).
     """
     fit = NetworkFit(start, context, make_posterior, model_overrides, model_name, training_loss)
-    run_fit(fit, start.settings.checkpoint_every_s)
+    run_fit(fit, start, context)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 
@@ -22,6 +22,9 @@ from bdlsweep.trainables.posteriors.base import Posterior
 from bdlsweep.trainables.runtime.reporting import SELECTION_METRIC, report, resume_state, trial_seed
 from bdlsweep.trainables.runtime.training import seed_everything, trial_device
 from bdlsweep.trainables.settings import MethodSettings
+
+if TYPE_CHECKING:
+    from bdlsweep.trainables.runtime.context import TrialContext
 
 STEP = "epoch"  # the loop's counter in reports and saved state: epochs, or iterations of a sampler
 
@@ -69,8 +72,11 @@ class IterativeFit(ABC):
         """Continue from a ``state_dict`` saved with a checkpoint of this trial."""
 
 
-def run_fit(fit: IterativeFit, every_s: float) -> None:
-    """Run ``fit`` from the start or from this trial's last checkpoint, reporting every step to Tune."""
+def run_fit(fit: IterativeFit, start: TrialStart, context: TrialContext) -> None:
+    """Run ``fit`` from the start or from this trial's last checkpoint, reporting every step to Tune
+    (a checkpoint every ``checkpoint_every_s``); a report far beyond the validation scores of the model
+    the trial starts from (``context.parent_scores``) diverged."""
+    every_s, parent = start.settings.checkpoint_every_s, context.parent_scores.get(start.seed)
     start = 0
     resumed = resume_state()
     if resumed is not None:
@@ -90,6 +96,7 @@ def run_fit(fit: IterativeFit, every_s: float) -> None:
             final=index + 1 == fit.steps,
             every_s=every_s,
             keep=improved,
+            parent=parent,
         )
 
 
