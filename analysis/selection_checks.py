@@ -30,11 +30,13 @@ def worse_than_parent_notes(
     parent_label: str,
     parent: dict[int, float],
     edges: dict[str, str] | None = None,
+    searched: bool = True,
 ) -> list[str]:
     """One note naming the seeds whose selected ``metric`` (``selected``: seed → value) is below the
     validation ELPD of the parent's selected member (``parent``: seed → value), with a hint: where the
     worse seeds' selections all sit at one edge of a searched grid (``edges``: hyper-parameter → "lowest"
-    or "highest"), the hint points past that edge, else it is the method's usual hint."""
+    or "highest"), the hint points past that edge; a stage that searches nothing (``searched`` false) is
+    told so; else the hint is the method's usual one."""
     worse = {
         seed: value for seed, value in sorted(selected.items()) if seed in parent and value < parent[seed]
     }
@@ -43,7 +45,9 @@ def worse_than_parent_notes(
     listed = ", ".join(
         f"seed {seed} {metric}={value:.4g} < {parent[seed]:.4g}" for seed, value in worse.items()
     )
-    if edges:
+    if not searched:
+        hint = "it searches nothing: its settings are fixed by the sweep file (search a grid to tune them)"
+    elif edges:
         hint = "; ".join(
             f"{key} was selected at its grid's {edge} value: extend the grid past it"
             for key, edge in edges.items()

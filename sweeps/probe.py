@@ -28,6 +28,7 @@ from bdlsweep.sweeps.pipeline import prepare_data
 from bdlsweep.sweeps.ray_session import ray_for
 from bdlsweep.sweeps.spec_models import StageSpec, SweepSpec
 from bdlsweep.sweeps.stage import stage_context
+from bdlsweep.sweeps.stage_parents import parent_problems
 from bdlsweep.sweeps.training_cost import StageCost, stage_cost
 from bdlsweep.trainables.runtime.context import TrialContext
 from bdlsweep.trainables.runtime.reporting import POSTERIOR_DIR
@@ -71,13 +72,31 @@ def _at_once(stage: StageSpec) -> int:
 
 def _probe_settings(stage: StageSpec, scale: int, point: int = 0) -> MethodSettings:
     """The stage's settings at grid point ``point`` (the first by default), shortened by the method's
-    ``probe`` settings with their step counts (the integers) multiplied by ``scale``."""
+    ``probe`` settings with their step counts (the integers) multiplied by ``scale``, and its
+    ``probe_fixed`` settings as given."""
     first = grid_settings(stage)[point].model_dump()
     probe = {
         key: value * scale if isinstance(value, int) and not isinstance(value, bool) else value
         for key, value in stage.method_info.probe.items()
     }
-    return stage.method_info.settings.model_validate({**first, **probe})
+    return stage.method_info.settings.model_validate({**first, **probe, **stage.method_info.probe_fixed})
+
+
+def probe_points(stage: StageSpec) -> list[int]:
+    """The grid points a probe may try, in order: first, last, middle (until one trains)."""
+    points = len(grid_settings(stage))
+    return list(dict.fromkeys((0, points - 1, points // 2)))
+
+
+def check_probe_plan(spec: SweepSpec) -> None:
+    """Raise ``ValueError`` unless every stage's probe settings (at each point and step scale it may run)
+    validate and can start from its parent stage's probe: what ``probe_sweep`` needs before it runs."""
+
+    def probed(stage: StageSpec) -> list[MethodSettings]:
+        return [_probe_settings(stage, scale, point) for point in probe_points(stage) for scale in (1, 2)]
+
+    for name, key, problem in parent_problems(spec.stages, probed):
+        raise ValueError(f"probe of stage {name}: {key}: {problem} (the method's probe settings)")
 
 
 def _run_probe_trials(
@@ -143,8 +162,7 @@ def probe_stage(
     seed = spec.seeds[0]
     context = stage_context(spec, stage, {seed: parents[stage.parent]} if stage.parent else {})
     context, prepare_s = _prepare(stage, context, seed, folder / "prepared" / stage.name)
-    points = len(grid_settings(stage))
-    for point in dict.fromkeys((0, points - 1, points // 2)):  # first, last, middle: until one trains
+    for point in probe_points(stage):
         settings = [_probe_settings(stage, scale, point) for scale in (1, 1, 2)]
         results = _run_probe_trials(stage, settings, context, seed, folder / f"point_{point}")
         if results[0].checkpoint is not None:
@@ -165,6 +183,7 @@ def probe_sweep(spec: SweepSpec) -> list[StageProbe]:
     """Probe every stage in order, each from its parent's probe, in a temporary folder."""
     probes, parents = [], {}
     scratch = tempfile.TemporaryDirectory(prefix="bdlsweep-probe-")
+    check_probe_plan(spec)
     with ray_for(spec.ray.address, spec.ray.num_cpus), scratch as folder:
         spec = prepare_data(spec.model_copy(update={"storage": Location.parse(folder)}))
         for stage in spec.stages.values():

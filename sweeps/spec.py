@@ -24,6 +24,7 @@ from bdlsweep.sweeps.spec_cell_settings import CellSettingsCheck
 from bdlsweep.sweeps.spec_cells import check_stage_methods, validate_cell
 from bdlsweep.sweeps.spec_models import MAX_SEEDS, EvaluateSpec, SweepFile, SweepSpec, selection_names
 from bdlsweep.sweeps.spec_stages import budget_steps, dependency_order, validate_stage
+from bdlsweep.sweeps.stage_parents import parent_problems
 from bdlsweep.sweeps.suite_cells import expand_cells
 from bdlsweep.trainables.data import DATASET_LIKELIHOODS
 from bdlsweep.trainables.data.registry import REGISTRY as DATASET_REGISTRY
@@ -175,6 +176,8 @@ def _load_spec(path: Path, overrides: list[str] | tuple[str, ...]) -> SweepSpec:
         source,
         {name: validate_stage(source, name, raw_stage) for name, raw_stage in top.stages.items()},
     )
+    for name, key, problem in parent_problems(stages):
+        raise SpecError(source, key_path(["stages", name, key]), problem)
     names = selection_names(stages)
     check = CellSettingsCheck(
         source,
@@ -187,11 +190,15 @@ def _load_spec(path: Path, overrides: list[str] | tuple[str, ...]) -> SweepSpec:
         cell_stages = check.stages_of(found.settings)
         update = {"stages": cell_stages, "evaluate": check.evaluate_of(found.settings)}
         cells[index] = cells[index].model_copy(update=update)
-        for stage in {**stages, **cell_stages}.values():
+        merged = {**stages, **cell_stages}
+        for stage in merged.values():
             problem = stage.settings.likelihood_problem(DATASET_LIKELIHOODS[cells[index].dataset])
             if problem is not None:
                 where = key_path(["stages", stage.name, problem[0]])
                 raise SpecError(source, found.settings.origin(where) or where, problem[1])
+        for name, key, problem in parent_problems(merged):
+            where = key_path(["stages", name, key])
+            raise SpecError(source, found.settings.origin(where) or where, problem)
     first = cells[0]
     budgeted = [stage.name for stage in stages.values() if stage.steps is not None]
     if budgeted and len(cells) > 1:

@@ -415,7 +415,9 @@ def _check_selection(
         parents = {seed: float(record.metrics[upstream.metric]) for seed, record in upstream.members.items()}
         seeds = sorted(seed for seed, value in chosen.items() if seed in parents and value < parents[seed])
         edges = selected_edges(stage.search, {seed: selection.members[seed].config for seed in seeds})
-        worse = worse_than_parent_notes(label, stage.method, metric, chosen, upstream.label, parents, edges)
+        worse = worse_than_parent_notes(
+            label, stage.method, metric, chosen, upstream.label, parents, edges, bool(stage.search)
+        )
     if worse and spec.selection.require_better_than_parent:
         raise RuntimeError(f"stage {stage.name}: {worse[0]} (selection.require_better_than_parent)")
     outliers = blown_up_notes(label, metric, [(r.trial_id, r.seed, r.metrics) for r in records])

@@ -183,6 +183,13 @@ def write_every_paper_dataset(root: Path) -> Path:
     write_idx(root, "mnist")
     write_idx(root, "fashion_mnist")
     write_imdb(root)
-    for folder in ("bostonHousing", "concrete", "energy", "yacht", "wine-quality-red"):
+    for folder in (
+        "bostonHousing",
+        "concrete",
+        "energy",
+        "naval-propulsion-plant",
+        "yacht",
+        "wine-quality-red",
+    ):
         write_uci(root, folder, splits=20)
     return root

@@ -61,7 +61,11 @@ class Method:
     iterations) a trial makes; None for methods that report once (they cannot be stopped early).
     ``passes`` says how many passes over the training set a trial and a seed's preparation make;
     ``probe`` holds the settings that shorten a trial to a few steps of the real size (``--probe``
-    times one to estimate the sweep's hours).
+    times one to estimate the sweep's hours): its integers are step counts, doubled for the probe's
+    longer trial; ``probe_fixed`` holds probe settings kept as given. ``parent_problem(settings,
+    parent_settings)``, when given, says why a trial with ``settings`` cannot start from a parent trained
+    with ``parent_settings`` (the setting's key and the problem), or None when it can: checked when the
+    sweep file is read.
     """
 
     name: str
@@ -79,3 +83,5 @@ class Method:
     steps: Callable[[Any], int] | None = None
     passes: TrainingPasses = TrainingPasses()
     probe: dict[str, Any] = field(default_factory=lambda: {"epochs": 2})
+    probe_fixed: dict[str, Any] = field(default_factory=dict)
+    parent_problem: Callable[[Any, Any], tuple[str, str] | None] | None = None

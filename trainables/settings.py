@@ -71,11 +71,17 @@ class OptimizerSettings(StrictModel):
 
 
 class ScheduleSettings(StrictModel):
-    """Learning-rate schedule: cosine annealing over all epochs, step decay, or constant."""
+    """Learning-rate schedule: cosine annealing over all epochs, step decay, constant, or SWA's.
 
-    name: Literal["cosine", "step", "constant"] = "cosine"
+    ``swa`` is the schedule of Izmailov et al. (2018), "Averaging Weights Leads to Wider Optima and Better
+    Generalization" (and of the SWAG and MultiSWAG code): the initial rate for the first half of the
+    epochs, a linear decay to ``final_ratio`` times it by 90% of them, then constant.
+    """
+
+    name: Literal["cosine", "step", "constant", "swa"] = "cosine"
     step_size: int = Field(10, gt=0)
     gamma: float = Field(0.1, gt=0, le=1)
+    final_ratio: float = Field(0.01, gt=0, le=1)
 
 
 class SpeedSettings(StrictModel):

@@ -52,3 +52,11 @@ def test_selected_edges_names_an_edge_only_when_every_seed_chose_it():
     assert selected_edges(search, {1: {"temperature": 1.0}}) == {"temperature": "lowest"}
     assert selected_edges(search, {1: {"temperature": 1.0}, 2: {"temperature": 100.0}}) == {}
     assert selected_edges(search, {1: {"temperature": 10.0}}) == {}
+
+
+def test_a_stage_that_searches_nothing_is_not_told_to_change_its_grid():
+    notes = worse_than_parent_notes("swag", "swag", "val_elpd", {1: -0.9}, "map", {1: -0.8}, searched=False)
+    assert notes[0].endswith(
+        "it searches nothing: its settings are fixed by the sweep file (search a grid to tune them)"
+    )
+    assert "grid:" not in notes[0]

@@ -20,7 +20,7 @@ DATASETS = {
     "cifar10": ["dataset={name: cifar10, shift: files, corruptions: [fog], ood: [svhn], val_size: 20}"],
     "mnist": ["dataset={name: mnist, ood: [fashion_mnist], val_size: 20}"],
     "uci": ["dataset={name: uci, dataset: concrete, split: 1}"],
-    "sst2": ["dataset={name: sst2}", "model={name: cnn_lstm}"],
+    "sst2": ["dataset={name: sst2}", "model={name: cnn_lstm}", "evaluate.splits=[test]"],  # no OOD set
 }
 
 

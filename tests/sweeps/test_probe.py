@@ -4,10 +4,35 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from fake_data import write_every_paper_dataset
+from repo_paths import ROOT
 
 from bdlsweep.cli import main
-from bdlsweep.sweeps.probe import estimate, trial_rates
+from bdlsweep.sweeps.probe import check_probe_plan, estimate, trial_rates
+from bdlsweep.sweeps.spec import load_spec
 from bdlsweep.sweeps.training_cost import StageCost
+from bdlsweep.trainables.data.registry import REGISTRY as DATASETS
+from bdlsweep.trainables.methods import subspace
+
+SWEEP_FILES = sorted((ROOT / "sweeps").glob("*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return write_every_paper_dataset(tmp_path_factory.mktemp("data"))
+
+
+@pytest.mark.parametrize("path", SWEEP_FILES, ids=lambda path: path.stem)
+def test_the_probe_of_every_shipped_sweep_plans_settings_that_validate_and_fit_their_parents(path, data_dir):
+    reads_files = DATASETS[yaml.safe_load(path.read_text())["dataset"]["name"]].locate is not None
+    check_probe_plan(load_spec(path, [f"data_dir={data_dir}"] if reads_files else []))
+
+
+def test_a_probe_whose_subspace_needs_more_snapshots_than_its_probed_swag_keeps_is_refused(monkeypatch):
+    spec = load_spec(ROOT / "sweeps" / "digits_sampling.yaml")
+    monkeypatch.setitem(subspace.METHOD.probe_fixed, "rank", 3)  # a probed SWAG keeps 2 snapshots
+    with pytest.raises(ValueError, match="probe of stage subspace: rank: rank 3 exceeds the 2 snapshots"):
+        check_probe_plan(spec)
 
 
 def test_two_trials_give_the_seconds_per_pass_and_the_fixed_seconds_per_trial():

@@ -305,3 +305,20 @@ def test_ood_in_splits_with_no_ood_set_is_a_one_line_error(tmp_path, capsys):
     raw["evaluate"]["splits"] = ["test"]  # without ood in the splits, an empty OOD list is what was asked
     path.write_text(yaml.safe_dump(raw))
     assert load_spec(path).dataset_options["ood"] == []
+
+
+@pytest.mark.parametrize(
+    ("override", "problem"),
+    [
+        ("stages.subspace.rank=11", "rank 11 exceeds the 10 snapshots its SWAG stage keeps"),
+        ("stages.swag.epochs=4", "rank 5 exceeds the 4 snapshots its SWAG stage keeps"),
+    ],
+)
+def test_a_subspace_of_more_dimensions_than_its_swag_keeps_snapshots_is_a_one_line_error(
+    tmp_path, capsys, override, problem
+):
+    sweep = ROOT / "sweeps" / "digits_sampling.yaml"
+    assert main(["run", str(sweep), f"storage={tmp_path / 'run'}", override, "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "stages.subspace.rank: " in err and problem in err
+    assert not (tmp_path / "run").exists()

@@ -262,6 +262,18 @@ def train_subspace(config: dict[str, Any], context: TrialContext) -> None:
     run_fit(fit(start, context), start, context)
 
 
+def rank_problem(settings: SubspaceSettings, swag: Any) -> tuple[str, str] | None:
+    """A PCA subspace's rank must not exceed the snapshots its SWAG parent keeps (one per epoch, up to
+    its rank)."""
+    kept = min(swag.epochs, swag.rank)
+    if settings.subspace != "pca" or settings.rank <= kept:
+        return None
+    return "rank", (
+        f"rank {settings.rank} exceeds the {kept} snapshots its SWAG stage keeps (one per epoch, up to its "
+        f"rank: epochs {swag.epochs}, rank {swag.rank})"
+    )
+
+
 def subspace_steps(settings: SubspaceSettings) -> int:
     """ESS reports once per transition, VI once per epoch."""
     return settings.iterations if settings.inference == "ess" else settings.epochs
@@ -281,7 +293,9 @@ METHOD = Method(
     checkpoint="last",
     parents=("swag",),
     tiny={"rank": 2, "iterations": 3, "burn_in": 1, "val_samples": 2},
-    probe={"iterations": 2, "burn_in": 1, "epochs": 2, "rank": 2},  # a probed SWAG keeps 2 snapshots
+    probe={"iterations": 2, "burn_in": 1, "epochs": 2},
+    probe_fixed={"rank": 2},  # a probed SWAG keeps 2 snapshots, at either of the probe's lengths
+    parent_problem=rank_problem,
     passes=TrainingPasses(
         subspace_passes, rule="ESS: at least one full-batch likelihood per transition; VI: one pass per epoch"
     ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 
 import numpy as np
 import torch
@@ -62,6 +63,17 @@ def build_optimizer(parameters, settings: OptimizerSettings) -> torch.optim.Opti
     return optimizer_class(parameters, lr=settings.lr, weight_decay=settings.weight_decay)
 
 
+def swa_factor(final_ratio: float, epochs: int, epoch: int) -> float:
+    """SWA's learning-rate factor at ``epoch`` (from 0) of ``epochs``: 1 up to half way, linear down to
+    ``final_ratio`` at 90%, then ``final_ratio``."""
+    progress = epoch / epochs
+    if progress <= 0.5:
+        return 1.0
+    if progress <= 0.9:
+        return 1.0 - (1.0 - final_ratio) * (progress - 0.5) / 0.4
+    return final_ratio
+
+
 def build_schedule(
     optimizer: torch.optim.Optimizer, settings: ScheduleSettings, epochs: int
 ) -> torch.optim.lr_scheduler.LRScheduler:
@@ -70,6 +82,8 @@ def build_schedule(
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     if settings.name == "step":
         return torch.optim.lr_scheduler.StepLR(optimizer, settings.step_size, settings.gamma)
+    if settings.name == "swa":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, partial(swa_factor, settings.final_ratio, epochs))
     return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
 
 

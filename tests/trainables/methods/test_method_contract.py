@@ -157,5 +157,7 @@ def test_the_training_passes_are_counted_and_a_preparation_counts_per_seed(name)
 def test_the_probe_settings_validate_and_doubled_they_double_the_training_passes(name):
     method = METHODS[name]
     doubled = {key: 2 * v if type(v) is int else v for key, v in method.probe.items()}
-    short, long = (method.settings.model_validate(values) for values in (method.probe, doubled))
+    short, long = (
+        method.settings.model_validate({**values, **method.probe_fixed}) for values in (method.probe, doubled)
+    )
     assert method.passes.per_trial(long) == 2 * method.passes.per_trial(short)
