@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -29,7 +30,7 @@ STOPPED_EARLY = "stopped_early"
 logger = logging.getLogger(__name__)
 
 
-STEP_BUDGET_S = 0.25  # Ray warns of a callback that holds its loop for over 0.5 s
+SENDER_POLL_S = 1.0  # how often the sender looks again at records waiting for a server that was away
 
 
 class MLflowTrialLogger(tune.Callback):
@@ -37,7 +38,9 @@ class MLflowTrialLogger(tune.Callback):
 
     A trial's results are gathered and logged together at most every ``batch_s`` seconds (and when
     the trial ends): one ``log_batch`` costs the driver about as much for one epoch's metrics as for
-    a hundred, and the driver shares the machine's cores with the trials.
+    a hundred, and the driver shares the machine's cores with the trials. Records are sent in order by
+    one background thread, so Tune's loop never waits on the store (a SQLite commit on a machine whose
+    cores are busy training took up to a second, and Ray warned of each "performance bottleneck").
     When the tracking server cannot be reached, records wait in order and are sent once it answers
     again (tried at most every ``retry_s`` seconds), so trials go on training meanwhile; what is
     still waiting when the driver stops is in Tune's results, which ``bdlsweep sync-mlflow`` logs.
@@ -69,10 +72,23 @@ class MLflowTrialLogger(tune.Callback):
         self._gathered: dict[str, tuple[Any, list[Metric], dict[str, RunTag]]] = {}
         self._gathered_since = 0.0
         self._last_steps: dict[str, dict[str, int]] = {}  # run id → metric key → last step it holds
+        self._start_threading()
+
+    def _start_threading(self) -> None:
+        self._queue_lock = threading.Lock()  # guards _pending
+        self._record_lock = threading.RLock()  # one record (or run lookup) at a time
+        self._wake = threading.Event()
+        self._sender: threading.Thread | None = None
+        self._closing = False
 
     def __getstate__(self) -> dict[str, Any]:
         unsent = {"_pending": [], "_retry_at": 0.0, "_gathered": {}, "_gathered_since": 0.0}
-        return {**self.__dict__, "_client": None, "_runs": {}, "_last_steps": {}, **unsent}
+        threads = {"_queue_lock": None, "_record_lock": None, "_wake": None, "_sender": None}
+        return {**self.__dict__, "_client": None, "_runs": {}, "_last_steps": {}, **unsent, **threads}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._start_threading()
 
     @property
     def client(self) -> MlflowClient:
@@ -81,16 +97,54 @@ class MLflowTrialLogger(tune.Callback):
         return self._client
 
     def _send(self, record: Callable[[], None]) -> None:
-        """Send ``record`` after those waiting (unless the server was just found away)."""
-        self._pending.append(record)
-        if time.monotonic() >= self._retry_at:
-            self._flush()
+        """Queue ``record`` for the sender thread, after those waiting."""
+        with self._queue_lock:
+            self._pending.append(record)
+        if self._sender is None:
+            self._sender = threading.Thread(
+                target=self._send_waiting, name="mlflow-trial-logger", daemon=True
+            )
+            self._sender.start()
+        self._wake.set()
+
+    def _send_waiting(self) -> None:
+        """The sender thread: send what waits whenever woken (or, while the server is away, when its
+        retry time has come) until the experiment ends."""
+        while not self._closing:
+            self._wake.wait(SENDER_POLL_S)
+            self._wake.clear()
+            if not self._closing and time.monotonic() >= self._retry_at:
+                self._flush()
+
+    def wait_sent(self, timeout_s: float = 60.0) -> bool:
+        """Wait until every queued record is sent (True), or the server is away or ``timeout_s`` passed."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._queue_lock:
+                if not self._pending:
+                    return True
+            if self._retry_at:
+                return False
+            time.sleep(0.01)
+        return False
+
+    def _stop_sender(self) -> None:
+        if self._sender is not None:
+            self._closing = True
+            self._wake.set()
+            self._sender.join()
+            self._sender, self._closing = None, False
 
     def _flush(self) -> None:
         """Send the waiting records in order; stop at the first failure while the server is away."""
-        while self._pending:
+        while True:
+            with self._queue_lock:
+                if not self._pending:
+                    break
+                record = self._pending[0]
             try:
-                self._pending[0]()
+                with self._record_lock:
+                    record()
             except UNREACHABLE as error:
                 if refused(error) and unreachable_reason(self.tracking_uri) is None:
                     logger.warning("MLflow refused a record, dropped: %s", str(error).splitlines()[0][:200])
@@ -104,11 +158,16 @@ class MLflowTrialLogger(tune.Callback):
                         )
                     self._retry_at = time.monotonic() + self.retry_s
                     return
-            self._pending.pop(0)
+            with self._queue_lock:
+                self._pending.pop(0)
         self._retry_at = 0.0
 
     def run_id(self, trial) -> str:
         """The MLflow run of ``trial``: recorded before (after a resume) or created once."""
+        with self._record_lock:
+            return self._run_id(trial)
+
+    def _run_id(self, trial) -> str:
         if trial.trial_id not in self._runs:
             tags = {**self.tags, **self.cell_tags.get(trial.config.get(CELL), {})}
             run_id = create_trial_run(
@@ -164,16 +223,9 @@ class MLflowTrialLogger(tune.Callback):
         latest_tags.update({tag.key: tag for tag in tags})
 
     def on_step_end(self, iteration, trials, **info) -> None:
-        """Log the gathered results, for at most ``STEP_BUDGET_S`` per step of Tune's loop: with many
-        trials running, logging them all at once held the loop for over a second (Ray's "may be a
-        performance bottleneck" warning); the rest go at the next steps."""
-        if not self._gathered or time.monotonic() - self._gathered_since < self.batch_s:
-            return
-        deadline = time.monotonic() + STEP_BUDGET_S
-        for trial_id in list(self._gathered):
-            self._log_gathered(trial_id)
-            if time.monotonic() > deadline:
-                return
+        """Queue the gathered results once ``batch_s`` has passed since the first of them."""
+        if self._gathered and time.monotonic() - self._gathered_since >= self.batch_s:
+            self._log_all_gathered()
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         status = "FAILED" if trial.last_result.get(DIVERGED) else "FINISHED"
@@ -188,6 +240,7 @@ class MLflowTrialLogger(tune.Callback):
 
     def on_experiment_end(self, trials, **info) -> None:
         self._log_all_gathered()
+        self._stop_sender()
         self._flush()
         if self._pending:
             logger.warning(

@@ -57,7 +57,7 @@ def test_a_seed_whose_every_trial_diverges_fails_the_stage_naming_seed_and_grid(
 ):
     stages = {"map": {**SWEEP["stages"]["map"], "search": {"optimizer.lr": [DIVERGING_LR]}}}
     path = _sweep_file(tmp_path, stages=stages, evaluate={**SWEEP["evaluate"], "methods": ["map"]})
-    expected = r"stage map: every trial of seed 1 diverged \(grid: optimizer\.lr="
+    expected = r"stage map: every trial of seed 1 diverged \(NaN/inf; grid: optimizer\.lr="
     with pytest.raises(RuntimeError, match=expected):
         run_sweep(load_spec(path, [f"storage={tmp_path / 'sweep'}"]))
     assert main(["status", str(tmp_path / "sweep")]) == 1

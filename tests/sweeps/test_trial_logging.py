@@ -1,6 +1,7 @@
 """What a trial reports reaches MLflow whole though gathered, and checkpoints follow their cadence."""
 
 import pickle
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -48,14 +49,17 @@ def test_gathered_results_are_logged_every_batch_interval_and_when_the_trial_end
     for step in (1, 2, 3):
         tracker.on_trial_result(0, [trial], trial, _result(step))
     tracker.on_step_end(0, [trial])
+    assert tracker.wait_sent()
     assert client.get_metric_history(run_id, "val_elpd") == []  # the interval has not passed
     tracker.batch_s = 0.0
     tracker.on_step_end(0, [trial])
+    assert tracker.wait_sent()
     assert [m.step for m in client.get_metric_history(run_id, "val_elpd")] == [1, 2, 3]
     tracker.on_trial_result(0, [trial], trial, _result(4))
     trial.last_result = _result(4)
     tracker.batch_s = 3600.0
     tracker.on_trial_complete(0, [trial], trial)
+    assert tracker.wait_sent()
     history = client.get_metric_history(run_id, "val_elpd")
     assert [(m.step, m.value) for m in history] == [(s, -1.0 / s) for s in (1, 2, 3, 4)]
     run = client.get_run(run_id)
@@ -80,6 +84,7 @@ def test_steps_a_restored_trial_reports_again_are_logged_once(tmp_path):
     for step in (1, 2, 3):
         tracker.on_trial_result(0, [trial], trial, _result(step))
         tracker.on_step_end(0, [trial])
+    assert tracker.wait_sent()
     restored = pickle.loads(pickle.dumps(tracker))  # as Tune restores its callbacks after a killed driver
     restored.setup()
     for step in (2, 3, 4, 5):  # the trial resumes from its checkpoint at step 1
@@ -87,6 +92,7 @@ def test_steps_a_restored_trial_reports_again_are_logged_once(tmp_path):
         restored.on_step_end(0, [trial])
     trial.last_result = _result(5)
     restored.on_trial_complete(0, [trial], trial)
+    assert restored.wait_sent()
     run_id = restored.run_id(trial)
     assert run_id == tracker.run_id(trial)
     assert [m.step for m in client.get_metric_history(run_id, "val_elpd")] == [1, 2, 3, 4, 5]
@@ -148,19 +154,26 @@ def test_only_a_4xx_answer_is_a_refused_record_a_5xx_or_no_answer_waits():
     assert not refused(requests.ConnectionError("connection refused"))
 
 
-def test_one_step_of_tunes_loop_logs_for_a_bounded_time_and_the_rest_at_the_next(tmp_path, monkeypatch):
-    from bdlsweep.sweeps import trial_logger
-
+def test_tunes_loop_never_waits_on_the_tracking_store(tmp_path):
     tracker, client = _logger(tmp_path, batch_s=0.0)
-    trials = [SimpleNamespace(trial_id=f"t{i}", config={"seed": i}, last_result={}) for i in range(6)]
+    trials = [SimpleNamespace(trial_id=f"t{i}", config={"seed": i}, last_result={}) for i in range(3)]
     for trial in trials:
         tracker.on_trial_start(0, trials, trial)
+    assert tracker.wait_sent()
+    release = threading.Event()
+    original = tracker.client.log_batch
+
+    def blocked_log_batch(*args, **kwargs):
+        release.wait(30)  # a store that answers only when the test lets it
+        return original(*args, **kwargs)
+
+    tracker.client.log_batch = blocked_log_batch
+    for trial in trials:
         tracker.on_trial_result(0, trials, trial, _result(1))
-    # each reading of the clock is a second later: every batch is slow
-    clock = iter(range(10**9, 10**9 + 10_000))
-    monkeypatch.setattr(trial_logger.time, "monotonic", lambda: float(next(clock)))
-    logged = []
-    for _ in range(6):
-        tracker.on_step_end(0, trials)
-        logged.append(sum(bool(client.get_metric_history(tracker.run_id(t), "val_elpd")) for t in trials))
-    assert logged == [1, 2, 3, 4, 5, 6]  # one trial's batch per step once the budget is spent
+    tracker.on_step_end(0, trials)  # returns while the store is still blocked
+    tracker.on_trial_complete(0, trials, trials[0])
+    assert not release.is_set() and not tracker.wait_sent(timeout_s=0.2)
+    release.set()
+    assert tracker.wait_sent()
+    assert all(client.get_metric_history(tracker.run_id(t), "val_elpd") for t in trials)
+    assert client.get_run(tracker.run_id(trials[0])).info.status == "FINISHED"
