@@ -79,7 +79,7 @@ def per_split(storage: Path) -> pd.DataFrame:
     """Test RMSE and LL per method, K and split (cell): the mean over that split's ensembles."""
     frame = results.ensembles(storage)
     test = frame[frame["split"] == "test"]
-    test = test[test["num_samples"] == test.groupby("method")["num_samples"].transform("max")]
+    test = test[test["num_samples"] == test.groupby(["method", "K"])["num_samples"].transform("max")]
     return test.groupby(["method", "K", "cell"], as_index=False)[["test_rmse", "test_elpd"]].mean()
 
 

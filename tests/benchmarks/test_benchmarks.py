@@ -110,3 +110,43 @@ def test_evaluation_shares_benchmark_times_the_evaluation_at_each_share(benchmar
         figures["seconds"]["1"] / figures["seconds"]["0.5"]
     )
     assert figures["image_forwards"] == 2 * 2 * 50
+
+
+def test_the_fidelity_benchmark_writes_the_real_boston_table_in_the_uci_layout(benchmarks, tmp_path):
+    import numpy as np
+
+    from bdlsweep.trainables.data.uci import load_uci
+
+    root = benchmarks("uci_fidelity").write_boston(tmp_path, splits=3)
+    for split in range(3):
+        data = load_uci(str(root), "boston", split=split)
+        assert len(data.test) == 51 and len(data.train) + len(data.val) == 455
+    table = np.loadtxt(root / "UCI_Datasets" / "bostonHousing" / "data" / "data.txt")
+    assert table.shape == (506, 14)
+    assert table[:, 13].min() == 5.0 and table[:, 13].max() == 50.0  # median values in $1000s, capped at 50
+    assert table[0, :3].tolist() == [0.00632, 18.0, 2.31]  # the UCI file's first row: CRIM, ZN, INDUS
+
+
+def test_the_fidelity_comparison_pairs_splits_and_scales_published_errors(benchmarks):
+    import pandas as pd
+
+    fidelity = benchmarks("uci_fidelity")
+    splits = pd.DataFrame(
+        {
+            "method": ["map"] * 4 + ["mc_dropout"] * 2,
+            "K": [1, 1, 3, 3, 1, 1],
+            "cell": ["s0", "s1", "s0", "s1", "s0", "s1"],
+            "test_rmse": [3.0, 3.4, 2.8, 3.2, 2.9, 3.1],
+            "test_elpd": [-2.6, -2.8, -2.5, -2.5, -2.4, -2.6],
+        }
+    )
+    rows = {(row["method"], row["K"]): row for row in fidelity.compare(splits, seeds=3)}
+    assert (
+        rows[("map", 1)]["test_rmse"] == "3.200 ± 0.200"
+        and rows[("map", 1)]["ll_minus_map_k1"] == "0.000 ± 0.000"
+    )
+    assert rows[("map", 3)]["ll_minus_map_k1"] == "0.200 ± 0.100"  # paired: +0.1 and +0.3
+    dropout = rows[("mc_dropout", 1)]
+    assert dropout["test_ll"] == "-2.500 ± 0.100" and dropout["published_ll"] == "-2.40 ± 0.04"
+    assert dropout["ll_gap_se"] == round(-0.1 / (0.1**2 + 0.04**2) ** 0.5, 2)
+    assert rows[("map", 3)]["published_rmse"] == "3.28 ± 0.22"  # Table 1's sd over 20 splits, / √20
