@@ -9,6 +9,9 @@ whole grid is too large.
 from __future__ import annotations
 
 import statistics
+from typing import Any
+
+from bdlsweep.analysis.grid_edges import selected_edges
 
 FAR_BELOW = 10.0  # an outlier is worse than its seed's median by more than FAR_BELOW × max(|median|, 1)
 
@@ -29,14 +32,12 @@ def worse_than_parent_notes(
     selected: dict[int, float],
     parent_label: str,
     parent: dict[int, float],
-    edges: dict[str, str] | None = None,
-    searched: bool = True,
+    search: dict[str, Any] | None = None,
+    configs: dict[int, dict[str, Any]] | None = None,
 ) -> list[str]:
     """One note naming the seeds whose selected ``metric`` (``selected``: seed → value) is below the
-    validation ELPD of the parent's selected member (``parent``: seed → value), with a hint: where the
-    worse seeds' selections all sit at one edge of a searched grid (``edges``: hyper-parameter → "lowest"
-    or "highest"), the hint points past that edge; a stage that searches nothing (``searched`` false) is
-    told so; else the hint is the method's usual one."""
+    validation ELPD of the parent's selected member (``parent``: seed → value), with a hint (from the
+    stage's ``search`` and the selected ``configs``, seed → config, where given; see ``_hint``)."""
     worse = {
         seed: value for seed, value in sorted(selected.items()) if seed in parent and value < parent[seed]
     }
@@ -45,16 +46,24 @@ def worse_than_parent_notes(
     listed = ", ".join(
         f"seed {seed} {metric}={value:.4g} < {parent[seed]:.4g}" for seed, value in worse.items()
     )
-    if not searched:
-        hint = "it searches nothing: its settings are fixed by the sweep file (search a grid to tune them)"
-    elif edges:
-        hint = "; ".join(
-            f"{key} was selected at its grid's {edge} value: extend the grid past it"
+    worse_configs = {seed: (configs or {})[seed] for seed in worse if seed in (configs or {})}
+    hint = _hint(method, search, worse_configs)
+    return [f"{label} is worse on validation than the {parent_label} it starts from ({listed}): {hint}"]
+
+
+def _hint(method: str, search: dict[str, Any] | None, configs: dict[int, dict[str, Any]]) -> str:
+    """What to change: nothing is searched (``search`` empty): say so; the worse seeds' selections
+    (``configs``) all at one edge of a searched grid: extend it past that edge; else the method's hint."""
+    if search is not None and not search:
+        return "it searches nothing: its settings are fixed by the sweep file (search a grid to tune them)"
+    edges = selected_edges(search or {}, configs)
+    if edges:
+        beyond = {"lowest": "below", "highest": "above"}
+        return "; ".join(
+            f"{key} was selected at its grid's {edge} value: extend the grid {beyond[edge]} it"
             for key, edge in edges.items()
         )
-    else:
-        hint = HINTS.get(method, "check its grid")
-    return [f"{label} is worse on validation than the {parent_label} it starts from ({listed}): {hint}"]
+    return HINTS.get(method, "check its grid")
 
 
 def _checked_metrics(metric: str) -> dict[str, bool]:

@@ -137,6 +137,8 @@ def _upstream_notes(record: dict, labels: dict[str, dict], name: str) -> list[st
             scores(selection, selection["metric"]),
             upstream["label"],
             scores(upstream, upstream["metric"]),
+            record.get("search", {}),
+            {int(seed): member["config"] for seed, member in selection["members"].items()},
         )
     ]
 

@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from ray import tune
 
-from bdlsweep.analysis.grid_edges import grid_edge_notes, selected_edges
+from bdlsweep.analysis.grid_edges import grid_edge_notes
 from bdlsweep.analysis.selection_checks import blown_up_notes, worse_than_parent_notes
 from bdlsweep.storage.locations import Location
 from bdlsweep.sweeps.early_stopping import check_stopped, interrupted, ran_whole_budget
@@ -414,9 +414,9 @@ def _check_selection(
         chosen = {seed: float(record.metrics[metric]) for seed, record in selection.members.items()}
         parents = {seed: float(record.metrics[upstream.metric]) for seed, record in upstream.members.items()}
         seeds = sorted(seed for seed, value in chosen.items() if seed in parents and value < parents[seed])
-        edges = selected_edges(stage.search, {seed: selection.members[seed].config for seed in seeds})
+        configs = {seed: record.config for seed, record in selection.members.items()}
         worse = worse_than_parent_notes(
-            label, stage.method, metric, chosen, upstream.label, parents, edges, bool(stage.search)
+            label, stage.method, metric, chosen, upstream.label, parents, stage.search, configs
         )
     if worse and spec.selection.require_better_than_parent:
         raise RuntimeError(f"stage {stage.name}: {worse[0]} (selection.require_better_than_parent)")

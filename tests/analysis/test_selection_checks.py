@@ -37,9 +37,16 @@ def test_trials_orders_of_magnitude_below_their_seeds_median_are_named(values, f
 def test_the_hint_points_past_the_grid_edge_the_worse_seeds_were_selected_at():
     # Yacht's subspace selected the highest temperature and was still worse than its SWAG parent.
     notes = worse_than_parent_notes(
-        "subspace", "subspace", "val_elpd", {1: -19.8}, "swag", {1: -0.5}, {"temperature": "highest"}
+        "subspace",
+        "subspace",
+        "val_elpd",
+        {1: -19.8},
+        "swag",
+        {1: -0.5},
+        {"temperature": [0.1, 1.0, 10.0]},
+        {1: {"temperature": 10.0}},
     )
-    assert notes[0].endswith("temperature was selected at its grid's highest value: extend the grid past it")
+    assert notes[0].endswith("temperature was selected at its grid's highest value: extend the grid above it")
     assert "lower" not in notes[0]
 
 
@@ -55,7 +62,7 @@ def test_selected_edges_names_an_edge_only_when_every_seed_chose_it():
 
 
 def test_a_stage_that_searches_nothing_is_not_told_to_change_its_grid():
-    notes = worse_than_parent_notes("swag", "swag", "val_elpd", {1: -0.9}, "map", {1: -0.8}, searched=False)
+    notes = worse_than_parent_notes("swag", "swag", "val_elpd", {1: -0.9}, "map", {1: -0.8}, search={})
     assert notes[0].endswith(
         "it searches nothing: its settings are fixed by the sweep file (search a grid to tune them)"
     )
