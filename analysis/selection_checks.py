@@ -25,6 +25,13 @@ HINTS = {
 }
 
 
+def worse_seeds(selected: dict[int, float], parent: dict[int, float]) -> dict[int, float]:
+    """The seeds (in order) whose selected validation score is below their parent's → that score."""
+    return {
+        seed: value for seed, value in sorted(selected.items()) if seed in parent and value < parent[seed]
+    }
+
+
 def worse_than_parent_notes(
     label: str,
     method: str,
@@ -38,9 +45,7 @@ def worse_than_parent_notes(
     """One note naming the seeds whose selected ``metric`` (``selected``: seed → value) is below the
     validation ELPD of the parent's selected member (``parent``: seed → value), with a hint (from the
     stage's ``search`` and the selected ``configs``, seed → config, where given; see ``_hint``)."""
-    worse = {
-        seed: value for seed, value in sorted(selected.items()) if seed in parent and value < parent[seed]
-    }
+    worse = worse_seeds(selected, parent)
     if not worse:
         return []
     listed = ", ".join(

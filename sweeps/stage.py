@@ -12,7 +12,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from ray import tune
 
 from bdlsweep.analysis.grid_edges import grid_edge_notes
-from bdlsweep.analysis.selection_checks import blown_up_notes, worse_than_parent_notes
+from bdlsweep.analysis.selection_checks import blown_up_notes, worse_seeds, worse_than_parent_notes
 from bdlsweep.storage.locations import Location
 from bdlsweep.sweeps.early_stopping import check_stopped, interrupted, ran_whole_budget
 from bdlsweep.sweeps.experiments import SELECTION_METRIC, Experiment, experiments, trial_count
@@ -413,7 +413,7 @@ def _check_selection(
     if upstream is not None:
         chosen = {seed: float(record.metrics[metric]) for seed, record in selection.members.items()}
         parents = {seed: float(record.metrics[upstream.metric]) for seed, record in upstream.members.items()}
-        seeds = sorted(seed for seed, value in chosen.items() if seed in parents and value < parents[seed])
+        seeds = list(worse_seeds(chosen, parents))
         configs = {seed: record.config for seed, record in selection.members.items()}
         worse = worse_than_parent_notes(
             label, stage.method, metric, chosen, upstream.label, parents, stage.search, configs
