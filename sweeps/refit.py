@@ -42,6 +42,19 @@ def refit_config(stage: StageSpec, record: TrialRecord) -> dict[str, Any]:
     return config
 
 
+def refit_space(points: list[dict[str, Any]]) -> dict[str, Any]:
+    """The refit Tuner's param space over configurations of one stage (same keys): a key whose value
+    differs between them is a choice of those values, so Tune takes each as a valid pre-set point."""
+    space: dict[str, Any] = {}
+    for key in points[0]:
+        values = []
+        for point in points:
+            if point[key] not in values:
+                values.append(point[key])
+        space[key] = values[0] if len(values) == 1 else tune.choice(values)
+    return space
+
+
 def run_refit(
     spec: SweepSpec,
     stage: StageSpec,
@@ -77,7 +90,7 @@ def run_refit(
     experiment = Experiment(
         folder.parent,
         folder.name,
-        dict(points[0]),
+        refit_space(points),
         tune.TuneConfig(reuse_actors=True, search_alg=search, num_samples=len(points)),
     )
     parent = stage_parent(spec, experiment_id, stage, sweep_parent)

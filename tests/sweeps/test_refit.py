@@ -3,6 +3,7 @@ end to end: ``test_tiny_regression_sweep``, the UCI protocol)."""
 
 import torch
 
+from bdlsweep.sweeps.refit import refit_space
 from bdlsweep.trainables.data.molecules import Molecules
 from bdlsweep.trainables.data.splits import DatasetSplits, LabelledSet, with_validation_in_training
 from bdlsweep.trainables.runtime.context import TrialContext
@@ -29,3 +30,16 @@ def test_molecules_of_validation_join_the_training_molecules():
     joined = with_validation_in_training(DatasetSplits(train, val, val, 1, "regression")).train
     assert len(joined) == 3 and joined.inputs.counts.tolist() == [2, 3, 4]
     assert joined.labels.ravel().tolist() == [0.0, 0.0, 1.0]
+
+
+def test_the_refit_space_holds_every_selected_configuration():
+    points = [
+        {"seed": 1, "lr": 0.1, "epochs": 3},
+        {"seed": 2, "lr": 0.1, "epochs": 5},
+        {"seed": 3, "lr": 0.1, "epochs": 3},
+    ]
+    space = refit_space(points)
+    assert space["lr"] == 0.1  # the same in every configuration: a constant
+    assert space["seed"].categories == [1, 2, 3]
+    assert space["epochs"].categories == [3, 5]
+    assert all(space[key].is_valid(point[key]) for point in points for key in ("seed", "epochs"))
