@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from bdlsweep.sweeps.errors import SpecError
+from bdlsweep.sweeps.reading.errors import SpecError
 
 if TYPE_CHECKING:
     from bdlsweep.storage.locations import Location
@@ -119,8 +119,8 @@ def _stored_sweep(sweep_dir: str) -> tuple[Location, dict] | None:
 
 def _log_if_reachable(tracking_uri: str, what: str, log: Callable[[], str | None]) -> str | None:
     """``log()``'s run id when the tracking server answers; otherwise None, saying ``what`` was not logged."""
-    from bdlsweep.sweeps.tracking import UNREACHABLE
-    from bdlsweep.sweeps.tracking_check import unreachable_reason
+    from bdlsweep.sweeps.tracking.records import UNREACHABLE
+    from bdlsweep.sweeps.tracking.server_check import unreachable_reason
 
     if unreachable_reason(tracking_uri) is not None:
         return None
@@ -133,7 +133,7 @@ def _log_if_reachable(tracking_uri: str, what: str, log: Callable[[], str | None
 
 def _resumable(spec) -> str:
     """Whether a run of ``spec`` would resume what its storage folder holds, in words."""
-    from bdlsweep.sweeps.storage_guard import check_storage
+    from bdlsweep.sweeps.running.storage_guard import check_storage
 
     try:
         check_storage(spec)
@@ -157,7 +157,7 @@ def run_command(sweep: str, overrides: list[str], dry_run: bool = False, probe: 
     """Validate the sweep file (exit 2 on a bad one), then run it and print its table, or print its plan
     (with ``probe``, timed on one shortened trial per stage)."""
     from bdlsweep.sweeps.pipeline import check_before_start
-    from bdlsweep.sweeps.spec import load_spec
+    from bdlsweep.sweeps.spec.loading import load_spec
 
     try:
         spec = load_spec(sweep, overrides)
@@ -177,7 +177,7 @@ def run_command(sweep: str, overrides: list[str], dry_run: bool = False, probe: 
     from bdlsweep.sweeps.pipeline import ensemble_plan, run_sweep
 
     if dry_run:
-        from bdlsweep.sweeps.plan import describe_plan
+        from bdlsweep.sweeps.cost.plan import describe_plan
 
         print("\n".join(describe_plan(spec, ensemble_plan(spec))))
         if machine_note is not None:
@@ -189,7 +189,7 @@ def run_command(sweep: str, overrides: list[str], dry_run: bool = False, probe: 
             print("\n".join(f"  {line}" for line in _status_lines(str(spec.storage))[0]))
         return 0
     from bdlsweep.storage.run_lock import StorageBusyError
-    from bdlsweep.sweeps.run_status import StageInterrupted
+    from bdlsweep.sweeps.tracking.run_status import StageInterrupted
 
     try:
         outcome = run_sweep(spec)
@@ -264,7 +264,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def resume_command(sweep_dir: str, overrides: list[str], dry_run: bool = False) -> int:
     """Run a stored sweep again with the file and overrides it was run with (exit 2 if there is none)."""
-    from bdlsweep.sweeps.resume import resume_arguments
+    from bdlsweep.sweeps.running.resume import resume_arguments
 
     try:
         sweep, recorded = resume_arguments(sweep_dir)
@@ -276,9 +276,9 @@ def resume_command(sweep_dir: str, overrides: list[str], dry_run: bool = False) 
 
 def sync_command(sweep_dir: str) -> int:
     """Log to MLflow what a stored sweep's Tune results hold and MLflow lacks; print what was added."""
-    from bdlsweep.sweeps.resume import resume_arguments
-    from bdlsweep.sweeps.spec import load_spec
-    from bdlsweep.sweeps.tracking_check import check_tracking
+    from bdlsweep.sweeps.running.resume import resume_arguments
+    from bdlsweep.sweeps.spec.loading import load_spec
+    from bdlsweep.sweeps.tracking.server_check import check_tracking
 
     try:
         sweep, recorded = resume_arguments(sweep_dir)
@@ -328,7 +328,7 @@ def report_command(sweep_dirs: list[str], out: str | None = None) -> int:
     if len(sweep_dirs) > 1 or out is not None:
         return _combined_report_command([storage for storage, _ in evaluated], out)
     from bdlsweep.analysis.report import build_report
-    from bdlsweep.sweeps.tracking import log_report
+    from bdlsweep.sweeps.tracking.records import log_report
 
     storage, record = evaluated[0]
     report = build_report(storage)
@@ -391,9 +391,9 @@ def status_command(sweep_dir: str) -> int:
 def surface_command(args: argparse.Namespace) -> int:
     """Compute a posterior surface with Ray tasks, write it under ``<storage>/surfaces/``, log it to
     MLflow; print where its files are (exit 2 for a bad checkpoint name or setting)."""
-    from bdlsweep.sweeps.ray_session import ray_for
-    from bdlsweep.sweeps.surface import SurfaceInputError, SurfaceSettings, compute_surface
-    from bdlsweep.sweeps.tracking import log_study
+    from bdlsweep.sweeps.cluster.ray_session import ray_for
+    from bdlsweep.sweeps.studies.surface import SurfaceInputError, SurfaceSettings, compute_surface
+    from bdlsweep.sweeps.tracking.records import log_study
 
     stored = _stored_sweep(args.sweep_dir)
     if stored is None:
@@ -434,9 +434,9 @@ def surface_command(args: argparse.Namespace) -> int:
 def prior_command(args: argparse.Namespace) -> int:
     """Run the prior studies for a sweep file's model and data, write ``<storage>/prior/``, log them to
     MLflow; print where the files are (exit 2 for a bad sweep file or setting)."""
-    from bdlsweep.sweeps.prior_study import run_prior_study
-    from bdlsweep.sweeps.spec import load_spec
-    from bdlsweep.sweeps.tracking import log_study
+    from bdlsweep.sweeps.spec.loading import load_spec
+    from bdlsweep.sweeps.studies.prior_study import run_prior_study
+    from bdlsweep.sweeps.tracking.records import log_study
 
     try:
         spec = load_spec(args.sweep, args.overrides)

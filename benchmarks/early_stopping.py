@@ -24,9 +24,9 @@ import numpy as np
 import torch
 
 from bdlsweep.analysis import results
+from bdlsweep.sweeps.cluster.ray_session import ray_for
 from bdlsweep.sweeps.pipeline import run_sweep
-from bdlsweep.sweeps.ray_session import ray_for
-from bdlsweep.sweeps.spec import load_spec
+from bdlsweep.sweeps.spec.loading import load_spec
 from bdlsweep.trainables.data.digits import bundled_digits
 
 SWEEPS = Path(__file__).parents[1] / "sweeps"

@@ -17,10 +17,15 @@ from pathlib import Path
 import torch
 from timing import timed
 
-from bdlsweep.sweeps.ensemble_assembly import Evaluation, assemble_streams, ensemble_draw, needed_lengths
-from bdlsweep.sweeps.ensemble_plan import plan_ensembles
-from bdlsweep.sweeps.evaluation_sets import evaluation_data
-from bdlsweep.sweeps.member_predictions import MemberJob, member_generator, predict_member
+from bdlsweep.sweeps.evaluation.ensemble_assembly import (
+    Evaluation,
+    assemble_streams,
+    ensemble_draw,
+    needed_lengths,
+)
+from bdlsweep.sweeps.evaluation.evaluation_sets import evaluation_data
+from bdlsweep.sweeps.evaluation.member_predictions import MemberJob, member_generator, predict_member
+from bdlsweep.sweeps.reading.ensemble_plan import plan_ensembles
 from bdlsweep.trainables.data import load_dataset
 from bdlsweep.trainables.methods.mc_dropout import MCDropoutPosterior
 from bdlsweep.trainables.posteriors.base import ModelRecipe

@@ -21,10 +21,10 @@ import ray
 import torch
 from synthetic_cifar import write_synthetic_cifar10
 
-from bdlsweep.sweeps.ensemble_plan import plan_ensembles
-from bdlsweep.sweeps.evaluation import evaluate_ensembles
-from bdlsweep.sweeps.ray_session import ray_for
-from bdlsweep.sweeps.selection import Selection, TrialRecord
+from bdlsweep.sweeps.cluster.ray_session import ray_for
+from bdlsweep.sweeps.evaluation.map_reduce import evaluate_ensembles
+from bdlsweep.sweeps.reading.ensemble_plan import plan_ensembles
+from bdlsweep.sweeps.running.selection import Selection, TrialRecord
 from bdlsweep.trainables.methods.mc_dropout import MCDropoutPosterior
 from bdlsweep.trainables.posteriors.base import ModelRecipe
 

@@ -25,9 +25,9 @@ import torch
 from stage_timing import timed_stage
 from synthetic_cifar import write_synthetic_cifar10
 
-from bdlsweep.sweeps.ray_session import ray_for
-from bdlsweep.sweeps.spec import load_spec
-from bdlsweep.sweeps.spec_models import SweepSpec
+from bdlsweep.sweeps.cluster.ray_session import ray_for
+from bdlsweep.sweeps.spec.loading import load_spec
+from bdlsweep.sweeps.spec.models import SweepSpec
 from bdlsweep.trainables.methods.map import MAPPosterior
 from bdlsweep.trainables.runtime.context import TrialContext
 from bdlsweep.trainables.runtime.training import (

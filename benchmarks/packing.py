@@ -17,8 +17,8 @@ from pathlib import Path
 
 from stage_timing import timed_stage
 
-from bdlsweep.sweeps.ray_session import ray_for
-from bdlsweep.sweeps.spec import load_spec
+from bdlsweep.sweeps.cluster.ray_session import ray_for
+from bdlsweep.sweeps.spec.loading import load_spec
 
 QUICKSTART = Path(__file__).parents[1] / "sweeps" / "quickstart.yaml"
 

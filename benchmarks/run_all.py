@@ -28,7 +28,7 @@ import reference
 import torch
 import train_throughput
 
-from bdlsweep.sweeps.ray_session import ray_for
+from bdlsweep.sweeps.cluster.ray_session import ray_for
 from bdlsweep.trainables.settings import SpeedSettings
 
 

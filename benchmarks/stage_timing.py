@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 from bdlsweep.analysis import results
-from bdlsweep.sweeps.spec_models import SweepSpec
-from bdlsweep.sweeps.stage import run_stage
-from bdlsweep.sweeps.tracking import ensure_experiment
+from bdlsweep.sweeps.running.stage import run_stage
+from bdlsweep.sweeps.spec.models import SweepSpec
+from bdlsweep.sweeps.tracking.records import ensure_experiment
 from bdlsweep.trainables.runtime.reporting import GPU_MEMORY_PEAK
 
 

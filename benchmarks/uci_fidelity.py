@@ -27,9 +27,9 @@ import numpy as np
 import pandas as pd
 
 from bdlsweep.analysis import results
+from bdlsweep.sweeps.cluster.ray_session import ray_for
 from bdlsweep.sweeps.pipeline import run_sweep
-from bdlsweep.sweeps.ray_session import ray_for
-from bdlsweep.sweeps.spec import load_spec
+from bdlsweep.sweeps.spec.loading import load_spec
 
 SWEEP = Path(__file__).parents[1] / "sweeps" / "uci_regression.yaml"
 TEST_FRACTION = 0.1  # the published splits hold out a tenth (51 of Boston's 506 rows)

@@ -15,14 +15,14 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from ray import tune
 
 from bdlsweep.analysis import results
-from bdlsweep.sweeps.experiments import experiments
 from bdlsweep.sweeps.pipeline import record_evaluation, write_tables
-from bdlsweep.sweeps.run_tree import stage_run, sweep_run
-from bdlsweep.sweeps.selection import Selection
-from bdlsweep.sweeps.spec_models import StageSpec, SweepSpec
-from bdlsweep.sweeps.stage import run_tags, selection_labels, suite_cell_tags
-from bdlsweep.sweeps.tracking import ensure_experiment, tag_filter, tag_selected
-from bdlsweep.sweeps.trial_backfill import backfill_tuner
+from bdlsweep.sweeps.running.experiments import experiments
+from bdlsweep.sweeps.running.selection import Selection
+from bdlsweep.sweeps.running.stage import run_tags, selection_labels, suite_cell_tags
+from bdlsweep.sweeps.spec.models import StageSpec, SweepSpec
+from bdlsweep.sweeps.tracking.records import ensure_experiment, tag_filter, tag_selected
+from bdlsweep.sweeps.tracking.run_tree import stage_run, sweep_run
+from bdlsweep.sweeps.tracking.trial_backfill import backfill_tuner
 from bdlsweep.trainables.runtime.suite_cell import CELL
 
 

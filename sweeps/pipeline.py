@@ -18,29 +18,35 @@ from bdlsweep.analysis.predictive_curves import plot_predictive_curves
 from bdlsweep.analysis.selection_flags import worse_than_parent
 from bdlsweep.storage.locations import Location
 from bdlsweep.storage.run_lock import RunLock
-from bdlsweep.sweeps.dataset_reading import check_data_readable
-from bdlsweep.sweeps.ensemble_plan import (
+from bdlsweep.sweeps.cluster.ray_session import ray_for
+from bdlsweep.sweeps.cluster.resource_check import check_resources
+from bdlsweep.sweeps.cost.training_cost import describe_total, log_planned_cost, stage_costs
+from bdlsweep.sweeps.evaluation.map_reduce import evaluate_ensembles
+from bdlsweep.sweeps.evaluation.suite_tables import write_suite_tables
+from bdlsweep.sweeps.evaluation.table_files import write_table_files
+from bdlsweep.sweeps.reading.ensemble_plan import (
     plan_ensembles,
     plan_shortfalls,
     read_ensemble_file,
     write_ensemble_file,
 )
-from bdlsweep.sweeps.errors import SpecError
-from bdlsweep.sweeps.evaluation import evaluate_ensembles
-from bdlsweep.sweeps.ray_session import ray_for
-from bdlsweep.sweeps.refit import run_refit
-from bdlsweep.sweeps.resource_check import check_resources
-from bdlsweep.sweeps.run_status import run_status
-from bdlsweep.sweeps.run_tree import RUN_KIND, log_ensembles, log_planned_cost, sweep_run
-from bdlsweep.sweeps.selection import Selection
-from bdlsweep.sweeps.spec_models import SweepSpec
-from bdlsweep.sweeps.stage import run_stage_cells
-from bdlsweep.sweeps.storage_guard import check_storage, record_sweep
-from bdlsweep.sweeps.suite_tables import write_suite_tables
-from bdlsweep.sweeps.table_files import write_table_files
-from bdlsweep.sweeps.tracking import TEST_UNITS, ensure_experiment, log_evaluation, log_files, metric_units
-from bdlsweep.sweeps.tracking_check import check_tracking, while_reachable
-from bdlsweep.sweeps.training_cost import describe_total, stage_costs
+from bdlsweep.sweeps.reading.errors import SpecError
+from bdlsweep.sweeps.running.refit import run_refit
+from bdlsweep.sweeps.running.selection import Selection
+from bdlsweep.sweeps.running.stage import run_stage_cells
+from bdlsweep.sweeps.running.storage_guard import check_storage, record_sweep
+from bdlsweep.sweeps.spec.dataset_reading import check_data_readable
+from bdlsweep.sweeps.spec.models import SweepSpec
+from bdlsweep.sweeps.tracking.records import (
+    TEST_UNITS,
+    ensure_experiment,
+    log_evaluation,
+    log_files,
+    metric_units,
+)
+from bdlsweep.sweeps.tracking.run_status import run_status
+from bdlsweep.sweeps.tracking.run_tree import RUN_KIND, log_ensembles, sweep_run
+from bdlsweep.sweeps.tracking.server_check import check_tracking, while_reachable
 from bdlsweep.trainables.data import load_dataset
 from bdlsweep.trainables.data.files import MalformedDataFileError, MissingDataFileError
 from bdlsweep.trainables.data.registry import download_dataset, locate_dataset, prepare_dataset

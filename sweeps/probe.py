@@ -23,13 +23,13 @@ import ray
 from ray import tune
 
 from bdlsweep.storage.locations import Location
-from bdlsweep.sweeps.experiments import grid_settings
+from bdlsweep.sweeps.cluster.ray_session import ray_for
+from bdlsweep.sweeps.cost.training_cost import StageCost, stage_cost
 from bdlsweep.sweeps.pipeline import prepare_data
-from bdlsweep.sweeps.ray_session import ray_for
-from bdlsweep.sweeps.spec_models import StageSpec, SweepSpec
-from bdlsweep.sweeps.stage import stage_context
-from bdlsweep.sweeps.stage_parents import parent_problems
-from bdlsweep.sweeps.training_cost import StageCost, stage_cost
+from bdlsweep.sweeps.running.stage import stage_context
+from bdlsweep.sweeps.spec.models import StageSpec, SweepSpec
+from bdlsweep.sweeps.spec.stage_grid import grid_settings
+from bdlsweep.sweeps.spec.stage_parents import parent_problems
 from bdlsweep.trainables.runtime.context import TrialContext
 from bdlsweep.trainables.runtime.reporting import POSTERIOR_DIR
 from bdlsweep.trainables.settings import MethodSettings

@@ -20,7 +20,7 @@ import pytest  # noqa: E402
 from local_servers import S3_BUCKET, free_port, stop_server, wait_until_answering  # noqa: E402
 from ray_cpus import RAY_CPUS  # noqa: E402
 
-from bdlsweep.sweeps.ray_session import apply_ray_defaults  # noqa: E402
+from bdlsweep.sweeps.cluster.ray_session import apply_ray_defaults  # noqa: E402
 
 apply_ray_defaults()  # the test's Ray runs as the command's does
 

@@ -28,7 +28,7 @@ from ray.job_submission import JobStatus, JobSubmissionClient
 from ray.util.state import list_nodes
 from repo_paths import ROOT
 
-from bdlsweep.sweeps.ray_watchdog import stop
+from bdlsweep.sweeps.cluster.ray_watchdog import stop
 
 # The GPUs of the instance types cluster.yaml names (AWS's g5 family); each stands in for one here.
 GPUS_PER_INSTANCE = {"g5.2xlarge": 1, "g5.12xlarge": 4}
@@ -171,13 +171,13 @@ class LocalRayCluster:
         return [dataclasses.asdict(node) for node in listed]
 
     def submit(self, arguments: list[str], env_vars: dict[str, str], timeout_s: float = 60) -> str:
-        """``ray job submit -- python -m bdlsweep.sweeps.submit ARGUMENTS``; the job's id. Submitted
+        """``ray job submit -- python -m bdlsweep.submit ARGUMENTS``; the job's id. Submitted
         again while the head's agent is not ready yet (Ray answers "No available agent" then)."""
         submission_id = f"bdlsweep-{uuid.uuid4().hex[:8]}"
         command = [
             "ray", "job", "submit", "--address", self.dashboard, "--no-wait",
             "--submission-id", submission_id, "--runtime-env-json", json.dumps({"env_vars": env_vars}),
-            "--", sys.executable, "-m", "bdlsweep.sweeps.submit", *arguments,
+            "--", sys.executable, "-m", "bdlsweep.submit", *arguments,
         ]  # fmt: skip
         deadline = time.monotonic() + timeout_s
         while True:

@@ -3,6 +3,7 @@
 import base64
 import io
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -216,7 +217,7 @@ def test_a_moved_or_copied_folder_reports_into_its_own_store_and_writes_nothing_
     from mlflow.tracking import MlflowClient
 
     from bdlsweep.storage.layout import SweepLayout
-    from bdlsweep.sweeps.tracking import ensure_experiment
+    from bdlsweep.sweeps.tracking.records import ensure_experiment
 
     original = tmp_path / "original"
     _fake_sweep(original)
@@ -239,7 +240,10 @@ def test_a_moved_or_copied_folder_reports_into_its_own_store_and_writes_nothing_
     assert (moved / "report" / "report.html").is_file()
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium package is not installed")
+@pytest.mark.skipif(
+    shutil.which("chromium") is None and not os.environ.get("CI"),
+    reason="Debian's chromium package is not installed (.ci/run installs it, and CI fails without it)",
+)
 def test_report_html_renders_in_headless_chromium(tmp_path):
     from PIL import Image
 

@@ -74,8 +74,8 @@ def test_a_location_joins_writes_reads_and_lists_the_same_way_everywhere(kind, t
 
 
 def test_a_bucket_storage_needs_an_explicit_tracking_uri(tmp_path, s3_environment):
-    from bdlsweep.sweeps.errors import SpecError
-    from bdlsweep.sweeps.spec import load_spec
+    from bdlsweep.sweeps.reading.errors import SpecError
+    from bdlsweep.sweeps.spec.loading import load_spec
 
     sweep = tmp_path / "tiny.yaml"
     sweep.write_text(yaml.safe_dump(TINY_SWEEP))
@@ -184,7 +184,7 @@ def _check_copies_load_without_the_original(
 
     from bdlsweep.analysis.report import build_report
     from bdlsweep.cli import main
-    from bdlsweep.sweeps.surface import SurfaceInputError, checkpoint_weights
+    from bdlsweep.sweeps.studies.surface import SurfaceInputError, checkpoint_weights
 
     copied, local = f"s3://{BUCKET}/moved/tiny", tmp_path / "local_copy"
     _copy_prefix("runs/tiny/", "moved/tiny/")

@@ -17,7 +17,7 @@ from mlflow.tracking import MlflowClient
 from bdlsweep.analysis import results
 from bdlsweep.storage.layout import SweepLayout
 from bdlsweep.sweeps.pipeline import run_sweep
-from bdlsweep.sweeps.spec import load_spec
+from bdlsweep.sweeps.spec.loading import load_spec
 
 GPU_SWEEP = {
     "name": "on_gpus",

@@ -13,7 +13,7 @@ from fake_data import write_every_paper_dataset
 from repo_paths import ROOT
 
 from bdlsweep.cli import main
-from bdlsweep.sweeps.tracking import quoted, tag_filter
+from bdlsweep.sweeps.tracking.records import quoted, tag_filter
 
 SWEEP_FILES = sorted((ROOT / "sweeps").glob("*.yaml"))
 QUICKSTART = ROOT / "sweeps" / "quickstart.yaml"

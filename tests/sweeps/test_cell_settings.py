@@ -11,11 +11,11 @@ from fake_data import write_uci
 from ray.tune.search.variant_generator import generate_variants
 
 from bdlsweep.cli import main
-from bdlsweep.sweeps.errors import SpecError
-from bdlsweep.sweeps.experiments import experiments
+from bdlsweep.sweeps.cost.training_cost import stage_costs
 from bdlsweep.sweeps.pipeline import run_sweep
-from bdlsweep.sweeps.spec import load_spec
-from bdlsweep.sweeps.training_cost import stage_costs
+from bdlsweep.sweeps.reading.errors import SpecError
+from bdlsweep.sweeps.running.experiments import experiments
+from bdlsweep.sweeps.spec.loading import load_spec
 from bdlsweep.trainables.runtime.suite_cell import CELL
 
 SUITE = {

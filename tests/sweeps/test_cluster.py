@@ -41,7 +41,7 @@ def test_cluster_yaml_is_a_valid_launcher_file_that_installs_as_the_readme_does(
 
 
 def test_submit_runs_bdlsweep_with_the_cluster_defaults_and_user_overrides_last(monkeypatch, tmp_path):
-    from bdlsweep.sweeps.submit import cluster_arguments
+    from bdlsweep.submit import cluster_arguments
 
     monkeypatch.chdir(tmp_path)  # as `ray submit` runs it: from the home folder, not the project
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://10.0.0.5:5000")

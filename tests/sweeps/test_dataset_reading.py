@@ -12,8 +12,8 @@ from fake_data import write_cifar, write_corrupted, write_idx, write_sst2, write
 from repo_paths import ROOT
 
 from bdlsweep.cli import main
-from bdlsweep.sweeps.dataset_reading import check_data_readable
-from bdlsweep.sweeps.spec import load_spec
+from bdlsweep.sweeps.spec.dataset_reading import check_data_readable
+from bdlsweep.sweeps.spec.loading import load_spec
 
 QUICKSTART = ROOT / "sweeps" / "quickstart.yaml"
 DATASETS = {

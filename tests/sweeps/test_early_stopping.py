@@ -8,9 +8,9 @@ import yaml
 
 from bdlsweep.analysis import results
 from bdlsweep.cli import main
-from bdlsweep.sweeps.early_stopping import check_stopped
-from bdlsweep.sweeps.errors import SpecError
-from bdlsweep.sweeps.spec import load_spec
+from bdlsweep.sweeps.reading.errors import SpecError
+from bdlsweep.sweeps.running.early_stopping import check_stopped
+from bdlsweep.sweeps.spec.loading import load_spec
 
 SWEEP = {
     "name": "asha",
@@ -105,7 +105,7 @@ def test_a_bad_scheduler_is_one_error_line_and_exit_2(tmp_path, capsys, stage, e
 
 
 def test_an_asha_stage_lists_each_seeds_grid_in_a_fixed_shuffled_order(tmp_path):
-    from bdlsweep.sweeps.experiments import experiments
+    from bdlsweep.sweeps.running.experiments import experiments
 
     grid = [10.0**-k for k in range(8)]  # sorted: a worst-to-best order would let every trial pass ASHA
     sweep = {

@@ -5,8 +5,13 @@ import pandas as pd
 import pytest
 from repo_paths import ROOT
 
-from bdlsweep.sweeps.ensemble_plan import members_of, plan_ensembles, plan_shortfalls, read_ensemble_file
-from bdlsweep.sweeps.stratified import draw_members
+from bdlsweep.sweeps.evaluation.stratified import draw_members
+from bdlsweep.sweeps.reading.ensemble_plan import (
+    members_of,
+    plan_ensembles,
+    plan_shortfalls,
+    read_ensemble_file,
+)
 
 PAPER_FILE = ROOT / "sweeps" / "ensembles_000.tsv"
 

@@ -10,9 +10,9 @@ import torch
 from scipy.special import logsumexp
 
 from bdlsweep.storage.layout import SweepLayout
-from bdlsweep.sweeps.ensemble_assembly import assemble_streams, ensemble_draw, needed_lengths
-from bdlsweep.sweeps.evaluation_sets import evaluation_data
-from bdlsweep.sweeps.member_predictions import MemberJob, member_generator, predict_member
+from bdlsweep.sweeps.evaluation.ensemble_assembly import assemble_streams, ensemble_draw, needed_lengths
+from bdlsweep.sweeps.evaluation.evaluation_sets import evaluation_data
+from bdlsweep.sweeps.evaluation.member_predictions import MemberJob, member_generator, predict_member
 from bdlsweep.trainables.data import load_dataset
 from bdlsweep.trainables.methods.map import MAPPosterior
 from bdlsweep.trainables.methods.mc_dropout import MCDropoutPosterior
@@ -169,7 +169,7 @@ def test_reliability_bins_and_ood_histograms_agree_with_the_metric_rows(tmp_path
 
 
 def test_ray_tasks_give_the_in_process_rows_and_leave_out_unasked_splits(tmp_path, ray_session):
-    from bdlsweep.sweeps.evaluation import evaluate_ensembles
+    from bdlsweep.sweeps.evaluation.map_reduce import evaluate_ensembles
 
     checkpoints = _checkpoints(tmp_path, "digits", MCDropoutPosterior, {"dropout": 0.3})
     plan = pd.DataFrame(PLAN, columns=["K", "ensemble_id", "model_ids"])
@@ -192,7 +192,7 @@ def test_ray_tasks_give_the_in_process_rows_and_leave_out_unasked_splits(tmp_pat
 
 
 def test_groups_of_sets_fit_the_memory_budget_and_read_each_set_once(monkeypatch):
-    from bdlsweep.sweeps import evaluation_sets
+    from bdlsweep.sweeps.evaluation import evaluation_sets
 
     data = evaluation_data("digits", {}, ["test", "shift", "ood"])
     reads = []
@@ -212,7 +212,7 @@ def test_groups_of_sets_fit_the_memory_budget_and_read_each_set_once(monkeypatch
 
 
 def test_stored_member_summaries_are_reused_while_they_hold_every_prefix_a_plan_reads(tmp_path, monkeypatch):
-    from bdlsweep.sweeps import member_predictions
+    from bdlsweep.sweeps.evaluation import member_predictions
 
     checkpoints = _checkpoints(tmp_path, "digits", MCDropoutPosterior, {"dropout": 0.3})
     store = tmp_path / "store"

@@ -2,9 +2,9 @@
 
 from repo_paths import ROOT
 
-from bdlsweep.sweeps.evaluation_cost import describe_costs, method_costs
+from bdlsweep.sweeps.cost.evaluation_cost import describe_costs, method_costs
 from bdlsweep.sweeps.pipeline import ensemble_plan
-from bdlsweep.sweeps.spec import load_spec
+from bdlsweep.sweeps.spec.loading import load_spec
 
 QUICKSTART = ROOT / "sweeps" / "quickstart.yaml"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from ray import tune
 
-from bdlsweep.sweeps.finished_trials import finished_trials, reports_to_replay
-from bdlsweep.sweeps.trial_reports import last_attempt
+from bdlsweep.sweeps.running.finished_trials import finished_trials, reports_to_replay
+from bdlsweep.sweeps.running.trial_reports import last_attempt
 from bdlsweep.trainables.runtime.replay import replaying
 
 SCORES = [-3.0, -2.0, -0.5, -1.0, -1.5]  # the best report is the third; the last is worse

@@ -18,7 +18,7 @@ from repo_paths import ROOT
 
 from bdlsweep.analysis import results
 from bdlsweep.cli import main
-from bdlsweep.sweeps.spec import load_spec
+from bdlsweep.sweeps.spec.loading import load_spec
 
 QUICKSTART = ROOT / "sweeps" / "quickstart.yaml"
 MAP_AND_SWAG = {
@@ -148,8 +148,8 @@ def test_a_driver_stopped_mid_stage_twice_resumes_without_losing_or_duplicating(
 
 
 def test_resume_reads_the_stored_file_and_overrides_and_falls_back_to_its_copy(tmp_path, capsys):
-    from bdlsweep.sweeps.resume import resume_arguments
-    from bdlsweep.sweeps.storage_guard import record_sweep
+    from bdlsweep.sweeps.running.resume import resume_arguments
+    from bdlsweep.sweeps.running.storage_guard import record_sweep
 
     sweep = tmp_path / "mine.yaml"
     sweep.write_text(QUICKSTART.read_text())

@@ -55,7 +55,7 @@ def test_the_study_table_averages_seeds_per_fraction():
 def test_the_label_noise_sweep_reports_train_and_test_accuracy_per_fraction(tmp_path, ray_session):
     from bdlsweep.analysis.report import build_report
     from bdlsweep.sweeps.pipeline import run_sweep
-    from bdlsweep.sweeps.spec import load_spec
+    from bdlsweep.sweeps.spec.loading import load_spec
 
     sweep = ROOT / "sweeps" / "digits_label_noise.yaml"
     overrides = [

@@ -9,7 +9,7 @@ from mlflow.tracking import MlflowClient
 
 from bdlsweep.analysis import results
 from bdlsweep.sweeps.pipeline import run_sweep
-from bdlsweep.sweeps.spec import load_spec
+from bdlsweep.sweeps.spec.loading import load_spec
 
 GRID_POINTS = 250
 SEEDS = [1, 2]

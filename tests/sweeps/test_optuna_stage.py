@@ -6,12 +6,12 @@ from repo_paths import ROOT
 
 from bdlsweep.analysis import results
 from bdlsweep.search_spaces import Range
-from bdlsweep.sweeps.errors import SpecError
-from bdlsweep.sweeps.ray_session import ray_for
-from bdlsweep.sweeps.selection import Selection
-from bdlsweep.sweeps.spec import load_spec
-from bdlsweep.sweeps.stage import run_stage
-from bdlsweep.sweeps.tracking import ensure_experiment
+from bdlsweep.sweeps.cluster.ray_session import ray_for
+from bdlsweep.sweeps.reading.errors import SpecError
+from bdlsweep.sweeps.running.selection import Selection
+from bdlsweep.sweeps.running.stage import run_stage
+from bdlsweep.sweeps.spec.loading import load_spec
+from bdlsweep.sweeps.tracking.records import ensure_experiment
 
 QUICKSTART = ROOT / "sweeps" / "quickstart.yaml"
 

@@ -8,7 +8,7 @@ from repo_paths import ROOT
 
 from bdlsweep.cli import main
 from bdlsweep.sweeps.pipeline import run_sweep
-from bdlsweep.sweeps.spec import load_spec
+from bdlsweep.sweeps.spec.loading import load_spec
 
 SWEEPS = ROOT / "sweeps"
 CIFAR_SWEEPS = ["cifar10_wrn16_4", "cifar10_wrn28_10", "cifar100_wrn16_4", "cifar10_multiswag"]
@@ -98,7 +98,7 @@ def test_missing_data_is_a_one_line_error_with_exit_2(tmp_path, capsys):
 
 
 def test_gpu_request_on_a_cpu_cluster_is_refused_before_training(data_dir, tmp_path, ray_session):
-    from bdlsweep.sweeps.errors import SpecError
+    from bdlsweep.sweeps.reading.errors import SpecError
 
     spec = load_spec(SWEEPS / "cifar10_multiswag.yaml", [f"data_dir={data_dir}", f"storage={tmp_path / 's'}"])
     with pytest.raises(SpecError, match=r"stages\.map\.resources: asks for cpu=2, gpu=0\.5"):

@@ -11,7 +11,7 @@ from repo_paths import ROOT
 from bdlsweep.analysis import results, tables
 from bdlsweep.cli import main
 from bdlsweep.sweeps.pipeline import run_sweep
-from bdlsweep.sweeps.spec import load_spec
+from bdlsweep.sweeps.spec.loading import load_spec
 
 QUICKSTART = ROOT / "sweeps" / "quickstart.yaml"
 TINY = [

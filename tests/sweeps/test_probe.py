@@ -8,9 +8,9 @@ from fake_data import write_every_paper_dataset
 from repo_paths import ROOT
 
 from bdlsweep.cli import main
+from bdlsweep.sweeps.cost.training_cost import StageCost
 from bdlsweep.sweeps.probe import check_probe_plan, estimate, trial_rates
-from bdlsweep.sweeps.spec import load_spec
-from bdlsweep.sweeps.training_cost import StageCost
+from bdlsweep.sweeps.spec.loading import load_spec
 from bdlsweep.trainables.data.registry import REGISTRY as DATASETS
 from bdlsweep.trainables.methods import subspace
 

@@ -10,7 +10,7 @@ import pytest
 
 DRIVER = """
 import time
-from bdlsweep.sweeps.ray_session import ray_for
+from bdlsweep.sweeps.cluster.ray_session import ray_for
 with ray_for(num_cpus=1):
     print("up", flush=True)
     time.sleep(float(__import__("sys").argv[1]))

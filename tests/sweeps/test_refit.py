@@ -3,7 +3,7 @@ end to end: ``test_tiny_regression_sweep``, the UCI protocol)."""
 
 import torch
 
-from bdlsweep.sweeps.refit import refit_space
+from bdlsweep.sweeps.running.refit import refit_space
 from bdlsweep.trainables.data.molecules import Molecules
 from bdlsweep.trainables.data.splits import DatasetSplits, LabelledSet, with_validation_in_training
 from bdlsweep.trainables.runtime.context import TrialContext

@@ -15,8 +15,8 @@ from mlflow.tracking import MlflowClient
 from bdlsweep.analysis import results
 from bdlsweep.cli import main
 from bdlsweep.sweeps.pipeline import run_sweep
-from bdlsweep.sweeps.spec import load_spec
-from bdlsweep.sweeps.tracking_check import database_reason
+from bdlsweep.sweeps.spec.loading import load_spec
+from bdlsweep.sweeps.tracking.server_check import database_reason
 
 DIVERGING_LR = 1.0e6
 SWEEP = {
@@ -254,7 +254,7 @@ def _sweep_through_a_database_restart(tmp_path, database: LocalPostgres, uri: st
     finished = time.monotonic()
     outage.join(timeout=60)
     assert outage.away[0] < finished  # the database went away mid-sweep
-    waited = [r.getMessage() for r in caplog.records if r.name == "bdlsweep.sweeps.trial_logger"]
+    waited = [r.getMessage() for r in caplog.records if r.name == "bdlsweep.sweeps.tracking.trial_logger"]
     assert not [message for message in waited if "dropped" in message]  # a 5xx is not a refusal
     assert main(["sync-mlflow", str(storage)]) == 0
     client = MlflowClient(uri)

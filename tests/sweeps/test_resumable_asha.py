@@ -12,7 +12,7 @@ import pytest
 from ray import cloudpickle, tune
 from ray.tune.schedulers import ASHAScheduler
 
-from bdlsweep.sweeps.resumable_asha import ResumableASHA
+from bdlsweep.sweeps.running.resumable_asha import ResumableASHA
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Ray's workers cannot import test modules
 

@@ -6,7 +6,7 @@ import contextlib
 import pytest
 from mlflow.tracking import MlflowClient
 
-from bdlsweep.sweeps.run_status import StageInterrupted, run_status
+from bdlsweep.sweeps.tracking.run_status import StageInterrupted, run_status
 
 
 @pytest.mark.parametrize(

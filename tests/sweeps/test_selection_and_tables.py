@@ -11,7 +11,7 @@ import pytest
 
 from bdlsweep.analysis import tables
 from bdlsweep.storage.layout import SweepLayout
-from bdlsweep.sweeps.selection import Selection, TrialRecord, select_per_seed
+from bdlsweep.sweeps.running.selection import Selection, TrialRecord, select_per_seed
 
 
 def _record(trial, seed, elpd):

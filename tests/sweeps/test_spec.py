@@ -8,8 +8,8 @@ import yaml
 from repo_paths import ROOT
 
 from bdlsweep.cli import main
-from bdlsweep.sweeps.errors import SpecError
-from bdlsweep.sweeps.spec import load_spec
+from bdlsweep.sweeps.reading.errors import SpecError
+from bdlsweep.sweeps.spec.loading import load_spec
 
 QUICKSTART = ROOT / "sweeps" / "quickstart.yaml"
 
@@ -251,7 +251,7 @@ def test_paper_ensemble_file_is_accepted_with_30_seeds():
 
 
 def test_storage_with_other_settings_is_refused_once_it_holds_results(tmp_path, capsys):
-    from bdlsweep.sweeps.storage_guard import check_storage, record_sweep
+    from bdlsweep.sweeps.running.storage_guard import check_storage, record_sweep
 
     spec = load_spec(QUICKSTART, [f"storage={tmp_path}"])
     check_storage(spec)
@@ -269,7 +269,7 @@ def test_storage_with_other_settings_is_refused_once_it_holds_results(tmp_path, 
 
 
 def test_a_cut_off_sweep_record_is_one_line_in_every_command(tmp_path, capsys):
-    from bdlsweep.sweeps.storage_guard import record_sweep
+    from bdlsweep.sweeps.running.storage_guard import record_sweep
 
     spec = load_spec(QUICKSTART, [f"storage={tmp_path}"])
     record_sweep(spec)

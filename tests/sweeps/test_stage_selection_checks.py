@@ -12,7 +12,7 @@ import yaml
 from bdlsweep.analysis.report import build_report
 from bdlsweep.cli import main
 from bdlsweep.sweeps.pipeline import run_sweep
-from bdlsweep.sweeps.spec import load_spec
+from bdlsweep.sweeps.spec.loading import load_spec
 
 BLOWN_UP = {
     "name": "blown_up",
@@ -42,7 +42,7 @@ def test_a_swag_grid_that_blows_up_is_flagged_and_fails_the_stage_when_required(
     path = tmp_path / "blown_up.yaml"
     path.write_text(yaml.safe_dump(BLOWN_UP))
     storage = tmp_path / "sweep"
-    caplog.set_level(logging.WARNING, logger="bdlsweep.sweeps.stage")
+    caplog.set_level(logging.WARNING, logger="bdlsweep.sweeps.running.stage")
     spec = load_spec(path, [f"storage={storage}"])
     run_sweep(spec)
     warned = [record.getMessage() for record in caplog.records]

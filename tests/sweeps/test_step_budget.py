@@ -7,9 +7,9 @@ import torch
 from repo_paths import ROOT
 
 from bdlsweep.cli import main
-from bdlsweep.sweeps.errors import SpecError
-from bdlsweep.sweeps.spec import load_spec
-from bdlsweep.sweeps.step_budget import epochs_for_steps
+from bdlsweep.sweeps.reading.errors import SpecError
+from bdlsweep.sweeps.spec.loading import load_spec
+from bdlsweep.sweeps.spec.step_budget import epochs_for_steps
 from bdlsweep.trainables.data import load_dataset
 from bdlsweep.trainables.runtime.training import batches
 

@@ -13,10 +13,10 @@ from fake_data import write_uci
 from bdlsweep.analysis import results
 from bdlsweep.cli import main
 from bdlsweep.storage.layout import SweepLayout
-from bdlsweep.sweeps.errors import SpecError
 from bdlsweep.sweeps.mlflow_sync import sync_mlflow
 from bdlsweep.sweeps.pipeline import run_sweep
-from bdlsweep.sweeps.spec import load_spec
+from bdlsweep.sweeps.reading.errors import SpecError
+from bdlsweep.sweeps.spec.loading import load_spec
 
 SUITE = {
     "name": "uci_suite",
@@ -294,7 +294,7 @@ def test_the_shipped_uci_sweep_plans_5_sets_by_20_published_splits(tmp_path, cap
 
 
 def test_a_suites_storage_refuses_other_cells_once_it_holds_results(tmp_path, data_dir):
-    from bdlsweep.sweeps.storage_guard import check_storage, record_sweep
+    from bdlsweep.sweeps.running.storage_guard import check_storage, record_sweep
 
     path = _write(tmp_path, SUITE)
     overrides = [f"data_dir={data_dir}", f"storage={tmp_path / 'out'}"]

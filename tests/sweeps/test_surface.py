@@ -8,8 +8,13 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from bdlsweep.storage.layout import SweepLayout
 from bdlsweep.storage.locations import Location
-from bdlsweep.sweeps.selection import Selection, TrialRecord
-from bdlsweep.sweeps.surface import SurfaceInputError, SurfaceSettings, checkpoint_weights, compute_surface
+from bdlsweep.sweeps.running.selection import Selection, TrialRecord
+from bdlsweep.sweeps.studies.surface import (
+    SurfaceInputError,
+    SurfaceSettings,
+    checkpoint_weights,
+    compute_surface,
+)
 from bdlsweep.trainables.data import load_dataset
 from bdlsweep.trainables.inference.subspace_log_density import gaussian_log_prior
 from bdlsweep.trainables.inference.weight_subspaces import plane_through

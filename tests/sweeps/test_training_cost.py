@@ -3,8 +3,8 @@
 import yaml
 
 from bdlsweep.cli import main
-from bdlsweep.sweeps.spec import load_spec
-from bdlsweep.sweeps.training_cost import stage_costs
+from bdlsweep.sweeps.cost.training_cost import stage_costs
+from bdlsweep.sweeps.spec.loading import load_spec
 
 SWEEP = {
     "name": "costed",

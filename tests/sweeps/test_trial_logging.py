@@ -10,8 +10,8 @@ from mlflow.tracking import MlflowClient
 from ray import tune
 
 from bdlsweep.storage.locations import Location
-from bdlsweep.sweeps.tracking import ensure_experiment
-from bdlsweep.sweeps.trial_logger import MLflowTrialLogger
+from bdlsweep.sweeps.tracking.records import ensure_experiment
+from bdlsweep.sweeps.tracking.trial_logger import MLflowTrialLogger
 from bdlsweep.trainables.runtime.reporting import report
 
 TAGS = {
@@ -132,7 +132,7 @@ def test_reports_carry_a_checkpoint_first_on_a_new_best_at_the_end_and_when_due(
 
 
 def test_a_tune_result_row_gives_its_metrics_and_never_its_config_columns():
-    from bdlsweep.sweeps.tracking import result_records
+    from bdlsweep.sweeps.tracking.records import result_records
 
     row = {"val_elpd": -0.5, "config/seed": 3, "config/optimizer/lr": 0.01, "training_iteration": 4,
            "timestamp": 1.5, "done": False, "val_acc": float("nan"), "diverged": True}  # fmt: skip
@@ -146,7 +146,7 @@ def test_only_a_4xx_answer_is_a_refused_record_a_5xx_or_no_answer_waits():
     from mlflow.exceptions import MlflowException
     from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
 
-    from bdlsweep.sweeps.tracking import refused
+    from bdlsweep.sweeps.tracking.records import refused
 
     assert refused(MlflowException("bad value", error_code=INVALID_PARAMETER_VALUE))
     assert refused(MlflowException("deleted run", error_code=RESOURCE_DOES_NOT_EXIST))

@@ -9,7 +9,7 @@ from bdlsweep.analysis.report import build_report
 from bdlsweep.analysis.tables import final_test_rows
 from bdlsweep.cli import main
 from bdlsweep.sweeps.pipeline import run_sweep
-from bdlsweep.sweeps.spec import load_spec
+from bdlsweep.sweeps.spec.loading import load_spec
 
 SWEEP = ROOT / "sweeps" / "mnist_lenet_ensembles.yaml"
 LENET = {"params": 44_426, "flops": 563_280}

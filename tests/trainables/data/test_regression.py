@@ -14,9 +14,9 @@ from torch.nn import functional as F
 
 from bdlsweep.analysis import results
 from bdlsweep.cli import main
-from bdlsweep.sweeps.errors import SpecError
 from bdlsweep.sweeps.pipeline import run_sweep
-from bdlsweep.sweeps.spec import load_spec
+from bdlsweep.sweeps.reading.errors import SpecError
+from bdlsweep.sweeps.spec.loading import load_spec
 from bdlsweep.trainables.data import load_dataset
 from bdlsweep.trainables.inference.likelihoods import LIKELIHOODS
 from bdlsweep.trainables.posteriors.checkpoint import read_metadata

@@ -9,7 +9,7 @@ import yaml
 from fake_data import write_uci
 
 from bdlsweep.cli import main
-from bdlsweep.sweeps.spec import load_spec
+from bdlsweep.sweeps.spec.loading import load_spec
 from bdlsweep.trainables.data import load_dataset
 from bdlsweep.trainables.data.files import DataOptionError, MissingDataFileError
 from bdlsweep.trainables.data.registry import locate_dataset

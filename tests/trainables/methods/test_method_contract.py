@@ -19,7 +19,7 @@ from tune_session import run_in_session
 
 from bdlsweep.analysis.metrics import lpd
 from bdlsweep.search_spaces import DEFAULT_OPTUNA_SPACES
-from bdlsweep.sweeps.search_resolution import resolve_search
+from bdlsweep.sweeps.spec.search_resolution import resolve_search
 from bdlsweep.trainables.data import load_dataset
 from bdlsweep.trainables.posteriors.base import Posterior
 from bdlsweep.trainables.registry import METHODS

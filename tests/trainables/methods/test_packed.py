@@ -61,8 +61,8 @@ def test_posterior_returns_each_estimator_as_a_sample(tmp_path):
 
 
 def test_packed_stage_needs_a_packable_model(tmp_path):
-    from bdlsweep.sweeps.errors import SpecError
-    from bdlsweep.sweeps.spec import load_spec
+    from bdlsweep.sweeps.reading.errors import SpecError
+    from bdlsweep.sweeps.spec.loading import load_spec
 
     sweep = tmp_path / "sweep.yaml"
     sweep.write_text(

@@ -142,7 +142,7 @@ def test_digits_sampling_sweep_runs_every_sampling_method(tmp_path, ray_session)
 
     from bdlsweep.analysis import results
     from bdlsweep.sweeps.pipeline import run_sweep
-    from bdlsweep.sweeps.spec import load_spec
+    from bdlsweep.sweeps.spec.loading import load_spec
 
     overrides = [
         f"storage={tmp_path / 'sampling'}",

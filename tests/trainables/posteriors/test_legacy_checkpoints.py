@@ -12,7 +12,7 @@ import torch
 from repo_paths import HELPERS
 
 from bdlsweep.storage.layout import SweepLayout
-from bdlsweep.sweeps.selection import Selection
+from bdlsweep.sweeps.running.selection import Selection
 from bdlsweep.trainables.registry import METHODS, posterior_class
 
 FIXTURE = HELPERS / "fixtures" / "legacy_sweep"

@@ -55,7 +55,7 @@ def test_a_compiled_forward_pass_trains_the_same_weights():
 def test_sweep_files_set_speed_per_stage_and_bad_values_are_one_line_errors(tmp_path, capsys):
 
     from bdlsweep.cli import main
-    from bdlsweep.sweeps.spec import load_spec
+    from bdlsweep.sweeps.spec.loading import load_spec
 
     quickstart = ROOT / "sweeps" / "quickstart.yaml"
     overrides = ["stages.map.speed={precision: bf16, channels_last: true, compile: inductor}"]

@@ -1,0 +1,1 @@
+"""What a sweep costs, counted before it runs: trials, passes over the data, sampled forward passes."""

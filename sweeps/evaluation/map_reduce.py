@@ -1,0 +1,283 @@
+"""Ensemble evaluation as map and reduce Ray tasks over the cluster.
+
+Map: one task per selected member predicts every evaluation set once (``member_predictions``), at
+``evaluate.resources`` each, spread over the nodes, so the members of every method use every GPU or
+CPU slot; it streams back per group of sets the summaries of the sample prefixes the ensembles read.
+Reduce: one task per method and group of sets, launched as soon as every member has streamed that
+group, assembles each ensemble's mixture from them exactly and scores it (``ensemble_assembly``):
+every metric at each subsample size, reliability bins and OOD-score histograms, and the weights and
+FLOPs per prediction of the members used.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import ray
+
+from bdlsweep.analysis import regression_metrics
+from bdlsweep.storage.layout import SweepLayout
+from bdlsweep.sweeps.evaluation.ensemble_assembly import (
+    EnsembleDraw,
+    Evaluation,
+    GroupAssembly,
+    MemberInfo,
+    ensemble_draw,
+    mixture,
+    needed_lengths,
+)
+from bdlsweep.sweeps.evaluation.evaluation_sets import evaluation_data
+from bdlsweep.sweeps.evaluation.member_predictions import MemberJob, predict_member
+from bdlsweep.sweeps.reading.ensemble_plan import members_of
+
+logger = logging.getLogger("bdlsweep.progress")
+TASK_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class EvaluationFrames:
+    """An evaluation as tables: metrics per ensemble (``ensembles.csv``), reliability bins, OOD-score
+    histograms, the predictive curves over a 1-D input grid where asked for, and per member the node
+    that predicted it."""
+
+    ensembles: pd.DataFrame
+    reliability: pd.DataFrame
+    score_histograms: pd.DataFrame
+    curves: pd.DataFrame | None
+    members: pd.DataFrame
+
+
+def assemble_group(
+    dataset: str,
+    dataset_options: dict[str, Any],
+    settings: dict[str, Any],
+    draws: list[EnsembleDraw],
+    infos: dict[int, MemberInfo],
+    in_scores: list[dict[int, Any]] | None,
+    seeds: list[int],
+    *summaries: dict[int, dict[int, Any]],
+) -> tuple[Evaluation, list[dict[int, Any]]]:
+    """The reduce task of one method on one group of sets (``summaries`` per seed of ``seeds``: set
+    index → prefix length → summary); returns its rows and the test set's OOD scores per ensemble and
+    size (the first group holds the test set; the groups after it need them)."""
+    data = evaluation_data(dataset, dataset_options, settings["splits"])
+    scores = in_scores if in_scores is not None else [{} for _ in draws]
+    assembly = GroupAssembly(data, draws, infos, dict(zip(seeds, summaries, strict=True)), scores)
+    return assembly.assemble(sorted(summaries[0])), assembly.in_scores
+
+
+def _curve(label: str, draw: EnsembleDraw, infos: dict[int, MemberInfo], samples: dict, data) -> pd.DataFrame:
+    """The ensemble's predictive mean and std over the 1-D input grid (a mixture of all its samples),
+    in data units: columns method, K, x, mean, std."""
+    likelihood = data.likelihood
+    pooled = mixture(likelihood, draw, len(draw.draws), infos, lambda seed, count: samples[seed][:count])
+    mean, variance = regression_metrics.predictive_moments(*likelihood.split(pooled))
+    curve = data.curve
+    return pd.DataFrame(
+        {
+            "method": label,
+            "K": len(draw.seeds),
+            "x": curve.x,
+            "mean": mean[:, 0] * curve.target_scale + curve.target_mean,
+            "std": (variance[:, 0] ** 0.5) * curve.target_scale,
+        }
+    )
+
+
+def _members_frame(infos: dict[str, dict[int, MemberInfo]]) -> pd.DataFrame:
+    """One row per predicted member: method, seed, node, determinism, weights, FLOP cost and how its
+    summaries were had (predicted, reused from the store, or predicted again)."""
+    rows = [
+        {
+            "method": label,
+            "seed": seed,
+            "node_id": info.node_id,
+            "deterministic": info.deterministic,
+            "params": info.params,
+            "flops_fixed": info.cost.fixed,
+            "flops_per_sample": info.cost.per_sample,
+            "source": info.source,
+        }
+        for label, members in infos.items()
+        for seed, info in sorted(members.items())
+    ]
+    return pd.DataFrame(rows)
+
+
+class _Progress:
+    """One line per member as it finishes: which, how many are left, and an estimate of the rest from
+    the rate members have finished so far."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done, self.started = total, 0, time.monotonic()
+
+    def finished(self, job: MemberJob, info: MemberInfo) -> None:
+        self.done += 1
+        left = self.total - self.done
+        rate = (time.monotonic() - self.started) / self.done
+        logger.info(
+            "evaluation: %s seed=%d %s (%d/%d members, %d left, ~%.0f s to go)",
+            job.label, job.seed, info.source, self.done, self.total, left, left * rate,
+        )  # fmt: skip
+
+
+class _MethodReduction:
+    """One method's members' streams as they arrive (their info, their curve samples if asked for, then
+    one item per group of sets); launches the method's reduce task for a group as soon as every member has
+    streamed it, and frees the members' parts of that group."""
+
+    def __init__(
+        self, label: str, seeds: list[int], ensembles: list, settings: dict, launch: Callable
+    ) -> None:
+        self.label, self.seeds, self.ensembles = label, seeds, ensembles
+        self.settings, self.launch = settings, launch
+        self.infos: dict[int, MemberInfo] = {}
+        self.groups: dict[int, list[Any]] = {seed: [] for seed in seeds}
+        self.curve_samples: dict[int, Any] = {}
+        self.draws: list[EnsembleDraw] = []
+        self.launched, self.scores, self.rows = 0, None, []
+
+    @property
+    def deterministic(self) -> bool:
+        """Whether every member predicts without sampling (once every member's info has arrived)."""
+        return all(info.deterministic for info in self.infos.values())
+
+    def receive(self, job: MemberJob, item: ray.ObjectRef) -> None:
+        if job.seed not in self.infos:
+            self.infos[job.seed] = ray.get(item)
+        elif job.curve_samples and job.seed not in self.curve_samples:
+            self.curve_samples[job.seed] = item
+        else:
+            self.groups[job.seed].append(item)
+        self._launch_complete_groups()
+
+    def _launch_complete_groups(self) -> None:
+        if len(self.infos) < len(self.seeds):
+            return
+        if not self.draws:
+            self.draws = [
+                ensemble_draw(self.label, *ensemble, self.settings, self.deterministic)
+                for ensemble in self.ensembles
+            ]
+        while self.launched < min(len(self.groups[seed]) for seed in self.seeds):
+            parts = [self.groups[seed][self.launched] for seed in self.seeds]
+            rows, scores = self.launch(self.draws, dict(self.infos), self.scores, self.seeds, parts)
+            self.scores = scores if self.launched == 0 else self.scores
+            self.rows.append(rows)
+            for seed in self.seeds:
+                self.groups[seed][self.launched] = None
+            self.launched += 1
+
+
+def _member_jobs(
+    selections: dict[str, Any],
+    ensembles: list[tuple[int, int, str]],
+    settings: dict[str, Any],
+    curve_members: str | None,
+    layout: SweepLayout | None,
+) -> list[MemberJob]:
+    """One map job per member that some ensemble (or the predictive curve) of each selection uses,
+    with the prefix lengths of its samples that the ensembles' draws read."""
+    jobs: list[MemberJob] = []
+    for label, selection in selections.items():
+        sampled = [ensemble_draw(label, *ensemble, settings, deterministic=False) for ensemble in ensembles]
+        lengths = needed_lengths(sampled)
+        curve_counts = {}
+        if curve_members is not None:
+            curve = ensemble_draw(label, len(members_of(curve_members)), 0, curve_members, settings, False)
+            curve_counts = curve.samples_per_member(len(curve.draws))
+        checkpoints = selection.checkpoints()
+        for seed in sorted(set(lengths) | set(curve_counts)):
+            jobs.append(
+                MemberJob(
+                    label,
+                    selection.method,
+                    selection.derived,
+                    seed,
+                    checkpoints[seed],
+                    lengths.get(seed, [1]),
+                    curve_counts.get(seed, 0),
+                    None if layout is None else str(layout.member_summaries(label, seed)),
+                    None if layout is None else layout.relative(checkpoints[seed]),
+                )
+            )
+    return jobs
+
+
+def evaluate_ensembles(
+    selections: dict[str, Any],
+    plan: pd.DataFrame,
+    dataset: str,
+    dataset_options: dict[str, Any],
+    settings: dict[str, Any],
+    resources: dict[str, float],
+    curve_members: str | None = None,
+    layout: SweepLayout | None = None,
+) -> EvaluationFrames:
+    """Every ensemble of ``plan`` for every selection, by map tasks per member and reduce tasks per
+    method and group of sets; with ``curve_members`` (model ids) also that ensemble's predictive over
+    the dataset's 1-D input grid. With ``layout``, members' summaries are stored in (and reused from)
+    the sweep's storage folder."""
+    options = {
+        "num_cpus": resources.get("cpu", 1),
+        "num_gpus": resources.get("gpu", 0),
+        "resources": {k: v for k, v in resources.items() if k not in {"cpu", "gpu"}} or None,
+    }
+    mapper = ray.remote(predict_member).options(
+        num_returns="streaming", max_retries=TASK_RETRIES, scheduling_strategy="SPREAD", **options
+    )
+    reducer = ray.remote(assemble_group).options(
+        num_cpus=options["num_cpus"], num_returns=2, max_retries=TASK_RETRIES
+    )
+    ensembles = list(plan[["K", "ensemble_id", "model_ids"]].itertuples(index=False, name=None))
+
+    jobs = _member_jobs(selections, ensembles, settings, curve_members, layout)
+
+    def launch(draws, infos, scores, seeds, parts):
+        return reducer.remote(dataset, dataset_options, settings, draws, infos, scores, seeds, *parts)
+
+    reductions = {
+        label: _MethodReduction(
+            label, sorted(job.seed for job in jobs if job.label == label), ensembles, settings, launch
+        )
+        for label in selections
+    }
+    streams = {mapper.remote(job, dataset, dataset_options, settings): job for job in jobs}
+    progress = _Progress(len(jobs))
+    waiting = list(streams)
+    while waiting:
+        ready, waiting = ray.wait(waiting, num_returns=1)
+        for stream in ready:
+            job = streams[stream]
+            try:
+                item = next(stream)
+            except StopIteration:
+                progress.finished(job, reductions[job.label].infos[job.seed])
+                continue
+            reductions[job.label].receive(job, item)
+            waiting.append(stream)
+
+    curves = []
+    if curve_members:
+        data = evaluation_data(dataset, dataset_options, settings["splits"])
+        for label, reduction in reductions.items():
+            samples = {seed: ray.get(item) for seed, item in reduction.curve_samples.items()}
+            curve = ensemble_draw(
+                label, len(members_of(curve_members)), 0, curve_members, settings, reduction.deterministic
+            )
+            curves.append(_curve(label, curve, reduction.infos, samples, data))
+    result = Evaluation()
+    for part in ray.get([rows for reduction in reductions.values() for rows in reduction.rows]):
+        result.extend(part)
+    return EvaluationFrames(
+        pd.DataFrame(result.metrics),
+        pd.DataFrame(result.reliability),
+        pd.DataFrame(result.score_histograms),
+        pd.concat(curves, ignore_index=True) if curves else None,
+        _members_frame({label: reduction.infos for label, reduction in reductions.items()}),
+    )

@@ -1,0 +1,1 @@
+"""Stages as Tune Tuners: param spaces, early stopping, selection, refit, resume and replay."""

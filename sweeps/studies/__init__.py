@@ -1,0 +1,1 @@
+"""Studies beside the sweep: posterior surfaces and prior studies of a sweep file's model."""

@@ -1,0 +1,144 @@
+"""``bdlsweep prior``: the prior studies of Wilson & Izmailov (2020) for a sweep file's model and data,
+before any training: networks drawn from N(0, variance · I) at several variances.
+
+1-D regression sets: the induced sample functions over x (data units). Classification: histograms of
+the top-class probability, the prior correlation diagram between classes (mean correlation of the
+logits of images of two classes), and the correlation between each image's logits and its shifted
+copy's, per corruption and severity. Files go to ``<storage>/prior/`` and an MLflow run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from bdlsweep.analysis.prior_plots import (
+    plot_class_correlations,
+    plot_prior_functions,
+    plot_shift_correlations,
+    plot_top_probabilities,
+)
+from bdlsweep.storage.locations import Location
+from bdlsweep.sweeps.spec.models import SweepSpec
+from bdlsweep.trainables.data import DatasetSplits, load_dataset
+from bdlsweep.trainables.inference.likelihoods import LIKELIHOODS
+from bdlsweep.trainables.inference.prior_predictive import (
+    class_correlations,
+    input_correlations,
+    paired_correlation,
+    prior_outputs,
+)
+from bdlsweep.trainables.posteriors.base import ModelRecipe
+from bdlsweep.trainables.runtime.context import TrialContext
+
+PROBABILITY_BINS = 20
+
+
+@dataclass(frozen=True)
+class PriorStudy:
+    """Where the study's files are, by name, and its tables (also written as CSV)."""
+
+    folder: Location
+    files: dict[str, Location]
+    tables: dict[str, pd.DataFrame]
+
+
+def run_prior_study(
+    spec: SweepSpec, variances: list[float], num_samples: int = 100, num_inputs: int = 200, seed: int = 0
+) -> PriorStudy:
+    """The prior studies of ``spec``'s model on its dataset at each prior variance."""
+    splits = load_dataset(spec.dataset, spec.dataset_options)
+    context = TrialContext(
+        spec.name, spec.layout.prior.name, spec.dataset, spec.dataset_options, spec.model, spec.model_options
+    )
+    recipe = context.recipe(splits)
+    if splits.curve is not None:
+        tables = {"prior_functions": _functions(recipe, splits, variances, num_samples, seed)}
+        figures = {
+            "prior_functions.png": plot_prior_functions(
+                tables["prior_functions"], splits.curve.train_x, splits.curve.train_y
+            )
+        }
+    elif splits.likelihood == "classification":
+        tables, figures = _classification(recipe, splits, variances, num_samples, num_inputs, seed)
+    else:
+        raise ValueError("prior studies need a classification set or a 1-D regression set")
+    folder = spec.layout.prior
+    files = {
+        f"{name}.csv": (folder / f"{name}.csv").write_text(t.to_csv(index=False))
+        for name, t in tables.items()
+    }
+    files.update({name: (folder / name).write_bytes(image) for name, image in figures.items()})
+    return PriorStudy(folder, files, tables)
+
+
+def _functions(
+    recipe: ModelRecipe, splits: DatasetSplits, variances: list[float], num_samples: int, seed: int
+) -> pd.DataFrame:
+    """Sample functions (the predictive mean output) over the curve's x in data units, per variance."""
+    curve = splits.curve
+    rows = []
+    for variance in variances:
+        outputs = prior_outputs(recipe, curve.inputs, variance, num_samples, seed)
+        means = LIKELIHOODS["regression"].split(outputs)[0][..., 0] * curve.target_scale + curve.target_mean
+        for sample, values in enumerate(means.numpy()):
+            rows += [
+                {"variance": variance, "sample": sample, "x": x, "f": f}
+                for x, f in zip(curve.x, values, strict=True)
+            ]
+    return pd.DataFrame(rows)
+
+
+def _classification(
+    recipe: ModelRecipe,
+    splits: DatasetSplits,
+    variances: list[float],
+    num_samples: int,
+    num_inputs: int,
+    seed: int,
+) -> tuple[dict[str, pd.DataFrame], dict[str, bytes]]:
+    """Top-probability histograms, class correlation diagrams and clean-vs-shifted correlations."""
+    inputs, labels = splits.test.inputs[:num_inputs], splits.test.labels[:num_inputs].numpy()
+    classes = splits.target_size
+    edges = np.linspace(1 / classes, 1, PROBABILITY_BINS + 1)
+    histograms, diagrams, shifted = [], [], []
+    for variance in variances:
+        outputs = prior_outputs(recipe, inputs, variance, num_samples, seed)
+        top = torch.softmax(outputs.double(), dim=-1).max(dim=-1).values.numpy().ravel()
+        counts = np.histogram(np.clip(top, edges[0], edges[-1]), bins=edges)[0]
+        histograms += [
+            {"variance": variance, "lower": edges[b], "upper": edges[b + 1], "count": int(count)}
+            for b, count in enumerate(counts)
+        ]
+        table = class_correlations(input_correlations(outputs), labels, classes)
+        diagrams += [
+            {"variance": variance, "class_i": i, "class_j": j, "correlation": table[i, j]}
+            for i in range(classes)
+            for j in range(classes)
+        ]
+        for (corruption, severity), shifted_set in splits.shift.items():
+            copy = prior_outputs(recipe, shifted_set.inputs[:num_inputs], variance, num_samples, seed)
+            correlation = paired_correlation(outputs, copy)
+            shifted.append(
+                {
+                    "variance": variance,
+                    "corruption": corruption,
+                    "severity": severity,
+                    "correlation": correlation,
+                }
+            )
+    tables = {
+        "prior_top_probability": pd.DataFrame(histograms),
+        "prior_class_correlations": pd.DataFrame(diagrams),
+    }
+    figures = {
+        "prior_top_probability.png": plot_top_probabilities(tables["prior_top_probability"]),
+        "prior_class_correlations.png": plot_class_correlations(tables["prior_class_correlations"]),
+    }
+    if shifted:
+        tables["prior_shift_correlations"] = pd.DataFrame(shifted)
+        figures["prior_shift_correlations.png"] = plot_shift_correlations(tables["prior_shift_correlations"])
+    return tables, figures
