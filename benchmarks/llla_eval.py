@@ -15,9 +15,9 @@ import json
 import torch
 from timing import timed
 
-from bdlsweep.trainables.methods.llla import LLLAPosterior, backbone_features, fit_head_laplace
+from bdlsweep.trainables.inference.network_weights import predictive_outputs
 from bdlsweep.trainables.models import build_model
-from bdlsweep.trainables.runtime.training import predictive_outputs
+from bdlsweep.trainables.posteriors.last_layer import LLLAPosterior, backbone_features, fit_head_laplace
 
 MODELS = {"cnn": {}, "wide_resnet": {"depth": 16, "widen_factor": 4}}
 

@@ -30,13 +30,8 @@ from bdlsweep.sweeps.spec.loading import load_spec
 from bdlsweep.sweeps.spec.models import SweepSpec
 from bdlsweep.trainables.methods.map import MAPPosterior
 from bdlsweep.trainables.runtime.context import TrialContext
-from bdlsweep.trainables.runtime.training import (
-    build_optimizer,
-    build_schedule,
-    for_training,
-    seed_everything,
-    train_epoch,
-)
+from bdlsweep.trainables.runtime.optimization import build_optimizer, build_schedule
+from bdlsweep.trainables.runtime.training import for_training, seed_everything, train_epoch
 
 SWEEPS = Path(__file__).parents[1] / "sweeps"
 WORKLOADS = {"digits": SWEEPS / "quickstart.yaml", "cifar": SWEEPS / "cifar10_wrn16_4.yaml"}

@@ -21,10 +21,10 @@ import torch
 from llla_eval import llla_posterior
 from timing import timed
 
-from bdlsweep.trainables.methods.llla import backbone_features
-from bdlsweep.trainables.methods.swag import SWAGMoments, SWAGPosterior
+from bdlsweep.trainables.inference.network_weights import predictive_outputs
 from bdlsweep.trainables.posteriors.base import ModelRecipe
-from bdlsweep.trainables.runtime.training import predictive_outputs
+from bdlsweep.trainables.posteriors.last_layer import backbone_features
+from bdlsweep.trainables.posteriors.swag_gaussian import SWAGMoments, SWAGPosterior
 
 
 def swag_posterior(recipe: ModelRecipe, device: torch.device, snapshots: int = 20) -> SWAGPosterior:

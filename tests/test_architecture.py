@@ -25,6 +25,15 @@ SWEEPS_LAYERS = [
     ["sweeps.spec"],
     ["sweeps.reading"],
 ]
+TRAINABLES_LAYERS = [
+    ["trainables.registry"],
+    ["trainables.methods"],
+    ["trainables.method", "trainables.runtime"],
+    ["trainables.posteriors"],
+    ["trainables.inference"],
+    ["trainables.models"],
+    ["trainables.data", "trainables.settings"],
+]
 TOP_MODULES = {"sweeps.pipeline", "sweeps.probe", "sweeps.mlflow_sync"}  # may import each other
 
 
@@ -148,6 +157,34 @@ def test_the_drivers_sub_packages_import_only_downwards_and_have_no_cycle():
     assert _violations(SWEEPS_LAYERS, TOP_MODULES) == []
     units = {module: _unit(module, SWEEPS_LAYERS) for module in MODULES if ".sweeps." in module}
     assert _cycles({module: unit for module, unit in units.items() if unit}) == []
+
+
+def test_the_trainables_sub_packages_import_only_downwards_and_have_no_cycle():
+    assert _violations(TRAINABLES_LAYERS) == []
+    units = {module: _unit(module, TRAINABLES_LAYERS) for module in MODULES if ".trainables." in module}
+    assert _cycles({module: unit for module, unit in units.items() if unit}) == []
+
+
+def test_the_maths_has_no_ray_and_no_storage():
+    """``trainables/inference/`` is pure maths: no Ray, no storage, nothing that runs a trial."""
+    for module, path in MODULES.items():
+        if ".trainables.inference" in module:
+            tree = ast.parse(path.read_text())
+            imported = {
+                alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+            }
+            imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+            assert not {name for name in imported if name.split(".")[0] == "ray"}, module
+            assert not {
+                name
+                for name in imported
+                if name.startswith(("bdlsweep.storage", "bdlsweep.trainables.runtime"))
+            }, module
+
+
+def test_no_method_module_imports_another():
+    methods = [(a, b) for a, b in EDGES if ".trainables.methods." in a and ".trainables.methods." in b]
+    assert methods == []
 
 
 def test_no_sub_package_of_the_driver_holds_more_than_twelve_modules():

@@ -82,7 +82,7 @@ def _functions(
     curve = splits.curve
     rows = []
     for variance in variances:
-        outputs = prior_outputs(recipe, curve.inputs, variance, num_samples, seed)
+        outputs = prior_outputs(recipe.build(), curve.inputs, variance, num_samples, seed)
         means = LIKELIHOODS["regression"].split(outputs)[0][..., 0] * curve.target_scale + curve.target_mean
         for sample, values in enumerate(means.numpy()):
             rows += [
@@ -106,7 +106,7 @@ def _classification(
     edges = np.linspace(1 / classes, 1, PROBABILITY_BINS + 1)
     histograms, diagrams, shifted = [], [], []
     for variance in variances:
-        outputs = prior_outputs(recipe, inputs, variance, num_samples, seed)
+        outputs = prior_outputs(recipe.build(), inputs, variance, num_samples, seed)
         top = torch.softmax(outputs.double(), dim=-1).max(dim=-1).values.numpy().ravel()
         counts = np.histogram(np.clip(top, edges[0], edges[-1]), bins=edges)[0]
         histograms += [
@@ -120,7 +120,7 @@ def _classification(
             for j in range(classes)
         ]
         for (corruption, severity), shifted_set in splits.shift.items():
-            copy = prior_outputs(recipe, shifted_set.inputs[:num_inputs], variance, num_samples, seed)
+            copy = prior_outputs(recipe.build(), shifted_set.inputs[:num_inputs], variance, num_samples, seed)
             correlation = paired_correlation(outputs, copy)
             shifted.append(
                 {

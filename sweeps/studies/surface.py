@@ -25,12 +25,13 @@ from bdlsweep.storage.layout import SweepLayout
 from bdlsweep.storage.locations import Location
 from bdlsweep.sweeps.running.selection import Selection
 from bdlsweep.trainables.data import load_dataset
+from bdlsweep.trainables.inference.network_weights import weight_vector
 from bdlsweep.trainables.inference.subspace_log_density import full_batch_log_likelihood, gaussian_log_prior
 from bdlsweep.trainables.inference.weight_subspaces import Subspace, plane_through
 from bdlsweep.trainables.posteriors.base import ModelRecipe, Posterior
 from bdlsweep.trainables.posteriors.checkpoint import CorruptCheckpointError, read_metadata
 from bdlsweep.trainables.registry import posterior_class
-from bdlsweep.trainables.runtime.training import trial_device, weight_vector
+from bdlsweep.trainables.runtime.training import trial_device
 
 
 class SurfaceInputError(ValueError):

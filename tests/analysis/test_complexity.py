@@ -43,7 +43,7 @@ def test_a_network_costs_one_forward_pass_whatever_the_number_of_samples():
 
 
 def test_a_last_layer_laplace_costs_one_backbone_pass_plus_a_head_per_sample():
-    from bdlsweep.trainables.methods.llla import LLLAPosterior, backbone_features, fit_head_laplace
+    from bdlsweep.trainables.posteriors.last_layer import LLLAPosterior, backbone_features, fit_head_laplace
 
     torch.manual_seed(0)
     recipe = ModelRecipe("mlp", {"hidden": [16, 8]}, (12,), 4, "classification")
@@ -58,7 +58,7 @@ def test_a_last_layer_laplace_costs_one_backbone_pass_plus_a_head_per_sample():
 
 
 def test_weight_samples_batched_with_vmap_cost_one_forward_pass_each():
-    from bdlsweep.trainables.methods.swag import SWAGMoments, SWAGPosterior
+    from bdlsweep.trainables.posteriors.swag_gaussian import SWAGMoments, SWAGPosterior
 
     torch.manual_seed(0)
     recipe = ModelRecipe("mlp", {"hidden": [16]}, (12,), 4, "classification")

@@ -14,10 +14,10 @@ from bdlsweep.sweeps.evaluation.ensemble_assembly import assemble_streams, ensem
 from bdlsweep.sweeps.evaluation.evaluation_sets import evaluation_data
 from bdlsweep.sweeps.evaluation.member_predictions import MemberJob, member_generator, predict_member
 from bdlsweep.trainables.data import load_dataset
+from bdlsweep.trainables.inference.network_weights import predictive_outputs
 from bdlsweep.trainables.methods.map import MAPPosterior
 from bdlsweep.trainables.methods.mc_dropout import MCDropoutPosterior
 from bdlsweep.trainables.posteriors.base import ModelRecipe
-from bdlsweep.trainables.runtime.training import predictive_outputs
 
 SETTINGS = {
     "num_posterior_samples": 6,

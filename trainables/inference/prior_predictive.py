@@ -6,21 +6,22 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch import nn
 from torch.nn.utils import vector_to_parameters
 
-from bdlsweep.trainables.posteriors.base import ModelRecipe
-from bdlsweep.trainables.runtime.training import EVAL_BATCH_SIZE, weight_vector
+from bdlsweep.trainables.inference.network_weights import EVAL_BATCH_SIZE, weight_vector
 
 
 @torch.no_grad()
 def prior_outputs(
-    recipe: ModelRecipe, inputs: torch.Tensor, variance: float, num_samples: int, seed: int = 0
+    model: nn.Module, inputs: torch.Tensor, variance: float, num_samples: int, seed: int = 0
 ) -> torch.Tensor:
-    """Raw outputs ``[S, N, K]`` (logits, or means and raw variances) of ``num_samples`` networks whose
-    every weight and bias is drawn independently from N(0, ``variance``); batch norm in eval mode."""
+    """Raw outputs ``[S, N, K]`` (logits, or means and raw variances) of ``model``'s architecture with
+    every weight and bias drawn independently from N(0, ``variance``), ``num_samples`` times; batch norm
+    in eval mode. ``model``'s own weights are overwritten."""
     if variance < 0:
         raise ValueError(f"a prior variance must not be negative (got {variance})")
-    model = recipe.build().eval()
+    model.eval()
     size = len(weight_vector(model.parameters()))
     generator = torch.Generator().manual_seed(seed)
     samples = []

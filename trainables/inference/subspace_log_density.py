@@ -11,8 +11,8 @@ from torch import nn
 from torch.nn.utils import vector_to_parameters
 
 from bdlsweep.trainables.inference.likelihoods import Likelihood
+from bdlsweep.trainables.inference.network_weights import EVAL_BATCH_SIZE
 from bdlsweep.trainables.inference.weight_subspaces import Subspace
-from bdlsweep.trainables.runtime.training import EVAL_BATCH_SIZE
 
 
 def full_batch_log_likelihood(

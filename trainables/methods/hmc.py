@@ -21,7 +21,7 @@ from bdlsweep.trainables.data.splits import DatasetSplits, LabelledSet
 from bdlsweep.trainables.inference.hmc_kernel import DualAveraging, hmc_iteration, leapfrog_steps
 from bdlsweep.trainables.inference.network_energy import full_batch_energy
 from bdlsweep.trainables.method import Method, TrainingPasses
-from bdlsweep.trainables.methods.map import MAPPosterior
+from bdlsweep.trainables.posteriors.single_network import FixedWeightsPosterior
 from bdlsweep.trainables.posteriors.stored_samples import SampledWeightsPosterior
 from bdlsweep.trainables.runtime.context import TrialContext
 from bdlsweep.trainables.runtime.trial_loop import (
@@ -85,7 +85,7 @@ class HMCFit(IterativeFit):
         data = context.load_data(device)
         self.data = _in_float64(data) if settings.float64 else data
         if context.parents:
-            parent = MAPPosterior.load(context.parent(start.seed), device)
+            parent = FixedWeightsPosterior.load(context.parent(start.seed), device)
             model, self.recipe = parent.model.to(dtype=self.dtype).eval(), parent.recipe
         else:
             self.recipe = context.recipe(self.data)

@@ -20,7 +20,9 @@ from torch.nn import functional as F
 from bdlsweep.trainables.inference.flows import FlowKind, GaussianBaseMap, GaussianFlow
 from bdlsweep.trainables.inference.likelihoods import LIKELIHOODS, GaussianRegression
 from bdlsweep.trainables.method import Method, TrainingPasses, epochs
-from bdlsweep.trainables.methods.llla import (
+from bdlsweep.trainables.posteriors.base import Posterior
+from bdlsweep.trainables.posteriors.checkpoint import read_checkpoint, read_metadata, write_checkpoint
+from bdlsweep.trainables.posteriors.last_layer import (
     LLLAPosterior,
     RegressionHead,
     augmented_features,
@@ -28,9 +30,7 @@ from bdlsweep.trainables.methods.llla import (
     head_logits,
     head_variances,
 )
-from bdlsweep.trainables.methods.map import MAPPosterior
-from bdlsweep.trainables.posteriors.base import Posterior
-from bdlsweep.trainables.posteriors.checkpoint import read_checkpoint, read_metadata, write_checkpoint
+from bdlsweep.trainables.posteriors.single_network import FixedWeightsPosterior
 from bdlsweep.trainables.runtime.context import TrialContext
 from bdlsweep.trainables.runtime.reporting import report, trial_seed
 from bdlsweep.trainables.runtime.training import batches, trial_device
@@ -224,7 +224,7 @@ class LANFPosterior(Posterior):
         missing = flow.load_state_dict(state["layers"], strict=False)
         if missing.unexpected_keys or set(missing.missing_keys) & set(dict(flow.named_parameters())):
             raise ValueError(f"{metadata['prepared']}: flow layers do not match the checkpoint")
-        model = MAPPosterior.load(metadata["base"], device).model
+        model = FixedWeightsPosterior.load(metadata["base"], device).model
         prepared_metadata = read_metadata(metadata["prepared"])
         return cls(
             model,
@@ -292,7 +292,7 @@ def train_laplace_nf(config: dict[str, Any], context: TrialContext) -> None:
     folder = context.prepared[seed]
     metadata, prepared = read_checkpoint(folder, map_location=device)
     data = context.load_data(device)
-    model = MAPPosterior.load(metadata["base"], device).model
+    model = FixedWeightsPosterior.load(metadata["base"], device).model
     flow = _flow(settings, prepared).to(device)
     generator = torch.Generator(device=device).manual_seed(seed)
     order = torch.Generator().manual_seed(seed)

@@ -8,11 +8,11 @@ import torch
 from pydantic import Field
 from torch import nn
 
+from bdlsweep.trainables.inference.network_weights import EVAL_BATCH_SIZE
 from bdlsweep.trainables.method import Method, epoch_steps
 from bdlsweep.trainables.posteriors.base import ModelRecipe, NetworkPosterior
 from bdlsweep.trainables.runtime.context import TrialContext
 from bdlsweep.trainables.runtime.network_fit import NetworkSettings, fit_network
-from bdlsweep.trainables.runtime.training import EVAL_BATCH_SIZE
 from bdlsweep.trainables.runtime.trial_loop import start_trial
 
 

@@ -14,12 +14,12 @@ import torch
 from pydantic import Field
 
 from bdlsweep.trainables.inference.likelihoods import Likelihood
+from bdlsweep.trainables.inference.network_weights import EVAL_BATCH_SIZE
 from bdlsweep.trainables.method import Method, epoch_steps
 from bdlsweep.trainables.posteriors.base import NetworkPosterior
 from bdlsweep.trainables.posteriors.stored_samples import replay_order
 from bdlsweep.trainables.runtime.context import TrialContext
 from bdlsweep.trainables.runtime.network_fit import NetworkSettings, fit_network
-from bdlsweep.trainables.runtime.training import EVAL_BATCH_SIZE
 from bdlsweep.trainables.runtime.trial_loop import start_trial
 
 PACKED_MODELS = {"mlp": "packed_mlp", "lenet5": "packed_lenet5"}

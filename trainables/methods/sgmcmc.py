@@ -17,15 +17,12 @@ import torch
 from pydantic import Field, model_validator
 from torch import nn
 
+from bdlsweep.trainables.inference.network_weights import weight_vector
 from bdlsweep.trainables.inference.sgmcmc_optimizer import SGMCMC
 from bdlsweep.trainables.method import Method, epoch_steps
 from bdlsweep.trainables.posteriors.stored_samples import SampledWeightsPosterior
 from bdlsweep.trainables.runtime.context import TrialContext
-from bdlsweep.trainables.runtime.training import (
-    for_training,
-    train_epoch,
-    weight_vector,
-)
+from bdlsweep.trainables.runtime.training import for_training, train_epoch
 from bdlsweep.trainables.runtime.trial_loop import (
     IterativeFit,
     TrialStart,

@@ -20,19 +20,17 @@ from torch.func import functional_call
 
 from bdlsweep.trainables.inference.elliptical_slice import elliptical_slice_step
 from bdlsweep.trainables.inference.mean_field import as_parameters
+from bdlsweep.trainables.inference.network_weights import load_weight_vector
 from bdlsweep.trainables.inference.subspace_gaussian import SubspaceGaussian, negative_elbo
 from bdlsweep.trainables.inference.subspace_log_density import full_batch_log_likelihood
 from bdlsweep.trainables.inference.weight_subspaces import Subspace, pca_subspace, random_subspace
 from bdlsweep.trainables.method import Method, TrainingPasses
-from bdlsweep.trainables.methods.swag import SWAGPosterior
 from bdlsweep.trainables.posteriors.base import ModelRecipe
 from bdlsweep.trainables.posteriors.stored_samples import replay_order
+from bdlsweep.trainables.posteriors.swag_gaussian import SWAGPosterior
 from bdlsweep.trainables.posteriors.weight_distribution import WeightSamplingPosterior, load_sampling_network
 from bdlsweep.trainables.runtime.context import TrialContext
-from bdlsweep.trainables.runtime.training import (
-    batches,
-    load_weight_vector,
-)
+from bdlsweep.trainables.runtime.training import batches
 from bdlsweep.trainables.runtime.trial_loop import (
     IterativeFit,
     TrialStart,

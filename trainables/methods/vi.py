@@ -17,8 +17,8 @@ from torch.nn.utils import parameters_to_vector
 
 from bdlsweep.trainables.inference.mean_field import MeanField, negative_elbo
 from bdlsweep.trainables.method import Method, epoch_steps
-from bdlsweep.trainables.methods.map import MAPPosterior
 from bdlsweep.trainables.posteriors.base import ModelRecipe
+from bdlsweep.trainables.posteriors.single_network import FixedWeightsPosterior
 from bdlsweep.trainables.posteriors.weight_distribution import WeightSamplingPosterior, load_sampling_network
 from bdlsweep.trainables.runtime.context import TrialContext
 from bdlsweep.trainables.runtime.training import batches
@@ -99,7 +99,7 @@ class VIFit(IterativeFit):
         self.start, self.settings = start, settings
         self.data = context.load_data(start.device)
         if context.parents:
-            parent = MAPPosterior.load(context.parent(start.seed), start.device)
+            parent = FixedWeightsPosterior.load(context.parent(start.seed), start.device)
             self.model, self.recipe = parent.model, parent.recipe
         else:
             self.recipe = context.recipe(self.data)

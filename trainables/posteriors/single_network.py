@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from bdlsweep.trainables.inference.network_weights import predictive_outputs
 from bdlsweep.trainables.posteriors.base import NetworkPosterior
-from bdlsweep.trainables.runtime.training import predictive_outputs
 
 
 class FixedWeightsPosterior(NetworkPosterior):

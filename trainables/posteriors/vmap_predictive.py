@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from bdlsweep.trainables.inference.likelihoods import Likelihood
-from bdlsweep.trainables.runtime.training import EVAL_BATCH_SIZE
+from bdlsweep.trainables.inference.network_weights import EVAL_BATCH_SIZE
 
 SAMPLE_BATCH_INPUTS = 8192
 """Inputs × samples one batched forward pass may hold: its activations bound the memory it needs."""

@@ -9,10 +9,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from bdlsweep.trainables.inference.network_weights import (
+    has_batch_norm,
+    load_weight_vector,
+    predictive_outputs,
+)
 from bdlsweep.trainables.models.registry import model_inputs
 from bdlsweep.trainables.posteriors.base import ModelRecipe, Posterior, load_network
 from bdlsweep.trainables.posteriors.vmap_predictive import batched_predictive
-from bdlsweep.trainables.runtime.training import has_batch_norm, load_weight_vector, predictive_outputs
 
 
 class WeightSamplingPosterior(Posterior):

@@ -13,7 +13,8 @@ from bdlsweep.trainables.data.label_noise import with_label_noise
 from bdlsweep.trainables.inference.likelihoods import Likelihood
 from bdlsweep.trainables.posteriors.base import ModelRecipe, Posterior
 from bdlsweep.trainables.runtime.context import TrialContext
-from bdlsweep.trainables.runtime.training import build_optimizer, build_schedule, for_training, train_epoch
+from bdlsweep.trainables.runtime.optimization import build_optimizer, build_schedule
+from bdlsweep.trainables.runtime.training import for_training, train_epoch
 from bdlsweep.trainables.runtime.trial_loop import IterativeFit, TrialStart, loop_state, restore_loop, run_fit
 from bdlsweep.trainables.settings import MethodSettings, OptimizerSettings, ScheduleSettings, SpeedSettings
 

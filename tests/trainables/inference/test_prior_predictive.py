@@ -17,17 +17,17 @@ LINEAR = ModelRecipe("mlp", {"hidden": []}, (3,), 10)  # f(x) = W x + b
 
 def test_prior_samples_at_variance_zero_are_all_identical():
     recipe = ModelRecipe("lenet5", {}, (1, 28, 28), 10)
-    outputs = prior_outputs(recipe, torch.randn(4, 1, 28, 28), 0.0, num_samples=5)
+    outputs = prior_outputs(recipe.build(), torch.randn(4, 1, 28, 28), 0.0, num_samples=5)
     assert outputs.shape == (5, 4, 10)
     assert all(torch.equal(outputs[0], sample) for sample in outputs)
-    assert not torch.equal(*prior_outputs(recipe, torch.randn(4, 1, 28, 28), 0.1, num_samples=2))
+    assert not torch.equal(*prior_outputs(recipe.build(), torch.randn(4, 1, 28, 28), 0.1, num_samples=2))
     with pytest.raises(ValueError, match="negative"):
-        prior_outputs(recipe, torch.randn(1, 1, 28, 28), -1.0, 1)
+        prior_outputs(recipe.build(), torch.randn(1, 1, 28, 28), -1.0, 1)
 
 
 def test_a_linear_models_prior_outputs_have_the_closed_form_variance_and_correlation():
     inputs = torch.tensor([[1.0, 0.0, 0.5], [0.5, 1.0, -0.5], [-1.0, 0.2, 0.0]])
-    outputs = prior_outputs(LINEAR, inputs, 0.3, num_samples=4000, seed=1)
+    outputs = prior_outputs(LINEAR.build(), inputs, 0.3, num_samples=4000, seed=1)
     squared = (inputs**2).sum(1) + 1  # |x|² + 1 (the bias)
     variances = outputs.double().var(dim=0).mean(dim=1)  # pooled over the 10 outputs
     np.testing.assert_allclose(variances.numpy(), 0.3 * squared.numpy(), rtol=0.05)

@@ -7,16 +7,16 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from bdlsweep.trainables.data import load_dataset
 from bdlsweep.trainables.inference.likelihoods import LIKELIHOODS
-from bdlsweep.trainables.methods.llla import (
+from bdlsweep.trainables.posteriors.base import ModelRecipe
+from bdlsweep.trainables.posteriors.last_layer import (
     LLLAPosterior,
-    _laplace_from_tensors,
-    _laplace_to_tensors,
     backbone_features,
     fit_head_laplace,
     fit_mean_head_laplaces,
     head_variances,
+    laplace_from_tensors,
+    laplace_to_tensors,
 )
-from bdlsweep.trainables.posteriors.base import ModelRecipe
 from bdlsweep.trainables.runtime.training import train_epoch
 
 
@@ -101,8 +101,8 @@ def test_laplace_state_survives_weights_only_round_trip(tmp_path, trained, hessi
     features = backbone_features(model, data.train.inputs)
     laplace = fit_head_laplace(model.head, features, data.train.labels, hessian)
     laplace.prior_precision = 2.0
-    torch.save(_laplace_to_tensors(laplace), tmp_path / "la.pt")
-    restored = _laplace_from_tensors(model.head, hessian, torch.load(tmp_path / "la.pt", weights_only=True))
+    torch.save(laplace_to_tensors(laplace), tmp_path / "la.pt")
+    restored = laplace_from_tensors(model.head, hessian, torch.load(tmp_path / "la.pt", weights_only=True))
     first = laplace.sample(5, generator=torch.Generator().manual_seed(0))
     second = restored.sample(5, generator=torch.Generator().manual_seed(0))
     assert torch.allclose(first, second)
@@ -214,7 +214,7 @@ def _exact_negative_log_likelihood(features: torch.Tensor, targets: torch.Tensor
 
 @pytest.mark.parametrize("hessian", ["full", "diag"])
 def test_whole_head_laplace_is_the_exact_gaussian_nll_laplace_over_all_130_weights(hessian):
-    from bdlsweep.trainables.methods.llla import fit_whole_head_laplace
+    from bdlsweep.trainables.posteriors.last_layer import fit_whole_head_laplace
 
     head, features, targets = _heteroscedastic_head()
     laplace = fit_whole_head_laplace(head, features, targets, hessian, batch_size=64)
@@ -242,7 +242,7 @@ def test_whole_head_laplace_is_the_exact_gaussian_nll_laplace_over_all_130_weigh
 
 
 def test_whole_head_posterior_samples_means_and_variances_and_round_trips(tmp_path):
-    from bdlsweep.trainables.methods.llla import fit_whole_head_laplace, is_gaussian
+    from bdlsweep.trainables.posteriors.last_layer import fit_whole_head_laplace, is_gaussian
 
     head, features, targets = _heteroscedastic_head()
     laplace = fit_whole_head_laplace(head, features, targets, "full")
@@ -257,9 +257,9 @@ def test_whole_head_posterior_samples_means_and_variances_and_round_trips(tmp_pa
     assert (variances.std(0) > 0).all() and (variances > 0).all()  # the variance weights are sampled too
     map_outputs = LIKELIHOODS["regression"].predictive(head(features[:7])).detach()
     assert torch.allclose(means.mean(0), map_outputs[:, 0], atol=0.1)
-    torch.save(_laplace_to_tensors(laplace), tmp_path / "la.pt")
+    torch.save(laplace_to_tensors(laplace), tmp_path / "la.pt")
     state = torch.load(tmp_path / "la.pt", weights_only=True)
-    restored = _laplace_from_tensors(head, "full", state, "regression")
+    restored = laplace_from_tensors(head, "full", state, "regression")
     generator = torch.Generator().manual_seed(1)
     assert torch.equal(
         laplace.sample(3, generator=generator), restored.sample(3, generator=generator.manual_seed(1))
@@ -267,7 +267,7 @@ def test_whole_head_posterior_samples_means_and_variances_and_round_trips(tmp_pa
 
 
 def test_an_exact_hessian_with_a_negative_direction_is_no_gaussian_below_it():
-    from bdlsweep.trainables.methods.llla import fit_whole_head_laplace, is_gaussian
+    from bdlsweep.trainables.posteriors.last_layer import fit_whole_head_laplace, is_gaussian
 
     head, features, targets = _heteroscedastic_head()
     with torch.no_grad():

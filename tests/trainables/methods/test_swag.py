@@ -6,8 +6,8 @@ import torch
 from torch.nn.utils import parameters_to_vector
 
 from bdlsweep.trainables.data import load_dataset
-from bdlsweep.trainables.methods.swag import SWAGMoments, SWAGPosterior, SWAPosterior
 from bdlsweep.trainables.posteriors.base import ModelRecipe
+from bdlsweep.trainables.posteriors.swag_gaussian import SWAGMoments, SWAGPosterior, SWAPosterior
 
 
 def _iterates(count=6, size=5, seed=0):

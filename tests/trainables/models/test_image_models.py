@@ -56,7 +56,7 @@ def test_filter_response_norm_matches_its_formula_and_ignores_the_batch():
 
 
 def test_frn_wide_resnet_has_no_batch_norm_and_preresnet_has():
-    from bdlsweep.trainables.runtime.training import has_batch_norm
+    from bdlsweep.trainables.inference.network_weights import has_batch_norm
 
     assert not has_batch_norm(build_model("wide_resnet", {}, (3, 32, 32), 10))
     assert not has_batch_norm(build_model("resnet", {}, (3, 32, 32), 10))

@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from bdlsweep.trainables.methods.swag import SWAGMoments, SWAGPosterior
+from bdlsweep.trainables.inference.network_weights import predictive_outputs
 from bdlsweep.trainables.posteriors import vmap_predictive as batched_samples
 from bdlsweep.trainables.posteriors.base import ModelRecipe
-from bdlsweep.trainables.runtime.training import predictive_outputs
+from bdlsweep.trainables.posteriors.swag_gaussian import SWAGMoments, SWAGPosterior
 
 
 def _swag(recipe: ModelRecipe, snapshots: int = 6) -> SWAGPosterior:

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from bdlsweep.trainables.runtime.training import build_schedule
+from bdlsweep.trainables.runtime.optimization import build_schedule
 from bdlsweep.trainables.settings import ScheduleSettings
 
 

@@ -70,7 +70,7 @@ def test_sweep_files_set_speed_per_stage_and_bad_values_are_one_line_errors(tmp_
 def test_weight_vector_flattens_channels_last_weights_in_the_contiguous_order():
     from torch.nn.utils import parameters_to_vector
 
-    from bdlsweep.trainables.runtime.training import weight_vector
+    from bdlsweep.trainables.inference.network_weights import weight_vector
 
     torch.manual_seed(0)
     model = build_model("cnn", {"channels": [4, 8], "batch_norm": False}, (3, 8, 8), 5)
@@ -81,8 +81,8 @@ def test_weight_vector_flattens_channels_last_weights_in_the_contiguous_order():
 
 @pytest.mark.parametrize("sampler", ["sgld", "sghmc"])
 def test_sgmcmc_samples_the_same_weights_with_channels_last(sampler):
+    from bdlsweep.trainables.inference.network_weights import weight_vector
     from bdlsweep.trainables.methods.sgmcmc import SGMCMCSettings, _sampler
-    from bdlsweep.trainables.runtime.training import weight_vector
 
     inputs, labels = torch.rand(64, 3, 8, 8), torch.randint(0, 5, (64,))
     weights = []
