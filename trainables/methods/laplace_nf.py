@@ -3,7 +3,9 @@
 Starting from a seed's selected LLLA, the head weights' posterior is a flow (nflows transforms)
 whose base distribution is the LLLA Gaussian; the flow is trained by maximising the ELBO
 (expected log-likelihood on cached training features + log prior − log q), one Monte Carlo sample
-per batch, Adam with per-batch cosine annealing (seed paper: 20 epochs, lr 1e-3).
+per batch, Adam with per-batch cosine annealing (seed paper: 20 epochs, lr 1e-3). The flow trains in the
+shared trial loop (``run_fit``): a report and validation per epoch, checkpoints with the flow's optimizer
+state, and a resumed trial continues from its last one.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ from bdlsweep.trainables.posteriors.last_layer import (
 )
 from bdlsweep.trainables.posteriors.single_network import FixedWeightsPosterior
 from bdlsweep.trainables.runtime.context import TrialContext
-from bdlsweep.trainables.runtime.reporting import report, trial_seed
 from bdlsweep.trainables.runtime.training import batches, trial_device
+from bdlsweep.trainables.runtime.trial_loop import IterativeFit, TrialStart, run_fit, start_trial
 from bdlsweep.trainables.settings import MethodSettings
 
 LogLikelihood = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -59,6 +61,64 @@ def gaussian_log_prior(weights: torch.Tensor, precision: float) -> torch.Tensor:
     return -0.5 * precision * (weights**2).sum(-1) + 0.5 * dim * math.log(precision / (2 * math.pi))
 
 
+class ELBOTrainer:
+    """Maximises the ELBO of ``flow`` with one sample per batch, an epoch at a time: Adam with cosine
+    annealing stepped per batch over ``epochs`` epochs of ``steps_per_epoch`` batches.
+
+    ``log_likelihood(θ [S, D], inputs, labels)`` sums the batch's log-likelihoods per sample; it is
+    scaled by ``num_data / batch size``.
+    """
+
+    def __init__(
+        self,
+        flow: GaussianFlow,
+        log_likelihood: LogLikelihood,
+        num_data: int,
+        prior_precision: float,
+        epochs: int,
+        steps_per_epoch: int,
+        lr: float,
+    ) -> None:
+        self.flow = flow
+        self.log_likelihood = log_likelihood
+        self.num_data = num_data
+        self.prior_precision = prior_precision
+        self.optimizer = torch.optim.Adam(flow.parameters(), lr=lr)
+        self.schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
+            self.optimizer, T_max=epochs * steps_per_epoch
+        )
+
+    def epoch(self, data: Iterable[tuple[torch.Tensor, torch.Tensor]], generator: torch.Generator) -> float:
+        """One pass over ``data``; the mean −ELBO over its batches."""
+        total, count = 0.0, 0
+        for inputs, labels in data:
+            weights, log_q = self.flow.sample(1, generator)
+            scale = self.num_data / len(labels)
+            elbo = scale * self.log_likelihood(weights, inputs, labels)
+            elbo = elbo + gaussian_log_prior(weights, self.prior_precision) - log_q
+            loss = -elbo.mean()
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            self.schedule.step()
+            total, count = total + float(loss.detach()), count + 1
+        return total / count
+
+    def state_dict(self) -> dict[str, Any]:
+        """The flow's layers, Adam's moments and the schedule's position."""
+        return {
+            "flow": self.flow.state_dict(),
+            "flow_optimizer": self.optimizer.state_dict(),
+            "flow_schedule": self.schedule.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a ``state_dict``."""
+        self.flow.load_state_dict(state["flow"])
+        self.optimizer.load_state_dict(state["flow_optimizer"])
+        self.schedule.load_state_dict(state["flow_schedule"])
+
+
 def fit_elbo(
     flow: GaussianFlow,
     log_likelihood: LogLikelihood,
@@ -69,30 +129,9 @@ def fit_elbo(
     lr: float,
     generator: torch.Generator,
 ) -> list[float]:
-    """Maximise the ELBO of ``flow`` with one sample per batch; returns the mean −ELBO per epoch.
-
-    ``log_likelihood(θ [S, D], inputs, labels)`` sums the batch's log-likelihoods per sample;
-    it is scaled by ``num_data / batch size``. Adam with cosine annealing stepped per batch.
-    """
-    steps_per_epoch = sum(1 for _ in data())
-    optimizer = torch.optim.Adam(flow.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
-    history = []
-    for _ in range(epochs):
-        total = 0.0
-        for inputs, labels in data():
-            weights, log_q = flow.sample(1, generator)
-            scale = num_data / len(labels)
-            elbo = scale * log_likelihood(weights, inputs, labels)
-            elbo = elbo + gaussian_log_prior(weights, prior_precision) - log_q
-            loss = -elbo.mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            total += float(loss.detach())
-        history.append(total / steps_per_epoch)
-    return history
+    """Maximise the ELBO of ``flow`` for ``epochs`` passes over ``data()``; the mean −ELBO per epoch."""
+    trainer = ELBOTrainer(flow, log_likelihood, num_data, prior_precision, epochs, sum(1 for _ in data()), lr)
+    return [trainer.epoch(data(), generator) for _ in range(epochs)]
 
 
 def head_log_likelihood(head_shape: torch.Size) -> LogLikelihood:
@@ -283,40 +322,71 @@ def prepare_laplace_nf(context: TrialContext, settings: LANFSettings, seed: int,
     )
 
 
+class LANFFit(IterativeFit):
+    """The flow trained an epoch at a time on the seed's cached training features, validated by
+    sampling heads over its cached validation features after every epoch."""
+
+    def __init__(self, start: TrialStart, context: TrialContext) -> None:
+        settings: LANFSettings = start.settings
+        self.settings, self.seed, self.device = settings, start.seed, start.device
+        self.folder = context.prepared[start.seed]
+        self.metadata, prepared = read_checkpoint(self.folder, map_location=start.device)
+        self.data = context.load_data(start.device)
+        self.model = FixedWeightsPosterior.load(self.metadata["base"], start.device).model
+        self.flow = _flow(settings, prepared).to(start.device)
+        self.features, self.val_features = prepared["train_features"], prepared["val_features"]
+        self.regression_head = self.metadata.get("regression_head", "means")
+        head = head_model(self.model, self.metadata["likelihood"], self.regression_head)
+        self.sampling = torch.Generator(device=start.device).manual_seed(start.seed)
+        self.order = start.generator
+        self.steps = settings.epochs
+        steps_per_epoch = math.ceil(len(self.data.train.labels) / settings.batch_size)
+        self.trainer = ELBOTrainer(
+            self.flow,
+            head.log_likelihood,
+            len(self.data.train.labels),
+            settings.prior_precision,
+            settings.epochs,
+            steps_per_epoch,
+            settings.lr,
+        )
+
+    def step(self, index: int) -> tuple[dict[str, Any], LANFPosterior]:
+        labels = self.data.train.labels
+        neg_elbo = self.trainer.epoch(
+            batches(self.features, labels, self.settings.batch_size, self.order), self.sampling
+        )
+        posterior = LANFPosterior(
+            self.model,
+            self.flow,
+            self.settings,
+            self.metadata["base"],
+            self.folder,
+            self.metadata["likelihood"],
+            self.regression_head,
+        )
+        validation = torch.Generator(device=self.device).manual_seed(self.seed)
+        outputs = posterior.predict_from_features(self.val_features, self.settings.val_samples, validation)
+        metrics = LIKELIHOODS[self.data.likelihood].validation(outputs, self.data.val.labels)
+        return {"neg_elbo": neg_elbo, **metrics}, posterior
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            **self.trainer.state_dict(),
+            "sampling": self.sampling.get_state(),
+            "generator": self.order.get_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.trainer.load_state_dict(state)
+        self.sampling.set_state(state["sampling"])
+        self.order.set_state(state["generator"])
+
+
 def train_laplace_nf(config: dict[str, Any], context: TrialContext) -> None:
-    """Ray Tune trainable: fit the flow for one (layer count, prior precision); validate by sampling."""
-    settings = LANFSettings.from_config(config)
-    seed = trial_seed(config)
-    device = trial_device()
-    torch.manual_seed(seed)
-    folder = context.prepared[seed]
-    metadata, prepared = read_checkpoint(folder, map_location=device)
-    data = context.load_data(device)
-    model = FixedWeightsPosterior.load(metadata["base"], device).model
-    flow = _flow(settings, prepared).to(device)
-    generator = torch.Generator(device=device).manual_seed(seed)
-    order = torch.Generator().manual_seed(seed)
-    features, labels = prepared["train_features"], data.train.labels
-    regression_head = metadata.get("regression_head", "means")
-    head = head_model(model, metadata["likelihood"], regression_head)
-    history = fit_elbo(
-        flow,
-        head.log_likelihood,
-        lambda: batches(features, labels, settings.batch_size, order),
-        len(labels),
-        settings.prior_precision,
-        settings.epochs,
-        settings.lr,
-        generator,
-    )
-    posterior = LANFPosterior(
-        model, flow, settings, metadata["base"], folder, metadata["likelihood"], regression_head
-    )
-    outputs = posterior.predict_from_features(
-        prepared["val_features"], settings.val_samples, generator.manual_seed(seed)
-    )
-    metrics = {"neg_elbo": history[-1], **LIKELIHOODS[data.likelihood].validation(outputs, data.val.labels)}
-    report(metrics, posterior, final=True, parent=context.parent_scores.get(seed))
+    """Ray Tune trainable: fit the flow for one (layer count, prior precision), reporting every epoch."""
+    start = start_trial(config, LANFSettings)
+    run_fit(LANFFit(start, context), start, context)
 
 
 METHOD = Method(

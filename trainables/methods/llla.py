@@ -26,8 +26,9 @@ from bdlsweep.trainables.posteriors.last_layer import (
 )
 from bdlsweep.trainables.posteriors.single_network import FixedWeightsPosterior
 from bdlsweep.trainables.runtime.context import TrialContext
-from bdlsweep.trainables.runtime.reporting import DIVERGED_BECAUSE, SELECTION_METRIC, report, trial_seed
+from bdlsweep.trainables.runtime.reporting import DIVERGED_BECAUSE, SELECTION_METRIC
 from bdlsweep.trainables.runtime.training import trial_device
+from bdlsweep.trainables.runtime.trial_loop import IterativeFit, TrialStart, run_fit, start_trial
 from bdlsweep.trainables.settings import MethodSettings
 
 
@@ -120,37 +121,42 @@ def marginal_likelihood_prior_precision(laplaces: list) -> float:
     return float(log_precision.detach().exp())
 
 
+class LLLAFit(IterativeFit):
+    """One step: the seed's prepared Laplace at this trial's prior precision (or the one its marginal
+    likelihood picks), validated by sampling heads over the cached validation features."""
+
+    steps = 1
+
+    def __init__(self, start: TrialStart, context: TrialContext) -> None:
+        self.start, self.context = start, context
+
+    def step(self, index: int) -> tuple[dict[str, Any], LLLAPosterior | None]:
+        settings, seed, device = self.start.settings, self.start.seed, self.start.device
+        posterior, val_features = prepared_posterior(self.context.prepared[seed], settings.predictive, device)
+        if settings.prior_precision_method == "marglik":
+            posterior.prior_precision = marginal_likelihood_prior_precision(posterior.laplaces)
+        else:
+            posterior.prior_precision = settings.prior_precision
+        fitted = {"fitted_prior_precision": posterior.prior_precision}
+        if not all(is_gaussian(laplace) for laplace in posterior.laplaces):  # the stage says so per seed
+            reason = "Hessian + prior precision not positive definite"
+            return {SELECTION_METRIC: math.nan, DIVERGED_BECAUSE: reason, **fitted}, None
+        data = self.context.load_data(device)
+        generator = torch.Generator(device=device).manual_seed(seed)
+        outputs = posterior.predict_from_features(val_features, settings.val_samples, generator)
+        return {**LIKELIHOODS[data.likelihood].validation(outputs, data.val.labels), **fitted}, posterior
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}  # one step: nothing to continue
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        return None
+
+
 def train_llla(config: dict[str, Any], context: TrialContext) -> None:
     """Ray Tune trainable: one prior precision on a seed's prepared Laplace; validation by sampling."""
-    settings = LLLASettings.from_config(config)
-    seed = trial_seed(config)
-    device = trial_device()
-    prepared = context.prepared[seed]
-    posterior, val_features = prepared_posterior(prepared, settings.predictive, device)
-    if settings.prior_precision_method == "marglik":
-        posterior.prior_precision = marginal_likelihood_prior_precision(posterior.laplaces)
-    else:
-        posterior.prior_precision = settings.prior_precision
-    data = context.load_data(device)
-    if not all(is_gaussian(laplace) for laplace in posterior.laplaces):  # the stage says so, once per seed
-        report(
-            {
-                SELECTION_METRIC: math.nan,
-                DIVERGED_BECAUSE: "Hessian + prior precision not positive definite",
-                "fitted_prior_precision": posterior.prior_precision,
-            },
-            final=True,
-        )
-        return
-    generator = torch.Generator(device=device).manual_seed(seed)
-    outputs = posterior.predict_from_features(val_features, settings.val_samples, generator)
-    metrics = LIKELIHOODS[data.likelihood].validation(outputs, data.val.labels)
-    report(
-        {**metrics, "fitted_prior_precision": posterior.prior_precision},
-        posterior,
-        final=True,
-        parent=context.parent_scores.get(seed),
-    )
+    start = start_trial(config, LLLASettings)
+    run_fit(LLLAFit(start, context), start, context)
 
 
 METHOD = Method(

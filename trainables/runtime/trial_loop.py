@@ -6,7 +6,8 @@ the trial's seed and device, restoring the last checkpoint's state (with torch's
 so a resumed trial draws the dropout masks the uninterrupted one would), one Tune report per step (the
 last marked final), the checkpoint cadence (``checkpoint_every_s``, every new best for methods whose
 result is their best report), and divergence (a NaN or infinite objective ends the trial, see
-``report``).
+``report``). A trial restored from its final checkpoint (its driver killed before Tune recorded the end)
+reports that step's metrics again, from the checkpoint, so its result ends complete.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from bdlsweep.trainables.runtime.context import TrialContext
 
 STEP = "epoch"  # the loop's counter in reports and saved state: epochs, or iterations of a sampler
+LAST_METRICS = "last_metrics"  # in saved state: the step's report, given again by a trial resumed at its end
 
 Settings = TypeVar("Settings", bound=MethodSettings)
 
@@ -83,6 +85,9 @@ def run_fit(fit: IterativeFit, start: TrialStart, context: TrialContext) -> None
         fit.load_state_dict(resumed)
         _restore_global_rng(resumed)
         start = int(resumed[STEP])
+        if start == fit.steps and LAST_METRICS in resumed:  # restored from its final checkpoint
+            report({STEP: start, **resumed[LAST_METRICS]}, final=True, parent=parent)
+            return
     best = -math.inf  # the best validation ELPD since this process started the trial
     for index in range(start, fit.steps):
         metrics, posterior = fit.step(index)
@@ -92,7 +97,7 @@ def run_fit(fit: IterativeFit, start: TrialStart, context: TrialContext) -> None
         report(
             {STEP: index + 1, **metrics},
             posterior,
-            {**fit.state_dict(), **_global_rng(), STEP: index + 1},
+            {**fit.state_dict(), **_global_rng(), STEP: index + 1, LAST_METRICS: metrics},
             final=index + 1 == fit.steps,
             every_s=every_s,
             keep=improved,

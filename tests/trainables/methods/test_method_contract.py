@@ -127,8 +127,9 @@ def test_a_trial_resumed_from_its_first_checkpoint_continues_after_it(name, tria
     resumed = run_in_session(
         METHODS[name].trainable, trials.config(name), trials.context(name), tmp_path, resume_from=first
     )
-    if metrics[COMPLETE]:  # a one-step method: resuming runs it again
-        assert len(resumed.reports) == 1
+    if metrics[COMPLETE]:  # restored from its final checkpoint: that report again, nothing trained or saved
+        assert len(resumed.reports) == 1 and resumed.reports[0][1] is None
+        assert resumed.reports[0][0]["epoch"] == metrics["epoch"]
     else:
         later = [report["epoch"] for report, _ in session.reports[index + 1 :]]
         assert [report["epoch"] for report, _ in resumed.reports] == later
