@@ -8,7 +8,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from bdlsweep.analysis.report_plots import PANEL_SIZE, png_bytes
-from bdlsweep.analysis.tables import METHOD_NAMES
+from bdlsweep.trainables.registry import display_name
 
 
 def _method_panels(methods: list[str]) -> tuple[Figure, np.ndarray]:
@@ -53,7 +53,7 @@ def plot_reliability(reliability: pd.DataFrame) -> bytes | None:
                       label=f"K = {largest} (ECE {pooled_ece(pooled):.3f})")  # fmt: skip
         axis.set_xlim(0, 1)
         axis.set_ylim(0, 1)
-        axis.set_title(METHOD_NAMES.get(method, method))
+        axis.set_title(display_name(method))
         axis.set_xlabel("confidence")
         axis.set_ylabel("accuracy")
         axis.legend(fontsize="small", loc="upper left")
@@ -92,7 +92,7 @@ def plot_ood_histograms(histograms: pd.DataFrame, ensembles: pd.DataFrame) -> by
             axis.stairs(density, edges, fill=filled, alpha=0.5 if filled else 1.0, label=label)
         if rows["lower"].min() > 0 and rows["upper"].max() > 100 * rows["lower"].min():
             axis.set_xscale("log")  # log-spaced bins (e.g. predictive variance)
-        axis.set_title(f"{METHOD_NAMES.get(method, method)}, K = {largest}")
+        axis.set_title(f"{display_name(method)}, K = {largest}")
         axis.set_xlabel(rows["score"].iloc[0])
         axis.set_ylabel("density")
         axis.legend(fontsize="small")

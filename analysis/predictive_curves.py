@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from bdlsweep.analysis.tables import display_name
+from bdlsweep.trainables.registry import display_name
 
 PANEL_SIZE = (3.2, 2.6)
 

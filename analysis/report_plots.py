@@ -11,11 +11,11 @@ from matplotlib.figure import Figure
 
 from bdlsweep.analysis.tables import (
     CLASSIFICATION_COLUMNS,
-    METHOD_NAMES,
     METRICS,
     REGRESSION_COLUMNS,
     final_test_rows,
 )
+from bdlsweep.trainables.registry import display_name
 
 PANEL_SIZE = (3.4, 2.8)
 
@@ -44,7 +44,7 @@ def _lines(figure: Figure, axes: np.ndarray, frame: pd.DataFrame, x: str, prefix
         for method, rows in frame.groupby("method", sort=False):
             stats = rows.groupby(x)[column].agg(["mean", "sem"]).fillna({"sem": 0.0})
             axis.errorbar(stats.index, stats["mean"], yerr=stats["sem"], marker="o", ms=3, capsize=2,
-                          label=METHOD_NAMES.get(method, method))  # fmt: skip
+                          label=display_name(method))  # fmt: skip
         axis.set_xlabel(xlabel)
         axis.set_ylabel(METRICS.get(metric, (metric,))[0])
     axes[0].legend(fontsize="small")

@@ -12,17 +12,9 @@ import statistics
 from typing import Any
 
 from bdlsweep.analysis.grid_edges import selected_edges
+from bdlsweep.trainables.registry import selection_hint
 
 FAR_BELOW = 10.0  # an outlier is worse than its seed's median by more than FAR_BELOW × max(|median|, 1)
-
-HINTS = {
-    "swag": "lower the SWAG learning-rate grid",
-    "sgmcmc": "lower the learning-rate grid",
-    "llla": "widen the prior-precision grid",
-    "laplace_nf": "widen the prior-precision grid or lower the flow's learning rate",
-    "vi": "widen the prior-variance grid or lower the learning rate",
-    "subspace": "widen the likelihood-temperature grid or lower the SWAG learning rate",
-}
 
 
 def worse_seeds(selected: dict[int, float], parent: dict[int, float]) -> dict[int, float]:
@@ -68,7 +60,7 @@ def _hint(method: str, search: dict[str, Any] | None, configs: dict[int, dict[st
             f"{key} was selected at its grid's {edge} value: extend the grid {beyond[edge]} it"
             for key, edge in edges.items()
         )
-    return HINTS.get(method, "check its grid")
+    return selection_hint(method)
 
 
 def _checked_metrics(metric: str) -> dict[str, bool]:

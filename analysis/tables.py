@@ -8,20 +8,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-METHOD_NAMES = {
-    "map": "MAP",
-    "swa": "SWA",
-    "swag": "SWAG",
-    "llla": "LLLA",
-    "laplace_nf": "LA-NF",
-    "mc_dropout": "MC dropout",
-    "sgmcmc": "SGMCMC",
-    "hmc": "HMC",
-    "vi": "MFVI",
-    "packed": "Packed-Ens.",
-    "subspace": "Subspace",
-}
-ENSEMBLE_NAMES = {"map": "DE", "swa": "MultiSWA", "swag": "MultiSWAG"}
+from bdlsweep.trainables.registry import display_name
+
 METRICS = {
     "acc": ("Acc", "max"),
     "elpd": ("ELPD", "max"),
@@ -64,13 +52,6 @@ class TableNotes:
 
 
 NO_NOTES = TableNotes()
-
-
-def display_name(method: str, size: int = 1) -> str:
-    """The row name of a method's ensembles of ``size`` members (MAP ensembles are deep ensembles)."""
-    if size > 1 and method in ENSEMBLE_NAMES:
-        return ENSEMBLE_NAMES[method]
-    return METHOD_NAMES.get(method, method)
 
 
 def final_test_rows(ensembles: pd.DataFrame) -> pd.DataFrame:

@@ -58,7 +58,7 @@ def per_member(checkpoints: dict[int, str], plan: list, settings: dict) -> tuple
 def per_ensemble(checkpoints: dict[int, str], plan: list, settings: dict) -> tuple[list, int]:
     """The baseline: every ensemble predicts its members' samples afresh (every set in one pass) and
     scores each prefix on every set, as the framework does."""
-    from bdlsweep.analysis import metrics
+    from bdlsweep.metrics import classification
 
     data = evaluation_data("digits", {}, settings["splits"])
     likelihood = data.likelihood
@@ -79,7 +79,7 @@ def per_ensemble(checkpoints: dict[int, str], plan: list, settings: dict) -> tup
             in_scores = likelihood.ood_score(parts[0][:n])
             for item, part in zip(sets, parts, strict=True):
                 if item.labels is None:
-                    rows.append(metrics.ood_metrics(in_scores, likelihood.ood_score(part[:n])))
+                    rows.append(classification.ood_metrics(in_scores, likelihood.ood_score(part[:n])))
                 else:
                     rows.append(likelihood.metrics(part[:n], item.labels))
     return rows, passes

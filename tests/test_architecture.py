@@ -16,7 +16,14 @@ from repo_paths import ROOT
 
 # Each list is a stack, highest first: a unit may import its own layer's modules' units only when
 # named in the same entry (siblings are independent) and anything in a lower entry.
-FOLDER_LAYERS = [["bdlsweep"], ["sweeps"], ["trainables", "search_spaces"], ["analysis"], ["storage"]]
+FOLDER_LAYERS = [
+    ["bdlsweep"],
+    ["sweeps"],
+    ["analysis"],
+    ["trainables", "search_spaces"],
+    ["metrics"],
+    ["storage"],
+]
 SWEEPS_LAYERS = [
     ["sweeps.pipeline", "sweeps.probe", "sweeps.mlflow_sync"],
     ["sweeps.studies"],

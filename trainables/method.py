@@ -12,10 +12,13 @@ from bdlsweep.trainables.settings import MethodSettings
 
 @dataclass(frozen=True)
 class DerivedSelection:
-    """A second posterior read from the same trials, selected by its own metric (SWA from SWAG)."""
+    """A second posterior read from the same trials, selected by its own metric (SWA from SWAG), and
+    its row names in tables (alone, and its ensembles')."""
 
     posterior: type[Posterior]
     metric: str
+    display_name: str
+    ensemble_name: str | None = None
 
 
 def epochs(settings: Any) -> float:
@@ -65,10 +68,13 @@ class Method:
     longer trial; ``probe_fixed`` holds probe settings kept as given. ``parent_problem(settings,
     parent_settings)``, when given, says why a trial with ``settings`` cannot start from a parent trained
     with ``parent_settings`` (the setting's key and the problem), or None when it can: checked when the
-    sweep file is read.
+    sweep file is read. ``display_name`` is its row name in tables and plots, ``ensemble_name`` its
+    ensembles' (K > 1) where they have their own (MAP's are deep ensembles), and ``hint`` what to change
+    when its selection is worse on validation than the model it starts from.
     """
 
     name: str
+    display_name: str
     settings: type[MethodSettings]
     trainable: Callable
     posterior: type[Posterior]
@@ -85,3 +91,5 @@ class Method:
     probe: dict[str, Any] = field(default_factory=lambda: {"epochs": 2})
     probe_fixed: dict[str, Any] = field(default_factory=dict)
     parent_problem: Callable[[Any, Any], tuple[str, str] | None] | None = None
+    ensemble_name: str | None = None
+    hint: str = "check its grid"

@@ -1,4 +1,5 @@
-"""The methods a sweep file may name, and the posterior class of every selectable name."""
+"""The methods a sweep file may name: the posterior class, row name and selection hint of every selectable
+name."""
 
 from __future__ import annotations
 
@@ -26,3 +27,22 @@ def posterior_class(method: str, derived: str | None = None) -> type[Posterior]:
     if derived is None:
         return METHODS[method].posterior
     return METHODS[method].derived[derived].posterior
+
+
+def display_name(label: str, size: int = 1) -> str:
+    """The row name of a method's (or derived selection's) ensembles of ``size`` members in tables and
+    plots; an unknown label is its own name."""
+    for method in METHODS.values():
+        named = method if method.name == label else method.derived.get(label)
+        if named is not None:
+            return named.ensemble_name if size > 1 and named.ensemble_name else named.display_name
+    return label
+
+
+def selection_hint(label: str) -> str:
+    """What to change when a method's selection is worse than the model it starts from (a derived
+    selection takes its method's)."""
+    for method in METHODS.values():
+        if label == method.name or label in method.derived:
+            return method.hint
+    return "check its grid"

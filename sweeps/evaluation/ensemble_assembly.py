@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bdlsweep.analysis import metrics
 from bdlsweep.analysis.complexity import SampleCost
+from bdlsweep.metrics import classification
 from bdlsweep.sweeps.evaluation.evaluation_sets import EvalSet, EvaluationData
 from bdlsweep.sweeps.evaluation.stratified import draw_members
 from bdlsweep.sweeps.reading.ensemble_plan import members_of
@@ -165,7 +165,7 @@ class GroupAssembly:
             if item.split == "test" and not item.score:
                 continue
             if item.split == "ood":
-                values = metrics.ood_metrics(in_scores[n], scores)
+                values = classification.ood_metrics(in_scores[n], scores)
             else:
                 values = likelihood.summary_metrics(summary, item.labels, self.data.scale)
             if item.split == "test":
@@ -178,7 +178,7 @@ class GroupAssembly:
         likelihood = self.data.likelihood
         key = {**draw.row(draw.sizes[-1]), "split": item.split}
         edges = likelihood.ood_score_edges(self.data.width)
-        counts = metrics.score_histogram(scores, edges)
+        counts = classification.score_histogram(scores, edges)
         named = {"ood_set": item.where.get("ood_set", ""), "score": likelihood.ood_score_name}
         self.result.score_histograms += [
             {**key, **named, "bin": b, "lower": edges[b], "upper": edges[b + 1], "count": int(count)}

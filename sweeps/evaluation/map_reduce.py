@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 import ray
 
-from bdlsweep.analysis import regression_metrics
+from bdlsweep.metrics import regression
 from bdlsweep.storage.layout import SweepLayout
 from bdlsweep.sweeps.evaluation.ensemble_assembly import (
     EnsembleDraw,
@@ -76,7 +76,7 @@ def _curve(label: str, draw: EnsembleDraw, infos: dict[int, MemberInfo], samples
     in data units: columns method, K, x, mean, std."""
     likelihood = data.likelihood
     pooled = mixture(likelihood, draw, len(draw.draws), infos, lambda seed, count: samples[seed][:count])
-    mean, variance = regression_metrics.predictive_moments(*likelihood.split(pooled))
+    mean, variance = regression.predictive_moments(*likelihood.split(pooled))
     curve = data.curve
     return pd.DataFrame(
         {

@@ -14,9 +14,10 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from bdlsweep.analysis.tables import display_name, final_test_rows
+from bdlsweep.analysis.tables import final_test_rows
 from bdlsweep.sweeps.spec.models import SweepSpec
 from bdlsweep.sweeps.tracking.records import MAX_BATCH, tag_filter
+from bdlsweep.trainables.registry import display_name
 
 RUN_KIND = "run_kind"
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from bdlsweep.analysis import metrics, regression_metrics, sample_sums
+from bdlsweep.metrics import classification, regression, sample_sums
 
 MIN_VARIANCE = 1e-6
 
@@ -113,18 +113,18 @@ class Classification(Likelihood):
         return F.log_softmax(outputs, dim=-1)
 
     def metrics(self, samples: torch.Tensor, targets) -> dict[str, float]:
-        return metrics.classification_metrics(samples, _numpy(targets))
+        return classification.classification_metrics(samples, _numpy(targets))
 
     def validation(self, samples: torch.Tensor, targets, prefix: str = "val") -> dict[str, float]:
         targets = _numpy(targets)
         return {
-            f"{prefix}_elpd": metrics.lpd(samples, targets),
-            f"{prefix}_acc": metrics.accuracy(samples, targets),
-            f"{prefix}_nll": metrics.nll(samples, targets),
+            f"{prefix}_elpd": classification.lpd(samples, targets),
+            f"{prefix}_acc": classification.accuracy(samples, targets),
+            f"{prefix}_nll": classification.nll(samples, targets),
         }
 
     def ood_score(self, samples: torch.Tensor) -> np.ndarray:
-        return metrics.predictive_entropy_per_point(samples)
+        return classification.predictive_entropy_per_point(samples)
 
     ood_score_name = "predictive entropy (nats)"
 
@@ -133,7 +133,7 @@ class Classification(Likelihood):
         return np.linspace(0.0, np.log(width), 31)
 
     def reliability(self, samples: torch.Tensor, targets) -> dict[str, np.ndarray] | None:
-        return metrics.reliability_bins(samples, _numpy(targets))
+        return classification.reliability_bins(samples, _numpy(targets))
 
     def summarize(self, samples: torch.Tensor, lengths: Sequence[int]) -> list[sample_sums.SampleSums]:
         """Sums over the samples (float64): log of summed probabilities, entropies, argmax votes."""
@@ -149,10 +149,10 @@ class Classification(Likelihood):
         return sample_sums.classification_metrics(summary, _numpy(targets))
 
     def summary_ood_score(self, summary: sample_sums.SampleSums) -> np.ndarray:
-        return metrics.predictive_entropy_per_point(summary.mixture())
+        return classification.predictive_entropy_per_point(summary.mixture())
 
     def summary_reliability(self, summary: sample_sums.SampleSums, targets) -> dict[str, np.ndarray]:
-        return metrics.reliability_bins(summary.mixture(), _numpy(targets))
+        return classification.reliability_bins(summary.mixture(), _numpy(targets))
 
     def summary_state(self, summary: sample_sums.SampleSums) -> dict[str, torch.Tensor]:
         return summary.state()
@@ -195,19 +195,19 @@ class GaussianRegression(Likelihood):
 
     def metrics(self, samples: torch.Tensor, targets) -> dict[str, float]:
         means, variances = self.split(samples)
-        return regression_metrics.regression_metrics(means, variances, _numpy(targets))
+        return regression.regression_metrics(means, variances, _numpy(targets))
 
     def validation(self, samples: torch.Tensor, targets, prefix: str = "val") -> dict[str, float]:
         means, variances = self.split(samples)
         targets = _numpy(targets)
         return {
-            f"{prefix}_elpd": regression_metrics.lpd(means, variances, targets),
-            f"{prefix}_rmse": regression_metrics.rmse(means, variances, targets),
-            f"{prefix}_nll": regression_metrics.nll(means, variances, targets),
+            f"{prefix}_elpd": regression.lpd(means, variances, targets),
+            f"{prefix}_rmse": regression.rmse(means, variances, targets),
+            f"{prefix}_nll": regression.nll(means, variances, targets),
         }
 
     def ood_score(self, samples: torch.Tensor) -> np.ndarray:
-        return regression_metrics.total_variance_per_point(*self.split(samples))
+        return regression.total_variance_per_point(*self.split(samples))
 
     ood_score_name = "total predictive variance (standardised)"
 

@@ -185,6 +185,7 @@ def leapfrog_passes(settings: HMCSettings) -> float:
 
 METHOD = Method(
     name="hmc",
+    display_name="HMC",
     settings=HMCSettings,
     steps=chain_steps,
     trainable=train_hmc,

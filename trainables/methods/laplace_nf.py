@@ -391,6 +391,8 @@ def train_laplace_nf(config: dict[str, Any], context: TrialContext) -> None:
 
 METHOD = Method(
     name="laplace_nf",
+    display_name="LA-NF",
+    hint="widen the prior-precision grid or lower the flow's learning rate",
     settings=LANFSettings,
     trainable=train_laplace_nf,
     posterior=LANFPosterior,

@@ -161,6 +161,8 @@ def train_llla(config: dict[str, Any], context: TrialContext) -> None:
 
 METHOD = Method(
     name="llla",
+    display_name="LLLA",
+    hint="widen the prior-precision grid",
     settings=LLLASettings,
     trainable=train_llla,
     posterior=LLLAPosterior,

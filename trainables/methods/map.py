@@ -28,6 +28,8 @@ def train_map(config: dict[str, Any], context: TrialContext) -> None:
 
 METHOD = Method(
     name="map",
+    display_name="MAP",
+    ensemble_name="DE",
     settings=MAPSettings,
     steps=epoch_steps,
     trainable=train_map,

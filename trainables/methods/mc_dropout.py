@@ -67,6 +67,7 @@ def train_mc_dropout(config: dict[str, Any], context: TrialContext) -> None:
 
 METHOD = Method(
     name="mc_dropout",
+    display_name="MC dropout",
     settings=MCDropoutSettings,
     steps=epoch_steps,
     trainable=train_mc_dropout,

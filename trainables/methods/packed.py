@@ -84,6 +84,7 @@ def train_packed(config: dict[str, Any], context: TrialContext) -> None:
 
 METHOD = Method(
     name="packed",
+    display_name="Packed-Ens.",
     settings=PackedSettings,
     steps=epoch_steps,
     trainable=train_packed,

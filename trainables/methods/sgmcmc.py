@@ -161,6 +161,8 @@ def train_sgmcmc(config: dict[str, Any], context: TrialContext) -> None:
 
 METHOD = Method(
     name="sgmcmc",
+    display_name="SGMCMC",
+    hint="lower the learning-rate grid",
     settings=SGMCMCSettings,
     steps=epoch_steps,
     trainable=train_sgmcmc,

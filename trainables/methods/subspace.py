@@ -284,6 +284,8 @@ def subspace_passes(settings: SubspaceSettings) -> float:
 
 METHOD = Method(
     name="subspace",
+    display_name="Subspace",
+    hint="widen the likelihood-temperature grid or lower the SWAG learning rate",
     settings=SubspaceSettings,
     steps=subspace_steps,
     trainable=train_subspace,

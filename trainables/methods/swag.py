@@ -106,12 +106,15 @@ def train_swag(config: dict[str, Any], context: TrialContext) -> None:
 
 METHOD = Method(
     name="swag",
+    display_name="SWAG",
+    ensemble_name="MultiSWAG",
+    hint="lower the SWAG learning-rate grid",
     settings=SWAGSettings,
     steps=epoch_steps,
     trainable=train_swag,
     posterior=SWAGPosterior,
     checkpoint="last",
     parents=("map",),
-    derived={"swa": DerivedSelection(posterior=SWAPosterior, metric="swa_val_elpd")},
+    derived={"swa": DerivedSelection(SWAPosterior, "swa_val_elpd", "SWA", "MultiSWA")},
     tiny={"epochs": 3, "rank": 2, "batch_size": 256, "val_samples": 3},
 )

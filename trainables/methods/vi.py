@@ -158,6 +158,8 @@ def train_vi(config: dict[str, Any], context: TrialContext) -> None:
 
 METHOD = Method(
     name="vi",
+    display_name="MFVI",
+    hint="widen the prior-variance grid or lower the learning rate",
     settings=VISettings,
     steps=epoch_steps,
     trainable=train_vi,

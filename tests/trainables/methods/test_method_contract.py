@@ -17,7 +17,7 @@ import torch
 from pydantic import ValidationError
 from tune_session import run_in_session
 
-from bdlsweep.analysis.metrics import lpd
+from bdlsweep.metrics.classification import lpd
 from bdlsweep.search_spaces import DEFAULT_OPTUNA_SPACES
 from bdlsweep.sweeps.spec.search_resolution import resolve_search
 from bdlsweep.trainables.data import load_dataset

@@ -6,7 +6,7 @@ import torch
 from scipy import integrate
 from scipy.stats import norm
 
-from bdlsweep.analysis import regression_metrics as rm
+from bdlsweep.metrics import regression as rm
 
 
 def test_lpd_of_one_gaussian_is_its_log_density():

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from bdlsweep.analysis import metrics
-from bdlsweep.analysis.sample_sums import SampleSums, classification_metrics, pooled, prefix_sums
+from bdlsweep.metrics import classification
+from bdlsweep.metrics.sample_sums import SampleSums, classification_metrics, pooled, prefix_sums
 
 
 def _log_probs(samples: int, points: int = 50, classes: int = 4, seed: int = 0) -> torch.Tensor:
@@ -20,7 +20,7 @@ def test_prefix_sums_of_two_members_give_the_metrics_of_their_pooled_samples():
     parts = [prefix_sums(first, [3])[0], prefix_sums(second, [2, 5])[0]]
     samples = torch.cat([first[:3], second[:2]])
     combined = classification_metrics(pooled(parts), labels)
-    direct = metrics.classification_metrics(samples, labels)
+    direct = classification.classification_metrics(samples, labels)
     assert combined.keys() == direct.keys()
     for name, value in direct.items():
         assert combined[name] == pytest.approx(value, rel=1e-9, abs=1e-12, nan_ok=True), name
@@ -45,4 +45,4 @@ def test_sums_stay_finite_where_every_sample_gives_a_class_no_probability():
     log_probs[:, 0, 0] = 0.0
     sums = SampleSums.of(log_probs)
     assert np.isfinite(sums.log_prob_sum).all() and np.isfinite(sums.entropy_sum).all()
-    assert metrics.lpd(sums.mixture(), [1]) == pytest.approx(-1e4)
+    assert classification.lpd(sums.mixture(), [1]) == pytest.approx(-1e4)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 
-from bdlsweep.analysis import metrics
+from bdlsweep.metrics import classification
 
 
 @dataclass(frozen=True)
@@ -102,12 +102,12 @@ def prefix_sums(log_probs: torch.Tensor, lengths: Sequence[int]) -> list[SampleS
     ]
 
 
-def classification_metrics(sums: SampleSums, labels: ArrayLike, num_bins: int = metrics.NUM_BINS):
-    """Every per-split classification metric of the pooled samples (as ``metrics.classification_metrics``
-    on the samples themselves)."""
+def classification_metrics(sums: SampleSums, labels: ArrayLike, num_bins: int = classification.NUM_BINS):
+    """Every per-split classification metric of the pooled samples (as
+    ``classification.classification_metrics`` on the samples themselves)."""
     mixture = sums.mixture()
-    values = metrics.classification_metrics(mixture, labels, num_bins)
-    predictive = metrics.predictive_entropy_per_point(mixture)
+    values = classification.classification_metrics(mixture, labels, num_bins)
+    predictive = classification.predictive_entropy_per_point(mixture)
     values["mutual_information"] = float(np.mean(predictive - sums.entropy_sum / sums.count))
     consensus = mixture[0].argmax(axis=1)
     agreeing = sums.votes[np.arange(len(consensus)), consensus] / sums.count
