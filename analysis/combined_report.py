@@ -1,5 +1,6 @@
-"""``bdlsweep report A B C --out DIR``: one main table over several finished sweeps, in the seed paper's
-Table C.3 layout (a column group per dataset and model, rows K × method), from their stored results."""
+"""``bdlsweep report A B C --out DIR``: one main table over several finished sweeps, in Jordahn et
+al.'s (2025) Table C.3 layout (a column group per dataset and model, rows K × method), from their
+stored results."""
 
 from __future__ import annotations
 

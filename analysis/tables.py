@@ -1,4 +1,5 @@
-"""The seed paper's main table (Table C.3 layout): rows K × method, columns dataset/model × metrics."""
+"""The main table of Jordahn et al. (2025), their Table C.3 layout: rows K × method, columns dataset/model
+× metrics."""
 
 from __future__ import annotations
 
@@ -87,7 +88,7 @@ def main_table(
     ``groups`` maps a column-group name (``"digits MLP"``) to that sweep's tidy ensemble results;
     rows are ordered by K, then by ``methods`` (default: the order methods first appear). ``metrics``
     defaults, per group, to Acc/ELPD/ECE for classification and ELPD/RMSE/90% coverage for regression,
-    so one table can hold both (the seed paper's Table C.3: four image and text columns beside QM9).
+    so one table can hold both (Jordahn et al. (2025)'s Table C.3: four image and text columns beside QM9).
     A method a group did not evaluate leaves its cells empty.
     """
     parts = []

@@ -1,4 +1,5 @@
-"""MC dropout rates: the seed paper selects per seed among the rates it trained; digits grid; a range."""
+"""MC dropout rates: Jordahn et al. (2025) select per seed among the rates they trained; digits grid;
+a range."""
 
 from bdlsweep.search_spaces.ranges import Range, SearchFamily
 

@@ -1,4 +1,5 @@
-"""Last-layer Laplace and LA-NF: the seed paper's prior precisions and flow lengths, digits grids, ranges."""
+"""Last-layer Laplace and LA-NF: prior precisions and flow lengths of Jordahn et al.
+(2025), digits grids, ranges."""
 
 import numpy as np
 

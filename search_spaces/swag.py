@@ -1,4 +1,5 @@
-"""SWA/SWAG learning rates: the seed paper's constant-rate grids, a small one for digits, and a range."""
+"""SWA/SWAG learning rates: the constant-rate grids of Jordahn et al. (2025), a small
+one for digits, and a range."""
 
 from bdlsweep.search_spaces.ranges import Range, SearchFamily
 

@@ -1,4 +1,5 @@
-"""Which ensemble member produces each posterior sample, so every prefix is balanced (seed paper)."""
+"""Which ensemble member produces each posterior sample, so every prefix is balanced (Jordahn et
+al. 2025)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Which members form each ensemble: the seed paper's rule, or a file in its format."""
+"""Which members form each ensemble: Jordahn et al. (2025)'s rule, or a file in its format."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ COLUMNS = ["K", "ensemble_id", "seed", "model_ids"]
 
 
 def paper_seed(size: int, ensemble_id: int) -> int:
-    """The seed paper's random seed for ensemble ``ensemble_id`` of size K: (K+id)(K+id+1)/2 + id."""
+    """Jordahn et al. (2025)'s random seed for ensemble ``ensemble_id`` of size K: (K+id)(K+id+1)/2 + id."""
     return (size + ensemble_id) * (size + ensemble_id + 1) // 2 + ensemble_id
 
 
 def plan_ensembles(seeds: list[int], sizes: list[int], per_size: int) -> pd.DataFrame:
-    """Ensembles by the seed paper's rule: ``random.seed(paper_seed)``, sorted sample of K seeds.
+    """Ensembles by Jordahn et al. (2025)'s rule: ``random.seed(paper_seed)``, sorted sample of K seeds.
 
     With seeds 1..30 this reproduces the paper's ensemble file exactly. K = 1 lists every seed
     once (single models), as the paper evaluates them. A draw that repeats an earlier ensemble of

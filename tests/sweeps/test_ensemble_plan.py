@@ -13,7 +13,7 @@ from bdlsweep.sweeps.reading.ensemble_plan import (
     read_ensemble_file,
 )
 
-PAPER_FILE = ROOT / "sweeps" / "ensembles_000.tsv"
+PAPER_FILE = ROOT / "sweeps" / "ensembles_jordahn2025.tsv"
 
 
 def test_rule_reproduces_the_paper_ensemble_file():

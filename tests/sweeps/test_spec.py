@@ -246,8 +246,8 @@ def test_ensemble_file_members_must_be_seeds(tmp_path):
 
 
 def test_paper_ensemble_file_is_accepted_with_30_seeds():
-    spec = load_spec(QUICKSTART, ["seeds=30", "evaluate.ensemble_file=ensembles_000.tsv"])
-    assert spec.ensemble_file.name == "ensembles_000.tsv"
+    spec = load_spec(QUICKSTART, ["seeds=30", "evaluate.ensemble_file=ensembles_jordahn2025.tsv"])
+    assert spec.ensemble_file.name == "ensembles_jordahn2025.tsv"
 
 
 def test_storage_with_other_settings_is_refused_once_it_holds_results(tmp_path, capsys):

@@ -1,5 +1,6 @@
-"""Randomly relabelled training data (Zhang et al. 2017; seed 002's corrupted-label arrays): a fixed
-share of the examples get a uniformly random class, to see whether a model can fit noise."""
+"""Randomly relabelled training data (Zhang et al. 2017; Wilson & Izmailov's 2020 corrupted-label
+arrays): a fixed share of the examples get a uniformly random class, to see whether a model can fit
+noise."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 ``data_dir/QM9/`` is PyG's root: ``processed/data_v3.pt`` is read directly (PyG's own
 ``InMemoryDataset.load``); otherwise PyG processes ``raw/`` (``qm9_v3.pt``, or the raw
-``gdb9.sdf`` files when rdkit is installed) and writes ``processed/``. The seed paper's split:
+``gdb9.sdf`` files when rdkit is installed) and writes ``processed/``. Jordahn et al. (2025)'s split:
 shuffle with seed 0, 110,000 / 10,000 / rest (10,831). Targets (default index 7, U0 in eV) are
 standardised per molecule as ``(y − Σ_atoms atomref(z) − n·μ) / σ`` with μ the training mean per atom
 and σ the training std; ``target_scale = σ`` turns the evaluation metrics back into eV.

@@ -1,4 +1,5 @@
-"""Offline regression sets: scikit-learn's diabetes, a 1-D set with a gap, and seed 002's 1-D file.
+"""Offline regression sets: scikit-learn's diabetes, a 1-D set with a gap, and Wilson & Izmailov's
+(2020) 1-D file.
 
 Inputs and targets are standardised with training statistics. Shift: test inputs with Gaussian
 noise at severities 1–5. OOD: inputs far from the training data (shifted by several standard
@@ -101,7 +102,7 @@ def load_gap_1d(num_points: int = 400, noise: float = 0.1, split_seed: int = 0) 
 
 
 def load_regression_1d(val_size: int = 12, split_seed: int = 0) -> DatasetSplits:
-    """Seed 002's 1-D data: 60 training points, test on a grid with the true function values.
+    """Wilson & Izmailov's (2020) 1-D data: 60 training points, test on a grid with the true function values.
 
     As in that paper's notebooks, targets are multiplied by 10 and the features are [x, x²].
     The validation points are split off the 60 training points; OOD: inputs beyond |x| = 12.

@@ -2,7 +2,7 @@
 
 laplace-torch's backends give the GGN or Fisher of a Gaussian with one fixed noise level. A network
 whose outputs are means and (softplus) variances, as the QM9 PaiNN's last ``Linear(64 → 2)``, needs
-the Hessian of −log N(y; μ(θ), σ²(θ)) in all of its weights, means and variances alike (seed paper:
+the Hessian of −log N(y; μ(θ), σ²(θ)) in all of its weights, means and variances alike (Jordahn et al. (2025):
 "exact Hessian of the Gaussian NLL" over the head's 130 weights). ``torch.func.hessian`` gives it
 exactly for a layer this small. Pass the class as ``Laplace(..., "regression", backend=...)``.
 """

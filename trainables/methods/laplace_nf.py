@@ -3,9 +3,9 @@
 Starting from a seed's selected LLLA, the head weights' posterior is a flow (nflows transforms)
 whose base distribution is the LLLA Gaussian; the flow is trained by maximising the ELBO
 (expected log-likelihood on cached training features + log prior − log q), one Monte Carlo sample
-per batch, Adam with per-batch cosine annealing (seed paper: 20 epochs, lr 1e-3). The flow trains in the
-shared trial loop (``run_fit``): a report and validation per epoch, checkpoints with the flow's optimizer
-state, and a resumed trial continues from its last one.
+per batch, Adam with per-batch cosine annealing (Jordahn et al. 2025: 20 epochs, lr 1e-3). The flow
+trains in the shared trial loop (``run_fit``): a report and validation per epoch, checkpoints with
+the flow's optimizer state, and a resumed trial continues from its last one.
 """
 
 from __future__ import annotations

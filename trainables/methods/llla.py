@@ -40,7 +40,7 @@ class LLLASettings(MethodSettings):
     trial then ignores ``prior_precision`` and reports the fitted value.
 
     ``regression_head`` (heteroscedastic regression only): ``whole`` is one Laplace over every weight
-    of the last layer, means and variances, with the exact Hessian of the Gaussian NLL (seed paper,
+    of the last layer, means and variances, with the exact Hessian of the Gaussian NLL (Jordahn et al. (2025),
     QM9: all 130 weights; ``full`` or ``diag``); ``means`` is one Laplace per output over its mean
     weights with the variances fixed at MAP, a linear-Gaussian model (any Hessian structure).
     """

@@ -13,7 +13,7 @@ from bdlsweep.trainables.models.option_types import Probability, Size
 class BertClassifier(nn.Module):
     """BERT over token ids (0 = padding, masked out); ``features``: the pooled ``[CLS]`` output, dropped out.
 
-    Defaults are the seed paper's SST-2 model: hidden 256, 4 layers, 8 heads, intermediate 2048,
+    Defaults are Jordahn et al. (2025)'s SST-2 model: hidden 256, 4 layers, 8 heads, intermediate 2048,
     hidden and attention dropout 0.5; never pretrained, so nothing is fetched from a hub.
     """
 

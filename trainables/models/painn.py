@@ -3,7 +3,7 @@
 Scalar features ``s [A, F]`` and vector features ``v [A, 3, F]`` per atom; each layer is a message
 block (neighbours within the cutoff, sinusoidal radial basis times a cosine cutoff) and an update
 block. Readout: per-atom ``F → 64`` (SiLU), summed over the molecule's atoms, then the linear
-``head`` ``64 → 2`` (mean and variance parameter of the standardised target). The seed paper sums
+``head`` ``64 → 2`` (mean and variance parameter of the standardised target). Jordahn et al. (2025) sum
 after its last layer; summing before it keeps the 130-parameter head a plain ``nn.Linear`` on
 per-molecule features, which is what last-layer Laplace needs (its bias then counts once per molecule).
 """

@@ -1,4 +1,5 @@
-"""Pre-activation ResNets: WRN-d-k (the seed paper's CIFAR model, FRN + TLU) and PreResNet-d (batch norm)."""
+"""Pre-activation ResNets: WRN-d-k (the CIFAR model of Jordahn et al. 2025, FRN +
+TLU) and PreResNet-d (batch norm)."""
 
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ class PreActResNet(nn.Module):
 class WideResNet(PreActResNet):
     """WRN-depth-widen_factor (Zagoruyko & Komodakis): (depth − 4)/6 blocks per stage, widths 16k, 32k, 64k.
 
-    The seed paper's variant: filter response norm + TLU instead of batch norm, no conv biases,
+    Jordahn et al. (2025)'s variant: filter response norm + TLU instead of batch norm, no conv biases,
     dropout 0; for 32×32 inputs the global pool is the 8×8 average pool.
     """
 
