@@ -30,6 +30,9 @@ from repo_paths import ROOT
 
 from bdlsweep.sweeps.cluster.ray_watchdog import stop
 
+# The `ray` command of the Python running the tests (a venv used without activating it has no `ray` on PATH).
+RAY = str(Path(sys.executable).with_name("ray"))
+
 # The GPUs of the instance types cluster.yaml names (AWS's g5 family); each stands in for one here.
 GPUS_PER_INSTANCE = {"g5.2xlarge": 1, "g5.12xlarge": 4}
 # The cluster launcher's keys the fake provider has no use for but the autoscaler reads.
@@ -113,7 +116,7 @@ class LocalRayCluster:
         self.env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
         self.processes: list[subprocess.Popen] = []
         command = [
-            "ray", "start", "--head", "--block", f"--port={self.port}", "--node-ip-address=127.0.0.1",
+            RAY, "start", "--head", "--block", f"--port={self.port}", "--node-ip-address=127.0.0.1",
             f"--num-cpus={head_cpus}", "--num-gpus=0", f"--temp-dir={self.temp_dir}", "--disable-usage-stats",
             "--include-dashboard=true", "--dashboard-host=127.0.0.1",
             f"--dashboard-port={self.dashboard_port}", f"--ray-client-server-port={client_port}",
@@ -147,7 +150,7 @@ class LocalRayCluster:
         """``ray start --address`` for one more node: its process and node id, once listed alive."""
         known = {node["node_id"] for node in self.nodes()}
         command = [
-            "ray", "start", "--block", f"--address=127.0.0.1:{self.port}", "--node-ip-address=127.0.0.1",
+            RAY, "start", "--block", f"--address=127.0.0.1:{self.port}", "--node-ip-address=127.0.0.1",
             f"--num-cpus={num_cpus}", f"--num-gpus={num_gpus}", "--disable-usage-stats",
             *_own_ports(free_ports(len(_NODE_PORTS))),
         ]  # fmt: skip
@@ -175,7 +178,7 @@ class LocalRayCluster:
         again while the head's agent is not ready yet (Ray answers "No available agent" then)."""
         submission_id = f"bdlsweep-{uuid.uuid4().hex[:8]}"
         command = [
-            "ray", "job", "submit", "--address", self.dashboard, "--no-wait",
+            RAY, "job", "submit", "--address", self.dashboard, "--no-wait",
             "--submission-id", submission_id, "--runtime-env-json", json.dumps({"env_vars": env_vars}),
             "--", sys.executable, "-m", "bdlsweep.submit", *arguments,
         ]  # fmt: skip

@@ -31,7 +31,7 @@ def test_llla_evaluation_benchmark_times_both_predictions(benchmarks):
     llla_eval = benchmarks("llla_eval")
     figures = llla_eval.measure("cnn", points=64, samples=8, device=torch.device("cpu"), repeats=1)
     assert figures["forward_s"] > 0 and figures["llla_s"] > 0
-    assert figures["ratio"] == pytest.approx(figures["llla_s"] / figures["forward_s"])
+    assert figures["collapsed_max_abs_probability_difference"] < 1e-3  # it timed the network's own LLLA
 
 
 @pytest.mark.slow

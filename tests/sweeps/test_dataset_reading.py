@@ -12,7 +12,7 @@ from fake_data import write_cifar, write_corrupted, write_idx, write_sst2, write
 from repo_paths import ROOT
 
 from bdlsweep.cli import main
-from bdlsweep.sweeps.spec.dataset_reading import check_data_readable
+from bdlsweep.sweeps.spec.dataset_reading import DATA_KEY, check_data_readable, read_dataset
 from bdlsweep.sweeps.spec.loading import load_spec
 
 QUICKSTART = ROOT / "sweeps" / "quickstart.yaml"
@@ -93,4 +93,7 @@ def test_a_damaged_data_file_is_one_line_naming_it_and_nothing_is_written(
 @pytest.mark.parametrize("dataset", sorted(DATASETS))
 def test_intact_files_of_every_format_pass_the_check(dataset, intact, tmp_path):
     spec = load_spec(QUICKSTART, [*DATASETS[dataset], f"data_dir={intact}", f"storage={tmp_path / 's'}"])
-    check_data_readable(spec)
+    assert spec.cell_specs()[0].dataset_options["data_dir"] == str(intact)  # files to read, not skipped
+    check_data_readable(spec)  # raises on a file it cannot read (the damaged cases above)
+    splits = read_dataset(spec.source, DATA_KEY, spec.dataset, spec.dataset_options)
+    assert len(splits.train) > 0 and len(splits.test) > 0

@@ -246,8 +246,14 @@ def test_ensemble_file_members_must_be_seeds(tmp_path):
 
 
 def test_paper_ensemble_file_is_accepted_with_30_seeds():
+    from bdlsweep.sweeps.reading.ensemble_plan import members_of, read_ensemble_file
+
     spec = load_spec(QUICKSTART, ["seeds=30", "evaluate.ensemble_file=ensembles_jordahn2025.tsv"])
-    assert spec.ensemble_file.name == "ensembles_jordahn2025.tsv"
+    assert spec.ensemble_file == ROOT / "sweeps" / "ensembles_jordahn2025.tsv"  # beside the sweep files
+    plan = read_ensemble_file(spec.ensemble_file)
+    members = [members_of(ids) for ids in plan["model_ids"]]
+    assert len(plan) > 30 and all(len(ids) == k for ids, k in zip(members, plan["K"], strict=True))
+    assert {seed for ids in members for seed in ids} <= set(spec.seeds)
 
 
 def test_storage_with_other_settings_is_refused_once_it_holds_results(tmp_path, capsys):

@@ -149,14 +149,24 @@ def test_brightness_raises_hsv_value_and_keeps_hue():
 
 
 def test_crop_flip_is_a_shifted_window_of_the_padded_image():
-    images = torch.arange(2 * 1 * 4 * 4, dtype=torch.float32).reshape(2, 1, 4, 4)
+    images = torch.arange(32 * 1 * 4 * 4, dtype=torch.float32).reshape(32, 1, 4, 4)
     augment = CropFlip(2, torch.tensor([-1.0]))
     out = augment(images, torch.Generator().manual_seed(0))
     padded = torch.nn.functional.pad(images, (2, 2, 2, 2), value=-1.0)
-    for index in range(2):
-        windows = [padded[index, :, r : r + 4, c : c + 4] for r in range(5) for c in range(5)]
-        candidates = windows + [window.flip(-1) for window in windows]
-        assert any(torch.equal(out[index], window) for window in candidates)
+    offsets, flipped = set(), 0
+    for index in range(len(images)):
+        windows = {(r, c): padded[index, :, r : r + 4, c : c + 4] for r in range(5) for c in range(5)}
+        found = [
+            (offset, flip)
+            for offset, window in windows.items()
+            for flip in (False, True)
+            if torch.equal(out[index], window.flip(-1) if flip else window)
+        ]
+        assert found, index  # a window of the padded image, mirrored or not
+        offsets |= {found[0][0]} if len(found) == 1 else set()
+        flipped += all(flip for _, flip in found)
+    assert len(offsets - {(2, 2)}) > 5  # cropped at many offsets, not the uncropped window
+    assert 0 < flipped < len(images)  # mirrored sometimes, not always
 
 
 def test_download_asks_torchvision_for_the_dataset_and_its_ood_sets(monkeypatch, tmp_path):
