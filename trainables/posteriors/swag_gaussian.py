@@ -134,7 +134,7 @@ class SWAGPosterior(WeightSamplingPosterior):
 
 
 class SWAPosterior(FixedWeightsPosterior):
-    """The SWAG mean as a single network; loads from a SWAG checkpoint."""
+    """The SWAG mean as a single network; loads from a SWAG checkpoint (its mean) or from its own."""
 
     method: ClassVar[str] = "swa"
 
@@ -146,4 +146,6 @@ class SWAPosterior(FixedWeightsPosterior):
         device: torch.device,
         train_inputs: torch.Tensor | None,
     ) -> SWAPosterior:
-        return SWAGPosterior.from_state(metadata, state, device, train_inputs).swa()
+        if "moments" in state:
+            return SWAGPosterior.from_state(metadata, state, device, train_inputs).swa()
+        return super().from_state(metadata, state, device, train_inputs)
