@@ -8,6 +8,7 @@ import pytest
 import torch
 import yaml
 from local_servers import S3_BUCKET
+from sweep_files import small_sweep, write_sweep
 
 from bdlsweep.analysis import results
 from bdlsweep.storage.locations import Location
@@ -15,12 +16,9 @@ from bdlsweep.trainables.data import load_dataset
 from bdlsweep.trainables.methods.map import MAPPosterior
 
 BUCKET = S3_BUCKET
-TINY_SWEEP = {
-    "name": "tiny",
-    "dataset": {"name": "digits"},
-    "model": {"name": "mlp", "hidden": [32]},
-    "seeds": [1, 2],
-    "stages": {
+TINY_SWEEP = small_sweep(
+    "tiny",
+    {
         "map": {"method": "map", "epochs": 3, "batch_size": 64},
         "llla": {
             "method": "llla",
@@ -29,13 +27,15 @@ TINY_SWEEP = {
             "search": {"prior_precision": [1.0, 10.0]},
         },
     },
-    "evaluate": {
+    {
         "methods": ["map"],  # LLLA's references are read back from the copies without Ray (below)
         "ensemble_sizes": [1, 2],
         "ensembles_per_size": 1,
         "num_posterior_samples": 4,
     },
-}
+    model={"name": "mlp", "hidden": [32]},
+    seeds=[1, 2],
+)
 
 
 def _keys(prefix: str) -> list[str]:
@@ -77,8 +77,7 @@ def test_a_bucket_storage_needs_an_explicit_tracking_uri(tmp_path, s3_environmen
     from bdlsweep.sweeps.reading.errors import SpecError
     from bdlsweep.sweeps.spec.loading import load_spec
 
-    sweep = tmp_path / "tiny.yaml"
-    sweep.write_text(yaml.safe_dump(TINY_SWEEP))
+    sweep = write_sweep(tmp_path, TINY_SWEEP, "tiny.yaml")
     with pytest.raises(SpecError, match=r"mlflow\.tracking_uri: required when storage is a URI"):
         load_spec(sweep, [f"storage=s3://{BUCKET}/validated/tiny"])
     spec = load_spec(
@@ -101,8 +100,7 @@ def test_a_sweep_stored_in_a_bucket_keeps_every_file_there_and_resumes_from_it(
 
     from bdlsweep.cli import main
 
-    sweep = tmp_path / "tiny.yaml"
-    sweep.write_text(yaml.safe_dump(TINY_SWEEP))
+    sweep = write_sweep(tmp_path, TINY_SWEEP, "tiny.yaml")
     storage = f"s3://{BUCKET}/runs/tiny"
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.chdir(tmp_path)  # the session's Ray runs the trials, its workers in the bucket's environment

@@ -6,9 +6,9 @@ import json
 
 import mlflow
 import pytest
-import yaml
 from fake_data import write_uci
 from ray.tune.search.variant_generator import generate_variants
+from sweep_files import write_sweep
 
 from bdlsweep.cli import main
 from bdlsweep.sweeps.cost.training_cost import stage_costs
@@ -64,8 +64,7 @@ def data_dir(tmp_path_factory):
 
 
 def _load(tmp_path, data_dir, sweep, *overrides):
-    path = tmp_path / "sweep.yaml"
-    path.write_text(yaml.safe_dump(sweep, sort_keys=False))
+    path = write_sweep(tmp_path, sweep, "sweep.yaml")
     return load_spec(path, [f"data_dir={data_dir}", f"storage={tmp_path / 'out'}", *overrides])
 
 
@@ -191,8 +190,7 @@ def test_bad_cell_settings_are_one_line_errors_at_the_key_that_set_them(tmp_path
 
 
 def test_the_dry_run_shows_each_cells_own_settings(tmp_path, data_dir, capsys):
-    path = tmp_path / "sweep.yaml"
-    path.write_text(yaml.safe_dump(SUITE, sort_keys=False))
+    path = write_sweep(tmp_path, SUITE, "sweep.yaml")
     assert main(["run", str(path), f"data_dir={data_dir}", f"storage={tmp_path / 'out'}", "--dry-run"]) == 0
     plan = capsys.readouterr().out
     assert (

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import mlflow
 import pytest
-import yaml
+from sweep_files import small_sweep, write_sweep
 
 from bdlsweep.analysis import results
 from bdlsweep.cli import main
@@ -12,12 +12,9 @@ from bdlsweep.sweeps.reading.errors import SpecError
 from bdlsweep.sweeps.running.early_stopping import check_stopped
 from bdlsweep.sweeps.spec.loading import load_spec
 
-SWEEP = {
-    "name": "asha",
-    "dataset": {"name": "digits"},
-    "model": {"name": "mlp", "hidden": [32]},
-    "seeds": [1, 2],
-    "stages": {
+SWEEP = small_sweep(
+    "asha",
+    {
         "map": {"method": "map", "epochs": 3, "batch_size": 64},
         "swag": {
             "method": "swag",
@@ -29,13 +26,14 @@ SWEEP = {
             "scheduler": {"name": "asha", "grace_epochs": 1, "reduction_factor": 3},
         },
     },
-    "evaluate": {"methods": ["swag"], "ensemble_sizes": [1], "num_posterior_samples": 2, "splits": ["test"]},
-}
+    {"methods": ["swag"], "ensemble_sizes": [1], "num_posterior_samples": 2, "splits": ["test"]},
+    model={"name": "mlp", "hidden": [32]},
+    seeds=[1, 2],
+)
 
 
 def _write(tmp_path, sweep: dict):
-    path = tmp_path / "asha.yaml"
-    path.write_text(yaml.safe_dump(sweep))
+    path = write_sweep(tmp_path, sweep, "asha.yaml")
     return path
 
 

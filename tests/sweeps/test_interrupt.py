@@ -12,21 +12,18 @@ from pathlib import Path
 
 import mlflow
 import pytest
-import yaml
 from ray_cpus import RAY_CPUS
 from repo_paths import ROOT
+from sweep_files import small_sweep, write_sweep
 
 from bdlsweep.analysis import results
 from bdlsweep.cli import main
 from bdlsweep.sweeps.spec.loading import load_spec
 
 QUICKSTART = ROOT / "sweeps" / "quickstart.yaml"
-MAP_AND_SWAG = {
-    "name": "interrupted",
-    "dataset": {"name": "digits"},
-    "model": {"name": "mlp", "hidden": [128, 128]},
-    "seeds": [1, 2],
-    "stages": {
+MAP_AND_SWAG = small_sweep(
+    "interrupted",
+    {
         "map": {"method": "map", "epochs": 2, "batch_size": 64},
         "swag": {
             "method": "swag",
@@ -37,13 +34,15 @@ MAP_AND_SWAG = {
             "search": {"lr": [0.01, 0.003]},
         },
     },
-    "evaluate": {
+    {
         "methods": ["map", "swag"],
         "num_posterior_samples": 2,
         "subsample_sizes": [2],
         "splits": ["test"],
     },
-}
+    model={"name": "mlp", "hidden": [128, 128]},
+    seeds=[1, 2],
+)
 
 
 def _checkpoints(folder: Path) -> list[Path]:
@@ -99,8 +98,7 @@ def test_a_driver_stopped_mid_stage_twice_resumes_without_losing_or_duplicating(
 ):
     """The run is stopped by SIGTERM (handled as Ctrl+C: Tune's state saved, Ray stopped) with
     checkpoints saved, its resume by SIGKILL once a trial finished, and a second resume completes it."""
-    sweep = tmp_path / "interrupted.yaml"
-    sweep.write_text(yaml.safe_dump(MAP_AND_SWAG))
+    sweep = write_sweep(tmp_path, MAP_AND_SWAG, "interrupted.yaml")
     overrides = [f"storage={tmp_path / 'sweep'}", f"ray.num_cpus={RAY_CPUS}"]
     swag = tmp_path / "sweep" / "swag"
     process = _start(["run", str(sweep), *overrides])

@@ -4,8 +4,8 @@ import time
 
 import numpy as np
 import pytest
-import yaml
 from mlflow.tracking import MlflowClient
+from sweep_files import small_sweep, write_sweep
 
 from bdlsweep.analysis import results
 from bdlsweep.sweeps.pipeline import run_sweep
@@ -17,12 +17,9 @@ SEEDS = [1, 2]
 
 @pytest.mark.slow
 def test_500_llla_trials_all_reach_tune_and_mlflow_once(tmp_path, ray_session):
-    sweep = {
-        "name": "load",
-        "dataset": {"name": "digits"},
-        "model": {"name": "mlp", "hidden": [16]},
-        "seeds": SEEDS,
-        "stages": {
+    sweep = small_sweep(
+        "load",
+        {
             "map": {"method": "map", "epochs": 1, "batch_size": 128},
             "llla": {
                 "method": "llla",
@@ -32,10 +29,10 @@ def test_500_llla_trials_all_reach_tune_and_mlflow_once(tmp_path, ray_session):
                 "search": {"prior_precision": np.logspace(-3, 3, GRID_POINTS).tolist()},
             },
         },
-        "evaluate": {"methods": ["llla"], "num_posterior_samples": 2, "splits": ["test"]},
-    }
-    path = tmp_path / "load.yaml"
-    path.write_text(yaml.safe_dump(sweep))
+        {"methods": ["llla"], "num_posterior_samples": 2, "splits": ["test"]},
+        seeds=SEEDS,
+    )
+    path = write_sweep(tmp_path, sweep, "load.yaml")
     spec = load_spec(path, [f"storage={tmp_path / 'sweep'}"])
     started = time.monotonic()
     run_sweep(spec)

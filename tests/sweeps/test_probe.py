@@ -6,6 +6,7 @@ import pytest
 import yaml
 from fake_data import write_every_paper_dataset
 from repo_paths import ROOT
+from sweep_files import small_sweep, write_sweep
 
 from bdlsweep.cli import main
 from bdlsweep.sweeps.cost.training_cost import StageCost
@@ -53,19 +54,17 @@ def test_the_stage_estimate_scales_the_rates_by_the_plan():
 
 @pytest.mark.slow  # three short trials per stage through Ray Tune: about a minute
 def test_a_probe_times_every_stage_and_writes_nothing_to_the_sweeps_storage(tmp_path, ray_session, capsys):
-    sweep = {
-        "name": "probed",
-        "dataset": {"name": "digits"},
-        "model": {"name": "mlp", "hidden": [32]},
-        "seeds": [1, 2],
-        "stages": {
+    sweep = small_sweep(
+        "probed",
+        {
             "map": {"method": "map", "epochs": 10, "batch_size": 64},
             "llla": {"method": "llla", "from": "map", "search": {"prior_precision": [1.0, 10.0]}},
         },
-        "evaluate": {"methods": ["map", "llla"], "ensemble_sizes": [1]},
-    }
-    path = tmp_path / "probed.yaml"
-    path.write_text(yaml.safe_dump(sweep))
+        {"methods": ["map", "llla"], "ensemble_sizes": [1]},
+        model={"name": "mlp", "hidden": [32]},
+        seeds=[1, 2],
+    )
+    path = write_sweep(tmp_path, sweep, "probed.yaml")
     assert main(["run", str(path), f"storage={tmp_path / 'sweep'}", "--probe"]) == 0
     out = capsys.readouterr().out
     assert "probe (three short trials per stage on this machine):" in out

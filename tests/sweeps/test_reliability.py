@@ -11,6 +11,7 @@ import yaml
 from comparable_results import comparable
 from local_servers import LocalPostgres, free_port, start_mlflow_server, stop_server
 from mlflow.tracking import MlflowClient
+from sweep_files import small_sweep, write_sweep
 
 from bdlsweep.analysis import results
 from bdlsweep.cli import main
@@ -19,12 +20,9 @@ from bdlsweep.sweeps.spec.loading import load_spec
 from bdlsweep.sweeps.tracking.server_check import database_reason
 
 DIVERGING_LR = 1.0e6
-SWEEP = {
-    "name": "reliable",
-    "dataset": {"name": "digits"},
-    "model": {"name": "mlp", "hidden": [32]},
-    "seeds": [1, 2],
-    "stages": {
+SWEEP = small_sweep(
+    "reliable",
+    {
         "map": {
             "method": "map",
             "epochs": 3,
@@ -33,21 +31,22 @@ SWEEP = {
         },
         "swag": {"method": "swag", "from": "map", "epochs": 2, "rank": 2, "val_samples": 2},
     },
-    "evaluate": {
+    {
         "methods": ["map", "swag"],
         "ensemble_sizes": [1, 2],
         "ensembles_per_size": 1,
         "num_posterior_samples": 4,
     },
-}
+    model={"name": "mlp", "hidden": [32]},
+    seeds=[1, 2],
+)
 
 
 def _sweep_file(tmp_path, **changes):
     raw = yaml.safe_load(yaml.safe_dump(SWEEP))
     for key, value in changes.items():
         raw[key] = value
-    path = tmp_path / "sweep.yaml"
-    path.write_text(yaml.safe_dump(raw))
+    path = write_sweep(tmp_path, raw, "sweep.yaml")
     return path
 
 

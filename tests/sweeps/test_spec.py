@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 from repo_paths import ROOT
+from sweep_files import write_sweep
 
 from bdlsweep.cli import main
 from bdlsweep.sweeps.reading.errors import SpecError
@@ -18,8 +19,7 @@ def _write(tmp_path, mutate) -> Path:
     raw = yaml.safe_load(QUICKSTART.read_text())
     raw["storage"] = str(tmp_path / "storage")
     mutate(raw)
-    path = tmp_path / "sweep.yaml"
-    path.write_text(yaml.safe_dump(raw))
+    path = write_sweep(tmp_path, raw, "sweep.yaml")
     return path
 
 

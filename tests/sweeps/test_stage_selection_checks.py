@@ -7,7 +7,7 @@ import logging
 
 import mlflow
 import pytest
-import yaml
+from sweep_files import write_sweep
 
 from bdlsweep.analysis.report import build_report
 from bdlsweep.cli import main
@@ -39,8 +39,7 @@ BLOWN_UP = {
 def test_a_swag_grid_that_blows_up_is_flagged_and_fails_the_stage_when_required(
     tmp_path, ray_session, caplog, capsys
 ):
-    path = tmp_path / "blown_up.yaml"
-    path.write_text(yaml.safe_dump(BLOWN_UP))
+    path = write_sweep(tmp_path, BLOWN_UP, "blown_up.yaml")
     storage = tmp_path / "sweep"
     caplog.set_level(logging.WARNING, logger="bdlsweep.sweeps.running.stage")
     spec = load_spec(path, [f"storage={storage}"])

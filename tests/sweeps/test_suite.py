@@ -7,8 +7,8 @@ import logging
 import mlflow
 import pandas as pd
 import pytest
-import yaml
 from fake_data import write_uci
+from sweep_files import write_sweep
 
 from bdlsweep.analysis import results
 from bdlsweep.cli import main
@@ -58,8 +58,7 @@ def data_dir(tmp_path_factory):
 
 
 def _write(tmp_path, sweep: dict) -> str:
-    path = tmp_path / f"{sweep['name']}.yaml"
-    path.write_text(yaml.safe_dump(sweep))
+    path = write_sweep(tmp_path, sweep, f"{sweep['name']}.yaml")
     return str(path)
 
 

@@ -1,17 +1,14 @@
 """The dry run's epochs per stage equal a count by hand, over grids, searched epochs, samplers and seeds."""
 
-import yaml
+from sweep_files import small_sweep, write_sweep
 
 from bdlsweep.cli import main
 from bdlsweep.sweeps.cost.training_cost import stage_costs
 from bdlsweep.sweeps.spec.loading import load_spec
 
-SWEEP = {
-    "name": "costed",
-    "dataset": {"name": "digits"},
-    "model": {"name": "mlp", "hidden": [16]},
-    "seeds": [1, 2, 3],
-    "stages": {
+SWEEP = small_sweep(
+    "costed",
+    {
         "map": {"method": "map", "epochs": 5, "search": {"optimizer.lr": [0.1, 0.01]}},
         "swag": {"method": "swag", "from": "map", "search": {"epochs": [2, 6], "lr": [0.01, 0.03]}},
         "llla": {"method": "llla", "from": "map", "search": {"prior_precision": [1.0, 10.0, 100.0]}},
@@ -23,8 +20,9 @@ SWEEP = {
             "searcher": {"num_samples": 5},
         },
     },
-    "evaluate": {"methods": ["map"], "ensemble_sizes": [1]},
-}
+    {"methods": ["map"], "ensemble_sizes": [1]},
+    seeds=[1, 2, 3],
+)
 
 HAND_COUNT = {  # stage: (trials, epochs)
     "map": (3 * 2, 3 * 2 * 5),
@@ -36,8 +34,7 @@ HAND_COUNT = {  # stage: (trials, epochs)
 
 
 def test_the_epochs_of_each_stage_equal_a_count_by_hand(tmp_path, capsys):
-    path = tmp_path / "costed.yaml"
-    path.write_text(yaml.safe_dump(SWEEP))
+    path = write_sweep(tmp_path, SWEEP, "costed.yaml")
     overrides = [f"storage={tmp_path / 'sweep'}"]
     costs = {cost.stage: cost for cost in stage_costs(load_spec(path, overrides))}
     assert {name: (cost.trials, cost.epochs) for name, cost in costs.items()} == HAND_COUNT

@@ -5,8 +5,8 @@ import shutil
 import numpy as np
 import pytest
 import torch
-import yaml
 from fake_data import write_uci
+from sweep_files import write_sweep
 
 from bdlsweep.cli import main
 from bdlsweep.sweeps.spec.loading import load_spec
@@ -102,8 +102,7 @@ def test_an_option_beyond_the_data_is_a_one_line_error_naming_its_key(
         "stages": {"map": {"method": "map", "epochs": 1}},
         "evaluate": {"methods": ["map"]},
     }
-    path = tmp_path / "beyond.yaml"
-    path.write_text(yaml.safe_dump(sweep))
+    path = write_sweep(tmp_path, sweep, "beyond.yaml")
     spec = load_spec(path, [f"storage={tmp_path / 'sweep'}"])
     expected = "uci concrete split=0 split_seed=0 / mlp" if dataset == "uci" else "digits split_seed=0 / mlp"
     assert spec.table_group == expected  # the results table's header names set and split

@@ -10,8 +10,8 @@ from typing import Any, ClassVar
 
 import pytest
 import torch
-import yaml
 from pydantic import Field
+from sweep_files import small_sweep, write_sweep
 from tune_session import run_in_session
 
 from bdlsweep.cli import main
@@ -114,22 +114,18 @@ def registered(monkeypatch):
     return TOY
 
 
-SWEEP = {
-    "name": "toy",
-    "dataset": {"name": "digits"},
-    "model": {"name": "mlp", "hidden": [16]},
-    "seeds": [1],
-    "stages": {
+SWEEP = small_sweep(
+    "toy",
+    {
         "map": {"method": "map", "epochs": 2},
         "noisy": {"method": "noisy_weights", "from": "map", "search": {"noise": "noisy_weights_noise"}},
     },
-    "evaluate": {"methods": ["map", "noisy"], "ensemble_sizes": [1]},
-}
+    {"methods": ["map", "noisy"], "ensemble_sizes": [1]},
+)
 
 
 def test_a_registered_method_is_read_from_a_sweep_file_and_planned(registered, tmp_path, capsys):
-    path = tmp_path / "toy.yaml"
-    path.write_text(yaml.safe_dump(SWEEP))
+    path = write_sweep(tmp_path, SWEEP, "toy.yaml")
     spec = load_spec(path, [f"storage={tmp_path / 'runs'}"])
     stage = spec.stages["noisy"]
     assert stage.method_info is registered and stage.search["noise"] == [0.0, 0.01, 0.1]
