@@ -9,7 +9,6 @@ import os
 import signal
 import sys
 import warnings
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from bdlsweep.sweeps.reading.errors import SpecError
@@ -115,20 +114,6 @@ def _stored_sweep(sweep_dir: str) -> tuple[Location, dict] | None:
     if "tracking_uri" in record:
         record["tracking_uri"] = layout.tracking_uri(record)
     return layout.root, record
-
-
-def _log_if_reachable(tracking_uri: str, what: str, log: Callable[[], str | None]) -> str | None:
-    """``log()``'s run id when the tracking server answers; otherwise None, saying ``what`` was not logged."""
-    from bdlsweep.sweeps.tracking.records import UNREACHABLE
-    from bdlsweep.sweeps.tracking.server_check import unreachable_reason
-
-    if unreachable_reason(tracking_uri) is not None:
-        return None
-    try:
-        return log()
-    except UNREACHABLE as error:
-        print(f"MLflow: {what} not logged ({str(error).splitlines()[0]})", file=sys.stderr)
-        return None
 
 
 def _resumable(spec) -> str:
@@ -329,16 +314,18 @@ def report_command(sweep_dirs: list[str], out: str | None = None) -> int:
         return _combined_report_command([storage for storage, _ in evaluated], out)
     from bdlsweep.analysis.report import build_report
     from bdlsweep.sweeps.tracking.records import log_report
+    from bdlsweep.sweeps.tracking.server_check import while_reachable
 
     storage, record = evaluated[0]
     report = build_report(storage)
     files = list(report.files.values())
-    logged = _log_if_reachable(
+    logged = while_reachable(
         record["tracking_uri"],
-        "report",
+        "report not attached",
         lambda: log_report(
             record["tracking_uri"], record["experiment"], record["name"], record["storage"], files, storage
         ),
+        "run bdlsweep report again once it answers",
     )
     for name, location in report.files.items():
         print(f"{name}: {location}")
@@ -389,11 +376,9 @@ def status_command(sweep_dir: str) -> int:
 
 
 def surface_command(args: argparse.Namespace) -> int:
-    """Compute a posterior surface with Ray tasks, write it under ``<storage>/surfaces/``, log it to
-    MLflow; print where its files are (exit 2 for a bad checkpoint name or setting)."""
-    from bdlsweep.sweeps.cluster.ray_session import ray_for
-    from bdlsweep.sweeps.studies.surface import SurfaceInputError, SurfaceSettings, compute_surface
-    from bdlsweep.sweeps.tracking.records import log_study
+    """Compute and log a posterior surface (``sweeps/studies/surface.py``); print the checkpoints' values
+    and where its files are (exit 2 for a bad checkpoint name or setting)."""
+    from bdlsweep.sweeps.studies.surface import SurfaceInputError, SurfaceSettings, surface_study
 
     stored = _stored_sweep(args.sweep_dir)
     if stored is None:
@@ -404,27 +389,16 @@ def surface_command(args: argparse.Namespace) -> int:
         settings = SurfaceSettings(
             args.grid_size, left, right, bottom, top, args.temperature, args.weight_decay
         )
-        with ray_for(record["ray"]["address"], record["ray"]["num_cpus"]):
-            surface = compute_surface(storage, args.checkpoints, settings, args.name, args.gpu)
+        surface, logged = surface_study(storage, record, args.checkpoints, settings, args.name, args.gpu)
     except SurfaceInputError as error:
         print(f"error: {storage}: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    files = [surface.folder / name for name in ("grid.csv", "anchors.csv", "settings.json", "surface.png")]
-    anchors = surface.anchors
-    metrics = {f"log_posterior_{i + 1}": float(v) for i, v in enumerate(anchors["log_posterior"])}
-    metrics["max_log_posterior"] = float(surface.grid["log_posterior"].max())
-    params = {"checkpoints": " ".join(args.checkpoints), **vars(settings)}
-    logged = _log_if_reachable(
-        record["tracking_uri"],
-        "surface",
-        lambda: log_study(record, "surface", args.name, params, metrics, files, storage),
-    )
-    for row in anchors.itertuples(index=False):
+    for row in surface.anchors.itertuples(index=False):
         print(
             f"{row.checkpoint} at ({row.a:.3f}, {row.b:.3f}): log-posterior {row.log_posterior:.4g} "
             f"= log-likelihood {row.log_likelihood:.4g} + log-prior {row.log_prior:.4g}"
         )
-    for location in files:
+    for location in surface.files:
         print(f"{location.name}: {location}")
     if logged is not None:
         print(f"MLflow: run {logged} ({record['tracking_uri']})")
@@ -432,11 +406,10 @@ def surface_command(args: argparse.Namespace) -> int:
 
 
 def prior_command(args: argparse.Namespace) -> int:
-    """Run the prior studies for a sweep file's model and data, write ``<storage>/prior/``, log them to
-    MLflow; print where the files are (exit 2 for a bad sweep file or setting)."""
+    """Run and log the prior studies (``sweeps/studies/prior_study.py``); print where the files are (exit
+    2 for a bad sweep file or setting)."""
     from bdlsweep.sweeps.spec.loading import load_spec
-    from bdlsweep.sweeps.studies.prior_study import run_prior_study
-    from bdlsweep.sweeps.tracking.records import log_study
+    from bdlsweep.sweeps.studies.prior_study import logged_prior_study
 
     try:
         spec = load_spec(args.sweep, args.overrides)
@@ -447,24 +420,10 @@ def prior_command(args: argparse.Namespace) -> int:
         print(f"error: {args.sweep}: --variances must be ≥ 0, --samples and --inputs ≥ 2", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
-        study = run_prior_study(spec, args.variances, args.samples, args.inputs)
+        study, logged = logged_prior_study(spec, args.variances, args.samples, args.inputs)
     except ValueError as error:
         print(f"error: {args.sweep}: dataset.name: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    record = {
-        "name": spec.name,
-        "storage": str(spec.storage),
-        "tracking_uri": spec.tracking_uri,
-        "experiment": spec.experiment,
-    }
-    variances = " ".join(f"{v:g}" for v in args.variances)
-    params = {"variances": variances, "samples": args.samples, "inputs": args.inputs}
-    files = list(study.files.values())
-    logged = _log_if_reachable(
-        spec.tracking_uri,
-        "prior study",
-        lambda: log_study(record, "prior", "prior", params, {}, files, spec.storage),
-    )
     for name, location in study.files.items():
         print(f"{name}: {location}")
     if logged is not None:

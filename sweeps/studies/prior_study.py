@@ -23,6 +23,8 @@ from bdlsweep.analysis.prior_plots import (
 )
 from bdlsweep.storage.locations import Location
 from bdlsweep.sweeps.spec.models import SweepSpec
+from bdlsweep.sweeps.tracking.records import log_study
+from bdlsweep.sweeps.tracking.server_check import while_reachable
 from bdlsweep.trainables.data import DatasetSplits, load_dataset
 from bdlsweep.trainables.inference.likelihoods import LIKELIHOODS
 from bdlsweep.trainables.inference.prior_predictive import (
@@ -142,3 +144,30 @@ def _classification(
         tables["prior_shift_correlations"] = pd.DataFrame(shifted)
         figures["prior_shift_correlations.png"] = plot_shift_correlations(tables["prior_shift_correlations"])
     return tables, figures
+
+
+def logged_prior_study(
+    spec: SweepSpec, variances: list[float], num_samples: int, num_inputs: int
+) -> tuple[PriorStudy, str | None]:
+    """``bdlsweep prior``: ``run_prior_study`` logged as an MLflow run under the sweep's; the study and
+    the run's id (None while the tracking server is away)."""
+    study = run_prior_study(spec, variances, num_samples, num_inputs)
+    record = {
+        "name": spec.name,
+        "storage": str(spec.storage),
+        "tracking_uri": spec.tracking_uri,
+        "experiment": spec.experiment,
+    }
+    params = {
+        "variances": " ".join(f"{v:g}" for v in variances),
+        "samples": num_samples,
+        "inputs": num_inputs,
+    }
+    files = list(study.files.values())
+    logged = while_reachable(
+        spec.tracking_uri,
+        "prior study not logged",
+        lambda: log_study(record, "prior", "prior", params, {}, files, spec.storage),
+        "its files are in the storage folder",
+    )
+    return study, logged

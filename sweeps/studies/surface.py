@@ -23,7 +23,10 @@ import torch
 from bdlsweep.analysis.surface_plots import plot_surface
 from bdlsweep.storage.layout import SweepLayout
 from bdlsweep.storage.locations import Location
+from bdlsweep.sweeps.cluster.ray_session import ray_for
 from bdlsweep.sweeps.running.selection import Selection
+from bdlsweep.sweeps.tracking.records import log_study
+from bdlsweep.sweeps.tracking.server_check import while_reachable
 from bdlsweep.trainables.data import load_dataset
 from bdlsweep.trainables.inference.network_weights import weight_vector
 from bdlsweep.trainables.inference.subspace_log_density import full_batch_log_likelihood, gaussian_log_prior
@@ -68,6 +71,11 @@ class Surface:
     grid: pd.DataFrame
     anchors: pd.DataFrame
     folder: Location
+
+    @property
+    def files(self) -> list[Location]:
+        """The files written for it: the grid, the checkpoints' values, the settings, the figure."""
+        return [self.folder / name for name in ("grid.csv", "anchors.csv", "settings.json", "surface.png")]
 
 
 def checkpoint_weights(
@@ -191,3 +199,28 @@ def _densities(
     frame["log_prior"] = prior
     frame["log_posterior"] = frame["log_likelihood"] + frame["log_prior"]
     return frame
+
+
+def surface_study(
+    storage: Location,
+    record: dict[str, Any],
+    names: list[str],
+    settings: SurfaceSettings,
+    label: str,
+    gpu: float,
+) -> tuple[Surface, str | None]:
+    """``bdlsweep surface``: the surface through checkpoints ``names`` of the sweep in ``storage`` (its
+    record, ``sweep.json``), computed with Ray tasks on the sweep's Ray and logged as an MLflow run under
+    the sweep's; the surface and the run's id (None while the tracking server is away)."""
+    with ray_for(record["ray"]["address"], record["ray"]["num_cpus"]):
+        surface = compute_surface(storage, names, settings, label, gpu)
+    metrics = {f"log_posterior_{i + 1}": float(v) for i, v in enumerate(surface.anchors["log_posterior"])}
+    metrics["max_log_posterior"] = float(surface.grid["log_posterior"].max())
+    params = {"checkpoints": " ".join(names), **asdict(settings)}
+    logged = while_reachable(
+        record["tracking_uri"],
+        "surface not logged",
+        lambda: log_study(record, "surface", label, params, metrics, surface.files, storage),
+        "its files are in the storage folder",
+    )
+    return surface, logged

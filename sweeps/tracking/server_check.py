@@ -47,16 +47,22 @@ def unreachable_reason(tracking_uri: str) -> str | None:
     return None
 
 
-def while_reachable(tracking_uri: str, missing: str, record: Callable[[], Recorded]) -> Recorded | None:
+def while_reachable(
+    tracking_uri: str,
+    missing: str,
+    record: Callable[[], Recorded],
+    later: str = "run bdlsweep sync-mlflow later",
+) -> Recorded | None:
     """``record()`` (MLflow calls) unless the tracking server is away; then warn that ``missing`` (what
-    was not recorded) waits for ``bdlsweep sync-mlflow`` and return None. The sweep goes on either way."""
+    was not recorded) waits for ``later`` (what to run once it answers) and return None. The command
+    goes on either way."""
     reason = unreachable_reason(tracking_uri)
     if reason is None:
         try:
             return record()
         except UNREACHABLE as error:
             reason = str(error).splitlines()[0]
-    logger.warning("MLflow: %s (%s); run bdlsweep sync-mlflow later", missing, reason)
+    logger.warning("MLflow: %s (%s); %s", missing, reason, later)
     return None
 
 
