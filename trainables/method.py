@@ -21,17 +21,17 @@ class DerivedSelection:
     ensemble_name: str | None = None
 
 
-def epochs(settings: Any) -> float:
+def count_epoch_passes(settings: Any) -> float:
     """A trial's passes over the training set when it trains for ``settings.epochs`` epochs."""
     return float(settings.epochs)
 
 
-def epoch_steps(settings: Any) -> int:
-    """A trial that reports once per epoch."""
+def count_epoch_reports(settings: Any) -> int:
+    """A trial's reports when it reports once per epoch: ``settings.epochs``."""
     return settings.epochs
 
 
-def validation_only(settings: Any) -> float:
+def count_no_passes(settings: Any) -> float:
     """A trial that only validates what its stage's preparation fitted: no pass over the training set."""
     return 0.0
 
@@ -42,7 +42,7 @@ class TrainingPasses:
     passes per seed of its once-per-seed preparation, and the counting rule in words (``--dry-run``
     prints it). Validation and evaluation passes are counted apart."""
 
-    per_trial: Callable[[Any], float] = epochs
+    per_trial: Callable[[Any], float] = count_epoch_passes
     per_seed: float = 0.0
     rule: str = "one pass per epoch"
 

@@ -21,7 +21,7 @@ from torch.nn import functional as F
 
 from bdlsweep.trainables.inference.flows import FlowKind, GaussianBaseMap, GaussianFlow
 from bdlsweep.trainables.inference.likelihoods import LIKELIHOODS, GaussianRegression
-from bdlsweep.trainables.method import Method, TrainingPasses, epochs
+from bdlsweep.trainables.method import Method, TrainingPasses, count_epoch_passes
 from bdlsweep.trainables.posteriors.base import Posterior
 from bdlsweep.trainables.posteriors.checkpoint import read_checkpoint, read_metadata, write_checkpoint
 from bdlsweep.trainables.posteriors.last_layer import (
@@ -399,7 +399,7 @@ METHOD = Method(
     checkpoint="last",
     prepare=prepare_laplace_nf,
     passes=TrainingPasses(
-        epochs,
+        count_epoch_passes,
         per_seed=1.0,
         rule="one pass per seed (features); epochs over the cached last-layer features",
     ),

@@ -10,7 +10,7 @@ import torch
 from pydantic import Field
 
 from bdlsweep.trainables.inference.likelihoods import LIKELIHOODS
-from bdlsweep.trainables.method import Method, TrainingPasses, validation_only
+from bdlsweep.trainables.method import Method, TrainingPasses, count_no_passes
 from bdlsweep.trainables.posteriors.checkpoint import write_checkpoint
 from bdlsweep.trainables.posteriors.last_layer import (
     HessianStructure,
@@ -170,7 +170,7 @@ METHOD = Method(
     parents=("map",),
     prepare=prepare_llla,
     passes=TrainingPasses(
-        validation_only,
+        count_no_passes,
         per_seed=1.0,
         rule="one pass per seed (features and Hessian); trials only validate",
     ),

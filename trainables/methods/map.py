@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from bdlsweep.trainables.method import Method, epoch_steps
+from bdlsweep.trainables.method import Method, count_epoch_reports
 from bdlsweep.trainables.posteriors.single_network import FixedWeightsPosterior
 from bdlsweep.trainables.runtime.context import TrialContext
 from bdlsweep.trainables.runtime.network_fit import NetworkSettings, fit_network
@@ -31,7 +31,7 @@ METHOD = Method(
     display_name="MAP",
     ensemble_name="DE",
     settings=MAPSettings,
-    steps=epoch_steps,
+    steps=count_epoch_reports,
     trainable=train_map,
     posterior=MAPPosterior,
     checkpoint="best",

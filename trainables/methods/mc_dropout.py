@@ -9,7 +9,7 @@ from pydantic import Field
 from torch import nn
 
 from bdlsweep.trainables.inference.network_weights import EVAL_BATCH_SIZE
-from bdlsweep.trainables.method import Method, epoch_steps
+from bdlsweep.trainables.method import Method, count_epoch_reports
 from bdlsweep.trainables.posteriors.base import ModelRecipe, NetworkPosterior
 from bdlsweep.trainables.runtime.context import TrialContext
 from bdlsweep.trainables.runtime.network_fit import NetworkSettings, fit_network
@@ -69,7 +69,7 @@ METHOD = Method(
     name="mc_dropout",
     display_name="MC dropout",
     settings=MCDropoutSettings,
-    steps=epoch_steps,
+    steps=count_epoch_reports,
     trainable=train_mc_dropout,
     posterior=MCDropoutPosterior,
     checkpoint="best",

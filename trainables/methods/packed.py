@@ -15,7 +15,7 @@ from pydantic import Field
 
 from bdlsweep.trainables.inference.likelihoods import Likelihood
 from bdlsweep.trainables.inference.network_weights import EVAL_BATCH_SIZE
-from bdlsweep.trainables.method import Method, epoch_steps
+from bdlsweep.trainables.method import Method, count_epoch_reports
 from bdlsweep.trainables.posteriors.base import NetworkPosterior
 from bdlsweep.trainables.posteriors.stored_samples import replay_order
 from bdlsweep.trainables.runtime.context import TrialContext
@@ -86,7 +86,7 @@ METHOD = Method(
     name="packed",
     display_name="Packed-Ens.",
     settings=PackedSettings,
-    steps=epoch_steps,
+    steps=count_epoch_reports,
     trainable=train_packed,
     posterior=PackedPosterior,
     checkpoint="best",

@@ -19,7 +19,7 @@ from torch import nn
 
 from bdlsweep.trainables.inference.network_weights import weight_vector
 from bdlsweep.trainables.inference.sgmcmc_optimizer import SGMCMC
-from bdlsweep.trainables.method import Method, epoch_steps
+from bdlsweep.trainables.method import Method, count_epoch_reports
 from bdlsweep.trainables.posteriors.stored_samples import SampledWeightsPosterior
 from bdlsweep.trainables.runtime.context import TrialContext
 from bdlsweep.trainables.runtime.training import for_training, train_epoch
@@ -164,7 +164,7 @@ METHOD = Method(
     display_name="SGMCMC",
     hint="lower the learning-rate grid",
     settings=SGMCMCSettings,
-    steps=epoch_steps,
+    steps=count_epoch_reports,
     trainable=train_sgmcmc,
     posterior=SGMCMCPosterior,
     checkpoint="last",

@@ -9,7 +9,7 @@ import torch
 from pydantic import Field
 
 from bdlsweep.trainables.inference.network_weights import weight_vector
-from bdlsweep.trainables.method import DerivedSelection, Method, epoch_steps
+from bdlsweep.trainables.method import DerivedSelection, Method, count_epoch_reports
 from bdlsweep.trainables.posteriors.single_network import FixedWeightsPosterior
 from bdlsweep.trainables.posteriors.swag_gaussian import SWAGMoments, SWAGPosterior, SWAPosterior
 from bdlsweep.trainables.runtime.context import TrialContext
@@ -110,7 +110,7 @@ METHOD = Method(
     ensemble_name="MultiSWAG",
     hint="lower the SWAG learning-rate grid",
     settings=SWAGSettings,
-    steps=epoch_steps,
+    steps=count_epoch_reports,
     trainable=train_swag,
     posterior=SWAGPosterior,
     checkpoint="last",

@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn.utils import parameters_to_vector
 
 from bdlsweep.trainables.inference.mean_field import MeanField, negative_elbo
-from bdlsweep.trainables.method import Method, epoch_steps
+from bdlsweep.trainables.method import Method, count_epoch_reports
 from bdlsweep.trainables.posteriors.base import ModelRecipe
 from bdlsweep.trainables.posteriors.single_network import FixedWeightsPosterior
 from bdlsweep.trainables.posteriors.weight_distribution import WeightSamplingPosterior, load_sampling_network
@@ -161,7 +161,7 @@ METHOD = Method(
     display_name="MFVI",
     hint="widen the prior-variance grid or lower the learning rate",
     settings=VISettings,
-    steps=epoch_steps,
+    steps=count_epoch_reports,
     trainable=train_vi,
     posterior=MeanFieldPosterior,
     checkpoint="last",

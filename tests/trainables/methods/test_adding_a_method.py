@@ -19,7 +19,7 @@ from bdlsweep.search_spaces import DEFAULT_OPTUNA_SPACES, GRIDS, Range
 from bdlsweep.sweeps.spec.loading import load_spec
 from bdlsweep.trainables.inference.likelihoods import LIKELIHOODS
 from bdlsweep.trainables.inference.network_weights import weight_vector
-from bdlsweep.trainables.method import Method, TrainingPasses, validation_only
+from bdlsweep.trainables.method import Method, TrainingPasses, count_no_passes
 from bdlsweep.trainables.posteriors.single_network import FixedWeightsPosterior
 from bdlsweep.trainables.posteriors.weight_distribution import WeightSamplingPosterior, load_sampling_network
 from bdlsweep.trainables.registry import METHODS, display_name, posterior_class, selection_hint
@@ -99,7 +99,7 @@ TOY = Method(
     trainable=train_noisy_weights,
     posterior=NoisyWeightsPosterior,
     parents=("map",),
-    passes=TrainingPasses(validation_only, rule="trials only validate the parent network"),
+    passes=TrainingPasses(count_no_passes, rule="trials only validate the parent network"),
     tiny={"val_samples": 2},
     probe={},
 )
