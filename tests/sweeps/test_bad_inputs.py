@@ -15,6 +15,8 @@ from repo_paths import ROOT
 from bdlsweep.cli import main
 from bdlsweep.sweeps.tracking.records import quoted, tag_filter
 
+DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml's, where PyYAML is built with it
+
 SWEEP_FILES = sorted((ROOT / "sweeps").glob("*.yaml"))
 QUICKSTART = ROOT / "sweeps" / "quickstart.yaml"
 MUTATIONS = {
@@ -92,7 +94,7 @@ def test_every_leaf_of_a_sweep_file_mutated_gives_a_plan_or_a_one_line_error(
             mutated = _mutated(raw, path, kind)
             if mutated is None:
                 continue
-            target.write_text(yaml.safe_dump(mutated, allow_unicode=True))
+            target.write_text(yaml.dump(mutated, Dumper=DUMPER, allow_unicode=True))
             argv = ["run", str(target), "--dry-run", f"storage={storage}", f"data_dir={data_dir}"]
             _assert_clean(*_run(argv, capsys), storage, f"{sweep.stem} {path} {kind}")
             cases += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -89,14 +90,20 @@ DATASETS: dict[str, Callable[..., DatasetSplits]] = {name: entry.loader for name
 DATASET_LIKELIHOODS: dict[str, str] = {name: entry.likelihood for name, entry in REGISTRY.items()}
 
 
+@functools.cache
+def _signature(loader: Callable) -> inspect.Signature:
+    """A loader's signature, annotations evaluated (read once: a suite checks it for every cell)."""
+    return inspect.signature(loader, eval_str=True)
+
+
 def dataset_options(name: str) -> dict[str, inspect.Parameter]:
     """The options a sweep file may set for dataset ``name`` (the loader's keyword arguments)."""
-    return dict(inspect.signature(DATASETS[name], eval_str=True).parameters)
+    return dict(_signature(DATASETS[name]).parameters)
 
 
 def complete_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
     """``options`` with the loader's defaults filled in for every option not given."""
-    bound = inspect.signature(DATASETS[name]).bind(**options)
+    bound = _signature(DATASETS[name]).bind(**options)
     bound.apply_defaults()
     return dict(bound.arguments)
 

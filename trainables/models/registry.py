@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from torch import nn
 
@@ -40,9 +41,15 @@ def model_inputs(name: str) -> str:
     return MODEL_INPUTS.get(name, "tensor")
 
 
+@functools.cache
+def _signature(constructor: Callable) -> inspect.Signature:
+    """A model constructor's signature, annotations evaluated (read once: a suite checks every cell)."""
+    return inspect.signature(constructor, eval_str=True)
+
+
 def model_options(name: str) -> dict[str, inspect.Parameter]:
     """The options a sweep file may set for model ``name`` (constructor arguments minus data shape)."""
-    signature = inspect.signature(model_class(name).__init__, eval_str=True)
+    signature = _signature(model_class(name).__init__)
     return {
         key: parameter
         for key, parameter in signature.parameters.items()
