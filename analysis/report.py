@@ -85,14 +85,10 @@ def _study_figures(storage: Location) -> list[tuple[str, str, bytes]]:
     return figures
 
 
-def write_table(
-    folder: Location, table: pd.DataFrame, notes: tables.TableNotes = tables.NO_NOTES
-) -> dict[str, Location]:
-    """A main table as ``table.md``, ``table.csv`` and ``table.tex`` in ``folder``, by file name."""
-    return {
-        f"table.{suffix}": (folder / f"table.{suffix}").write_text(text)
-        for suffix, text in tables.table_texts(table, notes).items()
-    }
+def write_table(folder: Location, table: pd.DataFrame, notes: tables.TableNotes = tables.NO_NOTES) -> dict:
+    """The main table's files in ``folder`` (``tables.write_table_files``), by file name as a report
+    lists its files."""
+    return {location.name: location for location in tables.write_table_files(folder, table, notes).values()}
 
 
 def build_report(sweep_dir: str | Path | Location) -> Report:

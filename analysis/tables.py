@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from bdlsweep.storage.locations import Location
 from bdlsweep.trainables.registry import display_name
 
 METRICS = {
@@ -323,4 +324,20 @@ def table_texts(table: pd.DataFrame, notes: TableNotes = NO_NOTES) -> dict[str, 
         "md": to_markdown(table, stderr=True, notes=notes),
         "csv": to_csv(table, notes),
         "tex": to_latex(table, stderr=True, notes=notes),
+    }
+
+
+FORMATS = {"md": "markdown", "csv": "csv", "tex": "latex"}
+"""A table file's suffix → its format's name."""
+
+
+def write_table_files(
+    folder: Location, table: pd.DataFrame, notes: TableNotes = NO_NOTES
+) -> dict[str, Location]:
+    """The one writer of main tables: ``table`` (with its caption and footnotes) as ``table.md``,
+    ``table.csv`` and ``table.tex`` in ``folder`` (a sweep's results, its report, a combined report), by
+    format name (markdown, csv, latex)."""
+    return {
+        FORMATS[suffix]: (folder / f"table.{suffix}").write_text(text)
+        for suffix, text in table_texts(table, notes).items()
     }

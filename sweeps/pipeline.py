@@ -23,7 +23,6 @@ from bdlsweep.sweeps.cluster.resource_check import check_resources
 from bdlsweep.sweeps.cost.training_cost import describe_total, log_planned_cost, stage_costs
 from bdlsweep.sweeps.evaluation.map_reduce import evaluate_ensembles
 from bdlsweep.sweeps.evaluation.suite_tables import write_suite_tables
-from bdlsweep.sweeps.evaluation.table_files import write_table_files
 from bdlsweep.sweeps.reading.ensemble_plan import (
     plan_ensembles,
     plan_shortfalls,
@@ -180,7 +179,7 @@ def write_tables(spec: SweepSpec, frame: pd.DataFrame) -> tuple[pd.DataFrame, di
     """The main table as Markdown, CSV and LaTeX under ``<storage>/results`` (a cell's: in its folder)."""
     table = tables.main_table({spec.table_group: frame}, methods=spec.evaluate.methods)
     notes = tables.TableNotes(flagged=worse_than_parent([spec.layout], spec.evaluate.methods))
-    return table, write_table_files(spec.layout, table, notes)
+    return table, tables.write_table_files(spec.layout.results, table, notes)
 
 
 def _diagnostics(spec: SweepSpec) -> list[Location]:

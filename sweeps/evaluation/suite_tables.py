@@ -8,7 +8,6 @@ from bdlsweep.analysis import tables
 from bdlsweep.analysis.selection_flags import worse_than_parent
 from bdlsweep.storage.layout import SweepLayout
 from bdlsweep.storage.locations import Location
-from bdlsweep.sweeps.evaluation.table_files import write_table_files
 from bdlsweep.sweeps.spec.models import SweepSpec
 from bdlsweep.trainables.data import DATASET_LIKELIHOODS
 
@@ -29,4 +28,4 @@ def write_suite_tables(
         ),
         flagged=worse_than_parent(layouts, spec.evaluate.methods),
     )
-    return table, write_table_files(SweepLayout(spec.storage), table, notes)
+    return table, tables.write_table_files(SweepLayout(spec.storage).results, table, notes)
