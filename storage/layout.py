@@ -186,7 +186,8 @@ class SweepLayout:
         return self.evaluation / "ensemble_plan.tsv"
 
     def member_summaries(self, label: str, seed: int) -> Location:
-        """One evaluated member's stored prediction summaries (per group of sets) and their key."""
+        """One evaluated member's stored prediction summaries (per group of sets) and their key; the
+        files inside are ``MemberSummaryFiles``'."""
         return self.evaluation / "members" / label / f"seed_{seed}"
 
     @property
@@ -332,3 +333,25 @@ def resolve_reference(recorded: str, referrer: str | Location) -> str:
             )
         return recorded
     return str(layout.resolve(recorded))
+
+
+@dataclass(frozen=True)
+class MemberSummaryFiles:
+    """The files in one member's ``SweepLayout.member_summaries`` folder: ``key.json`` (what the
+    summaries were made from, written last), ``curve.pt`` (its curve samples) and ``group_<n>.pt``."""
+
+    folder: Location
+
+    @property
+    def key(self) -> Location:
+        """What the stored summaries were made from and which prefixes they hold."""
+        return self.folder / "key.json"
+
+    @property
+    def curve(self) -> Location:
+        """The member's predictive samples over a 1-D input curve."""
+        return self.folder / "curve.pt"
+
+    def group(self, number: int) -> Location:
+        """The summaries of group ``number`` of the evaluated sets."""
+        return self.folder / f"group_{number}.pt"

@@ -20,6 +20,7 @@ import ray
 import torch
 
 from bdlsweep.analysis.complexity import SampleCost, num_parameters, posterior_cost
+from bdlsweep.storage.layout import MemberSummaryFiles
 from bdlsweep.storage.locations import Location
 from bdlsweep.sweeps.evaluation.ensemble_assembly import MemberInfo, generator_seed
 from bdlsweep.sweeps.evaluation.evaluation_sets import EvaluationData, evaluation_data
@@ -68,16 +69,16 @@ def _from_bytes(content: bytes) -> Any:
 
 @dataclass(frozen=True)
 class MemberStore:
-    """A member's stored summaries: ``group_<g>.pt`` per group of sets, ``curve.pt``, and ``key.json``
-    (what they were made from and which prefixes they hold), written last so that only finished
+    """A member's stored summaries (``MemberSummaryFiles``): one file per group of sets, its curve, and
+    its key (what they were made from and which prefixes they hold), written last so that only finished
     members are found."""
 
-    folder: Location
+    files: MemberSummaryFiles
 
     def load(self, key: dict[str, Any], job: MemberJob, data: EvaluationData) -> tuple | None:
         """(info, groups, curve) when the stored summaries were made from ``key`` and hold every prefix
         ``job`` reads, else None."""
-        record = self.folder / "key.json"
+        record = self.files.key
         if not record.is_file():
             return None
         stored = json.loads(record.read_text())
@@ -94,28 +95,28 @@ class MemberStore:
                 index: {
                     length: data.likelihood.summary_from_state(state) for length, state in prefixes.items()
                 }
-                for index, prefixes in _from_bytes((self.folder / f"group_{g}.pt").read_bytes()).items()
+                for index, prefixes in _from_bytes(self.files.group(g).read_bytes()).items()
             }
             for g in range(stored["groups"])
         ]
-        curve = _from_bytes((self.folder / "curve.pt").read_bytes()) if job.curve_samples else None
+        curve = _from_bytes(self.files.curve.read_bytes()) if job.curve_samples else None
         return info, groups, curve
 
     def start(self) -> None:
         """Mark the stored summaries as being replaced, so that a run stopped half-way leaves none that
         a later evaluation would take for finished."""
-        if (self.folder / "key.json").is_file():
-            (self.folder / "key.json").write_text(json.dumps({"key": None}))
+        if self.files.key.is_file():
+            self.files.key.write_text(json.dumps({"key": None}))
 
     def save_group(self, number: int, summaries: dict[int, dict[int, Any]], data: EvaluationData) -> None:
         states = {
             index: {length: data.likelihood.summary_state(summary) for length, summary in prefixes.items()}
             for index, prefixes in summaries.items()
         }
-        (self.folder / f"group_{number}.pt").write_bytes(_tensor_bytes(states))
+        self.files.group(number).write_bytes(_tensor_bytes(states))
 
     def save_curve(self, samples: torch.Tensor) -> None:
-        (self.folder / "curve.pt").write_bytes(_tensor_bytes(samples))
+        self.files.curve.write_bytes(_tensor_bytes(samples))
 
     def finish(
         self, key: dict[str, Any], info: MemberInfo, groups: int, lengths: list[int], curve_samples: int
@@ -127,7 +128,7 @@ class MemberStore:
             "lengths": lengths,
             "curve_samples": curve_samples,
         }
-        (self.folder / "key.json").write_text(json.dumps(record))
+        self.files.key.write_text(json.dumps(record))
 
 
 def _key(job: MemberJob, dataset: str, dataset_options: dict[str, Any], settings: dict[str, Any]) -> dict:
@@ -150,7 +151,7 @@ def predict_member(
     store when that holds them, else predicted (and stored)."""
     data = evaluation_data(dataset, dataset_options, settings["splits"])
     node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
-    store = MemberStore(Location.parse(job.store)) if job.store else None
+    store = MemberStore(MemberSummaryFiles(Location.parse(job.store))) if job.store else None
     key = _key(job, dataset, dataset_options, settings)
     source = "predicted"
     try:

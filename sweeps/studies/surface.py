@@ -21,7 +21,7 @@ import ray
 import torch
 
 from bdlsweep.analysis.surface_plots import plot_surface
-from bdlsweep.storage.layout import SweepLayout
+from bdlsweep.storage.layout import SurfaceFiles, SweepLayout
 from bdlsweep.storage.locations import Location
 from bdlsweep.sweeps.cluster.ray_session import ray_for
 from bdlsweep.sweeps.running.selection import Selection
@@ -75,7 +75,8 @@ class Surface:
     @property
     def files(self) -> list[Location]:
         """The files written for it: the grid, the checkpoints' values, the settings, the figure."""
-        return [self.folder / name for name in ("grid.csv", "anchors.csv", "settings.json", "surface.png")]
+        files = SurfaceFiles(self.folder)
+        return [files.grid, files.anchors, files.settings, files.plot]
 
 
 def checkpoint_weights(
