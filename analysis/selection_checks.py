@@ -12,7 +12,6 @@ import statistics
 from typing import Any
 
 from bdlsweep.analysis.grid_edges import selected_edges
-from bdlsweep.trainables.registry import selection_hint
 
 FAR_BELOW = 10.0  # an outlier is worse than its seed's median by more than FAR_BELOW × max(|median|, 1)
 
@@ -60,6 +59,8 @@ def _hint(method: str, search: dict[str, Any] | None, configs: dict[int, dict[st
             f"{key} was selected at its grid's {edge} value: extend the grid {beyond[edge]} it"
             for key, edge in edges.items()
         )
+    from bdlsweep.trainables.registry import selection_hint  # torch and every method: only for a hint
+
     return selection_hint(method)
 
 

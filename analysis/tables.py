@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from bdlsweep.storage.locations import Location
-from bdlsweep.trainables.registry import display_name
 
 METRICS = {
     "acc": ("Acc", "max"),
@@ -50,10 +49,19 @@ class TableNotes:
 
     def footnotes(self, methods: list[str]) -> list[str]:
         """``† SWAG: ...`` for each flagged method among ``methods``, in their order."""
-        return [f"{MARK} {display_name(m)}: {self.flagged[m]}" for m in methods if m in self.flagged]
+        return [f"{MARK} {row_name(m)}: {self.flagged[m]}" for m in methods if m in self.flagged]
 
 
 NO_NOTES = TableNotes()
+
+
+def row_name(method: str, size: int = 1) -> str:
+    """A method's row name for ensembles of ``size`` (its registry entry's ``display_name``), read from
+    the method registry only when a table is written: importing it imports torch and every method, which
+    ``bdlsweep status`` would otherwise pay for nothing."""
+    from bdlsweep.trainables.registry import display_name
+
+    return display_name(method, size)
 
 
 def final_test_rows(ensembles: pd.DataFrame) -> pd.DataFrame:
@@ -159,7 +167,7 @@ def _cells(table: pd.DataFrame, stderr: bool, bold, notes: TableNotes, mark: str
     lines = []
     for index in table.index:
         size, method = index
-        name = display_name(method, size) + (mark if method in notes.flagged else "")
+        name = row_name(method, size) + (mark if method in notes.flagged else "")
         cells = [str(size), name]
         for group, metric, stat in table.columns:
             if stat != "mean":
@@ -270,7 +278,7 @@ def to_csv(table: pd.DataFrame, notes: TableNotes = NO_NOTES) -> str:
     flat = table.copy()
     flat.columns = [f"{group} {metric} {stat}" for group, metric, stat in table.columns]
     flat = flat.reset_index()
-    flat.insert(2, "name", [display_name(m, k) for m, k in zip(flat["method"], flat["K"], strict=True)])
+    flat.insert(2, "name", [row_name(m, k) for m, k in zip(flat["method"], flat["K"], strict=True)])
     if notes.flagged:
         flat["note"] = [notes.flagged.get(method, "") for method in flat["method"]]
     return flat.to_csv(index=False)

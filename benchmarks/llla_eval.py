@@ -1,13 +1,13 @@
 """Cost of last-layer Laplace prediction: S head samples over N points vs one forward pass of the network.
 
 Run: ``python benchmarks/llla_eval.py [--device cuda] [--model wide_resnet] [--points N] [--samples S]``.
-The framework's ``LLLAPosterior.predict`` computes the backbone features once and samples only the head, as
-one ``[S, N, C]`` matmul; the baseline is one MAP forward pass (``network_weights.predictive_outputs``) over the
-same points. Prints both times (median of ``--repeats``), their ratio (target ≤ 1.5) and, on CUDA, the
-peak memory of each; and, as a check that the timed prediction is the network's own, its largest
-probability difference from the MAP forward pass once the prior precision is 1e8 (the Laplace collapsed
-onto the MAP head).
-The default is the CPU variant: a small CNN on CIFAR-shaped inputs.
+The framework's ``LLLAPosterior.predict`` computes the backbone features once and samples only the head,
+as one ``[S, N, C]`` matmul; the baseline is one MAP forward pass
+(``network_weights.predictive_outputs``) over the same points. Prints both times (median of
+``--repeats``), their ratio (target ≤ 1.5) and, on CUDA, the peak memory of each; and, as a check that
+the timed prediction is the network's own, its largest probability difference from the MAP forward pass
+once the prior precision is 1e8 (the Laplace collapsed onto the MAP head). The default is the CPU
+variant: a small CNN on CIFAR-shaped inputs.
 """
 
 from __future__ import annotations
