@@ -11,7 +11,7 @@ import pandas as pd
 from bdlsweep.analysis import results, tables
 from bdlsweep.analysis.report import Report, write_table
 from bdlsweep.analysis.report_html import render_report_html
-from bdlsweep.storage.layout import SweepLayout
+from bdlsweep.storage.layout import ReportFiles, SweepLayout
 from bdlsweep.storage.locations import Location
 
 
@@ -49,5 +49,6 @@ def build_combined_report(sweep_dirs: list[str | Path | Location], out: str | Pa
     page = render_report_html(
         "bdlsweep report: combined main table", summary, tables.to_html(table, stderr=True), []
     )
-    files["report.html"] = (folder / "report.html").write_text(page)
+    written = ReportFiles(folder).page.write_text(page)
+    files[written.name] = written
     return Report(folder, files)

@@ -22,7 +22,7 @@ from bdlsweep.analysis.report_plots import (
 )
 from bdlsweep.analysis.selection_flags import worse_than_parent
 from bdlsweep.analysis.status import sweep_status
-from bdlsweep.storage.layout import SweepLayout
+from bdlsweep.storage.layout import ReportFiles, SweepLayout
 from bdlsweep.storage.locations import Location
 
 METRIC_GROUPS_HEADING = (
@@ -108,8 +108,9 @@ def build_report(sweep_dir: str | Path | Location) -> Report:
     more_tables = []
     groups = metric_groups_table(ensembles, record["evaluate"]["methods"])
     if groups is not None:
-        files["metric_groups.md"] = (folder / "metric_groups.md").write_text(tables.to_markdown(groups))
-        files["metric_groups.csv"] = (folder / "metric_groups.csv").write_text(tables.to_csv(groups))
+        for suffix, text in (("md", tables.to_markdown(groups)), ("csv", tables.to_csv(groups))):
+            location = ReportFiles(folder).metric_groups(suffix).write_text(text)
+            files[location.name] = location
         more_tables.append((METRIC_GROUPS_HEADING, tables.to_html(groups)))
     candidates = [
         ("metric_vs_K.png", "Test metrics over the ensemble size K: mean ± s.e. over the ensembles of "
@@ -139,7 +140,7 @@ def build_report(sweep_dir: str | Path | Location) -> Report:
         more_tables.append((caption, fit.to_html(index=False, float_format="%.3f")))
     figures += _study_figures(storage)
     for name, _, image in figures:
-        files[name] = (folder / name).write_bytes(image)
+        files[name] = ReportFiles(folder).plot(name).write_bytes(image)
     summary = (
         f"Sweep {record['name']}: {record['dataset']} / {record['model']}, seeds {record['seeds']}, "
         f"stages {', '.join(record['stages'])}; storage {storage}."
@@ -152,7 +153,8 @@ def build_report(sweep_dir: str | Path | Location) -> Report:
         more_tables,
         [f"stage {stage.name}: {note}" for stage in sweep_status(storage)[0] for note in stage.notes],
     )
-    files["report.html"] = (folder / "report.html").write_text(page)
+    written = ReportFiles(folder).page.write_text(page)
+    files[written.name] = written
     return Report(folder, files)
 
 
@@ -195,5 +197,6 @@ def _suite_report(layout: SweepLayout, record: dict) -> Report:
         [],
         cell_tables,
     )
-    files["report.html"] = (folder / "report.html").write_text(page)
+    written = ReportFiles(folder).page.write_text(page)
+    files[written.name] = written
     return Report(folder, files)

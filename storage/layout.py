@@ -355,3 +355,24 @@ class MemberSummaryFiles:
     def group(self, number: int) -> Location:
         """The summaries of group ``number`` of the evaluated sets."""
         return self.folder / f"group_{number}.pt"
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """A report's folder (``SweepLayout.report``, or a combined report's): the HTML page, the metric-group
+    table and the plots (the main table's files are ``table.<suffix>`` beside them)."""
+
+    folder: Location
+
+    @property
+    def page(self) -> Location:
+        """The self-contained HTML page."""
+        return self.folder / "report.html"
+
+    def metric_groups(self, suffix: str) -> Location:
+        """The metric-group table as ``md`` or ``csv``."""
+        return self.folder / f"metric_groups.{suffix}"
+
+    def plot(self, name: str) -> Location:
+        """A plot, by its file name (``metric_vs_K.png``, ...)."""
+        return self.folder / name
