@@ -19,6 +19,7 @@ from bdlsweep.sweeps.running.experiments import SELECTION_METRIC, Experiment, ex
 from bdlsweep.sweeps.running.finished_trials import finished_trials
 from bdlsweep.sweeps.running.progress import TrialProgress
 from bdlsweep.sweeps.running.selection import Selection, TrialRecord, select_per_seed
+from bdlsweep.sweeps.running.tuner_state import keep_tuner_state, repair_tuner_state
 from bdlsweep.sweeps.spec.models import Cell, StageSpec, SweepSpec
 from bdlsweep.sweeps.spec.stage_grid import trial_count
 from bdlsweep.sweeps.tracking.records import (
@@ -210,7 +211,9 @@ def fit_experiment(
     by_cell = suite_cell_tags(spec)
     if tune.Tuner.can_restore(path):
         logger.info("stage %s: resuming from %s", stage.name, path)
+        repair_tuner_state(path)
         tuner = tune.Tuner.restore(path, trainable, resume_errored=True, param_space=experiment.param_space)
+        keep_tuner_state(path)
         grid = tuner.fit()
         while_reachable(
             spec.tracking_uri,
@@ -256,6 +259,7 @@ def fit_experiment(
             verbose=0,
         ),
     )
+    keep_tuner_state(path)
     return tuner.fit()
 
 
