@@ -22,7 +22,7 @@ from bdlsweep.analysis.report_plots import (
 )
 from bdlsweep.analysis.selection_flags import worse_than_parent
 from bdlsweep.analysis.status import sweep_status
-from bdlsweep.storage.layout import ReportFiles, SweepLayout
+from bdlsweep.storage.layout import PriorStudyFiles, ReportFiles, SweepLayout
 from bdlsweep.storage.locations import Location
 
 METRIC_GROUPS_HEADING = (
@@ -39,7 +39,7 @@ class Report:
 
 
 def _tuning_figures(storage: Location, stages: dict[str, dict]) -> list[tuple[str, str, bytes]]:
-    """(file name, caption, PNG) of validation ELPD over each numeric searched hyper-parameter."""
+    """(plot name, caption, PNG) of validation ELPD over each numeric searched hyper-parameter."""
     figures = []
     for stage, record in stages.items():
         search = record.get("search") or {}
@@ -53,7 +53,7 @@ def _tuning_figures(storage: Location, stages: dict[str, dict]) -> list[tuple[st
                 continue
             caption = f"Tuning: validation ELPD of stage {stage} ({record['method']}) over {key}, per seed"
             image = plot_tuning_curve(frame, column, key)
-            figures.append((f"tuning_{stage}_{key.replace('.', '_')}.png", caption, image))
+            figures.append((f"tuning_{stage}_{key.replace('.', '_')}", caption, image))
     return figures
 
 
@@ -77,11 +77,9 @@ def _study_figures(storage: Location) -> list[tuple[str, str, bytes]]:
         if surface.plot.is_file():
             checkpoints = json.loads(surface.settings.read_text())["checkpoints"]
             caption = f"Posterior surface {folder.name} through {', '.join(checkpoints)}"
-            figures.append((f"surface_{folder.name}.png", caption, surface.plot.read_bytes()))
-    for plot in layout.prior.children():
-        if plot.name.endswith(".png"):
-            caption = f"Prior study: {plot.name.removesuffix('.png').replace('_', ' ')}"
-            figures.append((plot.name, caption, plot.read_bytes()))
+            figures.append((f"surface_{folder.name}", caption, surface.plot.read_bytes()))
+    for name, plot in PriorStudyFiles(layout.prior).plots().items():
+        figures.append((name, f"Prior study: {name.replace('_', ' ')}", plot.read_bytes()))
     return figures
 
 
@@ -113,34 +111,35 @@ def build_report(sweep_dir: str | Path | Location) -> Report:
             files[location.name] = location
         more_tables.append((METRIC_GROUPS_HEADING, tables.to_html(groups)))
     candidates = [
-        ("metric_vs_K.png", "Test metrics over the ensemble size K: mean ± s.e. over the ensembles of "
+        ("metric_vs_K", "Test metrics over the ensemble size K: mean ± s.e. over the ensembles of "
          "each K, each at its largest number of samples (as in the table)", plot_metric_vs_size(ensembles)),
-        ("metric_vs_samples.png", "Test metrics of single models (K = 1) over the number of posterior "
+        ("metric_vs_samples", "Test metrics of single models (K = 1) over the number of posterior "
          "samples: mean ± s.e. over the seeds", plot_metric_vs_samples(ensembles)),
-        ("metric_vs_severity.png", "Metrics on shifted data over the corruption severity (K = 1): mean ± "
+        ("metric_vs_severity", "Metrics on shifted data over the corruption severity (K = 1): mean ± "
          "s.e. over seeds and corruptions", plot_metric_vs_severity(ensembles)),
-        ("reliability.png", "Reliability diagrams on the test set, single models and the largest "
+        ("reliability", "Reliability diagrams on the test set, single models and the largest "
          "ensembles: each curve pools the confidence bins of every ensemble of its K, so the legend's ECE "
          "is that of the pooled bins, not the table's ECE (the mean over ensembles of each one's ECE)",
          plot_reliability(results.reliability(storage))),
-        ("ood_histograms.png", "OOD score on the test set vs the OOD sets: histograms pooled over the "
+        ("ood_histograms", "OOD score on the test set vs the OOD sets: histograms pooled over the "
          "largest ensembles; the legend's AUROC is the mean over those ensembles of each one's AUROC",
          plot_ood_histograms(results.score_histograms(storage), ensembles)),
     ]  # fmt: skip
     predictive = layout.predictive_plot
     if predictive.is_file():
-        candidates.append(("predictive_1d.png", "Predictive mean ± 2 std over x", predictive.read_bytes()))
+        candidates.append(("predictive_1d", "Predictive mean ± 2 std over x", predictive.read_bytes()))
     figures = [item for item in candidates if item[2] is not None]
     figures += _tuning_figures(storage, record["stages"])
     for stage, fit in _label_noise_tables(storage, record["stages"]).items():
-        name = f"label_noise_{stage}"
-        files[f"{name}.csv"] = (folder / f"{name}.csv").write_text(fit.to_csv(index=False))
+        written = ReportFiles(folder).label_noise_fit(stage).write_text(fit.to_csv(index=False))
+        files[written.name] = written
         caption = f"Fitting randomly relabelled data (stage {stage}): training and test accuracy per fraction"
-        figures.append((f"{name}.png", caption, plot_label_noise(fit, stage)))
+        figures.append((f"label_noise_{stage}", caption, plot_label_noise(fit, stage)))
         more_tables.append((caption, fit.to_html(index=False, float_format="%.3f")))
     figures += _study_figures(storage)
     for name, _, image in figures:
-        files[name] = ReportFiles(folder).plot(name).write_bytes(image)
+        written = ReportFiles(folder).plot(name).write_bytes(image)
+        files[written.name] = written
     summary = (
         f"Sweep {record['name']}: {record['dataset']} / {record['model']}, seeds {record['seeds']}, "
         f"stages {', '.join(record['stages'])}; storage {storage}."

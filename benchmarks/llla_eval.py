@@ -20,7 +20,8 @@ from timing import timed
 
 from bdlsweep.trainables.inference.network_weights import predictive_outputs
 from bdlsweep.trainables.models import build_model
-from bdlsweep.trainables.posteriors.last_layer import LLLAPosterior, backbone_features, fit_head_laplace
+from bdlsweep.trainables.posteriors.head_laplace import LLLAPosterior, fit_head_laplace
+from bdlsweep.trainables.posteriors.last_layer import backbone_features
 
 MODELS = {"cnn": {}, "wide_resnet": {"depth": 16, "widen_factor": 4}}
 

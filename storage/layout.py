@@ -250,7 +250,7 @@ class SweepLayout:
 
     @property
     def prior(self) -> Location:
-        """Prior-study plots."""
+        """Prior-study tables and plots (``PriorStudyFiles``)."""
         return self.root / "prior"
 
     def relative(self, target: str | Location) -> str:
@@ -374,5 +374,29 @@ class ReportFiles:
         return self.folder / f"metric_groups.{suffix}"
 
     def plot(self, name: str) -> Location:
-        """A plot, by its file name (``metric_vs_K.png``, ...)."""
-        return self.folder / name
+        """A plot as PNG, by its name (``metric_vs_K``, ``tuning_swag_lr``, ...)."""
+        return self.folder / f"{name}.png"
+
+    def label_noise_fit(self, stage: str) -> Location:
+        """A label-noise stage's training and test accuracy per fraction, as CSV."""
+        return self.folder / f"label_noise_{stage}.csv"
+
+
+@dataclass(frozen=True)
+class PriorStudyFiles:
+    """A prior study's folder (``SweepLayout.prior``): each of its tables as CSV and each plot as PNG."""
+
+    folder: Location
+
+    def table(self, name: str) -> Location:
+        """A table, by its name (``prior_functions``, ``prior_top_probability``, ...)."""
+        return self.folder / f"{name}.csv"
+
+    def plot(self, name: str) -> Location:
+        """A plot, by its name (the name of the table it draws)."""
+        return self.folder / f"{name}.png"
+
+    def plots(self) -> dict[str, Location]:
+        """The plots written so far, by name."""
+        pictures = [child for child in self.folder.children() if child.name.endswith(".png")]
+        return {picture.name.removesuffix(".png"): picture for picture in pictures}

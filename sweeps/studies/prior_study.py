@@ -21,6 +21,7 @@ from bdlsweep.analysis.prior_plots import (
     plot_shift_correlations,
     plot_top_probabilities,
 )
+from bdlsweep.storage.layout import PriorStudyFiles
 from bdlsweep.storage.locations import Location
 from bdlsweep.sweeps.spec.models import SweepSpec
 from bdlsweep.sweeps.tracking.records import log_study
@@ -60,7 +61,7 @@ def run_prior_study(
     if splits.curve is not None:
         tables = {"prior_functions": _functions(recipe, splits, variances, num_samples, seed)}
         figures = {
-            "prior_functions.png": plot_prior_functions(
+            "prior_functions": plot_prior_functions(
                 tables["prior_functions"], splits.curve.train_x, splits.curve.train_y
             )
         }
@@ -68,13 +69,10 @@ def run_prior_study(
         tables, figures = _classification(recipe, splits, variances, num_samples, num_inputs, seed)
     else:
         raise ValueError("prior studies need a classification set or a 1-D regression set")
-    folder = spec.layout.prior
-    files = {
-        f"{name}.csv": (folder / f"{name}.csv").write_text(t.to_csv(index=False))
-        for name, t in tables.items()
-    }
-    files.update({name: (folder / name).write_bytes(image) for name, image in figures.items()})
-    return PriorStudy(folder, files, tables)
+    study_files = PriorStudyFiles(spec.layout.prior)
+    written = [study_files.table(name).write_text(t.to_csv(index=False)) for name, t in tables.items()]
+    written += [study_files.plot(name).write_bytes(image) for name, image in figures.items()]
+    return PriorStudy(study_files.folder, {location.name: location for location in written}, tables)
 
 
 def _functions(
@@ -137,12 +135,12 @@ def _classification(
         "prior_class_correlations": pd.DataFrame(diagrams),
     }
     figures = {
-        "prior_top_probability.png": plot_top_probabilities(tables["prior_top_probability"]),
-        "prior_class_correlations.png": plot_class_correlations(tables["prior_class_correlations"]),
+        "prior_top_probability": plot_top_probabilities(tables["prior_top_probability"]),
+        "prior_class_correlations": plot_class_correlations(tables["prior_class_correlations"]),
     }
     if shifted:
         tables["prior_shift_correlations"] = pd.DataFrame(shifted)
-        figures["prior_shift_correlations.png"] = plot_shift_correlations(tables["prior_shift_correlations"])
+        figures["prior_shift_correlations"] = plot_shift_correlations(tables["prior_shift_correlations"])
     return tables, figures
 
 

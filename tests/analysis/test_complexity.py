@@ -43,7 +43,8 @@ def test_a_network_costs_one_forward_pass_whatever_the_number_of_samples():
 
 
 def test_a_last_layer_laplace_costs_one_backbone_pass_plus_a_head_per_sample():
-    from bdlsweep.trainables.posteriors.last_layer import LLLAPosterior, backbone_features, fit_head_laplace
+    from bdlsweep.trainables.posteriors.head_laplace import LLLAPosterior, fit_head_laplace
+    from bdlsweep.trainables.posteriors.last_layer import backbone_features
 
     torch.manual_seed(0)
     recipe = ModelRecipe("mlp", {"hidden": [16, 8]}, (12,), 4, "classification")

@@ -159,7 +159,7 @@ def _delete_prefix(prefix: str) -> None:
 def _llla_predicts_as_selected(storage: str) -> None:
     """Each selected LLLA member of ``storage`` loads (its MAP checkpoint and prepared folder found
     through references relative to the storage root) and predicts its recorded validation accuracy."""
-    from bdlsweep.trainables.posteriors.last_layer import LLLAPosterior
+    from bdlsweep.trainables.posteriors.head_laplace import LLLAPosterior
 
     validation = load_dataset("digits", {}).val
     chosen = results.selections(storage)

@@ -17,20 +17,17 @@ from typing import Any, ClassVar, Literal
 import torch
 from pydantic import Field
 from torch import nn
-from torch.nn import functional as F
 
 from bdlsweep.trainables.inference.flows import FlowKind, GaussianBaseMap, GaussianFlow
-from bdlsweep.trainables.inference.likelihoods import LIKELIHOODS, GaussianRegression
+from bdlsweep.trainables.inference.likelihoods import LIKELIHOODS
 from bdlsweep.trainables.method import Method, TrainingPasses, count_epoch_passes
-from bdlsweep.trainables.posteriors.base import Posterior
 from bdlsweep.trainables.posteriors.checkpoint import read_checkpoint, read_metadata, write_checkpoint
+from bdlsweep.trainables.posteriors.head_laplace import LLLAPosterior, laplace_gaussian
 from bdlsweep.trainables.posteriors.last_layer import (
-    LLLAPosterior,
+    LastLayerPosterior,
     RegressionHead,
-    augmented_features,
     backbone_features,
-    head_logits,
-    head_variances,
+    head_model,
 )
 from bdlsweep.trainables.posteriors.single_network import FixedWeightsPosterior
 from bdlsweep.trainables.runtime.context import TrialContext
@@ -134,84 +131,10 @@ def fit_elbo(
     return [trainer.epoch(data(), generator) for _ in range(epochs)]
 
 
-def head_log_likelihood(head_shape: torch.Size) -> LogLikelihood:
-    """Categorical log-likelihood of a linear head on cached features, summed over the batch."""
-
-    def log_likelihood(weights, features, labels):
-        log_probs = F.log_softmax(head_logits(weights, features, head_shape), dim=-1)
-        return log_probs.gather(-1, labels.expand(len(weights), -1)[..., None]).squeeze(-1).sum(-1)
-
-    return log_likelihood
-
-
-class ClassificationHead:
-    """Flow samples are whole linear heads; the predictive is their log-softmax."""
-
-    def __init__(self, head: nn.Linear) -> None:
-        self.shape = head.weight.shape
-        self.log_likelihood = head_log_likelihood(self.shape)
-
-    def predict(self, weights: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-        """Log-probabilities ``[S, N, C]``."""
-        return F.log_softmax(head_logits(weights, features, self.shape), dim=-1)
-
-
-class RegressionMeanHead:
-    """Flow samples are each output's mean weights (with bias); variances stay at the MAP head's."""
-
-    def __init__(self, head: nn.Linear) -> None:
-        self.head = head
-
-    def _means(self, weights: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-        outputs = self.head.out_features // 2
-        rows = weights.reshape(len(weights), outputs, self.head.in_features + 1)
-        return torch.einsum("nf,sdf->snd", augmented_features(features), rows)
-
-    def log_likelihood(self, weights, features, targets):
-        """Σ over the batch and outputs of log N(y; sampled mean, MAP variance), per sample."""
-        variances = head_variances(self.head, features)
-        normal = torch.distributions.Normal(self._means(weights, features), variances.sqrt())
-        return normal.log_prob(targets).sum((1, 2))
-
-    def predict(self, weights: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-        """Means then variances, ``[S, N, 2D]``."""
-        means = self._means(weights, features)
-        return torch.cat([means, head_variances(self.head, features).expand_as(means)], -1)
-
-
-class RegressionWholeHead:
-    """Flow samples are whole mean-and-variance heads (``regression_head: whole`` LLLA bases)."""
-
-    def __init__(self, head: nn.Linear) -> None:
-        self.shape = head.weight.shape
-
-    def predict(self, weights: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-        """Means then variances, ``[S, N, 2D]``."""
-        return LIKELIHOODS["regression"].predictive(head_logits(weights, features, self.shape))
-
-    def log_likelihood(self, weights, features, targets):
-        """Σ over the batch and outputs of log N(y; sampled mean, sampled variance), per sample."""
-        means, variances = GaussianRegression.split(self.predict(weights, features))
-        return torch.distributions.Normal(means, variances.sqrt()).log_prob(targets).sum((1, 2))
-
-
-FlowHead = ClassificationHead | RegressionMeanHead | RegressionWholeHead
-
-
-def head_model(model: nn.Module, likelihood: str, regression_head: RegressionHead = "means") -> FlowHead:
-    """How flow samples become predictions for the network's likelihood (and the LLLA base's head)."""
-    if likelihood == "regression" and regression_head == "whole":
-        return RegressionWholeHead(model.head)
-    if likelihood == "regression":
-        return RegressionMeanHead(model.head)
-    return ClassificationHead(model.head)
-
-
-class LANFPosterior(Posterior):
-    """Flow posterior over the last layer; predicts by sampling heads over backbone features."""
+class LANFPosterior(LastLayerPosterior):
+    """Flow posterior over the last layer: head samples are the flow's."""
 
     method: ClassVar[str] = "laplace_nf"
-    references: ClassVar[tuple[str, ...]] = ("base", "prepared")
 
     def __init__(
         self,
@@ -223,30 +146,17 @@ class LANFPosterior(Posterior):
         likelihood: str = "classification",
         regression_head: RegressionHead = "means",
     ) -> None:
-        self.model = model
-        self.head = head_model(model, likelihood, regression_head)
-        self.likelihood = likelihood
-        self.regression_head = regression_head
+        super().__init__(model, base, prepared, likelihood, regression_head)
         self.flow = flow
         self.settings = settings
-        self.base = base
-        self.prepared = prepared
 
-    @torch.no_grad()
-    def predict_from_features(
-        self, features: torch.Tensor, num_samples: int, generator: torch.Generator
-    ) -> torch.Tensor:
-        """Per-sample predictives ``[S, N, K]`` from backbone features."""
-        weights, _ = self.flow.sample(num_samples, generator)
-        return self.head.predict(weights, features)
-
-    def predict(self, inputs: torch.Tensor, num_samples: int, generator: torch.Generator) -> torch.Tensor:
-        features = backbone_features(self.model, inputs)
-        return self.predict_from_features(features, num_samples, generator)
+    def sample_heads(self, num_samples: int, generator: torch.Generator) -> torch.Tensor:
+        """The flow's samples (its log-densities are for training, not prediction)."""
+        return self.flow.sample(num_samples, generator)[0]
 
     def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
         layers = {name: value.detach() for name, value in self.flow.named_parameters()}
-        metadata = {"base": self.base, "prepared": self.prepared, "settings": self.settings.model_dump()}
+        metadata = {**self.family_state(), "settings": self.settings.model_dump()}
         return metadata, {"layers": layers}
 
     @classmethod
@@ -284,24 +194,12 @@ def _flow(settings: LANFSettings, prepared: dict[str, Any]) -> GaussianFlow:
     return GaussianFlow(settings.flow, settings.num_transforms, base, settings.hidden_features)
 
 
-def _laplace_gaussian(laplace) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and lower-triangular covariance factor of a laplace-torch Gaussian (full, diag, kron)."""
-    if hasattr(laplace, "posterior_covariance"):
-        covariance = laplace.posterior_covariance
-    elif hasattr(laplace, "posterior_variance"):
-        return laplace.mean, torch.diag(laplace.posterior_variance.sqrt())
-    else:
-        covariance = torch.linalg.inv(laplace.posterior_precision.to_matrix())
-    covariance = (covariance + covariance.T) / 2
-    return laplace.mean, torch.linalg.cholesky(covariance)
-
-
 def prepare_laplace_nf(context: TrialContext, settings: LANFSettings, seed: int, folder: str) -> None:
     """Once per seed: the selected LLLA's Gaussian and the cached train/val backbone features."""
     device = trial_device()
     llla = LLLAPosterior.load(context.parent(seed), device)
     data = context.load_data(device)
-    means, scales = zip(*(_laplace_gaussian(laplace) for laplace in llla.laplaces), strict=True)
+    means, scales = zip(*(laplace_gaussian(laplace) for laplace in llla.laplaces), strict=True)
     mean, scale_tril = torch.cat(means), torch.block_diag(*scales)
     write_checkpoint(
         folder,

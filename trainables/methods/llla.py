@@ -1,5 +1,5 @@
 """Last-layer Laplace (LLLA) with laplace-torch: once per seed, the head's Laplace fitted on cached backbone
-features (``posteriors/last_layer.py``); each grid trial only sets the prior precision and samples heads."""
+features (``posteriors/head_laplace.py``); each grid trial only sets the prior precision and samples heads."""
 
 from __future__ import annotations
 
@@ -12,11 +12,9 @@ from pydantic import Field
 from bdlsweep.trainables.inference.likelihoods import LIKELIHOODS
 from bdlsweep.trainables.method import Method, TrainingPasses, count_no_passes
 from bdlsweep.trainables.posteriors.checkpoint import write_checkpoint
-from bdlsweep.trainables.posteriors.last_layer import (
+from bdlsweep.trainables.posteriors.head_laplace import (
     HessianStructure,
     LLLAPosterior,
-    RegressionHead,
-    backbone_features,
     fit_head_laplace,
     fit_mean_head_laplaces,
     fit_whole_head_laplace,
@@ -24,6 +22,7 @@ from bdlsweep.trainables.posteriors.last_layer import (
     laplace_to_tensors,
     prepared_posterior,
 )
+from bdlsweep.trainables.posteriors.last_layer import RegressionHead, backbone_features
 from bdlsweep.trainables.posteriors.single_network import FixedWeightsPosterior
 from bdlsweep.trainables.runtime.context import TrialContext
 from bdlsweep.trainables.runtime.reporting import DIVERGED_BECAUSE, SELECTION_METRIC

@@ -1,33 +1,27 @@
-"""The last-layer Laplace posterior that LLLA and LA-NF share: backbone features, laplace-torch's Laplace
-of the head fitted on them (whole head, or one per regression mean), its tensors in a prepared folder,
-head samples over cached features, and ``LLLAPosterior``.
+"""The last-layer posterior family that LLLA and LA-NF share: backbone features, sampled heads turned into
+predictives for each likelihood, and ``LastLayerPosterior``, which predicts by sampling whole heads over
+cached features.
 
-The Laplace approximation of the final linear layer is built as laplace-torch's
-``subset_of_weights='all'`` on the head over precomputed features, which is the same posterior as
-``subset_of_weights='last_layer'`` on the whole network without a backbone pass per prior precision.
-laplace-torch is imported where it is used: importing it (with torchmetrics, torchvision and
-transformers) takes seconds, which every evaluation actor and trial of another method would pay.
+A method of the family only says how it samples head weights (``sample_heads``): laplace-torch's
+Gaussian for LLLA, a normalizing flow for LA-NF. The head model says what a sample is (a whole linear
+head, or each regression output's mean weights with the variances kept at the MAP head's) and turns it
+into log-probabilities or Gaussian means and variances.
 """
 
 from __future__ import annotations
 
-import copy
 import math
-from pathlib import Path
+from abc import abstractmethod
 from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.utils.data import DataLoader, TensorDataset
 
-from bdlsweep.trainables.inference.likelihoods import LIKELIHOODS
+from bdlsweep.trainables.inference.likelihoods import LIKELIHOODS, GaussianRegression
 from bdlsweep.trainables.inference.network_weights import EVAL_BATCH_SIZE
 from bdlsweep.trainables.posteriors.base import Posterior
-from bdlsweep.trainables.posteriors.checkpoint import read_checkpoint
-from bdlsweep.trainables.posteriors.single_network import FixedWeightsPosterior
 
-HessianStructure = Literal["full", "diag", "kron"]
 RegressionHead = Literal["whole", "means"]
 
 
@@ -41,23 +35,6 @@ def backbone_features(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
             for start in range(0, len(inputs), EVAL_BATCH_SIZE)
         ]
     )
-
-
-def fit_head_laplace(
-    head: nn.Linear,
-    features: torch.Tensor,
-    labels: torch.Tensor,
-    hessian: HessianStructure,
-    batch_size: int = 256,
-):
-    """laplace-torch's Laplace approximation of ``head`` fitted on cached features."""
-    from laplace import Laplace
-
-    laplace = Laplace(
-        copy.deepcopy(head), "classification", subset_of_weights="all", hessian_structure=hessian
-    )
-    laplace.fit(DataLoader(TensorDataset(features, labels), batch_size=batch_size))
-    return laplace
 
 
 def head_logits(weights: torch.Tensor, features: torch.Tensor, head_shape: torch.Size) -> torch.Tensor:
@@ -74,256 +51,122 @@ def augmented_features(features: torch.Tensor) -> torch.Tensor:
     )
 
 
-def mean_row(head: nn.Linear, dim: int) -> nn.Linear:
-    """Output ``dim``'s mean weights and bias as a bias-free ``Linear(F + 1, 1)``."""
-    row = nn.Linear(head.in_features + 1, 1, bias=False).to(head.weight)
-    with torch.no_grad():
-        row.weight.copy_(torch.cat([head.weight[dim], head.bias[dim : dim + 1]])[None])
-    return row
-
-
 def head_variances(head: nn.Linear, features: torch.Tensor) -> torch.Tensor:
     """The MAP network's predicted variances ``[N, D]`` (the head's second half of outputs)."""
     with torch.no_grad():
         return LIKELIHOODS["regression"].predictive(head(features))[:, head.out_features // 2 :]
 
 
-def fit_mean_head_laplaces(
-    head: nn.Linear,
-    features: torch.Tensor,
-    targets: torch.Tensor,
-    hessian: HessianStructure,
-    batch_size: int = 256,
-) -> list:
-    """laplace-torch regression Laplace approximations of each output's mean weights.
+class ClassificationHead:
+    """Samples are whole linear heads; the predictive is their log-softmax."""
 
-    The network predicts a variance σ²(x) per output; with it fixed at the MAP value, the mean
-    weights of output d form a linear-Gaussian model whose Hessian is Σ x̃ x̃ᵀ/σ²_d(x). That is
-    laplace-torch's ``likelihood='regression'`` (σ_noise = 1) on inputs and targets divided by
-    σ_d(x), with x̃ the features with a constant 1 appended for the bias.
-    """
-    from laplace import Laplace
+    def __init__(self, head: nn.Linear) -> None:
+        self.shape = head.weight.shape
 
-    scale = head_variances(head, features).sqrt()
-    inputs = augmented_features(features)
-    laplaces = []
-    for dim in range(scale.shape[1]):
-        laplace = Laplace(
-            mean_row(head, dim), "regression", subset_of_weights="all", hessian_structure=hessian
-        )
-        whitened = TensorDataset(
-            inputs / scale[:, dim : dim + 1], targets[:, dim : dim + 1] / scale[:, dim : dim + 1]
-        )
-        laplace.fit(DataLoader(whitened, batch_size=batch_size))
-        laplaces.append(laplace)
-    return laplaces
+    def predict(self, weights: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """Log-probabilities ``[S, N, C]``."""
+        return F.log_softmax(head_logits(weights, features, self.shape), dim=-1)
+
+    def log_likelihood(
+        self, weights: torch.Tensor, features: torch.Tensor, labels: torch.Tensor
+    ) -> torch.Tensor:
+        """Σ over the batch of log p(label | sampled head), per sample."""
+        log_probs = self.predict(weights, features)
+        return log_probs.gather(-1, labels.expand(len(weights), -1)[..., None]).squeeze(-1).sum(-1)
 
 
-def fit_whole_head_laplace(
-    head: nn.Linear,
-    features: torch.Tensor,
-    targets: torch.Tensor,
-    hessian: HessianStructure,
-    batch_size: int = 256,
-):
-    """laplace-torch's Laplace over every weight of a mean-and-variance head (weights, then biases),
-    with the exact Hessian of the heteroscedastic Gaussian NLL (``full`` or ``diag``)."""
-    from laplace import Laplace
+class RegressionMeanHead:
+    """Samples are each output's mean weights with its bias, output after output; the variances stay
+    at the MAP head's."""
 
-    from bdlsweep.trainables.inference.gaussian_nll_hessian import GaussianNLLHessian
+    def __init__(self, head: nn.Linear) -> None:
+        self.head = head
 
-    if hessian == "kron":
-        raise ValueError("regression_head: whole has an exact Hessian, not a Kronecker one; use full or diag")
-    laplace = Laplace(
-        copy.deepcopy(head),
-        "regression",
-        subset_of_weights="all",
-        hessian_structure=hessian,
-        backend=GaussianNLLHessian,
-    )
-    laplace.fit(DataLoader(TensorDataset(features, targets), batch_size=batch_size))
-    return laplace
+    def _means(self, weights: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        outputs = self.head.out_features // 2
+        rows = weights.reshape(len(weights), outputs, self.head.in_features + 1)
+        return torch.einsum("nf,sdf->snd", augmented_features(features), rows)
 
+    def log_likelihood(
+        self, weights: torch.Tensor, features: torch.Tensor, targets: torch.Tensor
+    ) -> torch.Tensor:
+        """Σ over the batch and outputs of log N(y; sampled mean, MAP variance), per sample."""
+        variances = head_variances(self.head, features)
+        normal = torch.distributions.Normal(self._means(weights, features), variances.sqrt())
+        return normal.log_prob(targets).sum((1, 2))
 
-def is_gaussian(laplace) -> bool:
-    """Whether the Laplace's posterior precision (Hessian + prior) is positive definite at its prior
-    precision, as an exact Hessian away from a minimum need not be."""
-    precision = laplace.posterior_precision
-    if precision.dim() == 1:
-        return bool((precision > 0).all())
-    return int(torch.linalg.cholesky_ex(precision).info) == 0
+    def predict(self, weights: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """Means then variances, ``[S, N, 2D]``."""
+        means = self._means(weights, features)
+        return torch.cat([means, head_variances(self.head, features).expand_as(means)], -1)
 
 
-def laplace_to_tensors(laplace) -> dict[str, Any]:
-    """laplace-torch's state_dict in a form ``torch.load(weights_only=True)`` accepts."""
-    from laplace.utils.matrix import Kron
+class RegressionWholeHead:
+    """Samples are whole mean-and-variance heads."""
 
-    state = dict(laplace.state_dict())
-    hessian = state.pop("H")
-    if isinstance(hessian, Kron):
-        state["H_kron"] = hessian.kfacs
-    else:
-        state["H"] = hessian
-    state["likelihood"] = str(getattr(state["likelihood"], "value", state["likelihood"]))
-    return state
+    def __init__(self, head: nn.Linear) -> None:
+        self.shape = head.weight.shape
 
+    def predict(self, weights: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """Means then variances, ``[S, N, 2D]``."""
+        return LIKELIHOODS["regression"].predictive(head_logits(weights, features, self.shape))
 
-def laplace_from_tensors(
-    head: nn.Linear, hessian: HessianStructure, state: dict[str, Any], likelihood: str = "classification"
-):
-    from laplace import Laplace
-    from laplace.utils.matrix import Kron
-
-    state = dict(state)
-    if "H_kron" in state:
-        state["H"] = Kron(state.pop("H_kron"))
-    laplace = Laplace(head, likelihood, subset_of_weights="all", hessian_structure=hessian)
-    laplace.load_state_dict(state)
-    return laplace
+    def log_likelihood(
+        self, weights: torch.Tensor, features: torch.Tensor, targets: torch.Tensor
+    ) -> torch.Tensor:
+        """Σ over the batch and outputs of log N(y; sampled mean, sampled variance), per sample."""
+        means, variances = GaussianRegression.split(self.predict(weights, features))
+        return torch.distributions.Normal(means, variances.sqrt()).log_prob(targets).sum((1, 2))
 
 
-class LLLAPosterior(Posterior):
-    """Gaussian posterior over the last layer; predicts by sampling heads over cached features.
+HeadModel = ClassificationHead | RegressionMeanHead | RegressionWholeHead
 
-    Classification: one Laplace over the whole head. Regression: with ``regression_head`` ``whole``,
-    the same over the means' and variances' weights; with ``means``, one Laplace per output over its
-    mean weights, the variance part of the head kept at its MAP value.
-    """
 
-    method: ClassVar[str] = "llla"
+def head_model(model: nn.Module, likelihood: str, regression_head: RegressionHead = "means") -> HeadModel:
+    """How sampled head weights become predictions for the network's likelihood."""
+    if likelihood == "regression" and regression_head == "whole":
+        return RegressionWholeHead(model.head)
+    if likelihood == "regression":
+        return RegressionMeanHead(model.head)
+    return ClassificationHead(model.head)
+
+
+class LastLayerPosterior(Posterior):
+    """A posterior over the network's final linear layer, the backbone fixed at the MAP weights it was
+    built on (``base``) and its features cached once per seed in a ``prepared`` folder."""
+
     references: ClassVar[tuple[str, ...]] = ("base", "prepared")
 
     def __init__(
         self,
         model: nn.Module,
-        laplaces: list,
-        predictive: str,
         base: str,
         prepared: str,
-        hessian: HessianStructure,
         likelihood: str = "classification",
         regression_head: RegressionHead = "means",
     ) -> None:
         self.model = model
-        self.likelihood = likelihood
-        self.regression_head = regression_head
-        self.laplaces = laplaces
-        self.predictive = predictive
         self.base = base
         self.prepared = prepared
-        self.hessian = hessian
-        self.deterministic = predictive == "probit"
+        self.likelihood = likelihood
+        self.regression_head = regression_head
+        self.head = head_model(model, likelihood, regression_head)
 
-    @classmethod
-    def predicts_once(cls, settings: Any) -> bool:
-        """The probit predictive is one closed-form prediction, not samples."""
-        return settings.predictive == "probit"
+    @abstractmethod
+    def sample_heads(self, num_samples: int, generator: torch.Generator) -> torch.Tensor:
+        """``[S, P]`` head weights in the head model's layout, drawn with ``generator``."""
 
-    @property
-    def laplace(self):
-        """The Laplace approximation of a classification head."""
-        return self.laplaces[0]
-
-    @property
-    def prior_precision(self) -> float:
-        """The (scalar) prior precision of the head weights."""
-        return float(self.laplaces[0].prior_precision)
-
-    @prior_precision.setter
-    def prior_precision(self, value: float) -> None:
-        for laplace in self.laplaces:
-            laplace.prior_precision = value
-
-    def _regression_from_features(
-        self, features: torch.Tensor, num_samples: int, generator: torch.Generator
-    ) -> torch.Tensor:
-        if self.regression_head == "whole":
-            weights = self.laplace.sample(num_samples, generator=generator)
-            outputs = head_logits(weights, features, self.model.head.weight.shape)
-            return LIKELIHOODS["regression"].predictive(outputs)
-        inputs = augmented_features(features)
-        means = torch.stack(
-            [inputs @ laplace.sample(num_samples, generator=generator).T for laplace in self.laplaces], -1
-        ).transpose(0, 1)
-        variances = head_variances(self.model.head, features).expand_as(means)
-        return torch.cat([means, variances], -1)
-
+    @torch.no_grad()
     def predict_from_features(
         self, features: torch.Tensor, num_samples: int, generator: torch.Generator
     ) -> torch.Tensor:
-        """Per-sample predictives ``[S, N, K]`` from backbone features, one batched matmul.
-
-        For regression ``glm`` and ``nn`` coincide (the mean is linear in the sampled weights).
-        """
-        if self.likelihood == "regression":
-            if self.predictive == "probit":
-                raise ValueError("the probit predictive is for classification; use nn or glm")
-            return self._regression_from_features(features, num_samples, generator)
-        if self.predictive == "probit":
-            probs = self.laplace(features, pred_type="glm", link_approx="probit")
-            return probs.clamp_min(torch.finfo(probs.dtype).tiny).log()[None]
-        if self.predictive == "glm":
-            probs = self.laplace.predictive_samples(
-                features, pred_type="glm", n_samples=num_samples, generator=generator
-            )
-            return probs.clamp_min(torch.finfo(probs.dtype).tiny).log()
-        weights = self.laplace.sample(num_samples, generator=generator)
-        return F.log_softmax(head_logits(weights, features, self.model.head.weight.shape), dim=-1)
+        """Per-sample predictives ``[S, N, K]`` from backbone features, one batched matmul."""
+        return self.head.predict(self.sample_heads(num_samples, generator), features)
 
     def predict(self, inputs: torch.Tensor, num_samples: int, generator: torch.Generator) -> torch.Tensor:
         features = backbone_features(self.model, inputs)
         return self.predict_from_features(features, num_samples, generator)
 
-    def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        return (
-            {
-                "base": self.base,
-                "prepared": self.prepared,
-                "hessian": self.hessian,
-                "predictive": self.predictive,
-                "prior_precision": self.prior_precision,
-            },
-            {},
-        )
-
-    @classmethod
-    def from_state(
-        cls,
-        metadata: dict[str, Any],
-        state: dict[str, Any],
-        device: torch.device,
-        train_inputs: torch.Tensor | None,
-    ) -> LLLAPosterior:
-        posterior, _ = prepared_posterior(metadata["prepared"], metadata["predictive"], device)
-        posterior.prior_precision = metadata["prior_precision"]
-        return posterior
-
-
-def prepared_posterior(
-    prepared: str | Path, predictive: str, device: torch.device | str = "cpu"
-) -> tuple[LLLAPosterior, torch.Tensor]:
-    """A prepared seed's LLLA posterior (at its fitted prior precision) and validation features."""
-    metadata, state = read_checkpoint(prepared, map_location=device)
-    base = FixedWeightsPosterior.load(metadata["base"], device)
-    head, hessian = base.model.head, metadata["hessian"]
-    regression_head = metadata.get("regression_head", "means")  # folders prepared before it was a choice
-    if metadata["likelihood"] == "regression" and regression_head == "whole":
-        laplaces = [laplace_from_tensors(head, hessian, state["laplaces"][0], "regression")]
-    elif metadata["likelihood"] == "regression":
-        laplaces = [
-            laplace_from_tensors(mean_row(head, dim), hessian, tensors, "regression")
-            for dim, tensors in enumerate(state["laplaces"])
-        ]
-    else:
-        laplaces = [laplace_from_tensors(head, hessian, state["laplaces"][0])]
-    posterior = LLLAPosterior(
-        base.model,
-        laplaces,
-        predictive,
-        metadata["base"],
-        str(prepared),
-        hessian,
-        metadata["likelihood"],
-        regression_head,
-    )
-    return posterior, state["val_features"]
+    def family_state(self) -> dict[str, Any]:
+        """The metadata every member of the family stores: its base and prepared folders."""
+        return {"base": self.base, "prepared": self.prepared}

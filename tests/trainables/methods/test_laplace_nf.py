@@ -8,12 +8,9 @@ from bdlsweep.trainables.inference.flows import GaussianBaseMap, GaussianFlow
 from bdlsweep.trainables.methods.laplace_nf import (
     LANFPosterior,
     LANFSettings,
-    RegressionMeanHead,
     _flow,
     fit_elbo,
     gaussian_log_prior,
-    head_log_likelihood,
-    head_logits,
 )
 from bdlsweep.trainables.methods.map import MAPPosterior
 from bdlsweep.trainables.posteriors.base import ModelRecipe
@@ -112,17 +109,6 @@ def test_flow_is_closer_to_the_true_posterior_than_laplace():
     assert flow_error < 0.6 * error(mean_la, cov_la)
 
 
-def test_head_log_likelihood_matches_cross_entropy():
-    features, labels = torch.randn(6, 4), torch.tensor([0, 2, 1, 1, 0, 2])
-    head = torch.nn.Linear(4, 3)
-    weights = torch.cat([head.weight.flatten(), head.bias])[None]
-    assert torch.allclose(head_logits(weights, features, head.weight.shape)[0], head(features), atol=1e-6)
-    expected = -F.cross_entropy(head(features), labels, reduction="sum")
-    assert torch.allclose(
-        head_log_likelihood(head.weight.shape)(weights, features, labels)[0], expected, atol=1e-5
-    )
-
-
 def test_posterior_round_trip(tmp_path):
     torch.manual_seed(0)
     recipe = ModelRecipe("mlp", {"hidden": [6]}, (1, 8, 8), 3)
@@ -144,48 +130,3 @@ def test_posterior_round_trip(tmp_path):
     first = posterior.predict(inputs, 4, torch.Generator().manual_seed(2))
     assert first.shape == (4, 5, 3)
     assert torch.allclose(first, loaded.predict(inputs, 4, torch.Generator().manual_seed(2)))
-
-
-def test_regression_head_log_likelihood_and_predictive():
-    torch.manual_seed(0)
-    head = torch.nn.Linear(3, 2)
-    features, targets = torch.randn(7, 3), torch.randn(7, 1)
-    regression = RegressionMeanHead(head)
-    weights = torch.cat([head.weight[0], head.bias[:1]])[None].repeat(2, 1)
-    weights[1] += 0.3
-    variance = torch.nn.functional.softplus(head(features)[:, 1:]) + 1e-6
-    for index in range(2):
-        mean = torch.cat([features, torch.ones(7, 1)], 1) @ weights[index]
-        expected = torch.distributions.Normal(mean[:, None], variance.sqrt()).log_prob(targets).sum()
-        assert torch.allclose(
-            regression.log_likelihood(weights, features, targets)[index], expected, atol=1e-5
-        )
-    predictive = regression.predict(weights, features)
-    assert predictive.shape == (2, 7, 2)
-    assert torch.allclose(predictive[0, :, :1], head(features)[:, :1], atol=1e-5)
-    assert torch.allclose(predictive[1, :, 1:], variance)
-
-
-def test_whole_regression_head_samples_means_and_variances():
-    from bdlsweep.trainables.inference.likelihoods import LIKELIHOODS
-    from bdlsweep.trainables.methods.laplace_nf import RegressionWholeHead
-
-    torch.manual_seed(0)
-    head = torch.nn.Linear(3, 2)
-    features, targets = torch.randn(7, 3), torch.randn(7, 1)
-    regression = RegressionWholeHead(head)
-    weights = torch.cat([head.weight.detach().flatten(), head.bias.detach()])[None].repeat(2, 1)
-    weights[1] += 0.3
-    for index in range(2):
-        shifted = torch.nn.Linear(3, 2)
-        torch.nn.utils.vector_to_parameters(weights[index], shifted.parameters())
-        outputs = shifted(features)
-        expected = -LIKELIHOODS["regression"].loss(outputs, targets) * len(
-            targets
-        )  # the training loss, summed
-        assert torch.allclose(
-            regression.log_likelihood(weights, features, targets)[index], expected, atol=1e-5
-        )
-        assert torch.allclose(
-            regression.predict(weights, features)[index], LIKELIHOODS["regression"].predictive(outputs)
-        )

@@ -8,15 +8,14 @@ from torch.utils.data import DataLoader, TensorDataset
 from bdlsweep.trainables.data import load_dataset
 from bdlsweep.trainables.inference.likelihoods import LIKELIHOODS
 from bdlsweep.trainables.posteriors.base import ModelRecipe
-from bdlsweep.trainables.posteriors.last_layer import (
+from bdlsweep.trainables.posteriors.head_laplace import (
     LLLAPosterior,
-    backbone_features,
     fit_head_laplace,
     fit_mean_head_laplaces,
-    head_variances,
     laplace_from_tensors,
     laplace_to_tensors,
 )
+from bdlsweep.trainables.posteriors.last_layer import backbone_features, head_variances
 from bdlsweep.trainables.runtime.training import train_epoch
 
 
@@ -214,7 +213,7 @@ def _exact_negative_log_likelihood(features: torch.Tensor, targets: torch.Tensor
 
 @pytest.mark.parametrize("hessian", ["full", "diag"])
 def test_whole_head_laplace_is_the_exact_gaussian_nll_laplace_over_all_130_weights(hessian):
-    from bdlsweep.trainables.posteriors.last_layer import fit_whole_head_laplace
+    from bdlsweep.trainables.posteriors.head_laplace import fit_whole_head_laplace
 
     head, features, targets = _heteroscedastic_head()
     laplace = fit_whole_head_laplace(head, features, targets, hessian, batch_size=64)
@@ -242,7 +241,7 @@ def test_whole_head_laplace_is_the_exact_gaussian_nll_laplace_over_all_130_weigh
 
 
 def test_whole_head_posterior_samples_means_and_variances_and_round_trips(tmp_path):
-    from bdlsweep.trainables.posteriors.last_layer import fit_whole_head_laplace, is_gaussian
+    from bdlsweep.trainables.posteriors.head_laplace import fit_whole_head_laplace, is_gaussian
 
     head, features, targets = _heteroscedastic_head()
     laplace = fit_whole_head_laplace(head, features, targets, "full")
@@ -267,7 +266,7 @@ def test_whole_head_posterior_samples_means_and_variances_and_round_trips(tmp_pa
 
 
 def test_an_exact_hessian_with_a_negative_direction_is_no_gaussian_below_it():
-    from bdlsweep.trainables.posteriors.last_layer import fit_whole_head_laplace, is_gaussian
+    from bdlsweep.trainables.posteriors.head_laplace import fit_whole_head_laplace, is_gaussian
 
     head, features, targets = _heteroscedastic_head()
     with torch.no_grad():
