@@ -159,12 +159,12 @@ def run_command(sweep: str, overrides: list[str], dry_run: bool = False, probe: 
         machine_note = f"note: a run from here would stop: {error}"
     from bdlsweep.analysis import tables
     from bdlsweep.storage.layout import SweepLayout
-    from bdlsweep.sweeps.pipeline import ensemble_plan, run_sweep
+    from bdlsweep.sweeps.pipeline import ensembles_to_evaluate, run_sweep
 
     if dry_run:
-        from bdlsweep.sweeps.cost.plan import describe_plan
+        from bdlsweep.sweeps.cost.dry_run import describe_dry_run
 
-        print("\n".join(describe_plan(spec, ensemble_plan(spec))))
+        print("\n".join(describe_dry_run(spec, ensembles_to_evaluate(spec))))
         if machine_note is not None:
             print(machine_note)
         if probe and machine_note is None:

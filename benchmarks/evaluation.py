@@ -25,7 +25,7 @@ from bdlsweep.sweeps.evaluation.ensemble_assembly import (
 )
 from bdlsweep.sweeps.evaluation.evaluation_sets import evaluation_data
 from bdlsweep.sweeps.evaluation.member_predictions import MemberJob, member_generator, predict_member
-from bdlsweep.sweeps.reading.ensemble_plan import plan_ensembles
+from bdlsweep.sweeps.reading.ensemble_members import plan_ensembles
 from bdlsweep.trainables.data import load_dataset
 from bdlsweep.trainables.methods.mc_dropout import MCDropoutPosterior
 from bdlsweep.trainables.posteriors.base import ModelRecipe

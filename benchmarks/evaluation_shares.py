@@ -23,7 +23,7 @@ from synthetic_cifar import write_synthetic_cifar10
 
 from bdlsweep.sweeps.cluster.ray_session import ray_for
 from bdlsweep.sweeps.evaluation.map_reduce import evaluate_ensembles
-from bdlsweep.sweeps.reading.ensemble_plan import plan_ensembles
+from bdlsweep.sweeps.reading.ensemble_members import plan_ensembles
 from bdlsweep.sweeps.running.selection import Selection, TrialRecord
 from bdlsweep.trainables.methods.mc_dropout import MCDropoutPosterior
 from bdlsweep.trainables.posteriors.base import ModelRecipe

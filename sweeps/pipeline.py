@@ -23,7 +23,7 @@ from bdlsweep.sweeps.cluster.resource_check import check_resources
 from bdlsweep.sweeps.cost.training_cost import describe_total, log_planned_cost, stage_costs
 from bdlsweep.sweeps.evaluation.map_reduce import evaluate_ensembles
 from bdlsweep.sweeps.evaluation.suite_tables import write_suite_tables
-from bdlsweep.sweeps.reading.ensemble_plan import (
+from bdlsweep.sweeps.reading.ensemble_members import (
     plan_ensembles,
     plan_shortfalls,
     read_ensemble_file,
@@ -98,7 +98,7 @@ def prepare_data(spec: SweepSpec) -> SweepSpec:
     return spec.model_copy(update={"dataset_options": options})
 
 
-def ensemble_plan(spec: SweepSpec) -> pd.DataFrame:
+def ensembles_to_evaluate(spec: SweepSpec) -> pd.DataFrame:
     """The ensembles to evaluate: the user's file (K = 1 added as single models) or the paper's rule."""
     sizes = spec.evaluate.ensemble_sizes
     generated = plan_ensembles(spec.seeds, sizes, spec.evaluate.ensembles_per_size)
@@ -127,7 +127,7 @@ def run_evaluation(spec: SweepSpec, selections: dict[str, Selection]) -> tuple[p
     Skipped when results made with the same evaluation settings and plan exist.
     """
     path = spec.layout.ensembles
-    plan = ensemble_plan(spec)
+    plan = ensembles_to_evaluate(spec)
     settings = spec.evaluate.task_settings()
     chosen = {label: selections[label] for label in spec.evaluate.methods}
     members = {

@@ -18,7 +18,7 @@ from bdlsweep.analysis.complexity import SampleCost
 from bdlsweep.metrics import classification
 from bdlsweep.sweeps.evaluation.evaluation_sets import EvalSet, EvaluationData
 from bdlsweep.sweeps.evaluation.stratified import draw_members
-from bdlsweep.sweeps.reading.ensemble_plan import members_of
+from bdlsweep.sweeps.reading.ensemble_members import members_of
 
 
 def generator_seed(*parts: int) -> int:

@@ -33,7 +33,7 @@ from bdlsweep.sweeps.evaluation.ensemble_assembly import (
 )
 from bdlsweep.sweeps.evaluation.evaluation_sets import evaluation_data
 from bdlsweep.sweeps.evaluation.member_predictions import MemberJob, predict_member
-from bdlsweep.sweeps.reading.ensemble_plan import members_of
+from bdlsweep.sweeps.reading.ensemble_members import members_of
 
 logger = logging.getLogger("bdlsweep.progress")
 TASK_RETRIES = 3

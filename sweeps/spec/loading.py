@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from bdlsweep.storage.layout import SweepLayout
 from bdlsweep.storage.locations import Location
-from bdlsweep.sweeps.reading.ensemble_plan import members_of, read_ensemble_file
+from bdlsweep.sweeps.reading.ensemble_members import members_of, read_ensemble_file
 from bdlsweep.sweeps.reading.errors import SpecError, close_match, from_validation_error, key_path, shown
 from bdlsweep.sweeps.reading.name_checks import check_experiment, check_name, check_storage
 from bdlsweep.sweeps.reading.overrides import apply_overrides, blamed_override

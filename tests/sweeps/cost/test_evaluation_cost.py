@@ -3,7 +3,7 @@
 from repo_paths import ROOT
 
 from bdlsweep.sweeps.cost.evaluation_cost import describe_costs, method_costs
-from bdlsweep.sweeps.pipeline import ensemble_plan
+from bdlsweep.sweeps.pipeline import ensembles_to_evaluate
 from bdlsweep.sweeps.spec.loading import load_spec
 
 QUICKSTART = ROOT / "sweeps" / "quickstart.yaml"
@@ -17,7 +17,7 @@ def test_each_member_costs_its_longest_prefix_and_each_ensemble_its_whole_draw()
         "evaluate.subsample_sizes=[3]",
     ]
     spec = load_spec(QUICKSTART, [*overrides, "stages.llla.predictive=probit"])
-    plan = ensemble_plan(spec)
+    plan = ensembles_to_evaluate(spec)
     costs = {cost.label: cost for cost in method_costs(spec, plan)}
     assert all(cost.map_tasks == 3 for cost in costs.values())
     for label in ("map", "swa", "llla"):  # one prediction per member (LLLA's probit predictive too)

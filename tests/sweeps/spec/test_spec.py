@@ -246,7 +246,7 @@ def test_ensemble_file_members_must_be_seeds(tmp_path):
 
 
 def test_paper_ensemble_file_is_accepted_with_30_seeds():
-    from bdlsweep.sweeps.reading.ensemble_plan import members_of, read_ensemble_file
+    from bdlsweep.sweeps.reading.ensemble_members import members_of, read_ensemble_file
 
     spec = load_spec(QUICKSTART, ["seeds=30", "evaluate.ensemble_file=ensembles_jordahn2025.tsv"])
     assert spec.ensemble_file == ROOT / "sweeps" / "ensembles_jordahn2025.tsv"  # beside the sweep files

@@ -6,7 +6,7 @@ import pytest
 from repo_paths import ROOT
 
 from bdlsweep.sweeps.evaluation.stratified import draw_members
-from bdlsweep.sweeps.reading.ensemble_plan import (
+from bdlsweep.sweeps.reading.ensemble_members import (
     members_of,
     plan_ensembles,
     plan_shortfalls,

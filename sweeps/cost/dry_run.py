@@ -1,4 +1,4 @@
-"""The plan of a sweep, printed by ``bdlsweep run --dry-run``: stages, trials, resources; starts nothing."""
+"""What ``bdlsweep run --dry-run`` prints: stages, trials, resources and costs; starts nothing."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pandas as pd
 
 from bdlsweep.sweeps.cost.evaluation_cost import describe_costs, method_costs
 from bdlsweep.sweeps.cost.training_cost import describe_rules, describe_total, stage_costs
-from bdlsweep.sweeps.reading.ensemble_plan import plan_shortfalls
+from bdlsweep.sweeps.reading.ensemble_members import plan_shortfalls
 from bdlsweep.sweeps.spec.models import Cell, Resources, SweepSpec
 from bdlsweep.sweeps.tracking.records import flatten
 
@@ -23,7 +23,7 @@ def _cell_settings(cell: Cell) -> str:
     return f"; its own settings: {settings}" if settings else ""
 
 
-def describe_plan(spec: SweepSpec, plan: pd.DataFrame) -> list[str]:
+def describe_dry_run(spec: SweepSpec, plan: pd.DataFrame) -> list[str]:
     """One line per part of the sweep: data, each stage's trials and resources, the evaluation of the
     ensemble ``plan`` and its cost in map tasks and forward passes."""
     options = ", ".join(f"{key}={value}" for key, value in spec.dataset_options.items())
