@@ -26,7 +26,6 @@ from bdlsweep.sweeps.running.stage import (
     trial_records,
 )
 from bdlsweep.sweeps.spec.models import StageSpec, SweepSpec
-from bdlsweep.trainables.runtime.trial_loop import STEP
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +36,8 @@ def refit_config(stage: StageSpec, record: TrialRecord) -> dict[str, Any]:
     """The selected trial's configuration, for as many epochs as its kept checkpoint had when the
     method keeps its best epoch."""
     config = dict(record.config)
-    if stage.method_info.checkpoint == "best" and STEP in record.metrics and "epochs" in config:
-        config["epochs"] = int(record.metrics[STEP])
+    if stage.method_info.checkpoint == "best" and "epoch" in record.metrics and "epochs" in config:
+        config["epochs"] = int(record.metrics["epoch"])
     return config
 
 

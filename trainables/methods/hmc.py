@@ -77,6 +77,8 @@ def _in_float64(data: DatasetSplits) -> DatasetSplits:
 class HMCFit(IterativeFit):
     """One chain: every iteration a trajectory and an accept/reject step; positions after burn-in kept."""
 
+    unit = "iteration"
+
     def __init__(self, start: TrialStart, context: TrialContext) -> None:
         settings: HMCSettings = start.settings
         self.start, self.settings = start, settings

@@ -125,6 +125,7 @@ class LLLAFit(IterativeFit):
     likelihood picks), validated by sampling heads over the cached validation features."""
 
     steps = 1
+    unit = "fit"
 
     def __init__(self, start: TrialStart, context: TrialContext) -> None:
         self.start, self.context = start, context

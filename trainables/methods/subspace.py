@@ -167,6 +167,8 @@ class SubspaceESSFit(_SubspaceFit):
     """ESS in the subspace from z = 0 (the SWA solution) on the exact tempered likelihood; one step per
     transition, samples kept after burn-in."""
 
+    unit = "iteration"
+
     def __init__(self, start: TrialStart, context: TrialContext) -> None:
         super().__init__(start, context)
         train = self.data.train

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, get_args
 
 import torch
 
@@ -27,7 +27,9 @@ from bdlsweep.trainables.settings import MethodSettings
 if TYPE_CHECKING:
     from bdlsweep.trainables.runtime.context import TrialContext
 
-STEP = "epoch"  # the loop's counter in reports and saved state: epochs, or iterations of a sampler
+StepUnit = Literal["epoch", "iteration", "fit"]
+STEP_UNITS: tuple[StepUnit, ...] = get_args(StepUnit)
+STEPS_DONE = "steps_done"  # in saved state: how many steps the fit had run
 LAST_METRICS = "last_metrics"  # in saved state: the step's report, given again by a trial resumed at its end
 
 Settings = TypeVar("Settings", bound=MethodSettings)
@@ -51,13 +53,17 @@ def start_trial(config: dict[str, Any], settings_class: type[Settings]) -> Trial
 
 
 class IterativeFit(ABC):
-    """A method's fit as ``steps`` steps (epochs or sampler iterations) that ``run_fit`` drives.
+    """A method's fit as ``steps`` steps that ``run_fit`` drives.
+
+    ``unit``: what one step is, and the name of its counter in the trial's reports: an ``epoch`` over
+    the data, an ``iteration`` of a sampler, or one whole ``fit``.
 
     ``keep_best``: the trial's result is its best report's checkpoint (MAP's best epoch), so a new
     best always carries a checkpoint.
     """
 
     steps: int
+    unit: ClassVar[StepUnit] = "epoch"
     keep_best: bool = False
 
     @abstractmethod
@@ -84,9 +90,9 @@ def run_fit(fit: IterativeFit, start: TrialStart, context: TrialContext) -> None
     if resumed is not None:
         fit.load_state_dict(resumed)
         _restore_global_rng(resumed)
-        start = int(resumed[STEP])
+        start = int(resumed[STEPS_DONE])
         if start == fit.steps and LAST_METRICS in resumed:  # restored from its final checkpoint
-            report({STEP: start, **resumed[LAST_METRICS]}, final=True, parent=parent)
+            report({fit.unit: start, **resumed[LAST_METRICS]}, final=True, parent=parent)
             return
     best = -math.inf  # the best validation ELPD since this process started the trial
     for index in range(start, fit.steps):
@@ -95,9 +101,9 @@ def run_fit(fit: IterativeFit, start: TrialStart, context: TrialContext) -> None
         improved = fit.keep_best and score > best
         best = max(best, score)
         report(
-            {STEP: index + 1, **metrics},
+            {fit.unit: index + 1, **metrics},
             posterior,
-            {**fit.state_dict(), **_global_rng(), STEP: index + 1, LAST_METRICS: metrics},
+            {**fit.state_dict(), **_global_rng(), STEPS_DONE: index + 1, LAST_METRICS: metrics},
             final=index + 1 == fit.steps,
             every_s=every_s,
             keep=improved,

@@ -27,6 +27,7 @@ from bdlsweep.trainables.posteriors.base import Posterior
 from bdlsweep.trainables.registry import METHODS
 from bdlsweep.trainables.runtime.context import TrialContext
 from bdlsweep.trainables.runtime.reporting import COMPLETE, DIVERGED, POSTERIOR_DIR
+from bdlsweep.trainables.runtime.trial_loop import STEP_UNITS
 
 SEED = 1
 MODEL = {"hidden": [16]}
@@ -105,8 +106,9 @@ def test_a_tiny_trial_reports_every_step_and_ends_with_a_checkpoint(case, trials
     assert metrics[COMPLETE] and not metrics[DIVERGED]
     assert math.isfinite(metrics["val_elpd"]) and checkpoint is not None
     assert not any(report[COMPLETE] for report, _ in reports[:-1])
-    if len(reports) > 1:
-        assert [report["epoch"] for report, _ in reports] == list(range(1, len(reports) + 1))
+    counters = [unit for unit in STEP_UNITS if unit in metrics]
+    assert len(counters) == 1, counters  # one step counter, named for what a step is
+    assert [report[counters[0]] for report, _ in reports] == list(range(1, len(reports) + 1))
 
 
 def _selections(name: str) -> list[tuple[type[Posterior], str]]:
@@ -155,12 +157,13 @@ def test_a_trial_resumed_from_its_first_checkpoint_continues_after_it(case, tria
     resumed = run_in_session(
         trainable, trials.config(case), trials.context(case), tmp_path, resume_from=first
     )
+    (counter,) = [unit for unit in STEP_UNITS if unit in metrics]
     if metrics[COMPLETE]:  # restored from its final checkpoint: that report again, nothing trained or saved
         assert len(resumed.reports) == 1 and resumed.reports[0][1] is None
-        assert resumed.reports[0][0]["epoch"] == metrics["epoch"]
+        assert resumed.reports[0][0][counter] == metrics[counter]
     else:
-        later = [report["epoch"] for report, _ in session.reports[index + 1 :]]
-        assert [report["epoch"] for report, _ in resumed.reports] == later
+        later = [report[counter] for report, _ in session.reports[index + 1 :]]
+        assert [report[counter] for report, _ in resumed.reports] == later
     assert resumed.reports[-1][0][COMPLETE]
     assert resumed.reports[-1][0]["val_elpd"] == pytest.approx(session.reports[-1][0]["val_elpd"], abs=1e-6)
 
