@@ -13,10 +13,8 @@ from bdlsweep.search_spaces import (
 )
 from bdlsweep.search_spaces.ranges import Range, SearchFamily
 
-FAMILIES: tuple[SearchFamily, ...] = tuple(
-    module.FAMILY
-    for module in (network_training, swag, laplace, dropout, sgmcmc, weight_posteriors, subspace)
-)
+FAMILY_MODULES = (network_training, swag, laplace, dropout, sgmcmc, weight_posteriors, subspace)
+FAMILIES: tuple[SearchFamily, ...] = tuple(module.FAMILY for module in FAMILY_MODULES)
 
 
 def _gathered(tables: list[dict]) -> dict:

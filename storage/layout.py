@@ -181,7 +181,7 @@ class SweepLayout:
         return self.evaluation / "ensembles.csv"
 
     @property
-    def ensembles_to_evaluate(self) -> Location:
+    def ensemble_members(self) -> Location:
         """Which seeds form each ensemble, in the paper's file format."""
         return self.evaluation / "ensemble_plan.tsv"
 

@@ -141,7 +141,7 @@ def run_evaluation(spec: SweepSpec, selections: dict[str, Selection]) -> tuple[p
     if path.is_file() and record_path.is_file() and record_path.read_text() == record:
         logger.info("evaluation: finished earlier with the same settings, skipped")
         return pd.read_csv(io.StringIO(path.read_text())), False
-    spec.layout.ensemble_plan.write_text(write_ensemble_file(plan))
+    spec.layout.ensemble_members.write_text(write_ensemble_file(plan))
     if spec.ensemble_file is None:
         evaluate = spec.evaluate
         for line in plan_shortfalls(spec.seeds, evaluate.ensemble_sizes, evaluate.ensembles_per_size):

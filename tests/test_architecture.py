@@ -1,5 +1,5 @@
 """The house's layering, from the imports parsed out of the code: folders and the driver's sub-packages
-import only downwards and never in a cycle, and the README's layout section names every module.
+import only downwards and never in a cycle, and the layout page (docs/layout.md) names every module.
 
 import-linter cannot follow this project's package-dir mapping (``bdlsweep.sweeps`` lives in
 ``sweeps/``), so the imports are read here with ``ast`` from the folders setuptools installs.
@@ -7,11 +7,11 @@ import-linter cannot follow this project's package-dir mapping (``bdlsweep.sweep
 
 import ast
 import re
+import tomllib
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
-import tomllib
 from repo_paths import ROOT
 
 # Each list is a stack, highest first: a unit may import its own layer's modules' units only when
@@ -215,18 +215,16 @@ def test_a_layering_breach_is_found():
 
 
 def _layout_section() -> str:
-    text = (ROOT / "README.md").read_text()
-    section = text.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
-    return section
+    return (ROOT / "docs" / "layout.md").read_text()
 
 
 @pytest.mark.parametrize("package", sorted(_package_dirs()), ids=str)
-def test_the_readme_layout_names_every_module(package):
+def test_the_layout_page_names_every_module(package):
     folder = _package_dirs()[package]
     words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", _layout_section()))
     missing = sorted(
         path.stem for path in folder.glob("*.py") if path.stem != "__init__" and path.stem not in words
     )
-    assert missing == [], f"README's layout section does not name {missing} of {folder.relative_to(ROOT)}"
+    assert missing == [], f"docs/layout.md does not name {missing} of {folder.relative_to(ROOT)}"
     relative = folder.relative_to(ROOT).as_posix()
     assert relative in _layout_section() or folder.name + "/" in _layout_section(), relative

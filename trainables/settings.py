@@ -41,7 +41,9 @@ class StrictModel(BaseModel):
     """A settings model that rejects unknown keys, booleans given for numbers (``epochs: true``), and
     checks values on assignment."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, populate_by_name=True, use_attribute_docstrings=True
+    )
 
     @field_validator("*", mode="after")
     @classmethod
@@ -64,10 +66,15 @@ class OptimizerSettings(StrictModel):
     """Optimizer of a training stage."""
 
     name: Literal["sgd", "adam", "adamw"] = "sgd"
+    """The optimizer: SGD (with momentum), Adam or AdamW."""
     lr: float = Field(0.05, gt=0)
+    """The initial learning rate."""
     momentum: float = Field(0.9, ge=0, lt=1)
+    """SGD's momentum (ignored by Adam and AdamW)."""
     nesterov: bool = False
+    """Nesterov momentum for SGD."""
     weight_decay: float = Field(5.0e-4, ge=0)
+    """L2 weight decay (decoupled for AdamW)."""
 
 
 class ScheduleSettings(StrictModel):
@@ -79,9 +86,14 @@ class ScheduleSettings(StrictModel):
     """
 
     name: Literal["cosine", "step", "constant", "swa"] = "cosine"
+    """The learning-rate schedule over the stage's epochs: cosine annealing, step decay, constant, or
+    SWA's."""
     step_size: int = Field(10, gt=0)
+    """Step decay: epochs between decays."""
     gamma: float = Field(0.1, gt=0, le=1)
+    """Step decay: the factor each decay multiplies the rate by."""
     final_ratio: float = Field(0.01, gt=0, le=1)
+    """SWA's schedule: the final rate as a share of the initial one."""
 
 
 class SpeedSettings(StrictModel):
@@ -95,10 +107,15 @@ class SpeedSettings(StrictModel):
     """
 
     precision: Literal["fp32", "bf16"] = "fp32"
+    """Forward passes and losses in fp32, or in bfloat16 under torch.autocast."""
     channels_last: bool = False
+    """Store convolution weights and image batches channels-last."""
     compile: Literal["inductor", "aot_eager", "cudagraphs"] | None = None
+    """A torch.compile backend for the training forward pass (none: eager)."""
     train_data: Literal["device", "host"] = "device"
+    """Keep the training set on the device (copied once) or in host memory (streamed in batches)."""
     loader_workers: int = Field(2, ge=0)
+    """With train_data: host, the DataLoader's worker processes."""
 
 
 class MethodSettings(StrictModel):
@@ -110,6 +127,8 @@ class MethodSettings(StrictModel):
     """
 
     checkpoint_every_s: float = Field(30.0, ge=0)
+    """A trial checkpoints at most this often, in seconds (besides its final report and new bests); 0
+    checkpoints every report."""
 
     def likelihood_problem(self, likelihood: str) -> tuple[str, str] | None:
         """(key, problem) when these settings cannot run on data of ``likelihood``; None when they can."""

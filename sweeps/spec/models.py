@@ -35,8 +35,11 @@ class Resources(StrictModel):
     """Per-trial (or per-actor) resources; fractional GPUs pack several trials on one GPU."""
 
     cpu: float = Field(1.0, gt=0)
+    """CPUs per trial (or per evaluation task); fractions pack several on one CPU."""
     gpu: float = Field(0.0, ge=0)
+    """GPUs per trial; fractions (0.25) pack several trials on one GPU."""
     custom: dict[str, float] = Field(default_factory=dict)
+    """Custom Ray resources per trial, by name."""
 
     def as_tune(self) -> dict[str, float]:
         """The mapping ``tune.with_resources`` takes."""
@@ -47,14 +50,18 @@ class MLflowSpec(StrictModel):
     """Where trials are recorded; no tracking URI means a SQLite file inside the storage folder."""
 
     tracking_uri: str | None = None
+    """MLflow tracking URI (a server, or a database); none: SQLite inside the storage folder."""
     experiment: str | None = None
+    """MLflow experiment name; none: the sweep's name."""
 
 
 class RaySpec(StrictModel):
     """Which Ray cluster to use: ``address`` None starts a local one (``auto`` joins a running one)."""
 
     address: str | None = None
+    """Ray cluster to join (auto: a running one); none starts a local one."""
     num_cpus: int | None = Field(None, gt=0)
+    """CPUs of the local Ray started when no address is given."""
 
 
 class SelectionSpec(StrictModel):
@@ -62,6 +69,8 @@ class SelectionSpec(StrictModel):
     flagged by default; with ``require_better_than_parent`` its stage fails instead."""
 
     require_better_than_parent: bool = False
+    """Fail a stage whose selection is worse on validation than the model it starts from (default:
+    flag it)."""
 
 
 class EvaluateSpec(StrictModel):
@@ -72,16 +81,27 @@ class EvaluateSpec(StrictModel):
     """
 
     methods: list[str] = Field(min_length=1)
+    """Selections to evaluate: stage names, and derived ones such as swa."""
     ensemble_sizes: list[int] = Field(default_factory=lambda: [1], min_length=1)
+    """Ensemble sizes K to evaluate."""
     ensembles_per_size: int = Field(10, gt=0, le=MAX_ENSEMBLES_PER_SIZE)
+    """Ensembles drawn per K (the paper's rule picks their seeds)."""
     ensemble_file: str | None = None
+    """A file listing each ensemble's seeds in the paper's format (overrides the rule for its K)."""
     num_posterior_samples: int = Field(100, gt=0, le=MAX_POSTERIOR_SAMPLES)
+    """Posterior samples per ensemble, spread over its members."""
     subsample_sizes: list[int] = Field(default_factory=list)
+    """Also score these smaller numbers of samples."""
     stratified: bool = True
+    """Spread posterior samples evenly over an ensemble's members."""
     splits: list[Literal["test", "shift", "ood"]] = Field(default_factory=lambda: list(SPLITS))
+    """Evaluation sets: test, shifted (corruptions) and out-of-distribution."""
     seed: int = 0
+    """Seed of the evaluation's sampling."""
     resources: Resources = Field(default_factory=Resources)
+    """Resources of each evaluation task (see Resources)."""
     predictive_plot: int | None = Field(None, gt=0)
+    """1-D regression sets: draw each method's predictive for the ensemble of the first K seeds."""
 
     def task_settings(self) -> dict[str, Any]:
         """The settings the evaluation's map and reduce tasks read (and its skip record compares)."""
@@ -97,27 +117,44 @@ class SweepFile(StrictModel):
     """
 
     name: str = Field(min_length=1)
+    """The sweep's name (storage folder and MLflow names)."""
     data_dir: str | None = None
+    """Folder holding the dataset's files; sets dataset.data_dir."""
     dataset: dict[str, Any] | None = None
+    """The dataset: name plus its options (see Data)."""
     model: dict[str, Any] | None = None
+    """The model: name plus its options (see Models)."""
     suite: list[Any] | None = None
+    """(dataset, model) pairs to run side by side as cells of one sweep."""
     settings_by: dict[str, Any] | None = None
+    """Stage and evaluate options per value of a dataset or model option."""
     seeds: list[int] = Field(min_length=1, max_length=MAX_SEEDS)
+    """Seeds, one MAP network (and one trial per grid point) each; seeds=N on the command line means 1..N."""
     storage: str | None = None
+    """Storage folder or bucket URI (s3://, gs://); relative paths are resolved against the current folder."""
     mlflow: MLflowSpec = Field(default_factory=MLflowSpec)
+    """Where trials are recorded (see its keys)."""
     ray: RaySpec = Field(default_factory=RaySpec)
+    """Which Ray cluster runs the trials (see its keys)."""
     stages: dict[str, dict[str, Any]] = Field(min_length=1)
+    """The stages by name: each a method, its settings, what it starts from and what it searches."""
     selection: SelectionSpec = Field(default_factory=SelectionSpec)
+    """How per-seed selection treats a posterior worse than its parent (see its keys)."""
     evaluate: EvaluateSpec
+    """How the selected members form ensembles and are scored (see its keys)."""
 
 
 class SearcherSpec(StrictModel):
     """Model-based search (Optuna TPE through Ray Tune's OptunaSearch), run per seed."""
 
     name: Literal["optuna"] = "optuna"
+    """The searcher: Optuna's TPE through Ray Tune."""
     num_samples: int = Field(16, gt=0)
+    """Trials per seed."""
     max_concurrent: int = Field(2, gt=0)
+    """Trials per seed running at once."""
     seed: int = 0
+    """Seed of the searcher."""
 
 
 class SchedulerSpec(StrictModel):
@@ -126,25 +163,39 @@ class SchedulerSpec(StrictModel):
     its seed's trials there by ``metric`` (higher is better) stops. A stopped trial is never selected."""
 
     name: Literal["asha"] = "asha"
+    """The scheduler: Ray Tune's ASHA."""
     grace_epochs: int = Field(1, gt=0)
+    """Steps every trial runs before it can be stopped."""
     reduction_factor: float = Field(3.0, gt=1)
+    """ASHA's reduction factor between rungs."""
     metric: str = Field("val_elpd", min_length=1)
+    """The reported metric ASHA ranks trials by (higher is better)."""
 
 
 class StageFields(StrictModel):
     """Keys every stage has, whatever its method."""
 
     method: str
+    """The registered method this stage runs (see Methods)."""
     parent: str | None = Field(None, alias="from")
+    """The stage whose per-seed selection this stage starts from (written from:)."""
     search: Literal["optuna"] | dict[str, str | list[Any] | dict[RangeKind, list[float]]] = Field(
         default_factory=dict
     )
+    """What to search: setting → a named search space, a list of values, or a range; optuna for the method's
+    default space with a searcher."""
     searcher: SearcherSpec | None = None
+    """Model-based search per seed instead of a grid (see its keys)."""
     scheduler: SchedulerSpec | None = None
+    """Early stopping of the stage's trials (see its keys)."""
     resources: Resources = Field(default_factory=Resources)
+    """Resources of each trial (see Resources)."""
     max_failures: int = Field(2, ge=0)
+    """Times Tune retries a failed trial."""
     steps: int | None = Field(None, gt=0)
+    """Training length in optimiser steps instead of epochs (the epochs that make it)."""
     refit: bool = False
+    """Train each selected configuration again on train + validation, and evaluate that model."""
 
 
 class StageSpec(BaseModel):

@@ -37,18 +37,31 @@ class HMCSettings(MethodSettings):
     """Hyper-parameters of full-batch HMC; step size, trajectory length and temperature are tuned."""
 
     step_size: float = Field(1e-3, gt=0)
+    """Initial leapfrog step size (adapted during burn-in when adapt_step_size)."""
     trajectory_length: float = Field(0.1, gt=0)
+    """Length of each trajectory; leapfrog steps = trajectory_length / step_size."""
     max_leapfrog_steps: int = Field(1000, gt=0)
+    """Upper bound on leapfrog steps per iteration."""
     iterations: int = Field(100, gt=0)
+    """HMC iterations (trajectories with an accept/reject step)."""
     burn_in: int = Field(10, ge=0)
+    """Iterations discarded at the start (and used to adapt the step size)."""
     adapt_step_size: bool = True
+    """Adapt the step size by dual averaging during burn-in."""
     target_accept: float = Field(0.8, gt=0, lt=1)
+    """Acceptance rate the step-size adaptation aims for."""
     temperature: float = Field(1.0, gt=0)
+    """Posterior temperature T (the energy is divided by T)."""
     prior_variance: float = Field(1.0, gt=0)
+    """Variance σ² of the Gaussian prior on every weight."""
     float64: bool = False
+    """Run the chain in double precision (as bnn_hmc does)."""
     energy_chunk_size: int = Field(1024, gt=0)
+    """Examples per chunk when summing the full-batch energy and its gradient."""
     max_samples: int = Field(100, gt=0)
+    """Most positions kept after burn-in (the most recent)."""
     val_samples: int = Field(20, gt=0)
+    """Kept positions used per validation."""
 
     @model_validator(mode="after")
     def _keeps_a_sample(self) -> HMCSettings:

@@ -42,14 +42,23 @@ class LANFSettings(MethodSettings):
     """Hyper-parameters of LA-NF; the papers tune ``num_transforms`` and ``prior_precision``."""
 
     flow: FlowKind = "radial"
+    """The flow's transform: radial, planar, or nflows' MAF or rational-quadratic spline."""
     num_transforms: int = Field(10, ge=0)
+    """Number of flow layers (0: the LLLA Gaussian itself)."""
     prior_precision: float = Field(1.0, gt=0)
+    """Precision of the Gaussian prior on the head weights in the ELBO."""
     base: Literal["full", "diag"] = "full"
+    """The flow's base distribution: LLLA's full Gaussian, or its diagonal."""
     epochs: int = Field(20, gt=0)
+    """Epochs of ELBO training over the cached training features."""
     lr: float = Field(1e-3, gt=0)
+    """Adam's initial learning rate (cosine-annealed per batch)."""
     batch_size: int = Field(128, gt=0)
+    """Minibatch size of the ELBO."""
     hidden_features: int = Field(32, gt=0)
+    """Hidden width of MAF and spline transforms."""
     val_samples: int = Field(100, gt=0)
+    """Flow samples per validation."""
 
 
 def gaussian_log_prior(weights: torch.Tensor, precision: float) -> torch.Tensor:

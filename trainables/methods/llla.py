@@ -45,12 +45,20 @@ class LLLASettings(MethodSettings):
     """
 
     hessian: HessianStructure = "full"
+    """Structure of the last layer's Hessian: full, diagonal or Kronecker-factored."""
     regression_head: RegressionHead = "whole"
+    """Regression only: one Laplace over every head weight (whole) or one per output over its mean weights
+    (means)."""
     prior_precision: float = Field(1.0, gt=0)
+    """Precision of the Gaussian prior on the head weights (the papers tune it)."""
     prior_precision_method: Literal["grid", "marglik"] = "grid"
+    """Take prior_precision from the grid, or fit it per seed by the Laplace marginal likelihood."""
     predictive: Literal["nn", "glm", "probit"] = "nn"
+    """Predictive: sampled heads (nn), the linearised model (glm) or the probit approximation."""
     val_samples: int = Field(100, gt=0)
+    """Head samples per validation."""
     fit_batch_size: int = Field(256, gt=0)
+    """Batch size of the Hessian's pass over the cached features."""
 
     def likelihood_problem(self, likelihood: str) -> tuple[str, str] | None:
         """The whole regression head's exact Hessian has no Kronecker form."""

@@ -20,7 +20,9 @@ class MCDropoutSettings(NetworkSettings):
     """MAP settings plus the dropout rate (set on the model's dropout layers), the tuned value."""
 
     dropout: float = Field(0.1, gt=0, lt=1)
+    """Dropout rate of the model's dropout layers, kept on at prediction (the tuned value)."""
     val_samples: int = Field(30, gt=0)
+    """Dropout masks per validation."""
 
 
 def _dropout_on(model: nn.Module) -> None:

@@ -29,9 +29,13 @@ class PackedSettings(NetworkSettings):
     """MAP settings plus the Packed-Ensemble's α, M and γ (TorchUncertainty's tutorial: 2, 4, 1)."""
 
     alpha: float = Field(2.0, gt=0)
+    """Width factor α of the packed layers."""
     num_estimators: int = Field(4, gt=1)
+    """Number of estimators M packed into one network."""
     gamma: int = Field(1, gt=0)
+    """Groups γ per estimator in the packed convolutions."""
     val_samples: int = Field(4, gt=0)
+    """Samples per validation (one per estimator)."""
 
 
 class PerEstimatorLoss:

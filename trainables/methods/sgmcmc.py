@@ -38,22 +38,39 @@ class SGMCMCSettings(MethodSettings):
     """Hyper-parameters of SGLD / SGHMC; ``lr`` (the step size on U) and ``temperature`` are tuned."""
 
     sampler: Literal["sgld", "sghmc"] = "sghmc"
+    """Stochastic-gradient Langevin dynamics or Hamiltonian Monte Carlo."""
     lr: float = Field(1e-5, gt=0)
+    """Step size on the energy U (the papers tune it)."""
     momentum_decay: float = Field(0.1, gt=0, le=1)
+    """SGHMC's friction: the share of momentum lost per step."""
     preconditioning: bool = False
+    """RMSprop-style diagonal preconditioning of the gradient and noise."""
     temperature: float = Field(1.0, ge=0)
+    """Posterior temperature T (the noise is scaled by √T; 0 is optimisation)."""
     prior_variance: float = Field(1.0, gt=0)
+    """Variance σ² of the Gaussian prior on every weight."""
     schedule: Literal["constant", "cyclical"] = "constant"
+    """Constant step size, or cyclical (a cosine per cycle)."""
     cycles: int = Field(4, gt=0)
+    """Cyclical schedule: number of cycles over the epochs."""
     exploration: float = Field(0.8, ge=0, lt=1)
+    """Cyclical schedule: share of each cycle run without noise before samples are kept."""
     epochs: int = Field(40, gt=0)
+    """Sampler epochs over the training set."""
     burn_in: int = Field(10, ge=0)
+    """Constant schedule: epochs before the first kept sample."""
     thin: int = Field(1, gt=0)
+    """Constant schedule: keep a sample every this many epochs."""
     max_samples: int = Field(50, gt=0)
+    """Most samples kept (the most recent)."""
     batch_size: int = Field(128, gt=0)
+    """Minibatch size."""
     val_samples: int = Field(20, gt=0)
+    """Kept samples used per validation."""
     augment: bool = False
+    """Apply the dataset's training augmentation."""
     speed: SpeedSettings = SpeedSettings()
+    """Precision, memory layout and compilation of the training loop (see its keys)."""
 
     @model_validator(mode="after")
     def _keeps_a_sample(self) -> SGMCMCSettings:

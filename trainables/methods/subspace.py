@@ -48,17 +48,29 @@ class SubspaceSettings(MethodSettings):
     ``initial_std`` (of q's coordinates) belong to VI."""
 
     subspace: Literal["pca", "random"] = "pca"
+    """Subspace spanned by SWAG's deviations (pca) or random directions."""
     rank: int = Field(5, gt=0)
+    """Dimension of the subspace."""
     inference: Literal["ess", "vi"] = "ess"
+    """Inference in the subspace: elliptical slice sampling (ess) or VI."""
     prior_std: float = Field(2.0, gt=0)
+    """Standard deviation of the Gaussian prior on the subspace coordinates."""
     likelihood_temperature: float = Field(1.0, gt=0)
+    """Temperature dividing the log-likelihood."""
     iterations: int = Field(50, gt=0)
+    """ESS: transitions of the chain."""
     burn_in: int = Field(10, ge=0)
+    """ESS: transitions discarded at the start."""
     epochs: int = Field(10, gt=0)
+    """VI: training epochs."""
     batch_size: int = Field(128, gt=0)
+    """VI: minibatch size."""
     lr: float = Field(1e-2, gt=0)
+    """VI: Adam's learning rate."""
     initial_std: float = Field(0.1, gt=0)
+    """VI: initial standard deviation of the coordinates' Gaussian."""
     val_samples: int = Field(20, gt=0)
+    """Samples per validation."""
 
     @model_validator(mode="after")
     def _keeps_a_sample(self) -> SubspaceSettings:

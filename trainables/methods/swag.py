@@ -34,14 +34,23 @@ class SWAGSettings(MethodSettings):
     """
 
     epochs: int = Field(20, gt=0)
+    """Epochs of SGD at the constant rate, one moment snapshot per epoch."""
     rank: int = Field(20, gt=0)
+    """Rank of SWAG's low-rank covariance (the number of deviations kept)."""
     lr: float = Field(0.01, gt=0)
+    """The constant SWAG learning rate (the papers tune it)."""
     momentum: float = Field(0.9, ge=0, lt=1)
+    """SGD momentum during SWAG."""
     weight_decay: float = Field(5.0e-4, ge=0)
+    """L2 weight decay during SWAG."""
     batch_size: int = Field(128, gt=0)
+    """Minibatch size."""
     val_samples: int = Field(30, gt=0)
+    """SWAG samples per validation."""
     augment: bool = False
+    """Apply the dataset's training augmentation (the papers run SWAG without)."""
     speed: SpeedSettings = SpeedSettings()
+    """Precision, memory layout and compilation of the training loop (see its keys)."""
 
 
 class SWAGFit(IterativeFit):

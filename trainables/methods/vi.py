@@ -41,14 +41,23 @@ class VISettings(MethodSettings):
     """
 
     epochs: int = Field(30, gt=0)
+    """Training epochs of the ELBO."""
     batch_size: int = Field(128, gt=0)
+    """Minibatch size."""
     lr: float = Field(1e-3, gt=0)
+    """Adam's learning rate."""
     initial_std: float = Field(1e-3, gt=0)
+    """Initial standard deviation of every weight's Gaussian."""
     estimator: Literal["reparameterization", "flipout"] = "reparameterization"
+    """ELBO gradient estimator: one weight draw per minibatch, or flipout."""
     prior_variance: float = Field(1.0, gt=0)
+    """Variance of the Gaussian prior on every weight (tuned)."""
     temperature: float = Field(1.0, ge=0)
+    """Weight of the KL term (1: the ELBO; below 1: a cold posterior)."""
     val_samples: int = Field(20, gt=0)
+    """Weight samples per validation."""
     augment: bool = False
+    """Apply the dataset's training augmentation."""
 
 
 class MeanFieldPosterior(WeightSamplingPosterior):

@@ -29,14 +29,24 @@ class NetworkSettings(MethodSettings):
     """
 
     epochs: int = Field(30, gt=0)
+    """Training epochs."""
     batch_size: int = Field(128, gt=0)
+    """Minibatch size."""
     optimizer: OptimizerSettings = OptimizerSettings(nesterov=True)
+    """The optimizer (see its keys)."""
     schedule: ScheduleSettings = ScheduleSettings()
+    """The learning-rate schedule (see its keys)."""
     val_samples: int = Field(1, gt=0)
+    """Posterior samples per validation (1 for a deterministic network)."""
     augment: bool = True
+    """Apply the dataset's training augmentation where it has one (CIFAR: crop and flip)."""
     speed: SpeedSettings = SpeedSettings()
+    """Precision, memory layout and compilation of the training loop (see its keys)."""
     label_noise: float = Field(0.0, ge=0, le=1)
+    """Share of training labels replaced by random classes (the same for every seed), for the label-corruption
+    study."""
     fit_study: bool = False
+    """Also report accuracy and ELPD on the (relabelled) training set and the test set at the last epoch."""
 
 
 class NetworkFit(IterativeFit):

@@ -14,8 +14,10 @@ QUICKSTART = ROOT / "sweeps" / "quickstart.yaml"
 
 def _readme_install_command() -> str:
     """The install part of the README's quick-start command."""
-    block = re.search(r"## Quick start.*?```bash\n(.*?)\n```", (ROOT / "README.md").read_text(), re.S)
-    return block.group(1).split("&&")[0].strip()
+    command = re.search(
+        r"```bash\n(.*&& bdlsweep run sweeps/quickstart.yaml)\n```", (ROOT / "README.md").read_text()
+    )
+    return command.group(1).split("&&")[0].strip()
 
 
 def test_cluster_yaml_is_a_valid_launcher_file_that_installs_as_the_readme_does():
