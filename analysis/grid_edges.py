@@ -6,6 +6,8 @@ from __future__ import annotations
 from numbers import Real
 from typing import Any
 
+from bdlsweep.analysis.number_text import short_number
+
 MIN_GRID = 3  # with two values every choice is an edge
 
 
@@ -51,7 +53,7 @@ def grid_edge_notes(search: dict[str, Any], configs: dict[int, dict[str, Any]]) 
             if seeds:
                 listed = ", ".join(map(str, seeds))
                 notes.append(
-                    f"{key}={value:g} is the {edge} edge of its grid for seed(s) {listed} "
+                    f"{key}={short_number(value)} is the {edge} edge of its grid for seed(s) {listed} "
                     f"of {len(chosen)}: the best value may lie beyond it; widen the grid"
                 )
     return notes

@@ -12,6 +12,7 @@ import statistics
 from typing import Any
 
 from bdlsweep.analysis.grid_edges import selected_edges
+from bdlsweep.analysis.number_text import distinct_numbers
 
 FAR_BELOW = 10.0  # an outlier is worse than its seed's median by more than FAR_BELOW × max(|median|, 1)
 
@@ -40,7 +41,8 @@ def worse_than_parent_notes(
     if not worse:
         return []
     listed = ", ".join(
-        f"seed {seed} {metric}={value:.4g} < {parent[seed]:.4g}" for seed, value in worse.items()
+        "seed {} {}={} < {}".format(seed, metric, *distinct_numbers(value, parent[seed]))
+        for seed, value in worse.items()
     )
     worse_configs = {seed: (configs or {})[seed] for seed in worse if seed in (configs or {})}
     hint = _hint(method, search, worse_configs)

@@ -7,6 +7,7 @@ import math
 
 from ray import tune
 
+from bdlsweep.analysis.number_text import short_number
 from bdlsweep.sweeps.running.experiments import SELECTION_METRIC
 from bdlsweep.sweeps.tracking.records import flatten
 from bdlsweep.trainables.runtime.reporting import COMPLETE, DIVERGED
@@ -29,7 +30,7 @@ class TrialProgress(tune.Callback):
 
     def _describe(self, trial) -> str:
         config = flatten(trial.config)
-        values = " ".join(f"{key}={config[key]}" for key in self.searched)
+        values = " ".join(f"{key}={short_number(config[key])}" for key in self.searched)
         return f"seed={config.get('seed')} {values}".strip()
 
     def on_checkpoint(self, iteration, trials, trial, checkpoint, **info) -> None:

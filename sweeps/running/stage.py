@@ -12,6 +12,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from ray import tune
 
 from bdlsweep.analysis.grid_edges import grid_edge_notes
+from bdlsweep.analysis.number_text import short_number
 from bdlsweep.analysis.selection_checks import blown_up_notes, worse_seeds, worse_than_parent_notes
 from bdlsweep.storage.locations import Location
 from bdlsweep.sweeps.running.early_stopping import check_stopped, interrupted, ran_whole_budget
@@ -468,7 +469,9 @@ def _select(
         selection.save(spec.layout)
         shown = f"{label} [{spec.cell}]" if spec.cell else label
         for seed, record in members.items():
-            chosen = "".join(f" {key}={flatten(record.config).get(key)}" for key in stage.search)
+            chosen = "".join(
+                f" {key}={short_number(flatten(record.config).get(key))}" for key in stage.search
+            )
             logger.info(
                 "%s selected seed=%s%s (%s=%.4f)", shown, seed, chosen, metric, record.metrics[metric]
             )
