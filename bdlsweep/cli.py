@@ -143,9 +143,11 @@ def run_command(sweep: str, overrides: list[str], dry_run: bool = False, probe: 
     (with ``probe``, timed on one shortened trial per stage)."""
     from bdlsweep.sweeps.pipeline import check_before_start
     from bdlsweep.sweeps.spec.loading import load_spec
+    from bdlsweep.trainables.data.files import describe_missing
 
+    missing_data = [] if dry_run else None  # a plan needs no data: missing files are listed after it
     try:
-        spec = load_spec(sweep, overrides)
+        spec = load_spec(sweep, overrides, missing_data)
     except SpecError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -165,9 +167,11 @@ def run_command(sweep: str, overrides: list[str], dry_run: bool = False, probe: 
         from bdlsweep.sweeps.cost.dry_run import describe_dry_run
 
         print("\n".join(describe_dry_run(spec, ensembles_to_evaluate(spec))))
+        if missing_data:
+            print(f"note: a run from here would stop: dataset.data_dir: {describe_missing(missing_data)}")
         if machine_note is not None:
             print(machine_note)
-        if probe and machine_note is None:
+        if probe and machine_note is None and not missing_data:
             print("\n".join(_probe_lines(spec)))
         if spec.layout.record.is_file():
             print(f"already in storage ({_resumable(spec)}):")

@@ -15,18 +15,30 @@ from bdlsweep.sweeps.reading.name_checks import registry_name
 from bdlsweep.sweeps.reading.suite_cells import CellSource
 from bdlsweep.sweeps.spec.models import Cell, SweepFile
 from bdlsweep.trainables.data import DATASET_LIKELIHOODS, DATASETS, dataset_options
-from bdlsweep.trainables.data.files import DataOptionError, MalformedDataFileError, MissingDataFileError
+from bdlsweep.trainables.data.files import (
+    DataOptionError,
+    MalformedDataFileError,
+    MissingDataFileError,
+    describe_missing,
+)
 from bdlsweep.trainables.data.registry import REGISTRY as DATASET_REGISTRY
-from bdlsweep.trainables.data.registry import check_dataset, locate_dataset
+from bdlsweep.trainables.data.registry import check_dataset, missing_data_files
 from bdlsweep.trainables.models import MODELS, model_options
 from bdlsweep.trainables.models.registry import model_inputs
 from bdlsweep.trainables.registry import METHODS
 from bdlsweep.trainables.settings import StrictModel
 
 
-def validate_cell(source: str, top: SweepFile, cell: CellSource, in_suite: bool) -> Cell:
+def validate_cell(
+    source: str,
+    top: SweepFile,
+    cell: CellSource,
+    in_suite: bool,
+    missing_data: list[MissingDataFileError] | None = None,
+) -> Cell:
     """One cell's dataset and model checked against their registries, options and files (``data_dir``
-    from the top level applied; in a suite, to the datasets that read files), and against each other."""
+    from the top level applied; in a suite, to the datasets that read files), and against each other;
+    ``missing_data`` collects missing files instead of stopping at them (see ``_check_data_files``)."""
     dataset_raw = dict(cell.dataset)
     if top.data_dir is not None:
         named = registry_name(source, "dataset.name", dataset_raw.get("name"))
@@ -37,7 +49,7 @@ def validate_cell(source: str, top: SweepFile, cell: CellSource, in_suite: bool)
             dataset_raw["data_dir"] = top.data_dir
     dataset, data_options = _validate_component(source, "dataset", dataset_raw, DATASETS, dataset_options)
     try:
-        data_options = _check_data_files(source, dataset, data_options)
+        data_options = _check_data_files(source, dataset, data_options, missing_data)
     except OSError as error:
         raise SpecError(source, "dataset.data_dir", f"not a usable folder: {error.strerror}") from None
     model, net_options = _validate_component(source, "model", cell.model, MODELS, model_options)
@@ -96,8 +108,12 @@ def _validate_component(
     return name, options
 
 
-def _check_data_files(source: str, dataset: str, options: dict[str, Any]) -> dict[str, Any]:
-    """``options`` with ``data_dir`` made absolute (trials run elsewhere); its files must be there.
+def _check_data_files(
+    source: str, dataset: str, options: dict[str, Any], missing_data: list[MissingDataFileError] | None
+) -> dict[str, Any]:
+    """``options`` with ``data_dir`` made absolute (trials run elsewhere); its files must be there: one
+    error names every missing file, or with ``missing_data`` (a plan without the data) they are listed
+    there and the sweep is read on.
 
     With ``download: true`` missing files are fetched by the pipeline instead, before any trial.
     """
@@ -106,8 +122,11 @@ def _check_data_files(source: str, dataset: str, options: dict[str, Any]) -> dic
         if "data_dir" not in options:
             return options
         options = {**options, "data_dir": str(Path(options["data_dir"]).expanduser().resolve())}
-        if not options.get("download", False):
-            locate_dataset(dataset, options)
+        missing = [] if options.get("download", False) else missing_data_files(dataset, options)
+        if missing and missing_data is None:
+            raise SpecError(source, "dataset.data_dir", describe_missing(missing))
+        if missing_data is not None:
+            missing_data.extend(missing)
     except (MissingDataFileError, MalformedDataFileError) as error:
         raise SpecError(source, "dataset.data_dir", str(error)) from None
     except DataOptionError as error:

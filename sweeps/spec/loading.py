@@ -27,6 +27,7 @@ from bdlsweep.sweeps.spec.models import MAX_SEEDS, EvaluateSpec, SweepFile, Swee
 from bdlsweep.sweeps.spec.stage_parents import parent_problems
 from bdlsweep.sweeps.spec.stages import budget_steps, dependency_order, validate_stage
 from bdlsweep.trainables.data import DATASET_LIKELIHOODS
+from bdlsweep.trainables.data.files import MissingDataFileError
 from bdlsweep.trainables.data.registry import REGISTRY as DATASET_REGISTRY
 from bdlsweep.trainables.data.registry import ood_set_names
 
@@ -132,11 +133,16 @@ def _check_ensemble_file(source: str, path: Path, seeds: list[int]) -> None:
             raise SpecError(source, key, f"{path.name} row {row + 1}: seeds {unknown} are not in seeds")
 
 
-def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> SweepSpec:
+def load_spec(
+    path: str | Path,
+    overrides: list[str] | tuple[str, ...] = (),
+    missing_data: list[MissingDataFileError] | None = None,
+) -> SweepSpec:
     """Read, override and validate a sweep file; raise ``SpecError`` on the first problem, naming the
-    override (not the file) when the key at fault was set on the command line."""
+    override (not the file) when the key at fault was set on the command line. With ``missing_data``
+    (a dry run's plan), missing data files are listed there instead of stopping the read."""
     try:
-        return _load_spec(Path(path), overrides)
+        return _load_spec(Path(path), overrides, missing_data)
     except SpecError as error:
         culprit = blamed_override(error.key, overrides) if error.source == str(path) else None
         if culprit is None:
@@ -144,7 +150,9 @@ def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
         raise SpecError(f"override {shown(culprit)}", error.key, error.problem) from None
 
 
-def _load_spec(path: Path, overrides: list[str] | tuple[str, ...]) -> SweepSpec:
+def _load_spec(
+    path: Path, overrides: list[str] | tuple[str, ...], missing_data: list[MissingDataFileError] | None
+) -> SweepSpec:
     source = str(path)
     raw = apply_overrides(_read_yaml(path), overrides)
     if isinstance(raw.get("seeds"), int) and not isinstance(raw.get("seeds"), bool):
@@ -169,7 +177,7 @@ def _load_spec(path: Path, overrides: list[str] | tuple[str, ...]) -> SweepSpec:
     sources = [
         replace(cell, settings=cell.settings.without(overridden)) for cell in expand_cells(source, raw)
     ]
-    cells = [validate_cell(source, top, cell, len(sources) > 1) for cell in sources]
+    cells = [validate_cell(source, top, cell, len(sources) > 1, missing_data) for cell in sources]
     for cell in cells:
         check_stage_methods(source, top.stages, cell)
     stages = dependency_order(

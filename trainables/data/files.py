@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 
@@ -14,6 +15,7 @@ class MissingDataFileError(FileNotFoundError):
         self.dataset = dataset
         self.relative = relative
         self.data_dir = data_dir
+        self.source = source
         super().__init__(
             f"dataset {dataset}: missing {relative} in data_dir {data_dir} "
             f"(looked for {data_dir / relative}); get it from {source}"
@@ -52,11 +54,45 @@ class DataOptionError(ValueError):
         super().__init__(message)
 
 
+_MISSING_FILES: ContextVar[list[MissingDataFileError] | None] = ContextVar("missing_data_files", default=None)
+
+
+@contextmanager
+def listing_missing_files() -> Iterator[list[MissingDataFileError]]:
+    """Within it, ``data_file`` lists a missing file and goes on instead of raising, so a dataset's
+    locator names every file it lacks (in the yielded list, each once)."""
+    missing: list[MissingDataFileError] = []
+    token = _MISSING_FILES.set(missing)
+    try:
+        yield missing
+    finally:
+        _MISSING_FILES.reset(token)
+
+
 def data_file(data_dir: str | Path, candidates: list[str], dataset: str, source: str) -> Path:
-    """The first of ``candidates`` (relative to ``data_dir``) that exists, else ``MissingDataFileError``."""
+    """The first of ``candidates`` (relative to ``data_dir``) that exists, else ``MissingDataFileError``
+    (inside ``listing_missing_files``: listed, and the first candidate's path returned)."""
     root = Path(data_dir).expanduser()
     for relative in candidates:
         path = root / relative
         if path.exists():
             return path
-    raise MissingDataFileError(dataset, candidates[0], root.resolve(), source)
+    error = MissingDataFileError(dataset, candidates[0], root.resolve(), source)
+    listed = _MISSING_FILES.get()
+    if listed is None:
+        raise error
+    if all((item.dataset, item.relative) != (dataset, candidates[0]) for item in listed):
+        listed.append(error)
+    return root / candidates[0]
+
+
+def describe_missing(missing: list[MissingDataFileError]) -> str:
+    """One line naming every missing file, grouped by the set it belongs to and where to get it (each
+    source says when ``dataset.download=true`` fetches it)."""
+    data_dir = missing[0].data_dir
+    groups: dict[tuple[str, str], list[str]] = {}
+    for error in missing:
+        groups.setdefault((error.dataset, error.source), []).append(error.relative)
+    sets = "; ".join(f"{name}: {', '.join(files)} from {source}" for (name, source), files in groups.items())
+    where = f"data_dir {data_dir} does not exist" if not data_dir.exists() else f"data_dir {data_dir}"
+    return f"{where}: missing {len(missing)} file(s) of {len(groups)} set(s): {sets}"

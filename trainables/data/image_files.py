@@ -29,8 +29,8 @@ CIFAR_FILES = {
 }
 CIFAR_LABEL_KEYS = {"cifar10": "labels", "cifar100": "fine_labels"}
 CIFAR_SOURCES = {
-    "cifar10": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz (or download: true)",
-    "cifar100": "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz (or download: true)",
+    "cifar10": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz (or dataset.download=true)",
+    "cifar100": "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz (or dataset.download=true)",
 }
 CORRUPTED_FOLDERS = {"cifar10": "CIFAR-10-C", "cifar100": "CIFAR-100-C"}
 CORRUPTED_SOURCES = {
@@ -43,10 +43,10 @@ IDX_FILES = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 IDX_SOURCES = {
-    "mnist": "https://ossci-datasets.s3.amazonaws.com/mnist/ (or download: true)",
-    "fashion_mnist": "https://github.com/zalandoresearch/fashion-mnist (or download: true)",
+    "mnist": "https://ossci-datasets.s3.amazonaws.com/mnist/ (or dataset.download=true)",
+    "fashion_mnist": "https://github.com/zalandoresearch/fashion-mnist (or dataset.download=true)",
 }
-SVHN_SOURCE = "http://ufldl.stanford.edu/housenumbers/test_32x32.mat (or download: true)"
+SVHN_SOURCE = "http://ufldl.stanford.edu/housenumbers/test_32x32.mat (or dataset.download=true)"
 IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
@@ -84,7 +84,8 @@ def locate_corrupted(
     files = {name: data_file(data_dir, [f"{folder}/{name}.npy"], f"{kind}_c", source) for name in corruptions}
     paths = {"labels": labels, **files}
     for corruption in files:
-        _mapped_corrupted(paths, corruption)  # headers only: the files stay unread until evaluation
+        if paths[corruption].exists() and labels.exists():  # absent ones are listed while planning
+            _mapped_corrupted(paths, corruption)  # headers only: the files stay unread until evaluation
     return paths
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from bdlsweep.storage.locations import Location
 from bdlsweep.trainables.data.digits import check_digits_sizes, load_digits
+from bdlsweep.trainables.data.files import MissingDataFileError, listing_missing_files
 from bdlsweep.trainables.data.image_datasets import (
     download_image_dataset,
     load_cifar10,
@@ -125,6 +126,14 @@ def locate_dataset(name: str, options: dict[str, Any]) -> None:
     entry = REGISTRY[name]
     if entry.locate is not None:
         entry.locate(complete_options(name, options))
+
+
+def missing_data_files(name: str, options: dict[str, Any]) -> list[MissingDataFileError]:
+    """Every file dataset ``name`` reads with ``options`` that is not in its ``data_dir`` (empty when all
+    are there)."""
+    with listing_missing_files() as missing:
+        locate_dataset(name, options)
+    return missing
 
 
 def download_dataset(name: str, options: dict[str, Any]) -> None:

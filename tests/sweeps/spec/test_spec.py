@@ -124,11 +124,6 @@ BAD = [
     (lambda r: r["model"].update(name="resnet9000"), "model.name", "unknown model 'resnet9000'"),
     (lambda r: r.update(dataset={"name": "cifar10"}), "dataset.data_dir", "required key is missing"),
     (
-        lambda r: r.update(dataset={"name": "cifar10", "data_dir": "/nonexistent"}),
-        "dataset.data_dir",
-        "missing cifar-10-batches-py",
-    ),
-    (
         lambda r: r["evaluate"].update(num_posterior_samples=0),
         "evaluate.num_posterior_samples",
         "greater than 0",
@@ -185,6 +180,29 @@ def test_bad_sweep_file_exits_2_with_one_line(tmp_path, capsys, mutate, key, pro
     assert len(err.splitlines()) == 1
     assert str(path) in err and f": {key}: " in err and problem in err
     assert list(tmp_path.iterdir()) == [path]  # no storage, no MLflow store, nothing half written
+
+
+def test_missing_data_stops_a_run_naming_every_file_and_a_dry_run_plans_without_it(tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "cifar-10-batches-py").mkdir()
+    (data / "cifar-10-batches-py" / "data_batch_3").write_bytes(b"")
+    path = _write(tmp_path, lambda r: r.update(dataset={"name": "cifar10", "data_dir": str(data)}))
+    batches = [f"data_batch_{index}" for index in (1, 2, 4, 5)] + ["test_batch"]
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{path}: dataset.data_dir: data_dir {data}: missing" in err
+    assert all(f"cifar-10-batches-py/{name}" in err for name in batches) and "data_batch_3" not in err
+    assert "cifar-10-python.tar.gz (or dataset.download=true)" in err
+    assert main(["run", str(path), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "stage map (map)" in out and "total: " in out  # the whole plan, then what a run would lack
+    note = next(line for line in out.splitlines() if line.startswith("note: a run from here would stop"))
+    assert note.endswith(err.removeprefix(f"error: {path}: "))
+    assert sorted(entry.name for entry in tmp_path.iterdir()) == ["data", path.name]  # nothing written
+    gone = _write(tmp_path, lambda r: r.update(dataset={"name": "cifar10", "data_dir": str(tmp_path / "no")}))
+    assert main(["run", str(gone)]) == 2
+    assert f"data_dir {tmp_path / 'no'} does not exist: missing" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("mutate", "key", "problem"), NOT_ON_THIS_MACHINE)
