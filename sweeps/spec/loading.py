@@ -155,7 +155,11 @@ def _load_spec(
 ) -> SweepSpec:
     source = str(path)
     raw = apply_overrides(_read_yaml(path), overrides)
-    if isinstance(raw.get("seeds"), int) and not isinstance(raw.get("seeds"), bool):
+    if "seeds" in raw and (isinstance(raw["seeds"], bool) or not isinstance(raw["seeds"], int | list)):
+        raise SpecError(
+            source, "seeds", f"a list of seeds or their count N (seeds 1..N) (got {shown(raw['seeds'])})"
+        )
+    if isinstance(raw.get("seeds"), int):
         count = raw["seeds"]
         if not 1 <= count <= MAX_SEEDS:
             raise SpecError(

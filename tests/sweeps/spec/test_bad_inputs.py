@@ -118,6 +118,7 @@ BAD_OVERRIDES = [
     ("evaluate.ensembles_per_size=1000000000000", "evaluate.ensembles_per_size", "10000"),
     ("evaluate.num_posterior_samples=1000000000000", "evaluate.num_posterior_samples", "100000"),
     ("seeds=1000000000000", "seeds", "1..10000"),
+    ("seeds=three", "seeds", "a list of seeds or their count N (seeds 1..N) (got 'three')"),
     ("stages.swag.epochs=many", "stages.swag.epochs", "valid integer"),
 ]
 

@@ -90,7 +90,7 @@ BAD = [
     ),
     (lambda r: r.update(stage={}), "stage", "did you mean 'stages'"),
     (lambda r: r.update(seeds=[]), "seeds", "at least 1 item"),
-    (lambda r: r.update(seeds="abc"), "seeds", "valid list"),
+    (lambda r: r.update(seeds="abc"), "seeds", "a list of seeds or their count N (seeds 1..N)"),
     (lambda r: r.update(seeds=[1, 1]), "seeds", "distinct"),
     (lambda r: r.update(seeds=0), "seeds", "must be in 1..10000"),
     (lambda r: r.update(name=""), "name", "at least 1 character"),
