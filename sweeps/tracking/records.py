@@ -119,9 +119,13 @@ def create_trial_run(
     trial_id: str,
     config: dict[str, Any],
 ) -> str:
-    """A new run for a trial: its name, the Tuner's tags plus seed and trial id, its config as params."""
+    """A new run for a trial: its name, the Tuner's tags plus seed and trial id, its config as params.
+
+    It starts as ``selected=false`` and ``diverged=false`` (set true when so), so the MLflow UI can
+    filter on either value."""
     flat = flatten(config)
-    run_tags = {**tags, "seed": str(flat.get("seed")), "trial_id": trial_id}
+    run_tags = {**tags, "seed": str(flat.get("seed")), "trial_id": trial_id, "selected": "false"}
+    run_tags[DIVERGED] = "false"
     run = client.create_run(experiment_id, run_name=run_name(tags["stage"], config, searched), tags=run_tags)
     params = [Param(key, str(value)) for key, value in flat.items()]
     for start in range(0, len(params), MAX_BATCH):

@@ -133,6 +133,9 @@ def _check_divergence(storage, runs) -> None:
     assert (chosen.loc[chosen["label"] == "map", "config/optimizer"].map(lambda o: o["lr"]) == 0.05).all()
     flagged = {run.data.tags["trial_id"] for run in runs if run.data.tags.get("diverged") == "true"}
     assert flagged == set(diverged["trial_id"])
+    map_runs = [run for run in runs if run.data.tags.get("stage") == "map"]
+    kept = {run.data.tags["trial_id"] for run in map_runs if run.data.tags.get("diverged") == "false"}
+    assert kept == set(trials["trial_id"]) - flagged and kept
     assert {run.info.status for run in runs if run.data.tags.get("trial_id") in flagged} == {"FAILED"}
 
 
@@ -159,6 +162,11 @@ def _check_synced(storage, client, runs) -> None:
     for label, group in chosen.groupby("label"):
         tagged = {run.data.tags["trial_id"] for run in runs if run.data.tags.get(f"selected_as.{label}")}
         assert tagged == set(group["trial_id"])
+    trial_runs = [run for run in runs if run.data.tags.get("stage") in ("map", "swag")]
+    selected = {run.data.tags["trial_id"] for run in trial_runs if run.data.tags["selected"] == "true"}
+    assert selected == set(chosen["trial_id"])
+    others = [run for run in trial_runs if run.data.tags["trial_id"] not in selected]
+    assert others and all(run.data.tags["selected"] == "false" for run in others)
     assert len([run for run in runs if run.data.tags.get("stage") == "evaluate"]) == 1
 
 

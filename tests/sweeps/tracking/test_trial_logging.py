@@ -64,6 +64,7 @@ def test_gathered_results_are_logged_every_batch_interval_and_when_the_trial_end
     assert [(m.step, m.value) for m in history] == [(s, -1.0 / s) for s in (1, 2, 3, 4)]
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED" and run.data.tags["node_id"] == "n"
+    assert (run.data.tags["selected"], run.data.tags["diverged"]) == ("false", "false")  # UI filters
 
 
 def test_a_trial_with_more_metrics_than_one_batch_holds_is_logged_in_several(tmp_path):
