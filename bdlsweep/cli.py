@@ -450,6 +450,22 @@ def _stop_group(process) -> None:
     process.wait()
 
 
+def _wait_until_serving(server, port: int, poll_s: float = 0.5) -> bool:
+    """Wait until the UI at ``port`` answers its health check (MLflow takes tens of seconds to start on
+    a loaded machine); False if the server process ended first."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    while server.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                return True
+        except (urllib.error.URLError, OSError):
+            time.sleep(poll_s)
+    return False
+
+
 def ui_command(sweep_dir: str, port: int) -> int:
     """Serve ``mlflow ui`` on 127.0.0.1 for the sweep's tracking store until Ctrl+C (a tracking server
     is its own UI: its address is printed)."""
@@ -462,7 +478,7 @@ def ui_command(sweep_dir: str, port: int) -> int:
     if tracking_uri.startswith(("http://", "https://")):
         print(f"the sweep records to a tracking server: open {tracking_uri}")
         return 0
-    print(f"MLflow UI for {tracking_uri} on http://127.0.0.1:{port} (Ctrl+C stops it)", flush=True)
+    print(f"starting the MLflow UI for {tracking_uri} ...", flush=True)
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking_uri, "--workers", "1"]
     # One worker serves one researcher's browser; MLflow's job runner (three processes for its GenAI
     # jobs) has nothing to run here. Its own process group: stopping this command stops the server too.
@@ -472,6 +488,8 @@ def ui_command(sweep_dir: str, port: int) -> int:
     )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
+        if _wait_until_serving(server, port):
+            print(f"MLflow UI serving on http://127.0.0.1:{port} (Ctrl+C stops it)", flush=True)
         return server.wait()
     except KeyboardInterrupt:
         return 0

@@ -281,6 +281,15 @@ def test_ui_serves_the_sweeps_tracking_store_on_localhost(tmp_path):
         )
     try:
         wait_until_answering(f"http://127.0.0.1:{port}/health", server, log)
+        deadline = time.monotonic() + 30
+        while "serving" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        lines = log.read_text().splitlines()
+        said = [line for line in lines if line.startswith(("starting the MLflow UI", "MLflow UI serving"))]
+        assert said == [
+            f"starting the MLflow UI for sqlite:///{tmp_path}/mlflow.db ...",
+            f"MLflow UI serving on http://127.0.0.1:{port} (Ctrl+C stops it)",
+        ]
         url = f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/get-by-name?experiment_name=fake"
         with urllib.request.urlopen(url, timeout=10) as answer:
             assert json_module.load(answer)["experiment"]["name"] == "fake"
