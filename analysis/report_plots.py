@@ -37,17 +37,33 @@ def _panels(metrics: tuple[str, ...]) -> tuple[Figure, np.ndarray]:
     return figure, figure.subplots(1, len(metrics), squeeze=False)[0]
 
 
-def _lines(figure: Figure, axes: np.ndarray, frame: pd.DataFrame, x: str, prefix: str, metrics, xlabel: str):
-    """Mean ± standard error of ``<prefix><metric>`` over ``x``, one line per method, one panel per metric."""
+def method_colors(ensembles: pd.DataFrame) -> dict[str, str]:
+    """One colour per method of the sweep, in the order its results list them, so a method keeps its
+    colour in every plot (including plots that show only some methods)."""
+    return {method: f"C{index % 10}" for index, method in enumerate(ensembles["method"].unique())}
+
+
+def _lines(
+    figure: Figure,
+    axes: np.ndarray,
+    frame: pd.DataFrame,
+    x: str,
+    prefix: str,
+    metrics,
+    xlabel: str,
+    colors: dict[str, str],
+):
+    """Mean ± standard error of ``<prefix><metric>`` over ``x``, one line per method (in its colour), one
+    panel per metric; the legend outside the panels, right of the last."""
     for axis, metric in zip(axes, metrics, strict=True):
         column = f"{prefix}{metric}"
         for method, rows in frame.groupby("method", sort=False):
             stats = rows.groupby(x)[column].agg(["mean", "sem"]).fillna({"sem": 0.0})
             axis.errorbar(stats.index, stats["mean"], yerr=stats["sem"], marker="o", ms=3, capsize=2,
-                          label=display_name(method))  # fmt: skip
+                          color=colors[method], label=display_name(method))  # fmt: skip
         axis.set_xlabel(xlabel)
         axis.set_ylabel(METRICS.get(metric, (metric,))[0])
-    axes[0].legend(fontsize="small")
+    axes[-1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     return png_bytes(figure)
 
 
@@ -57,7 +73,8 @@ def plot_metric_vs_size(ensembles: pd.DataFrame) -> bytes:
     figure, axes = _panels(metrics)
     for axis in axes:
         axis.set_xticks(sorted(ensembles["K"].unique()))
-    return _lines(figure, axes, final_test_rows(ensembles), "K", "test_", metrics, "ensemble size K")
+    rows = final_test_rows(ensembles)
+    return _lines(figure, axes, rows, "K", "test_", metrics, "ensemble size K", method_colors(ensembles))
 
 
 def plot_metric_vs_samples(ensembles: pd.DataFrame) -> bytes | None:
@@ -71,7 +88,8 @@ def plot_metric_vs_samples(ensembles: pd.DataFrame) -> bytes | None:
     figure, axes = _panels(metrics)
     for axis in axes:
         axis.set_xscale("log")
-    return _lines(figure, axes, test, "num_samples", "test_", metrics, "posterior samples (K = 1)")
+    colors = method_colors(ensembles)
+    return _lines(figure, axes, test, "num_samples", "test_", metrics, "posterior samples (K = 1)", colors)
 
 
 def plot_metric_vs_severity(ensembles: pd.DataFrame) -> bytes | None:
@@ -85,7 +103,8 @@ def plot_metric_vs_severity(ensembles: pd.DataFrame) -> bytes | None:
     shift = shift[shift["num_samples"] == largest]
     metrics = tuple(m for m in report_metrics(ensembles) if f"shift_{m}" in shift.columns)
     figure, axes = _panels(metrics)
-    return _lines(figure, axes, shift, "severity", "shift_", metrics, "shift severity (K = 1)")
+    colors = method_colors(ensembles)
+    return _lines(figure, axes, shift, "severity", "shift_", metrics, "shift severity (K = 1)", colors)
 
 
 def plot_tuning_curve(trials: pd.DataFrame, column: str, label: str, metric: str = "val_elpd") -> bytes:
