@@ -88,11 +88,22 @@ def test_paper_settings_are_the_papers(data_dir):
     assert wide.stages["llla"].settings.hessian == "diag" and wide.stages["swag"].settings.rank == 25
 
 
-def test_missing_data_is_a_one_line_error_with_exit_2(tmp_path, capsys):
-    code = main(["run", str(SWEEPS / "cifar10_wrn16_4.yaml"), f"data_dir={tmp_path}", "--dry-run"])
+def test_missing_data_stops_a_run_in_one_line_naming_every_set_and_a_dry_run_plans_anyway(tmp_path, capsys):
+    paper = str(SWEEPS / "cifar10_wrn16_4.yaml")
+    code = main(["run", paper, f"data_dir={tmp_path}", f"storage={tmp_path / 's'}"])
     err = capsys.readouterr().err.strip()
-    assert code == 2 and len(err.splitlines()) == 1
-    assert "dataset.data_dir" in err and "cifar-10-batches-py" in err and "cs.toronto.edu" in err
+    assert code == 2 and len(err.splitlines()) == 1 and "dataset.data_dir" in err
+    sets = (
+        "cifar-10-batches-py/data_batch_1",
+        "CIFAR-10-C/labels.npy",
+        "test_32x32.mat",
+        "cifar-100-python/test",
+    )
+    assert all(name in err for name in sets) and "cs.toronto.edu" in err and "dataset.download=true" in err
+    assert main(["run", paper, f"data_dir={tmp_path}", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "total: 1740 trials in 4 stages" in out  # the paper's plan, from the sweep file alone
+    assert "note: a run from here would stop: dataset.data_dir: " in out and all(name in out for name in sets)
     code = main(["run", str(SWEEPS / "quickstart.yaml"), f"data_dir={tmp_path}", "--dry-run"])
     assert code == 2 and "reads no files" in capsys.readouterr().err
 
