@@ -99,10 +99,10 @@ def measure(seeds: int = 4, samples: int = 40, sizes: tuple[int, ...] = (1, 2, 3
     cpu = torch.device("cpu")
     with tempfile.TemporaryDirectory() as folder:
         checkpoints = _members(Path(folder), seeds)
-        member_passes = per_member(checkpoints, plan, settings)[1]
+        member_passes = per_member(checkpoints, plan, settings)[1]  # each count is its way's warm-up
+        member_s, _ = timed(lambda: per_member(checkpoints, plan, settings), cpu, repeats, warm_up=False)
         ensemble_passes = per_ensemble(checkpoints, plan, settings)[1]
-        member_s, _ = timed(lambda: per_member(checkpoints, plan, settings), cpu, repeats)
-        ensemble_s, _ = timed(lambda: per_ensemble(checkpoints, plan, settings), cpu, repeats)
+        ensemble_s, _ = timed(lambda: per_ensemble(checkpoints, plan, settings), cpu, repeats, warm_up=False)
     return {
         "ensembles": len(plan),
         "per_member_s": member_s,

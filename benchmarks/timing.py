@@ -9,9 +9,13 @@ from collections.abc import Callable
 import torch
 
 
-def timed(function: Callable[[], object], device: torch.device, repeats: int) -> tuple[float, int]:
-    """Median seconds of ``function`` over ``repeats`` runs after one warm-up, and peak CUDA bytes."""
-    function()
+def timed(
+    function: Callable[[], object], device: torch.device, repeats: int, warm_up: bool = True
+) -> tuple[float, int]:
+    """Median seconds of ``function`` over ``repeats`` runs after one warm-up (``warm_up=False``: the
+    caller has just run it), and peak CUDA bytes."""
+    if warm_up:
+        function()
     times = []
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)

@@ -25,7 +25,7 @@ def _cell_settings(cell: Cell) -> str:
 
 def describe_dry_run(spec: SweepSpec, plan: pd.DataFrame) -> list[str]:
     """One line per part of the sweep: data, each stage's trials and resources, the evaluation of the
-    ensemble ``plan`` and its cost in map tasks and forward passes."""
+    ensemble ``plan`` and its cost in member tasks and forward passes."""
     options = ", ".join(f"{key}={value}" for key, value in spec.dataset_options.items())
     lines = [f"sweep {spec.name} ({spec.source}): storage {spec.storage}, MLflow {spec.tracking_uri}"]
     if spec.cells:
@@ -69,7 +69,7 @@ def describe_dry_run(spec: SweepSpec, plan: pd.DataFrame) -> list[str]:
         f"evaluate: {', '.join(evaluate.methods)}; {len(plan)} ensembles{per_cell} "
         f"(K in {evaluate.ensemble_sizes}), "
         f"{evaluate.num_posterior_samples} posterior samples, splits {', '.join(evaluate.splits)}; "
-        f"a map task per member, each {_resources(evaluate.resources)}"
+        f"one task per member, each {_resources(evaluate.resources)}"
     )
     if spec.ensemble_file is None:
         shortfalls = plan_shortfalls(spec.seeds, evaluate.ensemble_sizes, evaluate.ensembles_per_size)

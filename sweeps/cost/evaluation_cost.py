@@ -19,10 +19,11 @@ from bdlsweep.trainables.registry import posterior_class
 
 @dataclass(frozen=True)
 class MethodCost:
-    """One evaluated selection's map tasks and sampled forward passes per evaluation set."""
+    """One evaluated selection's member tasks (a Ray task predicts one member) and sampled forward
+    passes per evaluation set."""
 
     label: str
-    map_tasks: int
+    member_tasks: int
     passes_per_member: int
     passes_per_ensemble: int
 
@@ -46,19 +47,19 @@ def method_costs(spec: SweepSpec, plan: pd.DataFrame) -> list[MethodCost]:
 
 
 def describe_costs(costs: list[MethodCost]) -> list[str]:
-    """Lines for the dry run: per method and in total, map tasks and sampled forward passes per
+    """Lines for the dry run: per method and in total, member tasks and sampled forward passes per
     evaluation set, now (each member once) and as each ensemble re-predicting its members would."""
     lines = []
     for cost in costs:
         lines.append(
-            f"  {cost.label}: {cost.map_tasks} map tasks; sampled forward passes per set "
+            f"  {cost.label}: {cost.member_tasks} member tasks; sampled forward passes per set "
             f"{cost.passes_per_member} (per ensemble: {cost.passes_per_ensemble})"
         )
     member = sum(cost.passes_per_member for cost in costs)
     ensemble = sum(cost.passes_per_ensemble for cost in costs)
     ratio = f"{ensemble / member:.1f}× fewer" if member else "none"
     lines.append(
-        f"  total: {sum(cost.map_tasks for cost in costs)} map tasks; sampled forward passes per set "
+        f"  total: {sum(cost.member_tasks for cost in costs)} member tasks; sampled forward passes per set "
         f"{member} (per ensemble: {ensemble}; {ratio})"
     )
     return lines

@@ -69,10 +69,10 @@ def test_the_papers_cifar10_plan_predicts_each_member_once(data_dir, capsys):
     out = capsys.readouterr().out
     # 150 ensembles of 30 members: 1,140 member passes per set for the deep ensembles before, 30 now;
     # 200 samples per ensemble before, 200 per member now
-    assert "  map: 30 map tasks; sampled forward passes per set 30 (per ensemble: 1140)" in out
-    assert "  swag: 30 map tasks; sampled forward passes per set 6000 (per ensemble: 30000)" in out
+    assert "  map: 30 member tasks; sampled forward passes per set 30 (per ensemble: 1140)" in out
+    assert "  swag: 30 member tasks; sampled forward passes per set 6000 (per ensemble: 30000)" in out
     assert (
-        "  total: 150 map tasks; sampled forward passes per set 18060 (per ensemble: 92280; 5.1× fewer)"
+        "  total: 150 member tasks; sampled forward passes per set 18060 (per ensemble: 92280; 5.1× fewer)"
         in out
     )
 

@@ -35,7 +35,7 @@ MUTATIONS = {
     "unknown key": "<unknown>",
 }
 KINDS = list(MUTATIONS)
-PER_NODE = 3  # mutations tried at each node, rotating, so every kind meets every file many times
+PER_NODE = 2  # mutations tried at each node, rotating, so every kind meets every file many times
 
 
 @pytest.fixture(scope="module")
