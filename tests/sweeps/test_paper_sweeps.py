@@ -1,5 +1,6 @@
 """The papers' sweep files validate and dry-run on data in the public formats, and run end to end."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,19 @@ def test_missing_data_stops_a_run_in_one_line_naming_every_set_and_a_dry_run_pla
     assert "note: a run from here would stop: dataset.data_dir: " in out and all(name in out for name in sets)
     code = main(["run", str(SWEEPS / "quickstart.yaml"), f"data_dir={tmp_path}", "--dry-run"])
     assert code == 2 and "reads no files" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("sweep", sorted(SWEEPS.glob("*.yaml")), ids=lambda path: path.stem)
+def test_every_sweep_file_plans_without_its_data(sweep, tmp_path, capsys):
+    """A dry run of a sweep file that reads data files prints its whole plan from an empty data_dir and
+    lists what a run would lack; one that reads none says data_dir is not its option."""
+    code = main(["run", str(sweep), f"data_dir={tmp_path}", "--dry-run"])
+    out, err = capsys.readouterr()
+    if code == 2:
+        assert "reads no files" in err and len(err.strip().splitlines()) == 1
+        return
+    assert code == 0 and re.search(r"^total: \d+ trials in \d+ stages", out, re.MULTILINE)
+    assert "note: a run from here would stop: dataset.data_dir: " in out
 
 
 def test_gpu_request_on_a_cpu_cluster_is_refused_before_training(data_dir, tmp_path, ray_session):
