@@ -109,7 +109,10 @@ def build_report(sweep_dir: str | Path | Location) -> Report:
         for suffix, text in (("md", tables.to_markdown(groups)), ("csv", tables.to_csv(groups))):
             location = ReportFiles(folder).metric_groups(suffix).write_text(text)
             files[location.name] = location
-        more_tables.append((METRIC_GROUPS_HEADING, tables.to_html(groups)))
+        more_tables += [  # one table per group, so that each fits the page's width
+            (f"{METRIC_GROUPS_HEADING}: {group}", tables.to_html(groups.loc[:, [group]]))
+            for group in groups.columns.unique(level=0)
+        ]
     candidates = [
         ("metric_vs_K", "Test metrics over the ensemble size K: mean ± s.e. over the ensembles of "
          "each K, each at its largest number of samples (as in the table)", plot_metric_vs_size(ensembles)),

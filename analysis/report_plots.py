@@ -8,6 +8,7 @@ import io
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
 
 from bdlsweep.analysis.tables import (
     CLASSIFICATION_COLUMNS,
@@ -18,6 +19,7 @@ from bdlsweep.analysis.tables import (
 from bdlsweep.trainables.registry import display_name
 
 PANEL_SIZE = (3.4, 2.8)
+MAX_SAMPLE_TICKS = 8  # sample counts a log axis labels one by one before it falls back to 1-2-5 ticks
 
 
 def png_bytes(figure: Figure) -> bytes:
@@ -86,8 +88,14 @@ def plot_metric_vs_samples(ensembles: pd.DataFrame) -> bytes | None:
         return None
     metrics = report_metrics(ensembles)
     figure, axes = _panels(metrics)
-    for axis in axes:
+    counts = sorted(test["num_samples"].unique())
+    for axis in axes:  # ticks at the sample counts (or at 1, 2, 5 × 10^k for many), plain, none between
         axis.set_xscale("log")
+        axis.xaxis.set_major_locator(
+            FixedLocator(counts) if len(counts) <= MAX_SAMPLE_TICKS else LogLocator(subs=(1.0, 2.0, 5.0))
+        )
+        axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        axis.xaxis.set_minor_formatter(NullFormatter())
     colors = method_colors(ensembles)
     return _lines(figure, axes, test, "num_samples", "test_", metrics, "posterior samples (K = 1)", colors)
 

@@ -1,9 +1,11 @@
 """``bdlsweep report``: tables, PNG plots and one self-contained HTML page from a sweep's stored results."""
 
 import base64
+import html
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -153,21 +155,18 @@ def test_the_report_holds_the_table_and_every_plot_embedded_in_one_html_page(tmp
     csv = pd.read_csv(io.StringIO((tmp_path / "report" / "table.csv").read_text()))
     assert csv[f"{group} acc mean"].iloc[3] == pytest.approx(mean)
 
-    header, *body = page.tables[1]  # the metric groups, as TorchUncertainty's tutorial prints them
-    assert header == [
-        "K",
-        "Method",
-        "Classification Acc",
-        "Calibration ECE",
-        "OOD AUROC",
-        "Complexity Params",
-        "Complexity FLOPs",
+    groups = page.tables[1:]  # the metric groups, as TorchUncertainty's tutorial prints them, a table each
+    assert [header[2:] for header, *_ in groups] == [
+        ["Classification Acc"],
+        ["Calibration ECE"],
+        ["OOD AUROC"],
+        ["Complexity Params", "Complexity FLOPs"],
     ]
-    assert [row[:2] for row in body] == ORDER
+    assert all([row[:2] for row in body] == ORDER for _, *body in groups)
     ood = frame[(frame["split"] == "ood") & (frame["method"] == "swag") & (frame["K"] == 2)]
     assert ood["ood_set"].nunique() == 2
-    assert body[3][4] == f"{ood['ood_auroc'].mean():.3f}"  # mean over OOD sets, then over ensembles
-    assert body[3][5:] == ["40.00 K", "24.00 G"]  # 2 members; 8 samples at 1.5 G per member and sample
+    assert groups[2][4][2] == f"{ood['ood_auroc'].mean():.3f}"  # mean over OOD sets, then over ensembles
+    assert groups[3][4][2:] == ["40.00 K", "24.00 G"]  # 2 members; 8 samples at 1.5 G per member and sample
     groups_file = (tmp_path / "report" / "metric_groups.md").read_text()
     assert groups_file.startswith("| K | Method | Classification Acc")
 
@@ -257,6 +256,37 @@ def test_report_html_renders_in_headless_chromium(tmp_path):
     )  # fmt: skip
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
     assert pixels.std() > 10 and (pixels < 128).mean() > 0.005  # text, table and plots, not a blank page
+
+
+LAYOUT_PROBE = """<script>window.addEventListener("load", () => {
+  const width = window.innerWidth;
+  const wide = [...document.querySelectorAll("table, figure, img, p, li, h1, h2")]
+    .filter(e => e.getBoundingClientRect().right > width + 1 || e.scrollWidth > e.clientWidth + 1)
+    .map(e => e.tagName + ": " + e.textContent.slice(0, 40));
+  document.body.dataset.layout = JSON.stringify({width, page: document.documentElement.scrollWidth, wide});
+});</script>"""
+
+
+@pytest.mark.skipif(
+    shutil.which("chromium") is None and not os.environ.get("CI"),
+    reason="Debian's chromium package is not installed (.ci/run installs it, and CI fails without it)",
+)
+@pytest.mark.parametrize("width", [1000, 600])
+def test_report_html_fits_a_narrow_window_without_scrolling_sideways(tmp_path, width):
+    """In a browser window of ``width`` pixels the page does not scroll sideways, and no table, figure
+    or paragraph is wider than the page or scrolls inside itself (wide metric groups are split)."""
+    _fake_sweep(tmp_path)
+    page = build_report(tmp_path).files["report.html"].path
+    probe = page.with_name("layout_probe.html")
+    probe.write_text(page.read_text().replace("</body>", LAYOUT_PROBE + "</body>"))
+    dom = subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", f"--window-size={width},1600",
+         "--dump-dom", probe.as_uri()],
+        check=True, capture_output=True, text=True, timeout=120,
+    ).stdout  # fmt: skip
+    layout = json.loads(html.unescape(re.search(r'data-layout="([^"]*)"', dom).group(1)))
+    assert layout["width"] == width and layout["page"] <= width and layout["wide"] == []
+    assert dom.count("<table>") >= 3  # the main table and the metric groups, one table per group
 
 
 @pytest.mark.slow  # starts a server process / runs the benchmark script: 25-35 s
