@@ -6,6 +6,7 @@ import re
 import mlflow
 import pandas as pd
 import pytest
+from doc_examples import run_after_quickstart
 from repo_paths import ROOT
 
 from bdlsweep.analysis import results, tables
@@ -43,7 +44,7 @@ def _runs(spec):
 
 
 @pytest.mark.slow
-def test_tiny_sweep_end_to_end_and_resume(tmp_path, ray_session, capsys, caplog):
+def test_tiny_sweep_end_to_end_and_resume(tmp_path, ray_session, capsys, caplog, monkeypatch):
     spec = load_spec(QUICKSTART, [*TINY, f"storage={tmp_path / 'sweep'}"])
     caplog.set_level(logging.INFO, logger="bdlsweep.progress")
     outcome = run_sweep(spec)
@@ -165,3 +166,7 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path, ray_session, capsys, caplog)
     run_sweep(spec)
     assert len(_runs(spec)[lambda r: r["tags.stage"] == "llla"]) == 6
     assert (spec.storage / "selections" / "llla.json").is_file()
+
+    monkeypatch.chdir(ROOT)  # the docs' paths (sweeps/...) are relative to the repository
+    ran = run_after_quickstart(spec.storage.path)  # the docs' snippets that read a finished sweep
+    assert {"docs/analysis.md", "docs/tracking.md"} <= {name.split(":")[0] for name in ran}
