@@ -11,8 +11,10 @@ from mkdocs.structure.files import File, Files
 
 from bdlsweep.search_spaces import registry as search_registry
 from bdlsweep.search_spaces.ranges import Range
-from bdlsweep.sweeps.spec.key_reference import markdown_table, model_keys, sweep_file_keys
+from bdlsweep.sweeps.spec.key_reference import markdown_table, model_keys, option_keys, sweep_file_keys
+from bdlsweep.trainables.data.registry import DATASETS, dataset_options
 from bdlsweep.trainables.method import Method
+from bdlsweep.trainables.models.registry import MODELS, model_options
 from bdlsweep.trainables.registry import METHODS
 
 SECTION_TITLES = {"": "The top level and its sections", "stages.<name>.": "Keys every stage has"}
@@ -32,7 +34,7 @@ def sweep_file_page() -> str:
         "",
         "Generated from the pydantic models that validate a sweep file. A stage's other keys are its "
         "method's settings: see each [method's page](../methods/index.md). Dataset and model options are "
-        "on the [data](../data.md) and [models](../models.md) pages.",
+        "listed in [dataset and model options](dataset-and-model-options.md).",
     ]
     for prefix, rows in sweep_file_keys().items():
         parts += ["", f"## {SECTION_TITLES[prefix]}", "", markdown_table(rows)]
@@ -105,11 +107,39 @@ def search_spaces_page() -> str:
     return "\n".join(parts) + "\n"
 
 
+def _options_table(rows) -> str:
+    """Options as a Markdown table: key, type, default and allowed values (the data and models pages
+    say what each does)."""
+    lines = ["| key | type | default | allowed |", "|---|---|---|---|"]
+    lines += [f"| `{row.key}` | {row.type} | `{row.default}` | {row.allowed} |" for row in rows]
+    return "\n".join(lines)
+
+
+def options_page() -> str:
+    """``reference/dataset-and-model-options.md``: every option each dataset and model takes."""
+    parts = [
+        "# Dataset and model options",
+        "",
+        "Generated from the signatures of the dataset loaders and model constructors, which is what a "
+        "sweep file's `dataset:` and `model:` sections are checked against. What each option does is on "
+        "the [data](../data.md) and [models](../models.md) pages.",
+        "",
+        "## Datasets",
+    ]
+    for name in DATASETS:
+        parts += ["", f"### `{name}`", "", _options_table(option_keys(dataset_options(name), "dataset."))]
+    parts += ["", "## Models"]
+    for name in MODELS:
+        parts += ["", f"### `{name}`", "", _options_table(option_keys(model_options(name), "model."))]
+    return "\n".join(parts) + "\n"
+
+
 def generated_pages() -> dict[str, str]:
     """Every generated page by its path under ``docs/``."""
     pages = {
         "reference/sweep-file-keys.md": sweep_file_page(),
         "reference/search-spaces.md": search_spaces_page(),
+        "reference/dataset-and-model-options.md": options_page(),
         "methods/index.md": methods_index(),
     }
     pages.update({f"methods/{method.name}.md": method_page(method) for method in METHODS.values()})

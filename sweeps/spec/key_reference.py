@@ -3,10 +3,11 @@ models that validate it, so the documentation's reference pages cannot drift fro
 
 from __future__ import annotations
 
+import inspect
 import json
 import types
 from dataclasses import dataclass
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import annotated_types
 from pydantic import BaseModel
@@ -57,9 +58,11 @@ def type_name(annotation: Any) -> str:
         return "any"
     if origin is Literal:
         return "choice"
+    if origin is Annotated:
+        return type_name(args[0])
     if origin in (Union, types.UnionType):
         return " or ".join(dict.fromkeys(type_name(arg) for arg in args))
-    if origin is list:
+    if origin in (list, tuple):
         return f"list of {type_name(args[0])}" if args else "list"
     if origin is dict or annotation is dict:
         return "mapping"
@@ -88,14 +91,28 @@ def _short(value: Any) -> str:
     return json.dumps(value, default=str)
 
 
+def _listed(choices: list[Any]) -> str:
+    return ", ".join("null" if choice is None else str(choice) for choice in choices)
+
+
 def allowed_values(field: FieldInfo) -> str:
-    """The field's choices and bounds, e.g. ``one of sgd, adam`` or ``> 0, < 1``."""
-    choices = _choices(field.annotation)
+    """The field's choices and bounds, e.g. ``one of sgd, adam``, ``each one of a, b`` or ``> 0, < 1``."""
+    annotation = field.annotation
+    choices = _choices(annotation)
     if choices:
-        return "one of " + ", ".join("null" if choice is None else str(choice) for choice in choices)
+        return "one of " + _listed(choices)
+    if get_origin(annotation) in (list, tuple) and get_args(annotation) and _choices(get_args(annotation)[0]):
+        return "each one of " + _listed(_choices(get_args(annotation)[0]))
+    nested = [  # the bounds of an ``Annotated`` inside ``X | None``
+        rule
+        for arg in get_args(annotation)
+        if get_origin(arg) is Annotated
+        for constraint in arg.__metadata__
+        for rule in getattr(constraint, "metadata", [constraint])
+    ]
     bounds = [
         text.format(getattr(rule, attribute))
-        for rule in field.metadata
+        for rule in [*field.metadata, *nested]
         for kind, attribute, text in _BOUNDS
         if isinstance(rule, kind)
     ]
@@ -130,6 +147,21 @@ def model_keys(model: type[BaseModel], prefix: str = "", defaults: BaseModel | N
         nested = _nested_model(field.annotation)
         if nested is not None:
             rows += model_keys(nested, f"{key}.", default if isinstance(default, BaseModel) else None)
+    return rows
+
+
+def option_keys(parameters: dict[str, inspect.Parameter], prefix: str) -> list[KeyDoc]:
+    """Every option of a loader or model constructor (its keyword arguments) under ``prefix``: type,
+    default and allowed values read from the annotation, as pydantic checks them."""
+    rows = []
+    for name, parameter in parameters.items():
+        required = parameter.default is inspect.Parameter.empty
+        field = FieldInfo.from_annotated_attribute(
+            parameter.annotation, PydanticUndefined if required else parameter.default
+        )
+        default = "required" if required else _short(default_of(field))
+        key = f"{prefix}{name}"
+        rows.append(KeyDoc(key, type_name(field.annotation), default, allowed_values(field), ""))
     return rows
 
 

@@ -66,3 +66,27 @@ def test_the_docs_get_a_page_for_every_registered_method():
         assert f"]({name}.md)" in generated["methods/index.md"]
     keys_page = generated["reference/sweep-file-keys.md"]
     assert "| `evaluate.num_posterior_samples` | int | `100` | > 0, ≤ 100000 |" in keys_page
+
+
+def test_dataset_and_model_options_come_from_the_loaders_and_constructors():
+    from bdlsweep.sweeps.spec.key_reference import option_keys
+    from bdlsweep.trainables.data.registry import DATASETS, dataset_options
+    from bdlsweep.trainables.models.registry import MODELS, model_options
+
+    uci = {row.key: row for row in option_keys(dataset_options("uci"), "dataset.")}
+    assert uci["dataset.data_dir"].default == "required" and uci["dataset.split"].default == "0"
+    assert uci["dataset.dataset"].allowed.startswith("one of boston, concrete, energy")
+    digits = {row.key: row for row in option_keys(dataset_options("digits"), "dataset.")}
+    assert (digits["dataset.image_size"].type, digits["dataset.image_size"].allowed) == ("int or null", "≥ 8")
+    cifar = {row.key: row for row in option_keys(dataset_options("cifar10"), "dataset.")}
+    ood = cifar["dataset.ood"]
+    assert ood.type == "list of choice" and ood.allowed.startswith("each one of svhn")
+    wrn = {row.key: row for row in option_keys(model_options("wide_resnet"), "model.")}
+    assert (wrn["model.depth"].default, wrn["model.depth"].allowed) == ("16", "> 0")
+
+    spec = importlib.util.spec_from_file_location("reference_pages", DOCS / "hooks" / "reference_pages.py")
+    pages = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pages)
+    page = pages.generated_pages()["reference/dataset-and-model-options.md"]
+    assert all(f"### `{name}`" in page for name in [*DATASETS, *MODELS])
+    assert "| `model.norm` | choice | `frn` | one of frn, batch |" in page
