@@ -70,7 +70,8 @@ class Method:
     with ``parent_settings`` (the setting's key and the problem), or None when it can: checked when the
     sweep file is read. ``display_name`` is its row name in tables and plots, ``ensemble_name`` its
     ensembles' (K > 1) where they have their own (MAP's are deep ensembles), and ``hint`` what to change
-    when its selection is worse on validation than the model it starts from.
+    when its selection is worse on validation than the model it starts from. ``paper`` names the
+    papers the method comes from (authors, year, title, venue), for its documentation page.
     """
 
     name: str
@@ -93,3 +94,4 @@ class Method:
     parent_problem: Callable[[Any, Any], tuple[str, str] | None] | None = None
     ensemble_name: str | None = None
     hint: str = "check its grid"
+    paper: str = ""

@@ -47,6 +47,7 @@ def method_page(method: Method) -> str:
     module = importlib.import_module(inspect.getmodule(method.trainable).__name__)
     parents = ", ".join(f"`{parent}`" for parent in method.parents) or "nothing (trains from scratch)"
     facts = [
+        f"- Paper: {method.paper}.",
         f"- Name in a sweep file: `method: {method.name}`; rows of the tables: {method.display_name}.",
         f"- Starts from: {parents}{' (optional)' if method.parent_optional else ''}.",
         f"- Data: {', '.join(method.likelihoods)}.",
@@ -61,6 +62,10 @@ def method_page(method: Method) -> str:
     if default_space:
         ranges = ", ".join(f"`{key}` ~ {_value(value)}" for key, value in default_space.items())
         facts.append(f"- `search: optuna` searches {ranges}.")
+    facts.append(
+        "- Grids: any setting can be searched; the named grids the shipped sweeps use are on the "
+        "[search spaces](../reference/search-spaces.md) page."
+    )
     return (
         "\n".join(
             [

@@ -213,4 +213,8 @@ METHOD = Method(
     passes=TrainingPasses(
         leapfrog_passes, rule="one full-batch gradient per leapfrog step, at the initial step size"
     ),
+    paper=(
+        'Izmailov, Vikram, Hoffman & Wilson (2021), "What Are Bayesian Neural Network Posteriors Really '
+        'Like?", ICML'
+    ),
 )

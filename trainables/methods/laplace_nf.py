@@ -312,4 +312,8 @@ METHOD = Method(
     ),
     parents=("llla",),
     tiny={"num_transforms": 1, "epochs": 2, "val_samples": 3},
+    paper=(
+        'Jordahn, Jensen, Schmidt & Andersen (2025), "On Local Posterior Structure in Deep Ensembles", '
+        "AISTATS"
+    ),
 )

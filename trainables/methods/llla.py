@@ -185,4 +185,9 @@ METHOD = Method(
     # a 2-epoch MAP is far from a minimum: its exact Gaussian-NLL Hessian needs a prior precision of ~10
     tiny={"hessian": "full", "val_samples": 3, "prior_precision": 10.0},
     probe={},
+    paper=(
+        'Daxberger, Kristiadi, Immer, Eschenhagen, Bauer & Hennig (2021), "Laplace Redux: Effortless '
+        'Bayesian Deep Learning", NeurIPS (laplace-torch); as used by Jordahn, Jensen, Schmidt & Andersen'
+        ' (2025), "On Local Posterior Structure in Deep Ensembles", AISTATS'
+    ),
 )

@@ -36,4 +36,8 @@ METHOD = Method(
     posterior=MAPPosterior,
     checkpoint="best",
     tiny={"epochs": 2, "batch_size": 256},
+    paper=(
+        'Lakshminarayanan, Pritzel & Blundell (2017), "Simple and Scalable Predictive Uncertainty '
+        'Estimation using Deep Ensembles", NeurIPS (its ensembles)'
+    ),
 )

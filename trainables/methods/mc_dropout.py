@@ -76,4 +76,8 @@ METHOD = Method(
     posterior=MCDropoutPosterior,
     checkpoint="best",
     tiny={"epochs": 2, "batch_size": 256, "val_samples": 3},
+    paper=(
+        'Gal & Ghahramani (2016), "Dropout as a Bayesian Approximation: Representing Model Uncertainty in'
+        ' Deep Learning", ICML'
+    ),
 )

@@ -96,4 +96,8 @@ METHOD = Method(
     checkpoint="best",
     models=tuple(PACKED_MODELS),
     tiny={"num_estimators": 2, "epochs": 2, "batch_size": 256},
+    paper=(
+        'Laurent, Lafage, Tartaglione, Daniel, Martinez, Bursuc & Franchi (2023), "Packed-Ensembles for '
+        'Efficient Uncertainty Estimation", ICLR'
+    ),
 )

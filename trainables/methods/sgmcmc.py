@@ -187,4 +187,9 @@ METHOD = Method(
     checkpoint="last",
     tiny={"epochs": 3, "burn_in": 1, "batch_size": 256, "val_samples": 2},
     probe={"epochs": 2, "burn_in": 1, "cycles": 1},
+    paper=(
+        'Welling & Teh (2011), "Bayesian Learning via Stochastic Gradient Langevin Dynamics", ICML; Chen,'
+        ' Fox & Guestrin (2014), "Stochastic Gradient Hamiltonian Monte Carlo", ICML; Zhang, Li, Zhang, '
+        'Chen & Wilson (2020), "Cyclical Stochastic Gradient MCMC for Bayesian Deep Learning", ICLR'
+    ),
 )

@@ -313,4 +313,8 @@ METHOD = Method(
     passes=TrainingPasses(
         subspace_passes, rule="ESS: at least one full-batch likelihood per transition; VI: one pass per epoch"
     ),
+    paper=(
+        'Izmailov, Maddox, Kirichenko, Garipov, Vetrov & Wilson (2019), "Subspace Inference for Bayesian '
+        'Deep Learning", UAI'
+    ),
 )

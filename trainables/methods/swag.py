@@ -126,4 +126,9 @@ METHOD = Method(
     parents=("map",),
     derived={"swa": DerivedSelection(SWAPosterior, "swa_val_elpd", "SWA", "MultiSWA")},
     tiny={"epochs": 3, "rank": 2, "batch_size": 256, "val_samples": 3},
+    paper=(
+        'Maddox, Garipov, Izmailov, Vetrov & Wilson (2019), "A Simple Baseline for Bayesian Uncertainty '
+        'in Deep Learning", NeurIPS; MultiSWAG: Wilson & Izmailov (2020), "Bayesian Deep Learning and a '
+        'Probabilistic Perspective of Generalization", NeurIPS'
+    ),
 )

@@ -177,4 +177,9 @@ METHOD = Method(
     parents=("map",),
     parent_optional=True,
     tiny={"epochs": 2, "batch_size": 256, "val_samples": 2},
+    paper=(
+        'Blundell, Cornebise, Kavukcuoglu & Wierstra (2015), "Weight Uncertainty in Neural Networks", '
+        'ICML; flipout: Wen, Vicol, Ba, Tran & Grosse (2018), "Flipout: Efficient Pseudo-Independent '
+        'Weight Perturbations on Mini-Batches", ICLR'
+    ),
 )

@@ -1,6 +1,7 @@
 """The generated sweep-file reference: every key described, defaults and bounds read from the models."""
 
 import importlib.util
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -62,6 +63,7 @@ def test_the_docs_get_a_page_for_every_registered_method():
     for name, method in METHODS.items():
         page = generated[f"methods/{name}.md"]
         assert page.startswith(f"# {method.display_name} (`{name}`)")
+        assert re.search(r"- Paper: [A-Z][^\n]+ \((19|20)\d\d\), \"[^\n]+\", [A-Z]", page), name
         assert all(f"| `{row.key}` |" in page for row in model_keys(method.settings))
         assert f"]({name}.md)" in generated["methods/index.md"]
     keys_page = generated["reference/sweep-file-keys.md"]
