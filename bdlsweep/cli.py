@@ -454,15 +454,13 @@ def _wait_until_serving(server, port: int, poll_s: float = 0.5) -> bool:
     """Wait until the UI at ``port`` answers its health check (MLflow takes tens of seconds to start on
     a loaded machine); False if the server process ended first."""
     import time
-    import urllib.error
-    import urllib.request
+
+    from bdlsweep.sweeps.tracking.server_check import unreachable_reason
 
     while server.poll() is None:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                return True
-        except (urllib.error.URLError, OSError):
-            time.sleep(poll_s)
+        if unreachable_reason(f"http://127.0.0.1:{port}") is None:
+            return True
+        time.sleep(poll_s)
     return False
 
 

@@ -112,14 +112,6 @@ def search_spaces_page() -> str:
     return "\n".join(parts) + "\n"
 
 
-def _options_table(rows) -> str:
-    """Options as a Markdown table: key, type, default and allowed values (the data and models pages
-    say what each does)."""
-    lines = ["| key | type | default | allowed |", "|---|---|---|---|"]
-    lines += [f"| `{row.key}` | {row.type} | `{row.default}` | {row.allowed} |" for row in rows]
-    return "\n".join(lines)
-
-
 def options_page() -> str:
     """``reference/dataset-and-model-options.md``: every option each dataset and model takes."""
     parts = [
@@ -132,10 +124,12 @@ def options_page() -> str:
         "## Datasets",
     ]
     for name in DATASETS:
-        parts += ["", f"### `{name}`", "", _options_table(option_keys(dataset_options(name), "dataset."))]
+        rows = option_keys(dataset_options(name), "dataset.")
+        parts += ["", f"### `{name}`", "", markdown_table(rows, described=False)]
     parts += ["", "## Models"]
     for name in MODELS:
-        parts += ["", f"### `{name}`", "", _options_table(option_keys(model_options(name), "model."))]
+        rows = option_keys(model_options(name), "model.")
+        parts += ["", f"### `{name}`", "", markdown_table(rows, described=False)]
     return "\n".join(parts) + "\n"
 
 

@@ -165,11 +165,13 @@ def option_keys(parameters: dict[str, inspect.Parameter], prefix: str) -> list[K
     return rows
 
 
-def markdown_table(rows: list[KeyDoc]) -> str:
-    """The rows as a Markdown table."""
-    lines = ["| key | type | default | allowed | description |", "|---|---|---|---|---|"]
+def markdown_table(rows: list[KeyDoc], described: bool = True) -> str:
+    """The rows as a Markdown table; without the description column when not ``described`` (options
+    whose descriptions live on hand-written pages)."""
+    headers = ["key", "type", "default", "allowed", *(["description"] if described else [])]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for row in rows:
-        cells = [f"`{row.key}`", row.type, f"`{row.default}`", row.allowed, row.description]
+        cells = [f"`{row.key}`", row.type, f"`{row.default}`", row.allowed, row.description][: len(headers)]
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(lines)
 
