@@ -1,5 +1,6 @@
 """The metric groups TorchUncertainty's tutorial prints, as one table of rows K × method: classification,
-calibration, OOD detection (mean over the OOD sets), selective classification and complexity."""
+calibration, OOD detection (mean over the OOD sets), selective classification, complexity, and
+closeness to a reference posterior where one was given."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ GROUPS = {
     "OOD": ("auroc", "aupr_out", "fpr95"),
     "Selective": ("aurc", "augrc", "cov_at_5_risk", "risk_at_80_cov"),
     "Complexity": ("params", "flops"),
+    "Reference": ("agreement", "total_variation"),  # with evaluate.reference: closeness to its predictive
 }
 OOD_GROUP = "OOD"
 KEYS = ["method", "K", "ensemble_id"]

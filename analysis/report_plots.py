@@ -10,12 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
 
-from bdlsweep.analysis.tables import (
-    CLASSIFICATION_COLUMNS,
-    METRICS,
-    REGRESSION_COLUMNS,
-    final_test_rows,
-)
+from bdlsweep.analysis.tables import METRICS, default_columns, final_test_rows
 from bdlsweep.trainables.registry import display_name
 
 PANEL_SIZE = (3.4, 2.8)
@@ -30,8 +25,9 @@ def png_bytes(figure: Figure) -> bytes:
 
 
 def report_metrics(ensembles: pd.DataFrame) -> tuple[str, ...]:
-    """The metrics the report shows: Acc/ELPD/ECE for classification, ELPD/RMSE/90% coverage otherwise."""
-    return CLASSIFICATION_COLUMNS if "test_acc" in ensembles.columns else REGRESSION_COLUMNS
+    """The metrics the report shows: the main table's (Acc/ELPD/ECE for classification, ELPD/RMSE/90%
+    coverage otherwise, and the closeness to a reference posterior where it was measured)."""
+    return default_columns(ensembles)
 
 
 def _panels(metrics: tuple[str, ...]) -> tuple[Figure, np.ndarray]:

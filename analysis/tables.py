@@ -32,11 +32,15 @@ METRICS = {
     "risk_at_80_cov": ("Risk@80Cov", "min"),
     "params": ("Params", None),
     "flops": ("FLOPs", None),
+    "agreement": ("Agree", "max"),
+    "total_variation": ("TV", "min"),
+    "wasserstein2": ("W2", "min"),
 }
 COUNTS = ("params", "flops")  # printed with K/M/G/T prefixes; every other metric in scientific notation
 MARK = "†"
 CLASSIFICATION_COLUMNS = ("acc", "elpd", "ece")
 REGRESSION_COLUMNS = ("elpd", "rmse", "coverage_90")
+REFERENCE_COLUMNS = ("agreement", "total_variation", "wasserstein2")  # shown where a reference was given
 
 
 @dataclass(frozen=True)
@@ -103,7 +107,7 @@ def main_table(
     parts = []
     for group, frame in groups.items():
         rows = final_test_rows(frame)
-        shown = metrics or (CLASSIFICATION_COLUMNS if "test_acc" in frame.columns else REGRESSION_COLUMNS)
+        shown = metrics or default_columns(frame)
         columns = [f"test_{m}" for m in shown]
         if over is not None:
             rows = rows.groupby(["K", "method", over])[columns].mean().reset_index()
@@ -115,6 +119,31 @@ def main_table(
     if methods is None:
         methods = list(dict.fromkeys(m for frame in groups.values() for m in frame["method"]))
     return ordered_rows(pd.concat(parts, axis=1), methods)
+
+
+def default_columns(frame: pd.DataFrame) -> tuple[str, ...]:
+    """Acc/ELPD/ECE for classification, ELPD/RMSE/90% coverage for regression, and the closeness to a
+    reference posterior where the evaluation measured it."""
+    base = CLASSIFICATION_COLUMNS if "test_acc" in frame.columns else REGRESSION_COLUMNS
+    return base + tuple(metric for metric in REFERENCE_COLUMNS if f"test_{metric}" in frame.columns)
+
+
+def reference_caption(reference: str, shown: list[str], ceiling: pd.DataFrame | None) -> str:
+    """What the closeness columns ``shown`` measure against, and how close the reference method's own
+    independent runs come to each other (mean ± s.e. over their pairs), the most any method can show."""
+    names = ", ".join(METRICS[metric][0] for metric in shown)
+    text = f"{names}: each test predictive against the reference posterior's, {reference}"
+    if ceiling is None or ceiling.empty:
+        return text + "."
+    parts = [
+        f"{METRICS[metric][0]} {_number(values.mean())}"
+        + (f" ± {_number(values.sem())}" if len(values) > 1 else "")
+        for metric in shown
+        if metric in ceiling.columns
+        for values in [ceiling[metric]]
+    ]
+    runs = f"{ceiling['method'].iloc[0]}'s single members against each other, {len(ceiling)} pairs"
+    return f"{text}. Ceiling ({runs}): {', '.join(parts)}."
 
 
 def ordered_rows(table: pd.DataFrame, methods: list[str]) -> pd.DataFrame:

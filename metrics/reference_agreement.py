@@ -13,6 +13,9 @@ References:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 import numpy as np
 from numpy.typing import ArrayLike
 
@@ -71,3 +74,36 @@ def regression_closeness(
     ``[S, N, D]`` to the reference's Gaussian predictive ``[N, D]``."""
     mean, variance = predictive_moments(means, variances)
     return {"wasserstein2": gaussian_wasserstein2(mean, variance, reference_means, reference_variances)}
+
+
+def predictive_closeness(
+    predictive: Mapping[str, np.ndarray], reference: Mapping[str, np.ndarray]
+) -> dict[str, float]:
+    """How close one predictive is to another, each ``probs`` ``[N, C]`` (agreement, total variation) or
+    Gaussian ``mean`` and ``var`` ``[N, D]`` (2-Wasserstein distance)."""
+    if "probs" in reference:
+        probs = predictive["probs"]
+        return {
+            "agreement": agreement(probs, reference["probs"]),
+            "total_variation": total_variation(probs, reference["probs"]),
+        }
+    distance = gaussian_wasserstein2(
+        predictive["mean"], predictive["var"], reference["mean"], reference["var"]
+    )
+    return {"wasserstein2": distance}
+
+
+@dataclass(frozen=True)
+class ReferencePredictive:
+    """A reference posterior's predictive on a test set (``probs`` ``[N, C]``, or ``mean`` and ``var``
+    ``[N, D]`` in the data's units) over the test points ``indices`` (None: every point, in order)."""
+
+    name: str
+    arrays: dict[str, np.ndarray]
+    indices: np.ndarray | None = None
+
+    def closeness(self, predictive: Mapping[str, np.ndarray]) -> dict[str, float]:
+        """``predictive_closeness`` of a predictive over the whole test set, on the points this covers."""
+        if self.indices is not None:
+            predictive = {key: value[self.indices] for key, value in predictive.items()}
+        return predictive_closeness(predictive, self.arrays)

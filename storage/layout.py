@@ -211,6 +211,11 @@ class SweepLayout:
         return self.evaluation / "ood_scores.csv"
 
     @property
+    def reference_ceiling(self) -> Location:
+        """The reference method's single members measured against each other, pair by pair."""
+        return self.evaluation / "reference_ceiling.csv"
+
+    @property
     def predictive_curves(self) -> Location:
         """The 1-D predictive curves."""
         return self.evaluation / "predictive_curves.csv"

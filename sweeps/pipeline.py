@@ -22,6 +22,7 @@ from bdlsweep.sweeps.cluster.ray_session import ray_for
 from bdlsweep.sweeps.cluster.resource_check import check_resources
 from bdlsweep.sweeps.cost.training_cost import describe_total, log_planned_cost, stage_costs
 from bdlsweep.sweeps.evaluation.map_reduce import evaluate_ensembles
+from bdlsweep.sweeps.evaluation.reference import evaluation_reference
 from bdlsweep.sweeps.evaluation.suite_tables import write_suite_tables
 from bdlsweep.sweeps.reading.ensemble_members import (
     plan_ensembles,
@@ -156,12 +157,17 @@ def run_evaluation(spec: SweepSpec, selections: dict[str, Selection]) -> tuple[p
         spec.evaluate.resources.as_tune(),
         None if curve_size is None else ",".join(map(str, spec.seeds[:curve_size])),
         spec.layout,
+        evaluation_reference(spec),
     )
     if frames.curves is not None:
         write_predictive_plot(spec, frames.curves)
     spec.layout.evaluation_members.write_text(frames.members.to_csv(index=False))
     spec.layout.reliability.write_text(frames.reliability.to_csv(index=False))
     spec.layout.score_histograms.write_text(frames.score_histograms.to_csv(index=False))
+    if not frames.ceiling.empty:
+        spec.layout.reference_ceiling.write_text(frames.ceiling.to_csv(index=False))
+    else:  # one an earlier evaluation with another reference wrote
+        spec.layout.reference_ceiling.delete()
     path.write_text(frames.ensembles.to_csv(index=False))
     record_path.write_text(record)
     return frames.ensembles, True
@@ -178,13 +184,29 @@ def write_predictive_plot(spec: SweepSpec, curves: pd.DataFrame) -> Location:
 def write_tables(spec: SweepSpec, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Location]]:
     """The main table as Markdown, CSV and LaTeX under ``<storage>/results`` (a cell's: in its folder)."""
     table = tables.main_table({spec.table_group: frame}, methods=spec.evaluate.methods)
-    notes = tables.TableNotes(flagged=worse_than_parent([spec.layout], spec.evaluate.methods))
+    flagged = worse_than_parent([spec.layout], spec.evaluate.methods)
+    notes = tables.TableNotes(caption=_reference_caption(spec, frame), flagged=flagged)
     return table, tables.write_table_files(spec.layout.results, table, notes)
 
 
+def _reference_caption(spec: SweepSpec, frame: pd.DataFrame) -> str:
+    """The table's caption on its closeness columns; none without a reference."""
+    reference = spec.evaluate.reference
+    shown = [metric for metric in tables.REFERENCE_COLUMNS if f"test_{metric}" in frame.columns]
+    if reference is None or not shown:
+        return ""
+    if spec.reference_file is None:
+        reference = (
+            f"{tables.row_name(reference)} (its first ensemble of K = {max(spec.evaluate.ensemble_sizes)})"
+        )
+    path = spec.layout.reference_ceiling
+    ceiling = pd.read_csv(io.StringIO(path.read_text())) if path.is_file() else None
+    return tables.reference_caption(reference, shown, ceiling)
+
+
 def _diagnostics(spec: SweepSpec) -> list[Location]:
-    """The reliability bins and OOD-score histograms this sweep's evaluation wrote."""
-    paths = [spec.layout.reliability, spec.layout.score_histograms]
+    """The reliability bins, OOD-score histograms and reference ceiling this sweep's evaluation wrote."""
+    paths = [spec.layout.reliability, spec.layout.score_histograms, spec.layout.reference_ceiling]
     return [path for path in paths if path.is_file()]
 
 
@@ -218,6 +240,8 @@ def run_sweep(spec: SweepSpec) -> SweepOutcome:
     """Run (or resume) every stage, evaluate the ensembles, write and log the tables."""
     check_before_start(spec)
     check_data_readable(spec)
+    if not spec.dataset_options.get("download", False):
+        evaluation_reference(spec)  # a reference file that does not fit the test set stops the run now
     with contextlib.ExitStack() as stack:
         try:
             stack.enter_context(ray_for(spec.ray.address, spec.ray.num_cpus))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import combinations
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ import pandas as pd
 
 from bdlsweep.analysis.complexity import SampleCost
 from bdlsweep.metrics import classification
+from bdlsweep.metrics.reference_agreement import ReferencePredictive
 from bdlsweep.sweeps.evaluation.evaluation_sets import EvalSet, EvaluationData
 from bdlsweep.sweeps.evaluation.stratified import draw_members
 from bdlsweep.sweeps.reading.ensemble_members import members_of
@@ -102,29 +104,36 @@ def mixture(
 
 @dataclass
 class Evaluation:
-    """Rows of an evaluation: metrics per ensemble, subsample size and split; and, at each ensemble's full
-    sample count, test-set reliability bins and OOD-score histograms of the test and OOD sets."""
+    """Rows of an evaluation: metrics per ensemble, subsample size and split; at each ensemble's full
+    sample count, test-set reliability bins and OOD-score histograms of the test and OOD sets; and the
+    reference method's single members measured against each other (``ceiling``)."""
 
     metrics: list[dict[str, Any]] = field(default_factory=list)
     reliability: list[dict[str, Any]] = field(default_factory=list)
     score_histograms: list[dict[str, Any]] = field(default_factory=list)
+    ceiling: list[dict[str, Any]] = field(default_factory=list)
 
     def extend(self, other: Evaluation) -> None:
         self.metrics += other.metrics
         self.reliability += other.reliability
         self.score_histograms += other.score_histograms
+        self.ceiling += other.ceiling
 
 
 @dataclass
 class GroupAssembly:
     """Scores every ensemble of one method on one group of sets from its members' summaries
-    (``summaries``: seed → set index → prefix length → summary)."""
+    (``summaries``: seed → set index → prefix length → summary), on the test set also against a
+    reference posterior's predictive: ``reference``, or, where ``builds_reference``, this method's own
+    first ensemble of the largest K at all its samples."""
 
     data: EvaluationData
     draws: list[EnsembleDraw]
     infos: dict[int, MemberInfo]
     summaries: dict[int, dict[int, dict[int, Any]]]
     in_scores: list[dict[int, np.ndarray]]
+    reference: ReferencePredictive | None = None
+    builds_reference: bool = False
     result: Evaluation = field(default_factory=Evaluation)
 
     def mixture(self, draw: EnsembleDraw, index: int, num_samples: int) -> Any:
@@ -149,6 +158,8 @@ class GroupAssembly:
         """Metric rows (and diagnostics) of every ensemble on the sets ``indices``, test set first."""
         for index in indices:
             item = self.data.set(index)
+            if item.split == "test" and self.builds_reference:
+                self._build_reference(index)
             for draw, scores in zip(self.draws, self.in_scores, strict=True):
                 self._rows(item, index, draw, scores)
         return self.result
@@ -170,8 +181,27 @@ class GroupAssembly:
                 values = likelihood.summary_metrics(summary, item.labels, self.data.scale)
             if item.split == "test":
                 values.update(self.complexity(draw, n))
+                if self.reference is not None:
+                    values.update(likelihood.reference_closeness(summary, self.reference, self.data.scale))
             prefixed = {f"{item.split}_{name}": value for name, value in values.items()}
             self.result.metrics.append({**draw.row(n), "split": item.split, **item.where, **prefixed})
+
+    def _build_reference(self, index: int) -> None:
+        """This method's reference predictive on the test set (set ``index``): its first ensemble of the
+        largest K at all its samples; and, as the ceiling of every closeness, each pair of its
+        single-member ensembles (independent chains of a sampler) measured against each other."""
+        likelihood = self.data.likelihood
+        largest = max(self.draws, key=lambda draw: (len(draw.seeds), -draw.key["ensemble_id"]))
+        predictive = likelihood.summary_predictive(self.mixture(largest, index, largest.sizes[-1]))
+        self.reference = ReferencePredictive(f"{largest.key['method']} K={len(largest.seeds)}", predictive)
+        singles = {draw.seeds[0]: draw for draw in self.draws if len(draw.seeds) == 1}
+        full = {seed: self.mixture(draw, index, draw.sizes[-1]) for seed, draw in singles.items()}
+        for a, b in combinations(sorted(full), 2):
+            other = ReferencePredictive(str(b), likelihood.summary_predictive(full[b]))
+            closeness = likelihood.reference_closeness(full[a], other, self.data.scale)
+            self.result.ceiling.append(
+                {"method": largest.key["method"], "seed_a": a, "seed_b": b, **closeness}
+            )
 
     def _diagnostics(self, item: EvalSet, summary: Any, draw: EnsembleDraw, scores: np.ndarray) -> None:
         """The set's OOD-score histogram and, for the scored test set, its reliability bins."""
@@ -192,7 +222,13 @@ class GroupAssembly:
             self.result.reliability += table.to_dict("records")
 
 
-def assemble_streams(data: EvaluationData, draws: list[EnsembleDraw], streams: dict[int, list]) -> Evaluation:
+def assemble_streams(
+    data: EvaluationData,
+    draws: list[EnsembleDraw],
+    streams: dict[int, list],
+    reference: ReferencePredictive | None = None,
+    builds_reference: bool = False,
+) -> Evaluation:
     """Every ensemble of ``draws`` scored in this process from its members' whole map streams
     (seed → [info, one item per group of sets], no curve samples): the reduce step without Ray."""
     infos = {seed: stream[0] for seed, stream in streams.items()}
@@ -200,5 +236,9 @@ def assemble_streams(data: EvaluationData, draws: list[EnsembleDraw], streams: d
     for number in range(len(next(iter(streams.values()))) - 1):
         summaries = {seed: stream[1 + number] for seed, stream in streams.items()}
         indices = sorted(next(iter(summaries.values())))
-        result.extend(GroupAssembly(data, draws, infos, summaries, scores).assemble(indices))
+        first = number == 0
+        assembly = GroupAssembly(
+            data, draws, infos, summaries, scores, reference if first else None, builds_reference and first
+        )
+        result.extend(assembly.assemble(indices))
     return result

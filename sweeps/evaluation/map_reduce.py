@@ -21,6 +21,7 @@ import pandas as pd
 import ray
 
 from bdlsweep.metrics import regression
+from bdlsweep.metrics.reference_agreement import ReferencePredictive
 from bdlsweep.storage.layout import SweepLayout
 from bdlsweep.sweeps.evaluation.ensemble_assembly import (
     EnsembleDraw,
@@ -42,14 +43,15 @@ TASK_RETRIES = 3
 @dataclass(frozen=True)
 class EvaluationFrames:
     """An evaluation as tables: metrics per ensemble (``ensembles.csv``), reliability bins, OOD-score
-    histograms, the predictive curves over a 1-D input grid where asked for, and per member the node
-    that predicted it."""
+    histograms, the predictive curves over a 1-D input grid where asked for, per member the node that
+    predicted it, and the reference method's members measured against each other (empty without one)."""
 
     ensembles: pd.DataFrame
     reliability: pd.DataFrame
     score_histograms: pd.DataFrame
     curves: pd.DataFrame | None
     members: pd.DataFrame
+    ceiling: pd.DataFrame
 
 
 def assemble_group(
@@ -59,16 +61,21 @@ def assemble_group(
     draws: list[EnsembleDraw],
     infos: dict[int, MemberInfo],
     in_scores: list[dict[int, Any]] | None,
+    reference: ReferencePredictive | None,
+    builds_reference: bool,
     seeds: list[int],
     *summaries: dict[int, dict[int, Any]],
-) -> tuple[Evaluation, list[dict[int, Any]]]:
+) -> tuple[Evaluation, list[dict[int, Any]], ReferencePredictive | None]:
     """The reduce task of one method on one group of sets (``summaries`` per seed of ``seeds``: set
-    index → prefix length → summary); returns its rows and the test set's OOD scores per ensemble and
-    size (the first group holds the test set; the groups after it need them)."""
+    index → prefix length → summary); returns its rows, the test set's OOD scores per ensemble and size
+    (the first group holds the test set; the groups after it need them) and the reference predictive
+    its test rows were measured against (built here where ``builds_reference``)."""
     data = evaluation_data(dataset, dataset_options, settings["splits"])
     scores = in_scores if in_scores is not None else [{} for _ in draws]
-    assembly = GroupAssembly(data, draws, infos, dict(zip(seeds, summaries, strict=True)), scores)
-    return assembly.assemble(sorted(summaries[0])), assembly.in_scores
+    assembly = GroupAssembly(
+        data, draws, infos, dict(zip(seeds, summaries, strict=True)), scores, reference, builds_reference
+    )
+    return assembly.assemble(sorted(summaries[0])), assembly.in_scores, assembly.reference
 
 
 def _curve(label: str, draw: EnsembleDraw, infos: dict[int, MemberInfo], samples: dict, data) -> pd.DataFrame:
@@ -126,16 +133,37 @@ class _Progress:
         )  # fmt: skip
 
 
+@dataclass
+class _ReferenceSlot:
+    """Where the first reduce task of each method finds the reference predictive: ``label``, the method
+    whose first reduce task builds it (its third result fills ``value``), or a file's, put in the object
+    store at once; nothing to wait for without a reference."""
+
+    label: str | None = None
+    value: Any = None
+
+    def waits(self, label: str) -> bool:
+        """Whether ``label``'s test rows must wait for the reference method's first reduce task."""
+        return self.label is not None and label != self.label and self.value is None
+
+
 class _MethodReduction:
     """One method's members' streams as they arrive (their info, their curve samples if asked for, then
     one item per group of sets); launches the method's reduce task for a group as soon as every member has
-    streamed it, and frees the members' parts of that group."""
+    streamed it (the first group, holding the test set, once the reference predictive is on its way),
+    and frees the members' parts of that group."""
 
     def __init__(
-        self, label: str, seeds: list[int], ensembles: list, settings: dict, launch: Callable
+        self,
+        label: str,
+        seeds: list[int],
+        ensembles: list,
+        settings: dict,
+        launch: Callable,
+        reference: _ReferenceSlot,
     ) -> None:
         self.label, self.seeds, self.ensembles = label, seeds, ensembles
-        self.settings, self.launch = settings, launch
+        self.settings, self.launch, self.reference = settings, launch, reference
         self.infos: dict[int, MemberInfo] = {}
         self.groups: dict[int, list[Any]] = {seed: [] for seed in seeds}
         self.curve_samples: dict[int, Any] = {}
@@ -154,9 +182,10 @@ class _MethodReduction:
             self.curve_samples[job.seed] = item
         else:
             self.groups[job.seed].append(item)
-        self._launch_complete_groups()
+        self.launch_complete_groups()
 
-    def _launch_complete_groups(self) -> None:
+    def launch_complete_groups(self) -> None:
+        """Launch the reduce task of every group that all members have streamed and that may start."""
         if len(self.infos) < len(self.seeds):
             return
         if not self.draws:
@@ -165,9 +194,18 @@ class _MethodReduction:
                 for ensemble in self.ensembles
             ]
         while self.launched < min(len(self.groups[seed]) for seed in self.seeds):
+            first = self.launched == 0
+            if first and self.reference.waits(self.label):
+                return
             parts = [self.groups[seed][self.launched] for seed in self.seeds]
-            rows, scores = self.launch(self.draws, dict(self.infos), self.scores, self.seeds, parts)
-            self.scores = scores if self.launched == 0 else self.scores
+            builds = first and self.reference.label == self.label
+            reference = self.reference.value if first and not builds else None
+            rows, scores, built = self.launch(
+                self.draws, dict(self.infos), self.scores, reference, builds, self.seeds, parts
+            )
+            self.scores = scores if first else self.scores
+            if builds:
+                self.reference.value = built
             self.rows.append(rows)
             for seed in self.seeds:
                 self.groups[seed][self.launched] = None
@@ -218,11 +256,13 @@ def evaluate_ensembles(
     resources: dict[str, float],
     curve_members: str | None = None,
     layout: SweepLayout | None = None,
+    reference: str | ReferencePredictive | None = None,
 ) -> EvaluationFrames:
     """Every ensemble of ``plan`` for every selection, by map tasks per member and reduce tasks per
     method and group of sets; with ``curve_members`` (model ids) also that ensemble's predictive over
     the dataset's 1-D input grid. With ``layout``, members' summaries are stored in (and reused from)
-    the sweep's storage folder."""
+    the sweep's storage folder. With ``reference`` (a selection's label, or a file's predictions), each
+    ensemble's test predictive is also measured against the reference posterior's."""
     options = {
         "num_cpus": resources.get("cpu", 1),
         "num_gpus": resources.get("gpu", 0),
@@ -232,18 +272,24 @@ def evaluate_ensembles(
         num_returns="streaming", max_retries=TASK_RETRIES, scheduling_strategy="SPREAD", **options
     )
     reducer = ray.remote(assemble_group).options(
-        num_cpus=options["num_cpus"], num_returns=2, max_retries=TASK_RETRIES
+        num_cpus=options["num_cpus"], num_returns=3, max_retries=TASK_RETRIES
     )
     ensembles = list(plan[["K", "ensemble_id", "model_ids"]].itertuples(index=False, name=None))
 
     jobs = _member_jobs(selections, ensembles, settings, curve_members, layout)
 
-    def launch(draws, infos, scores, seeds, parts):
-        return reducer.remote(dataset, dataset_options, settings, draws, infos, scores, seeds, *parts)
+    def launch(draws, infos, scores, reference, builds, seeds, parts):
+        arguments = (draws, infos, scores, reference, builds, seeds, *parts)
+        return reducer.remote(dataset, dataset_options, settings, *arguments)
 
+    slot = (
+        _ReferenceSlot(value=ray.put(reference))
+        if isinstance(reference, ReferencePredictive)
+        else _ReferenceSlot(label=reference)
+    )
     reductions = {
         label: _MethodReduction(
-            label, sorted(job.seed for job in jobs if job.label == label), ensembles, settings, launch
+            label, sorted(job.seed for job in jobs if job.label == label), ensembles, settings, launch, slot
         )
         for label in selections
     }
@@ -261,6 +307,9 @@ def evaluate_ensembles(
                 continue
             reductions[job.label].receive(job, item)
             waiting.append(stream)
+            if job.label == slot.label:  # the reference may be on its way now: start those that waited
+                for reduction in reductions.values():
+                    reduction.launch_complete_groups()
 
     curves = []
     if curve_members:
@@ -280,4 +329,5 @@ def evaluate_ensembles(
         pd.DataFrame(result.score_histograms),
         pd.concat(curves, ignore_index=True) if curves else None,
         _members_frame({label: reduction.infos for label, reduction in reductions.items()}),
+        pd.DataFrame(result.ceiling),
     )

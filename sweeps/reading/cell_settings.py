@@ -28,7 +28,7 @@ SHARED_STAGE_KEYS = (
     "steps",
     "refit",
 )
-SHARED_EVALUATE_KEYS = ("methods", "ensemble_file")
+SHARED_EVALUATE_KEYS = ("methods", "ensemble_file", "reference")
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from bdlsweep.sweeps.reading.suite_cells import expand_cells
 from bdlsweep.sweeps.spec.cell_options import CellSettingsCheck
 from bdlsweep.sweeps.spec.cells import check_stage_methods, validate_cell
 from bdlsweep.sweeps.spec.models import MAX_SEEDS, EvaluateSpec, SweepFile, SweepSpec, selection_names
+from bdlsweep.sweeps.spec.reference_check import check_reference
 from bdlsweep.sweeps.spec.stage_parents import parent_problems
 from bdlsweep.sweeps.spec.stages import budget_steps, dependency_order, validate_stage
 from bdlsweep.trainables.data import DATASET_LIKELIHOODS
@@ -232,6 +233,8 @@ def _load_spec(
     if top.evaluate.ensemble_file is not None:
         ensemble_file = (path.parent / top.evaluate.ensemble_file).resolve()
         _check_ensemble_file(source, ensemble_file, top.seeds)
+    likelihoods = {DATASET_LIKELIHOODS[cell.dataset] for cell in cells}
+    reference_file = check_reference(source, path.parent, top.evaluate, len(cells), likelihoods)
     spec = SweepSpec(
         source=source,
         name=top.name,
@@ -248,6 +251,7 @@ def _load_spec(
         selection=top.selection,
         evaluate=top.evaluate,
         ensemble_file=ensemble_file,
+        reference_file=reference_file,
         overrides=tuple(overrides),
         cells=tuple(cells) if len(cells) > 1 else (),
     )

@@ -102,6 +102,12 @@ class EvaluateSpec(StrictModel):
     """Resources of each evaluation task (see Resources)."""
     predictive_plot: int | None = Field(None, gt=0)
     """1-D regression sets: draw each method's predictive for the ensemble of the first K seeds."""
+    reference: str | None = None
+    """A reference posterior each ensemble's test predictive is measured against (agreement and total
+    variation; 2-Wasserstein for regression): one of ``methods`` (its first ensemble of the largest K, e.g.
+    long HMC chains), or a file of reference predictions beside the sweep file (``.csv``: the NeurIPS 2021
+    competition's class probabilities, one row per test point; ``.npz``: ``probs``, or ``mean`` and
+    ``var``, with optional ``indices`` of the test points covered)."""
 
     def task_settings(self) -> dict[str, Any]:
         """The settings the evaluation's map and reduce tasks read (and its skip record compares)."""
@@ -284,6 +290,7 @@ class SweepSpec(BaseModel):
     selection: SelectionSpec = SelectionSpec()
     evaluate: EvaluateSpec
     ensemble_file: Path | None
+    reference_file: Path | None = None
     overrides: tuple[str, ...] = ()
     cells: tuple[Cell, ...] = ()
     cell: str = ""

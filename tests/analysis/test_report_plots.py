@@ -39,3 +39,13 @@ def test_a_method_keeps_its_colour_when_another_is_left_out(monkeypatch):
     figure.canvas.draw()
     legend = figure.axes[-1].get_legend().get_window_extent()
     assert legend.x0 >= figure.axes[-1].get_window_extent().x1  # right of the last panel, over no curve
+
+
+def test_closeness_to_a_reference_gets_its_panels_over_k_where_it_was_measured(monkeypatch):
+    figures = []
+    monkeypatch.setattr(report_plots, "png_bytes", lambda figure: figures.append(figure) or b"png")
+    report_plots.plot_metric_vs_size(_ensembles())
+    measured = _ensembles().assign(test_agreement=0.8, test_total_variation=0.1)
+    report_plots.plot_metric_vs_size(measured)
+    labels = [[axis.get_ylabel() for axis in figure.axes] for figure in figures]
+    assert labels == [["Acc", "ELPD", "ECE"], ["Acc", "ELPD", "ECE", "Agree", "TV"]]

@@ -17,6 +17,7 @@ import torch
 from torch.nn import functional as F
 
 from bdlsweep.metrics import classification, regression, sample_sums
+from bdlsweep.metrics.reference_agreement import ReferencePredictive
 
 MIN_VARIANCE = 1e-6
 
@@ -86,6 +87,18 @@ class Likelihood(ABC):
         """``reliability`` of the summarised mixture."""
         return None
 
+    @abstractmethod
+    def summary_predictive(self, summary: Any) -> dict[str, np.ndarray]:
+        """The summarised mixture's predictive as a reference posterior's is given: class probabilities
+        ``probs`` ``[N, C]``, or its moment-matched Gaussian's ``mean`` and ``var`` ``[N, D]`` (of the
+        targets as stored, standardised)."""
+
+    def reference_closeness(
+        self, summary: Any, reference: ReferencePredictive, scale: float
+    ) -> dict[str, float]:
+        """How close the summarised mixture comes to a reference posterior's predictive."""
+        return reference.closeness(self.summary_predictive(summary))
+
     def summary_state(self, summary: Any) -> Any:
         """A summary as tensors, to store; ``summary_from_state`` reads it back."""
         return summary
@@ -153,6 +166,9 @@ class Classification(Likelihood):
 
     def summary_reliability(self, summary: sample_sums.SampleSums, targets) -> dict[str, np.ndarray]:
         return classification.reliability_bins(summary.mixture(), _numpy(targets))
+
+    def summary_predictive(self, summary: sample_sums.SampleSums) -> dict[str, np.ndarray]:
+        return {"probs": np.exp(summary.mixture()[0])}
 
     def summary_state(self, summary: sample_sums.SampleSums) -> dict[str, torch.Tensor]:
         return summary.state()
@@ -226,6 +242,17 @@ class GaussianRegression(Likelihood):
 
     def summary_ood_score(self, summary: torch.Tensor) -> np.ndarray:
         return self.ood_score(summary)
+
+    def summary_predictive(self, summary: torch.Tensor) -> dict[str, np.ndarray]:
+        mean, variance = regression.predictive_moments(*self.split(summary))
+        return {"mean": mean, "var": variance}
+
+    def reference_closeness(
+        self, summary: Any, reference: ReferencePredictive, scale: float
+    ) -> dict[str, float]:
+        """The 2-Wasserstein distance in the data's units: scaling both Gaussians scales it alike."""
+        closeness = reference.closeness(self.summary_predictive(summary))
+        return {name: value * scale for name, value in closeness.items()}
 
     def ood_score_edges(self, width: int) -> np.ndarray:
         """36 log-spaced bins from 1e-3 to 1e3 (the variance of standardised targets is near 1)."""

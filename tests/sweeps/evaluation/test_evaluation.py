@@ -9,6 +9,7 @@ import pytest
 import torch
 from scipy.special import logsumexp
 
+from bdlsweep.metrics.reference_agreement import ReferencePredictive
 from bdlsweep.storage.layout import SweepLayout
 from bdlsweep.sweeps.evaluation.ensemble_assembly import assemble_streams, ensemble_draw, needed_lengths
 from bdlsweep.sweeps.evaluation.evaluation_sets import evaluation_data
@@ -261,3 +262,107 @@ def test_stored_summaries_changed_by_hand_are_predicted_again_and_say_so(tmp_pat
                     again_value = getattr(after[1][index][length], name)
                     np.testing.assert_array_equal(np.asarray(again_value), np.asarray(value), err_msg=name)
     assert _stream(jobs[0], "digits", SETTINGS)[0].source == "reused"  # stored whole again
+
+
+def _direct_predictive(likelihood, samples: torch.Tensor) -> dict[str, np.ndarray]:
+    """The mixture's predictive computed directly: averaged probabilities, or the moment-matched Gaussian."""
+    if likelihood.name == "classification":
+        return {"probs": np.exp(samples.double().numpy()).mean(0)}
+    means, variances = (part.double().numpy() for part in likelihood.split(samples))
+    mean = means.mean(0)
+    return {"mean": mean, "var": (variances + means**2).mean(0) - mean**2}
+
+
+def _by_hand(predictive: dict, reference: dict, scale: float) -> dict[str, float]:
+    """Agreement and TV, or the Gaussian W2 in data units, written out again from their definitions."""
+    if "probs" in reference:
+        p, q = predictive["probs"], reference["probs"]
+        return {
+            "agreement": float(np.mean(p.argmax(1) == q.argmax(1))),
+            "total_variation": float(np.mean(np.abs(p - q).sum(1) / 2)),
+        }
+    gap = (predictive["mean"] - reference["mean"]) ** 2 + (
+        np.sqrt(predictive["var"]) - np.sqrt(reference["var"])
+    ) ** 2
+    return {"wasserstein2": scale * float(np.mean(np.sqrt(gap.sum(1))))}
+
+
+@pytest.mark.parametrize("dataset", ["digits", "diabetes"])
+def test_a_method_as_its_own_reference_matches_it_exactly_and_its_chains_set_the_ceiling(tmp_path, dataset):
+    checkpoints = _checkpoints(tmp_path, dataset, MCDropoutPosterior, {"dropout": 0.3})
+    settings = {**SETTINGS, "splits": ["test"], "subsample_sizes": [3]}
+    plan = [(1, 1, "1"), (1, 2, "2"), (1, 3, "3"), (3, 1, "1,2,3")]
+    sampled = [ensemble_draw("mc_dropout", *ensemble, settings, deterministic=False) for ensemble in plan]
+    streams = {
+        seed: _stream(
+            MemberJob("mc_dropout", "mc_dropout", None, seed, checkpoints[seed], lengths), dataset, settings
+        )
+        for seed, lengths in needed_lengths(sampled).items()
+    }
+    data = evaluation_data(dataset, {}, ["test"])
+    result = assemble_streams(data, sampled, streams, builds_reference=True)
+    test = data.set(0)
+    members = {seed: MCDropoutPosterior.load(path) for seed, path in checkpoints.items()}
+
+    def predictive(draw, n):
+        samples = [
+            members[seed].predict(test.inputs, 6, member_generator(torch.device("cpu"), 0, seed))[:count]
+            for seed, count in draw.samples_per_member(n).items()
+        ]
+        return _direct_predictive(data.likelihood, torch.cat(samples))
+
+    reference = predictive(sampled[-1], 6)
+    for draw in sampled:
+        for n in draw.sizes:
+            (row,) = [
+                r
+                for r in result.metrics
+                if r["K"] == draw.key["K"]
+                and r["ensemble_id"] == draw.key["ensemble_id"]
+                and r["num_samples"] == n
+            ]
+            for name, value in _by_hand(predictive(draw, n), reference, data.scale).items():
+                assert row[f"test_{name}"] == pytest.approx(value, abs=1e-9), (draw.key, n, name)
+    (itself,) = [r for r in result.metrics if r["K"] == 3 and r["num_samples"] == 6]
+    closeness = {
+        key: itself[key]
+        for key in itself
+        if key.startswith("test_") and key[5:] in ("agreement", "total_variation", "wasserstein2")
+    }
+    assert closeness in (
+        {"test_agreement": 1.0, "test_total_variation": pytest.approx(0, abs=1e-12)},
+        {"test_wasserstein2": pytest.approx(0, abs=1e-9)},
+    )
+    assert [(row["seed_a"], row["seed_b"]) for row in result.ceiling] == [(1, 2), (1, 3), (2, 3)]
+    singles = {draw.seeds[0]: predictive(draw, 6) for draw in sampled[:3]}
+    for row in result.ceiling:
+        for name, value in _by_hand(singles[row["seed_a"]], singles[row["seed_b"]], data.scale).items():
+            assert row[name] == pytest.approx(value, abs=1e-9)
+
+
+def test_a_reference_file_covering_some_test_points_is_compared_on_those_only(tmp_path):
+    checkpoints = _checkpoints(tmp_path, "digits", MAPPosterior, {})
+    data = evaluation_data("digits", {}, ["test"])
+    test = data.set(0)
+    indices = np.arange(0, len(test), 3)
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(10), size=len(indices))
+    reference = ReferencePredictive("hmc.npz", {"probs": probs}, indices)
+    plan = [(1, 1, "1"), (2, 1, "1,2")]
+    draws = [ensemble_draw("map", *ensemble, SETTINGS, deterministic=True) for ensemble in plan]
+    streams = {
+        seed: _stream(MemberJob("map", "map", None, seed, checkpoints[seed], [1]), "digits", SETTINGS)
+        for seed in (1, 2)
+    }
+    result = assemble_streams(evaluation_data("digits", {}, SETTINGS["splits"]), draws, streams, reference)
+    outputs = {
+        s: predictive_outputs(MAPPosterior.load(checkpoints[s]).model, test.inputs).numpy() for s in (1, 2)
+    }
+    for draw in draws:
+        mixture = np.mean([np.exp(outputs[seed]) for seed in draw.seeds], axis=0)[indices]
+        (row,) = [r for r in result.metrics if r["split"] == "test" and r["K"] == draw.key["K"]]
+        expected = _by_hand({"probs": mixture}, {"probs": probs}, 1.0)
+        assert row["test_agreement"] == pytest.approx(expected["agreement"])
+        assert row["test_total_variation"] == pytest.approx(expected["total_variation"])
+    assert all("test_agreement" not in row for row in result.metrics if row["split"] != "test")
+    assert result.ceiling == []

@@ -141,3 +141,37 @@ def test_a_suite_caption_names_the_statistic_the_splits_and_the_units():
     assert caption.endswith("ELPD in nats per test point and RMSE in the target's units.")
     even = {cell: group for cell, group in groups.items() if "boston" in cell}
     assert tables.suite_caption(even, splits, regression=True).startswith("Mean ± s.e. over 20 splits")
+
+
+def test_closeness_columns_join_the_table_where_measured_and_the_caption_gives_the_ceiling():
+    frame = _ensembles()
+    frame["test_agreement"] = frame["method"].map({"map": 0.8, "swag": 0.9})
+    frame["test_total_variation"] = (
+        frame["method"].map({"map": 0.2, "swag": 0.1}) + frame["ensemble_id"] / 100
+    )
+    table = tables.main_table({"digits mlp": frame}, methods=["map", "swag"])
+    markdown = tables.to_markdown(table)
+    assert (
+        "| digits mlp Acc | digits mlp ELPD | digits mlp ECE | digits mlp Agree | digits mlp TV |" in markdown
+    )
+    assert "| 1 | SWAG | **0.920** | **-0.250** | **0.020** | **0.900** | **0.105** |" in markdown
+    assert "TV" not in tables.to_markdown(tables.main_table({"digits mlp": _ensembles()}))
+    ceiling = pd.DataFrame(
+        {
+            "method": "hmc",
+            "seed_a": [1, 1, 2],
+            "seed_b": [2, 3, 3],
+            "agreement": [0.9, 0.8, 0.7],
+            "total_variation": [0.1, 0.2, 0.3],
+        }
+    )
+    caption = tables.reference_caption(
+        "HMC (its first ensemble of K = 3)", ["agreement", "total_variation"], ceiling
+    )
+    sem = pd.Series([0.9, 0.8, 0.7]).std() / math.sqrt(3)
+    assert caption == (
+        "Agree, TV: each test predictive against the reference posterior's, HMC (its first ensemble of "
+        "K = 3). Ceiling (hmc's single members against each other, 3 pairs): "
+        f"Agree 0.800 ± {sem:.3f}, TV 0.200 ± {sem:.3f}."
+    )
+    assert tables.reference_caption("probs.csv", ["agreement"], None).endswith("posterior's, probs.csv.")

@@ -136,6 +136,17 @@ BAD = [
     (lambda r: r["evaluate"].update(subsample_sizes=[80]), "evaluate.subsample_sizes[0]", "1..num_posterior"),
     (lambda r: r["evaluate"].update(methods=[]), "evaluate.methods", "at least 1 item"),
     (lambda r: r["evaluate"].update(ensemble_file="nope.tsv"), "evaluate.ensemble_file", "file not found"),
+    (
+        lambda r: r["evaluate"].update(reference="hmc"),
+        "evaluate.reference",
+        "neither one of evaluate.methods",
+    ),
+    (lambda r: r["evaluate"].update(reference="hmc.npz"), "evaluate.reference", "file not found"),
+    (
+        lambda r: r["evaluate"].update(reference="map", splits=["shift", "ood"]),
+        "evaluate.reference",
+        "add test to evaluate.splits",
+    ),
     (lambda r: r.update(mlflow={"experiments": "x"}), "mlflow.experiments", "did you mean 'experiment'"),
     (lambda r: r["stages"]["map"].update(resources={"gpu": -1}), "stages.map.resources.gpu", "greater than"),
     (

@@ -213,3 +213,20 @@ def test_regression_1d_sweep_draws_every_methods_predictive_over_x(tmp_path, ray
     for seed in (1, 2):
         chain = outcome.selections["hmc"].members[seed].metrics["val_elpd"]
         assert chain == pytest.approx(outcome.selections["map"].members[seed].metrics["val_elpd"], abs=1e-3)
+    _check_distance_to_hmc(tmp_path, outcome, data, members)
+
+
+def _check_distance_to_hmc(folder, outcome, data, members) -> None:
+    """HMC is the file's reference; its chains cannot move, so the deep ensemble of the same two MAP
+    networks sits at W2 ≈ 0 from it, and the two chains' distance (the ceiling) is the two networks'."""
+    test = outcome.ensembles[outcome.ensembles["split"] == "test"]
+    scale = data.target_scale
+    deep_ensemble = test[(test["method"] == "map") & (test["K"] == 2)]
+    assert len(deep_ensemble) == 1 and (deep_ensemble["test_wasserstein2"] < 1e-3 * scale).all()
+    assert (test[test["method"] == "vi"]["test_wasserstein2"] > 1e-3 * scale).all()
+    outputs = [m.predict(data.test.inputs, 1, torch.Generator())[0].double().numpy() for m in members]
+    (mean_a, var_a), (mean_b, var_b) = ((o[:, 0], o[:, 1]) for o in outputs)
+    by_hand = scale * np.mean(np.sqrt((mean_a - mean_b) ** 2 + (np.sqrt(var_a) - np.sqrt(var_b)) ** 2))
+    ceiling = pd.read_csv(folder / "evaluation" / "reference_ceiling.csv")
+    assert ceiling[["seed_a", "seed_b"]].values.tolist() == [[1, 2]]
+    assert ceiling["wasserstein2"].iloc[0] == pytest.approx(by_hand, rel=1e-3)

@@ -172,6 +172,7 @@ def test_digits_sampling_sweep_runs_every_sampling_method(tmp_path, ray_session)
         "evaluate.num_posterior_samples=4",
         "evaluate.subsample_sizes=[2,4]",
         "evaluate.splits=[test]",  # the shift and OOD sets' evaluation is the same for every method
+        "evaluate.reference=hmc",  # every method measured against the HMC chains' predictive
     ]
     spec = load_spec(ROOT / "sweeps" / "digits_sampling.yaml", overrides)
     outcome = run_sweep(spec)
@@ -206,6 +207,7 @@ def test_digits_sampling_sweep_runs_every_sampling_method(tmp_path, ray_session)
         logged = runs[runs["tags.stage"] == stage]
         assert sorted(logged["tags.trial_id"]) == sorted(results.trials(outcome.storage, stage)["trial_id"])
         assert logged["metrics.val_elpd"].notna().all()
+    _check_closeness_to_hmc(outcome, test)
     table = outcome.table_files["markdown"].read_text()
     assert (
         "| 1 | Subspace |" in table
@@ -301,3 +303,27 @@ def test_network_energy_is_the_exact_full_batch_energy_and_gradient(problem):
     expected = (residual**2).sum() / (2 * NOISE_VARIANCE) + (weights**2).sum() / (2 * PRIOR_VARIANCE)
     assert energy.item() == pytest.approx(expected.item(), rel=1e-12)
     assert torch.allclose(gradient, -inputs.T @ residual / NOISE_VARIANCE + weights / PRIOR_VARIANCE)
+
+
+def _check_closeness_to_hmc(outcome, test) -> None:
+    """Every test row is measured against HMC's two-chain predictive, which HMC's own K = 2 ensemble at all
+    its samples matches exactly; the two chains against each other are the ceiling, in the table's caption."""
+    import io
+
+    import pandas as pd
+
+    from bdlsweep.storage.layout import SweepLayout
+
+    assert test["test_agreement"].between(0, 1).all() and test["test_total_variation"].between(0, 1).all()
+    largest = test[
+        test["num_samples"] == test.groupby(["method", "K", "ensemble_id"])["num_samples"].transform("max")
+    ]
+    (itself,) = largest[(largest["method"] == "hmc") & (largest["K"] == 2)].itertuples()
+    assert itself.test_agreement == 1.0 and itself.test_total_variation == pytest.approx(0, abs=1e-12)
+    others = largest[(largest["method"] != "hmc") | (largest["K"] != 2)]
+    assert (others["test_total_variation"] > 0).all()
+    ceiling = pd.read_csv(io.StringIO(SweepLayout(outcome.storage).reference_ceiling.read_text()))
+    assert ceiling[["method", "seed_a", "seed_b"]].values.tolist() == [["hmc", 1, 2]]
+    caption = outcome.table_files["markdown"].read_text().splitlines()[0]
+    assert caption.startswith("Agree, TV: each test predictive against the reference posterior's, HMC")
+    assert f"Agree {ceiling['agreement'].iloc[0]:.3f}" in caption
