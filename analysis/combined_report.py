@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 from bdlsweep.analysis import results, tables
-from bdlsweep.analysis.report import Report, write_table
+from bdlsweep.analysis.cost_table import cost_table, cost_text
+from bdlsweep.analysis.report import COST_HEADING, Report, write_table
 from bdlsweep.analysis.report_html import render_report_html
 from bdlsweep.storage.layout import ReportFiles, SweepLayout
 from bdlsweep.storage.locations import Location
@@ -37,7 +38,8 @@ def combined_groups(storages: list[Location]) -> tuple[dict[str, pd.DataFrame], 
 
 
 def build_combined_report(sweep_dirs: list[str | Path | Location], out: str | Path | Location) -> Report:
-    """Write ``table.md/.csv/.tex`` and ``report.html`` of the sweeps' combined main table into ``out``."""
+    """Write ``table.md/.csv/.tex`` and ``report.html`` of the sweeps' combined main table, and their
+    methods' costs side by side (``cost.csv``, a ``sweep`` column naming each row's), into ``out``."""
     storages = [Location.parse(sweep_dir) for sweep_dir in sweep_dirs]
     groups, methods = combined_groups(storages)
     table = tables.main_table(groups, methods=methods)
@@ -46,8 +48,18 @@ def build_combined_report(sweep_dirs: list[str | Path | Location], out: str | Pa
     summary = "Sweeps: " + "; ".join(
         f"{group} ({storage})" for group, storage in zip(groups, storages, strict=True)
     )
+    costs = {
+        group: cost
+        for storage, (group, frame) in zip(storages, groups.items(), strict=True)
+        if (cost := cost_table(storage, SweepLayout(storage).read_record(), frame)) is not None
+    }
+    shown = [(f"{COST_HEADING}: {group}", cost_text(cost).to_html()) for group, cost in costs.items()]
+    if costs:
+        every = pd.concat([cost.assign(sweep=group) for group, cost in costs.items()])
+        written = ReportFiles(folder).cost.write_text(every.to_csv())
+        files[written.name] = written
     page = render_report_html(
-        "bdlsweep report: combined main table", summary, tables.to_html(table, stderr=True), []
+        "bdlsweep report: combined main table", summary, tables.to_html(table, stderr=True), [], shown
     )
     written = ReportFiles(folder).page.write_text(page)
     files[written.name] = written

@@ -10,9 +10,11 @@ from pathlib import Path
 import pandas as pd
 
 from bdlsweep.analysis import results, tables
+from bdlsweep.analysis.cost_table import cost_table, cost_text
 from bdlsweep.analysis.diagnostic_plots import plot_ood_histograms, plot_reliability
 from bdlsweep.analysis.label_noise import label_noise_table, plot_label_noise
 from bdlsweep.analysis.metric_groups import metric_groups_table
+from bdlsweep.analysis.reference_caption import reference_caption_of
 from bdlsweep.analysis.report_html import render_report_html
 from bdlsweep.analysis.report_plots import (
     plot_metric_vs_samples,
@@ -25,6 +27,11 @@ from bdlsweep.analysis.status import sweep_status
 from bdlsweep.storage.layout import PriorStudyFiles, ReportFiles, SweepLayout
 from bdlsweep.storage.locations import Location
 
+COST_HEADING = (
+    "Cost: training CPU- and GPU-seconds of each method's stage over its whole grid and over the trials "
+    "selected (each trial's own time × the CPUs and GPUs it held); one member's weights and FLOPs per "
+    "prediction"
+)
 METRIC_GROUPS_HEADING = (
     "Metric groups (test set; OOD: mean over the OOD sets; FLOPs per prediction; mean ± s.e. over ensembles)"
 )
@@ -100,7 +107,8 @@ def build_report(sweep_dir: str | Path | Location) -> Report:
     group = record.get("table_group") or tables.group_name(record["dataset"], {}, record["model"])
     methods = record["evaluate"]["methods"]
     table = tables.main_table({group: ensembles}, methods=methods)
-    notes = tables.TableNotes(flagged=worse_than_parent([layout], methods))
+    caption = reference_caption_of(layout, record, ensembles)
+    notes = tables.TableNotes(caption=caption, flagged=worse_than_parent([layout], methods))
     folder = layout.report
     files = write_table(folder, table, notes)
     more_tables = []
@@ -113,6 +121,11 @@ def build_report(sweep_dir: str | Path | Location) -> Report:
             (f"{METRIC_GROUPS_HEADING}: {group}", tables.to_html(groups.loc[:, [group]]))
             for group in groups.columns.unique(level=0)
         ]
+    cost = cost_table(storage, record, ensembles)
+    if cost is not None:
+        written = ReportFiles(folder).cost.write_text(cost.to_csv())
+        files[written.name] = written
+        more_tables.append((COST_HEADING, cost_text(cost).to_html()))
     candidates = [
         ("metric_vs_K", "Test metrics over the ensemble size K: mean ± s.e. over the ensembles of "
          "each K, each at its largest number of samples (as in the table)", plot_metric_vs_size(ensembles)),

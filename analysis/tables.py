@@ -136,13 +136,14 @@ def reference_caption(reference: str, shown: list[str], ceiling: pd.DataFrame | 
     if ceiling is None or ceiling.empty:
         return text + "."
     parts = [
-        f"{METRICS[metric][0]} {_number(values.mean())}"
-        + (f" ± {_number(values.sem())}" if len(values) > 1 else "")
+        f"{METRICS[metric][0]} {cell_number(values.mean())}"
+        + (f" ± {cell_number(values.sem())}" if len(values) > 1 else "")
         for metric in shown
         if metric in ceiling.columns
         for values in [ceiling[metric]]
     ]
-    runs = f"{ceiling['method'].iloc[0]}'s single members against each other, {len(ceiling)} pairs"
+    pairs = f"{len(ceiling)} pair{'s' if len(ceiling) != 1 else ''}"
+    runs = f"{ceiling['method'].iloc[0]}'s single members against each other, {pairs}"
     return f"{text}. Ceiling ({runs}): {', '.join(parts)}."
 
 
@@ -174,7 +175,7 @@ def _best(table: pd.DataFrame) -> dict[tuple, set]:
     return best
 
 
-def _number(value: float, metric: str = "") -> str:
+def cell_number(value: float, metric: str = "") -> str:
     """Three decimals; from 10⁴ on, counts (parameters, FLOPs) with two decimals and a K/M/G/T prefix as
     TorchUncertainty prints them, and any other value in scientific notation (``3.66e+05``: a blown-up
     RMSE must not read as a count of thousands beside the K column)."""
@@ -205,10 +206,10 @@ def _cells(table: pd.DataFrame, stderr: bool, bold, notes: TableNotes, mark: str
             if math.isnan(mean):
                 cells.append("–")
                 continue
-            text = _number(mean, metric)
+            text = cell_number(mean, metric)
             sem = table.loc[index, (group, metric, "sem")]
             if stderr and not math.isnan(sem):
-                text += f" ± {_number(sem, metric)}"
+                text += f" ± {cell_number(sem, metric)}"
             cells.append(bold(text) if index in best[(group, metric)] else text)
         lines.append(cells)
     return lines

@@ -365,7 +365,7 @@ class MemberSummaryFiles:
 @dataclass(frozen=True)
 class ReportFiles:
     """A report's folder (``SweepLayout.report``, or a combined report's): the HTML page, the metric-group
-    table and the plots (the main table's files are ``table.<suffix>`` beside them)."""
+    and cost tables and the plots (the main table's files are ``table.<suffix>`` beside them)."""
 
     folder: Location
 
@@ -381,6 +381,11 @@ class ReportFiles:
     def plot(self, name: str) -> Location:
         """A plot as PNG, by its name (``metric_vs_K``, ``tuning_swag_lr``, ...)."""
         return self.folder / f"{name}.png"
+
+    @property
+    def cost(self) -> Location:
+        """Each method's training CPU- and GPU-seconds, weights and FLOPs per prediction, as CSV."""
+        return self.folder / "cost.csv"
 
     def label_noise_fit(self, stage: str) -> Location:
         """A label-noise stage's training and test accuracy per fraction, as CSV."""

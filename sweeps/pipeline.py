@@ -15,6 +15,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from bdlsweep.analysis import tables
 from bdlsweep.analysis.predictive_curves import plot_predictive_curves
+from bdlsweep.analysis.reference_caption import reference_caption_of
 from bdlsweep.analysis.selection_flags import worse_than_parent
 from bdlsweep.storage.locations import Location
 from bdlsweep.storage.run_lock import RunLock
@@ -185,23 +186,10 @@ def write_tables(spec: SweepSpec, frame: pd.DataFrame) -> tuple[pd.DataFrame, di
     """The main table as Markdown, CSV and LaTeX under ``<storage>/results`` (a cell's: in its folder)."""
     table = tables.main_table({spec.table_group: frame}, methods=spec.evaluate.methods)
     flagged = worse_than_parent([spec.layout], spec.evaluate.methods)
-    notes = tables.TableNotes(caption=_reference_caption(spec, frame), flagged=flagged)
+    record = {"evaluate": spec.evaluate.model_dump(), "reference_file": spec.reference_file}
+    caption = reference_caption_of(spec.layout, record, frame)
+    notes = tables.TableNotes(caption=caption, flagged=flagged)
     return table, tables.write_table_files(spec.layout.results, table, notes)
-
-
-def _reference_caption(spec: SweepSpec, frame: pd.DataFrame) -> str:
-    """The table's caption on its closeness columns; none without a reference."""
-    reference = spec.evaluate.reference
-    shown = [metric for metric in tables.REFERENCE_COLUMNS if f"test_{metric}" in frame.columns]
-    if reference is None or not shown:
-        return ""
-    if spec.reference_file is None:
-        reference = (
-            f"{tables.row_name(reference)} (its first ensemble of K = {max(spec.evaluate.ensemble_sizes)})"
-        )
-    path = spec.layout.reference_ceiling
-    ceiling = pd.read_csv(io.StringIO(path.read_text())) if path.is_file() else None
-    return tables.reference_caption(reference, shown, ceiling)
 
 
 def _diagnostics(spec: SweepSpec) -> list[Location]:

@@ -22,7 +22,10 @@ from ray_cpus import RAY_CPUS  # noqa: E402
 
 from bdlsweep.sweeps.cluster.ray_session import apply_ray_defaults  # noqa: E402
 
-apply_ray_defaults()  # the test's Ray runs as the command's does
+# One command's Ray keeps idle workers for a minute; the session's Ray serves test after test, so its idle
+# workers (which have imported torch and the evaluation code) wait ten minutes for the next test's tasks.
+os.environ.setdefault("RAY_idle_worker_killing_time_threshold_ms", "600000")
+apply_ray_defaults()  # otherwise the test's Ray runs as the command's does
 
 
 @pytest.fixture(scope="session")

@@ -89,3 +89,32 @@ def test_a_combined_report_needs_an_out_folder_evaluated_sweeps_and_no_repeats(t
         error = capsys.readouterr().err.strip()
         assert len(error.splitlines()) == 1 and problem in error
     assert not (tmp_path / "o").exists()
+
+
+def test_a_combined_report_sets_the_sweeps_costs_side_by_side(tmp_path, monkeypatch):
+    from bdlsweep.analysis import combined_report
+
+    _fake_sweep(tmp_path / "a", "cifar", "cifar10 / wrn", ["map", "swag"], CLASSIFICATION, 0)
+    _fake_sweep(tmp_path / "b", "qm9", "qm9 / painn", ["map"], REGRESSION, 1)
+    assert "cost.csv" not in {
+        p.name
+        for p in combined_report.build_combined_report(
+            [tmp_path / "a", tmp_path / "b"], tmp_path / "bare"
+        ).folder.path.iterdir()
+    }  # no trials stored
+
+    def stored_cost(storage, record, frame):
+        seconds = {"cifar": 100.0, "qm9": 7.0}[record["name"]]
+        return pd.DataFrame(
+            {"trials": 3, "cpu_s": seconds, "selected_cpu_s": seconds / 3, "params": 1e6, "flops": 2e6},
+            index=pd.Index(record["evaluate"]["methods"], name="method"),
+        )
+
+    monkeypatch.setattr(combined_report, "cost_table", stored_cost)
+    combined_report.build_combined_report([tmp_path / "a", tmp_path / "b"], tmp_path / "o")
+    cost = pd.read_csv(tmp_path / "o" / "cost.csv")
+    assert cost[["method", "sweep", "cpu_s"]].values.tolist() == [
+        ["map", "cifar10 / wrn", 100.0], ["swag", "cifar10 / wrn", 100.0], ["map", "qm9 / painn", 7.0]
+    ]  # fmt: skip
+    page = (tmp_path / "o" / "report.html").read_text()
+    assert "Cost: training CPU- and GPU-seconds" in page and "qm9 / painn" in page and "1.00 M" in page

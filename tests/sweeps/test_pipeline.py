@@ -123,8 +123,9 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path, ray_session, capsys, caplog,
     assert report_files == {
         "table.md", "table.csv", "table.tex", "report.html", "metric_groups.md", "metric_groups.csv",
         "metric_vs_K.png", "metric_vs_samples.png", "metric_vs_severity.png", *tuning,
-        "reliability.png", "ood_histograms.png",
+        "reliability.png", "ood_histograms.png", "cost.csv",
     }  # fmt: skip
+    _check_cost(spec, frame)
     bins = results.reliability(spec.storage)
     per_ensemble = bins.groupby(["method", "K", "ensemble_id"])["count"].sum()
     assert len(per_ensemble) == len(tables.final_test_rows(frame)) and per_ensemble.nunique() == 1
@@ -170,3 +171,23 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path, ray_session, capsys, caplog,
     monkeypatch.chdir(ROOT)  # the docs' paths (sweeps/...) are relative to the repository
     ran = run_after_quickstart(spec.storage.path)  # the docs' snippets that read a finished sweep
     assert {"docs/analysis.md", "docs/tracking.md"} <= {name.split(":")[0] for name in ran}
+
+
+def _check_cost(spec, frame) -> None:
+    """The report's cost table: each method's stage's trials, their CPU-seconds (one CPU each here) over
+    the grid and over the selected trials, and a single model's weights as evaluated."""
+    cost = pd.read_csv(spec.storage.path / "report" / "cost.csv", index_col="method")
+    assert list(cost.index) == spec.evaluate.methods and "gpu_s" not in cost  # no stage held a GPU
+    chosen = results.selections(spec.storage)
+    for label, row in cost.iterrows():
+        picked = chosen[chosen["label"] == label]
+        trials = results.trials(spec.storage, picked["stage"].iloc[0])
+        assert row["trials"] == len(trials)
+        assert row["cpu_s"] == pytest.approx(trials["time_total_s"].sum()) and row["cpu_s"] > 0
+        selected = trials[trials["trial_id"].isin(picked["trial_id"])]["time_total_s"].sum()
+        assert row["selected_cpu_s"] == pytest.approx(selected) and row["selected_cpu_s"] <= row["cpu_s"]
+        singles = tables.final_test_rows(frame)
+        assert (
+            row["params"] == singles[(singles["method"] == label) & (singles["K"] == 1)]["test_params"].mean()
+        )
+    assert cost.loc["swa", "cpu_s"] == cost.loc["swag", "cpu_s"]  # SWA is read from SWAG's trials

@@ -107,9 +107,15 @@ def test_a_column_whose_rows_all_agree_within_a_k_is_not_bolded():
 
 
 def test_large_values_print_in_scientific_notation_and_counts_with_prefixes():
-    assert tables._number(365702.4, "rmse") == "3.66e+05" and tables._number(-12345.0, "elpd") == "-1.23e+04"
-    assert tables._number(9999.0, "rmse") == "9999.000" and tables._number(0.25, "rmse") == "0.250"
-    assert tables._number(36_500_000.0, "params") == "36.50 M" and tables._number(2.1e9, "flops") == "2.10 G"
+    assert (
+        tables.cell_number(365702.4, "rmse") == "3.66e+05"
+        and tables.cell_number(-12345.0, "elpd") == "-1.23e+04"
+    )
+    assert tables.cell_number(9999.0, "rmse") == "9999.000" and tables.cell_number(0.25, "rmse") == "0.250"
+    assert (
+        tables.cell_number(36_500_000.0, "params") == "36.50 M"
+        and tables.cell_number(2.1e9, "flops") == "2.10 G"
+    )
 
 
 def test_flagged_methods_are_marked_in_every_format_and_a_caption_says_what_the_values_are():
