@@ -14,6 +14,7 @@ from bdlsweep.analysis.cost_table import cost_table, cost_text
 from bdlsweep.analysis.diagnostic_plots import plot_ood_histograms, plot_reliability
 from bdlsweep.analysis.label_noise import label_noise_table, plot_label_noise
 from bdlsweep.analysis.metric_groups import metric_groups_table
+from bdlsweep.analysis.paired_comparison import paired_differences, paired_text
 from bdlsweep.analysis.reference_caption import reference_caption_of
 from bdlsweep.analysis.report_html import render_report_html
 from bdlsweep.analysis.report_plots import (
@@ -27,6 +28,11 @@ from bdlsweep.analysis.status import sweep_status
 from bdlsweep.storage.layout import PriorStudyFiles, ReportFiles, SweepLayout
 from bdlsweep.storage.locations import Location
 
+PAIRED_HEADING = (
+    "Which differences are real: each method minus MAP (K = 1) or DE (larger K), paired over the ensembles "
+    "both evaluated with the same members; mean ± s.e. over the pairs (pairs favouring the method / MAP "
+    "or DE)"
+)
 COST_HEADING = (
     "Cost: training CPU- and GPU-seconds of each method's stage over its whole grid and over the trials "
     "selected (each trial's own time × the CPUs and GPUs it held); one member's weights and FLOPs per "
@@ -121,6 +127,11 @@ def build_report(sweep_dir: str | Path | Location) -> Report:
             (f"{METRIC_GROUPS_HEADING}: {group}", tables.to_html(groups.loc[:, [group]]))
             for group in groups.columns.unique(level=0)
         ]
+    paired = paired_differences(ensembles, tables.default_columns(ensembles), methods=methods)
+    if paired is not None:
+        written = ReportFiles(folder).paired.write_text(paired.to_csv())
+        files[written.name] = written
+        more_tables.append((PAIRED_HEADING, paired_text(paired).to_html()))
     cost = cost_table(storage, record, ensembles)
     if cost is not None:
         written = ReportFiles(folder).cost.write_text(cost.to_csv())

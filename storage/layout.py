@@ -387,6 +387,11 @@ class ReportFiles:
         """Each method's training CPU- and GPU-seconds, weights and FLOPs per prediction, as CSV."""
         return self.folder / "cost.csv"
 
+    @property
+    def paired(self) -> Location:
+        """Each method's differences from MAP / DE paired over shared ensembles, as CSV."""
+        return self.folder / "paired.csv"
+
     def label_noise_fit(self, stage: str) -> Location:
         """A label-noise stage's training and test accuracy per fraction, as CSV."""
         return self.folder / f"label_noise_{stage}.csv"

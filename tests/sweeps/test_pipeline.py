@@ -123,7 +123,7 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path, ray_session, capsys, caplog,
     assert report_files == {
         "table.md", "table.csv", "table.tex", "report.html", "metric_groups.md", "metric_groups.csv",
         "metric_vs_K.png", "metric_vs_samples.png", "metric_vs_severity.png", *tuning,
-        "reliability.png", "ood_histograms.png", "cost.csv",
+        "reliability.png", "ood_histograms.png", "cost.csv", "paired.csv",
     }  # fmt: skip
     _check_cost(spec, frame)
     bins = results.reliability(spec.storage)
