@@ -130,7 +130,7 @@ def default_columns(frame: pd.DataFrame) -> tuple[str, ...]:
 
 def reference_caption(reference: str, shown: list[str], ceiling: pd.DataFrame | None) -> str:
     """What the closeness columns ``shown`` measure against, and how close the reference method's own
-    independent runs come to each other (mean ± s.e. over their pairs), the most any method can show."""
+    independent runs come to each other (mean ± s.e. over their pairs): the spread of the reference."""
     names = ", ".join(METRICS[metric][0] for metric in shown)
     text = f"{names}: each test predictive against the reference posterior's, {reference}"
     if ceiling is None or ceiling.empty:
