@@ -1,13 +1,17 @@
 """What each evaluated method cost, one row per method as uncertainty-baselines prints beside its metrics:
 its stage's training time over the whole grid and over the selected trials, in CPU- and GPU-seconds (each
-trial's own time, Tune's ``time_total_s``, times the CPUs and GPUs it held), and one member's weights and
-FLOPs per prediction (the single models' mean, from the evaluation)."""
+trial's own time, Tune's ``time_total_s``, times the CPUs and GPUs it held), its members' evaluation (each
+member's map task from its first result to its last, times ``evaluate.resources``), and one member's weights
+and FLOPs per prediction (the single models' mean, from the evaluation)."""
 
 from __future__ import annotations
+
+import io
 
 import pandas as pd
 
 from bdlsweep.analysis import results, tables
+from bdlsweep.storage.layout import SweepLayout
 from bdlsweep.storage.locations import Location
 
 COLUMNS = {
@@ -16,6 +20,8 @@ COLUMNS = {
     "selected_cpu_s": "Train CPU-s (selected)",
     "gpu_s": "Train GPU-s (grid)",
     "selected_gpu_s": "Train GPU-s (selected)",
+    "eval_cpu_s": "Eval CPU-s",
+    "eval_gpu_s": "Eval GPU-s",
     "params": "Params",
     "flops": "FLOPs per prediction",
 }
@@ -28,6 +34,8 @@ def cost_table(storage: Location, record: dict, ensembles: pd.DataFrame) -> pd.D
     chosen = results.selections(storage)
     if chosen.empty:
         return None
+    members = _evaluated_members(storage)
+    evaluated = record["evaluate"].get("resources") or {"cpu": 1.0, "gpu": 0.0}
     single = tables.final_test_rows(ensembles)
     single = single[single["K"] == 1]
     stage_trials: dict[str, pd.DataFrame] = {}
@@ -43,7 +51,10 @@ def cost_table(storage: Location, record: dict, ensembles: pd.DataFrame) -> pd.D
         held = record["stages"][stage]["resources"]
         seconds = trials["time_total_s"].fillna(0.0)
         selected = seconds[trials["trial_id"].isin(picked["trial_id"])].sum()
-        members = single[single["method"] == label]
+        predicted = (
+            members[members["method"] == label]["seconds"].sum() if members is not None else float("nan")
+        )
+        singles = single[single["method"] == label]
         rows.append(
             {
                 "method": label,
@@ -52,8 +63,10 @@ def cost_table(storage: Location, record: dict, ensembles: pd.DataFrame) -> pd.D
                 "selected_cpu_s": selected * held["cpu"],
                 "gpu_s": seconds.sum() * held["gpu"],
                 "selected_gpu_s": selected * held["gpu"],
-                "params": members["test_params"].mean() if "test_params" in members else float("nan"),
-                "flops": members["test_flops"].mean() if "test_flops" in members else float("nan"),
+                "eval_cpu_s": predicted * evaluated["cpu"],
+                "eval_gpu_s": predicted * evaluated["gpu"],
+                "params": singles["test_params"].mean() if "test_params" in singles else float("nan"),
+                "flops": singles["test_flops"].mean() if "test_flops" in singles else float("nan"),
             }
         )
     if not rows:
@@ -61,7 +74,18 @@ def cost_table(storage: Location, record: dict, ensembles: pd.DataFrame) -> pd.D
     frame = pd.DataFrame(rows).set_index("method")
     if not (frame["gpu_s"] > 0).any():
         frame = frame.drop(columns=["gpu_s", "selected_gpu_s"])
+    if not (frame["eval_gpu_s"] > 0).any():
+        frame = frame.drop(columns=["eval_gpu_s"])
     return frame
+
+
+def _evaluated_members(storage: Location) -> pd.DataFrame | None:
+    """The evaluation's members with the seconds each one's predictions took; None where not recorded."""
+    path = SweepLayout(storage).evaluation_members
+    if not path.is_file():
+        return None
+    members = pd.read_csv(io.StringIO(path.read_text()))
+    return members if "seconds" in members else None
 
 
 def cost_text(frame: pd.DataFrame) -> pd.DataFrame:

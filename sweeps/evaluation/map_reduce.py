@@ -96,9 +96,12 @@ def _curve(label: str, draw: EnsembleDraw, infos: dict[int, MemberInfo], samples
     )
 
 
-def _members_frame(infos: dict[str, dict[int, MemberInfo]]) -> pd.DataFrame:
-    """One row per predicted member: method, seed, node, determinism, weights, FLOP cost and how its
-    summaries were had (predicted, reused from the store, or predicted again)."""
+def _members_frame(
+    infos: dict[str, dict[int, MemberInfo]], seconds: dict[tuple[str, int], float]
+) -> pd.DataFrame:
+    """One row per predicted member: method, seed, node, determinism, weights, FLOP cost, how its
+    summaries were had (predicted, reused from the store, or predicted again) and the seconds its map task
+    took from its first result (the member loaded) to its last."""
     rows = [
         {
             "method": label,
@@ -109,6 +112,7 @@ def _members_frame(infos: dict[str, dict[int, MemberInfo]]) -> pd.DataFrame:
             "flops_fixed": info.cost.fixed,
             "flops_per_sample": info.cost.per_sample,
             "source": info.source,
+            "seconds": seconds[(label, seed)],
         }
         for label, members in infos.items()
         for seed, info in sorted(members.items())
@@ -295,6 +299,8 @@ def evaluate_ensembles(
     }
     streams = {mapper.remote(job, dataset, dataset_options, settings): job for job in jobs}
     progress = _Progress(len(jobs))
+    started: dict[Any, float] = {}
+    seconds: dict[tuple[str, int], float] = {}  # a member's predictions: from its info to its last group
     waiting = list(streams)
     while waiting:
         ready, waiting = ray.wait(waiting, num_returns=1)
@@ -303,8 +309,10 @@ def evaluate_ensembles(
             try:
                 item = next(stream)
             except StopIteration:
+                seconds[(job.label, job.seed)] = time.monotonic() - started[stream]
                 progress.finished(job, reductions[job.label].infos[job.seed])
                 continue
+            started.setdefault(stream, time.monotonic())
             reductions[job.label].receive(job, item)
             waiting.append(stream)
             if job.label == slot.label:  # the reference may be on its way now: start those that waited
@@ -328,6 +336,6 @@ def evaluate_ensembles(
         pd.DataFrame(result.reliability),
         pd.DataFrame(result.score_histograms),
         pd.concat(curves, ignore_index=True) if curves else None,
-        _members_frame({label: reduction.infos for label, reduction in reductions.items()}),
+        _members_frame({label: reduction.infos for label, reduction in reductions.items()}, seconds),
         pd.DataFrame(result.ceiling),
     )

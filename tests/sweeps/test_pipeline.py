@@ -175,7 +175,8 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path, ray_session, capsys, caplog,
 
 def _check_cost(spec, frame) -> None:
     """The report's cost table: each method's stage's trials, their CPU-seconds (one CPU each here) over
-    the grid and over the selected trials, and a single model's weights as evaluated."""
+    the grid and over the selected trials, its members' evaluation CPU-seconds, and a single model's
+    weights as evaluated."""
     cost = pd.read_csv(spec.storage.path / "report" / "cost.csv", index_col="method")
     assert list(cost.index) == spec.evaluate.methods and "gpu_s" not in cost  # no stage held a GPU
     chosen = results.selections(spec.storage)
@@ -191,3 +192,7 @@ def _check_cost(spec, frame) -> None:
             row["params"] == singles[(singles["method"] == label) & (singles["K"] == 1)]["test_params"].mean()
         )
     assert cost.loc["swa", "cpu_s"] == cost.loc["swag", "cpu_s"]  # SWA is read from SWAG's trials
+    members = pd.read_csv(spec.storage.path / "evaluation" / "members.csv")
+    for label, row in cost.iterrows():
+        predicted = members[members["method"] == label]["seconds"].sum() * spec.evaluate.resources.cpu
+        assert row["eval_cpu_s"] == pytest.approx(predicted) and row["eval_cpu_s"] > 0
