@@ -72,11 +72,12 @@ def cost_table(storage: Location, record: dict, ensembles: pd.DataFrame) -> pd.D
     if not rows:
         return None
     frame = pd.DataFrame(rows).set_index("method")
-    if not (frame["gpu_s"] > 0).any():
-        frame = frame.drop(columns=["gpu_s", "selected_gpu_s"])
-    if not (frame["eval_gpu_s"] > 0).any():
-        frame = frame.drop(columns=["eval_gpu_s"])
-    return frame
+    unused = [] if (frame["gpu_s"] > 0).any() else ["gpu_s", "selected_gpu_s"]
+    if members is None:  # an evaluation that did not time its members
+        unused += ["eval_cpu_s", "eval_gpu_s"]
+    elif not (frame["eval_gpu_s"] > 0).any():
+        unused.append("eval_gpu_s")
+    return frame.drop(columns=unused)
 
 
 def _evaluated_members(storage: Location) -> pd.DataFrame | None:
