@@ -159,7 +159,6 @@ def run_command(sweep: str, overrides: list[str], dry_run: bool = False, probe: 
             print(f"error: {error}", file=sys.stderr)
             return EXIT_BAD_INPUT
         machine_note = f"note: a run from here would stop: {error}"
-    from bdlsweep.analysis import tables
     from bdlsweep.storage.layout import SweepLayout
     from bdlsweep.sweeps.pipeline import ensembles_to_evaluate, run_sweep
 
@@ -191,7 +190,7 @@ def run_command(sweep: str, overrides: list[str], dry_run: bool = False, probe: 
     except RuntimeError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED
-    print(tables.to_markdown(outcome.table, stderr=True))
+    print(outcome.table_files["markdown"].read_text())  # with its caption and footnotes, as written
     for kind, path in outcome.table_files.items():
         print(f"{kind}: {path}")
     if spec.cells:
